@@ -1,0 +1,88 @@
+# gcs-script-runner — the two commands are `make demo` and `make test`. Everything else is a step of those.
+SHELL := /bin/bash
+.SHELLFLAGS := -Eeuo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed
+# Debian packages the local stack and the checks need (podman/runc for real containers, debootstrap to
+# build the local runner image without a registry, bats for the bash library tests, jq/curl for the lib).
+APT_PACKAGES := podman runc debootstrap bats jq curl openssl uidmap
+SH_FILES = $(shell find runner_image local k8s bench tests/bats -type f \( -name '*.sh' -o -name '*.bash' -o -name '*.bats' \) -not -path '*/.run/*' 2>/dev/null) runner_image/entrypoint
+
+.PHONY: help
+help: ## list targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+.PHONY: sysdeps
+sysdeps: ## install the Debian packages (root; skipped when all are present)
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[local,dev]'
+	@touch $(STAMP)
+
+.PHONY: venv
+venv: $(STAMP) ## create the virtualenv and install the project (idempotent)
+
+.PHONY: lint
+lint: venv ## ruff, mypy, shellcheck, hadolint, manifests
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check dags local tests bench
+	$(BIN)/mypy
+	$(BIN)/mypy --strict local/kube_double
+	$(BIN)/shellcheck -x $(SH_FILES)
+	$(BIN)/hadolint Dockerfile
+	PATH=$(abspath $(BIN)):$$PATH bash k8s/validate.sh
+
+.PHONY: unit
+unit: venv ## unit tests (Python), manifests tests
+	$(BIN)/pytest -q -m "not e2e" tests/unit tests/k8s
+
+.PHONY: bats
+bats: sysdeps venv ## bash library tests
+	PATH=$(abspath $(BIN)):$$PATH bats tests/bats
+
+.PHONY: image
+image: sysdeps ## build the local runner image for podman (debootstrap, no registry); skipped if up to date
+	bash local/image/build.sh
+
+.PHONY: e2e
+e2e: sysdeps venv ## end-to-end tests on the local stack (real scheduler, GCS emulator, Kubernetes double)
+	-bash local/image/build.sh || echo "local image not built: container tests will be skipped"
+	$(BIN)/pytest -q -m e2e tests/e2e
+
+.PHONY: test
+test: sysdeps venv lint unit bats e2e ## everything CI runs
+
+.PHONY: demo
+demo: sysdeps venv ## start the local stack, run the DAG on examples/data, print the report, stop
+	-bash local/image/build.sh || echo "local image not built: the kubelet falls back to processes"
+	$(PY) -m local.demo
+
+.PHONY: up
+up: sysdeps venv ## start the local stack and leave it running (Airflow UI URL printed)
+	-bash local/image/build.sh || echo "local image not built: the kubelet falls back to processes"
+	$(PY) -m local.stack up
+
+.PHONY: down
+down: ## stop the local stack
+	@test -x $(PY) && $(PY) -m local.stack down || true
+
+.PHONY: bench
+bench: venv ## benchmarks (minutes); results in bench/RESULTS.md
+	$(PY) -m bench.run
+
+.PHONY: clean
+clean: down ## remove runtime files (keeps the venv)
+	rm -rf local/.run bench/.run tests/.run

@@ -1,0 +1,62 @@
+"""Names and limits shared by the package. One place so the DAG, the pod builder and the tests agree."""
+
+from __future__ import annotations
+
+from typing import Final
+
+# The DAG and its task ids: the report and the CLI look tasks up by these.
+DAG_ID: Final = "gcs_script_runner"
+DISCOVER_TASK_ID: Final = "discover"
+RUN_TASK_ID: Final = "run_scripts"
+REPORT_TASK_ID: Final = "report"
+
+# Airflow Variable holding a JSON object of settings (overrides the preset, overridden by env).
+SETTINGS_VARIABLE: Final = "script_runner_settings"
+# Environment variables: SCRIPT_RUNNER_<FIELD> overrides one setting; the preset is picked by this one.
+ENV_PREFIX: Final = "SCRIPT_RUNNER_"
+PRESET_ENV: Final = "SCRIPT_RUNNER_PRESET"
+
+# Header directives: only the first HEADER_LINES lines / max_header_bytes bytes are read.
+DIRECTIVE_PREFIX: Final = "runner:"
+HEADER_LINES: Final = 40
+RUNNERIGNORE: Final = ".runnerignore"
+
+# Kubernetes object limits (RFC 1123 label / DNS names).
+POD_NAME_MAX: Final = 63
+LABEL_VALUE_MAX: Final = 63
+
+# Labels: the recommended app.kubernetes.io keys plus ours (scripts are selectable by path hash).
+LABEL_NAME: Final = "app.kubernetes.io/name"
+LABEL_INSTANCE: Final = "app.kubernetes.io/instance"
+LABEL_COMPONENT: Final = "app.kubernetes.io/component"
+LABEL_PART_OF: Final = "app.kubernetes.io/part-of"
+LABEL_MANAGED_BY: Final = "app.kubernetes.io/managed-by"
+LABEL_SCRIPT: Final = "script-runner.io/script"
+LABEL_SCRIPT_HASH: Final = "script-runner.io/script-hash"
+ANNOTATION_SCRIPT_PATH: Final = "script-runner.io/script-path"
+ANNOTATION_GENERATION: Final = "script-runner.io/generation"
+# Honoured only by the local Kubernetes double (see local/kube_double/README.md).
+ANNOTATION_LOCAL_FAULT: Final = "script-runner.local/fault"
+
+APP_NAME: Final = "gcs-script-runner"
+
+# The runner image contract (docs/DESIGN.md).
+ENTRYPOINT: Final = "/opt/runner/entrypoint"
+WORKDIR: Final = "/work"
+CONTAINER_NAME: Final = "base"  # KPO's base container name
+
+# Entrypoint exit codes (runner_image/entrypoint).
+EXIT_CONFIG: Final = 64
+EXIT_CHECKSUM: Final = 65
+EXIT_TEMPFAIL: Final = 75
+EXIT_NOPERM: Final = 77
+EXIT_SKIPPED: Final = 99
+EXIT_OOM: Final = 137
+
+# Composer namespaces and kube config.
+COMPOSER3_NAMESPACE: Final = "composer-user-workloads"
+COMPOSER3_KUBE_CONFIG: Final = "/home/airflow/composer_kube_config"
+COMPOSER_DATA_MOUNT: Final = "/home/airflow/gcs/data"
+
+# Airflow's default [core] max_map_length: one mapped task may expand to at most this many instances.
+DEFAULT_MAX_MAP_LENGTH: Final = 1024

@@ -1,0 +1,151 @@
+"""Header directives: ``# runner: cpu=500m memory=1Gi timeout=30m retries=2`` lines at the top of a script.
+
+Only the leading comment block is read (shebang, comments and blank lines; the first command ends it).
+Several ``# runner:`` lines add up; a key given twice is an error, except the repeatable ``env`` and
+``needs``. Values may be quoted shell-style: ``env="GREETING=hello world"``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import shlex
+from dataclasses import dataclass, field
+
+from script_runner import constants as c
+from script_runner.exceptions import DirectiveError
+
+# key -> (what it takes, example) — also the README's table and `script-runner lint --help`.
+KEYS: dict[str, tuple[str, str]] = {
+    "cpu": ("cpu request and limit, a Kubernetes quantity", "cpu=500m"),
+    "memory": ("memory request and limit", "memory=1Gi"),
+    "ephemeral_storage": ("scratch disk for the work dir and /tmp", "ephemeral_storage=2Gi"),
+    "timeout": ("longest run once started (pod activeDeadlineSeconds)", "timeout=30m"),
+    "start_timeout": ("longest wait for the pod to start (scheduling, image pull)", "start_timeout=10m"),
+    "retries": ("Airflow retries for this script", "retries=3"),
+    "retry_delay": ("first retry delay; doubles each retry (exponential backoff)", "retry_delay=2m"),
+    "service_account": (
+        "Kubernetes service account (Workload Identity); from the allowlist",
+        "service_account=loader",
+    ),
+    "image": ("runner image; must match the image allowlist", "image=my-runner:1.2"),
+    "env": ("an environment variable for the script; repeatable", "env=TARGET=prod"),
+    "needs": ("IAM preflight before the script runs; repeatable", "needs=gs://bucket/out/:write"),
+    "retry_on": ("exit codes that may be retried (default: all but fail_on)", "retry_on=1,75"),
+    "fail_on": ("exit codes that fail at once, without retries", "fail_on=2,3"),
+    "skip_on": ("exit codes that mean 'nothing to do': the task is skipped", "skip_on=10"),
+    "oom_retry": ("after an OOMKilled, retry with memory x oom_memory_factor", "oom_retry=true"),
+    "fault": ("local stack only: inject a fault into this script's pod", "fault=oom"),
+}
+ALIASES = {
+    "ephemeral-storage": "ephemeral_storage",
+    "storage": "ephemeral_storage",
+    "mem": "memory",
+    "start-timeout": "start_timeout",
+    "retry-delay": "retry_delay",
+    "service-account": "service_account",
+    "serviceaccount": "service_account",
+    "retry-on": "retry_on",
+    "fail-on": "fail_on",
+    "skip-on": "skip_on",
+    "oom-retry": "oom_retry",
+}
+REPEATABLE = {"env", "needs"}
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_RESERVED_ENV_PREFIXES = ("RUNNER_", "KUBERNETES_")
+
+
+@dataclass
+class RawDirectives:
+    """Directive values as written, with the line each came from (for error messages)."""
+
+    values: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    needs: list[str] = field(default_factory=list)
+    lines: dict[str, int] = field(default_factory=dict)
+
+
+def header_lines(text: str) -> list[tuple[int, str]]:
+    """The leading comment block as (line number, line) pairs; stops at the first command."""
+    out: list[tuple[int, str]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if number > c.HEADER_LINES:
+            break
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            break
+        out.append((number, stripped))
+    return out
+
+
+def parse_directives(script: str, text: str) -> RawDirectives:
+    """Parse the ``# runner:`` lines of a script's header.
+
+    :param script: the script's path, for error messages.
+    :param text: the start of the script (at least its header).
+    :raises DirectiveError: on an unknown key, a malformed token or a repeated key.
+    """
+    raw = RawDirectives()
+    for number, line in header_lines(text):
+        body = line.lstrip("#").strip()
+        if not body.lower().startswith(c.DIRECTIVE_PREFIX):
+            continue
+        body = body[len(c.DIRECTIVE_PREFIX) :]
+        try:
+            tokens = shlex.split(body, comments=False)
+        except ValueError as exc:
+            raise DirectiveError(
+                script=script,
+                line=number,
+                message=f"cannot split directive line ({exc})",
+                fix='close the quote, e.g. env="NAME=two words"',
+            ) from exc
+        for token in tokens:
+            _add_token(raw, script=script, line=number, token=token)
+    return raw
+
+
+def _add_token(raw: RawDirectives, *, script: str, line: int, token: str) -> None:
+    key, sep, value = token.partition("=")
+    key = key.strip().lower()
+    key = ALIASES.get(key, key)
+    if not sep or not key:
+        raise DirectiveError(
+            script=script,
+            line=line,
+            message=f"{token!r} is not key=value",
+            fix="write directives as key=value, e.g. # runner: cpu=500m memory=1Gi",
+        )
+    if key not in KEYS:
+        guess = difflib.get_close_matches(key, list(KEYS), n=1)
+        hint = f"did you mean {guess[0]}=…?" if guess else f"known keys: {', '.join(KEYS)}"
+        raise DirectiveError(script=script, line=line, message=f"unknown directive {key!r}", fix=hint)
+    if key == "env":
+        name, eq, env_value = value.partition("=")
+        if not eq or not _ENV_NAME.match(name):
+            raise DirectiveError(
+                script=script,
+                line=line,
+                message=f"env {value!r} is not NAME=value",
+                fix="write env=NAME=value with NAME of letters, digits and _",
+            )
+        if name.upper().startswith(_RESERVED_ENV_PREFIXES):
+            raise DirectiveError(
+                script=script,
+                line=line,
+                message=f"env {name} is reserved for the runner",
+                fix="pick a name that does not start with RUNNER_ or KUBERNETES_",
+            )
+        raw.env[name] = env_value
+    elif key == "needs":
+        raw.needs.extend(v for v in value.split(",") if v)
+    elif key in raw.values:
+        raise DirectiveError(
+            script=script,
+            line=line,
+            message=f"{key} is set twice (first on line {raw.lines[key]})",
+            fix=f"keep one {key}=… directive",
+        )
+    else:
+        raw.values[key] = value
+    raw.lines.setdefault(key, line)

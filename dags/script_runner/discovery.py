@@ -1,0 +1,234 @@
+"""Discovery: list the scripts in the source at run time, read their headers, validate, plan.
+
+One bad script never stops the others: it comes back as :class:`~script_runner.spec.Rejected`.
+"""
+
+from __future__ import annotations
+
+import base64
+import fnmatch
+import hashlib
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from script_runner import constants as c
+from script_runner.directives import parse_directives
+from script_runner.exceptions import DirectiveError, DiscoveryError, TooManyScriptsError
+from script_runner.spec import Rejected, ScriptObject, ScriptSpec, resolve, spec_to_xcom
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from google.cloud.storage import Client
+
+    from script_runner.settings import RunnerSettings
+
+log = logging.getLogger(__name__)
+_LIST_FIELDS = "items(name,generation,md5Hash,size,updated),nextPageToken"
+
+
+@dataclass
+class DiscoveryResult:
+    """What discovery found: scripts to launch and scripts rejected."""
+
+    specs: list[ScriptSpec] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    ignored: int = 0
+
+    def summary(self) -> dict[str, int]:
+        """Counts for the log and the report."""
+        return {"launch": len(self.specs), "rejected": len(self.rejected), "ignored": self.ignored}
+
+
+def discover(settings: RunnerSettings, *, client: Client | None = None) -> DiscoveryResult:
+    """List the source, read headers concurrently, resolve each script.
+
+    :param settings: the resolved runner settings.
+    :param client: a google-cloud-storage client for gs:// sources (made from defaults if None).
+    :raises DiscoveryError: when the source itself cannot be listed.
+    """
+    source = _make_source(settings, client)
+    objects = source.list()
+    ignore = _ignore_patterns(source)
+    result = DiscoveryResult()
+    selected = [o for o in objects if _selected(o.path, settings.include, settings.exclude + ignore)]
+    result.ignored = len(objects) - len(selected)
+
+    def plan(obj: ScriptObject) -> ScriptSpec | Rejected:
+        try:
+            text = source.read_header(obj, settings.max_header_bytes)
+        except Exception as exc:  # a read error rejects this script only
+            return Rejected(
+                path=obj.path,
+                uri=obj.uri,
+                reason=f"cannot read the script header: {exc}",
+                fix="check that the object still exists and the Airflow identity can read it",
+            )
+        try:
+            return resolve(obj, parse_directives(obj.path, text), settings)
+        except DirectiveError as err:
+            return Rejected.from_error(obj, err)
+
+    with ThreadPoolExecutor(max_workers=settings.discovery_concurrency) as pool:
+        for outcome in pool.map(plan, selected):
+            (result.specs if isinstance(outcome, ScriptSpec) else result.rejected).append(outcome)  # type: ignore[arg-type]
+    if len(result.specs) > settings.max_scripts:
+        raise TooManyScriptsError(
+            f"{len(result.specs)} scripts found under {settings.source}, "
+            f"above max_scripts={settings.max_scripts}; "
+            "nothing was launched (fix: raise max_scripts and SCRIPT_RUNNER_SHARDS, or split the folder)"
+        )
+    for rej in result.rejected:
+        log.warning("rejected %s: %s (fix: %s)", rej.path, rej.reason, rej.fix)
+    return result
+
+
+def shard(
+    specs: list[ScriptSpec], *, shards: int, max_map_length: int = c.DEFAULT_MAX_MAP_LENGTH
+) -> list[list[dict[str, Any]]]:
+    """Split specs into ``shards`` lists for the mapped run tasks, each at most ``max_map_length`` long.
+
+    Scripts keep their sorted order and land in contiguous blocks, so a script stays in the same shard as
+    long as the folder does not change much.
+
+    :raises TooManyScriptsError: when the shards cannot hold them all (before anything is launched).
+    """
+    capacity = shards * max_map_length
+    if len(specs) > capacity:
+        raise TooManyScriptsError(
+            f"{len(specs)} scripts do not fit in {shards} shard(s) of {max_map_length} (Airflow's "
+            f"max_map_length); nothing was launched (fix: set SCRIPT_RUNNER_SHARDS to at least "
+            f"{-(-len(specs) // max_map_length)} or raise [core] max_map_length)"
+        )
+    ordered = sorted(specs, key=lambda s: s.path)
+    size = -(-len(ordered) // shards) if ordered else 0
+    return [[spec_to_xcom(s) for s in ordered[i * size : (i + 1) * size]] for i in range(shards)]
+
+
+def _selected(path: str, include: Iterable[str], exclude: Iterable[str]) -> bool:
+    name = path.rsplit("/", 1)[-1]
+    if name.startswith(".") or path.endswith("/"):
+        return False
+    if not any(fnmatch.fnmatchcase(path, p) for p in include):
+        return False
+    return not any(_ignored(path, p) for p in exclude)
+
+
+def _ignored(path: str, pattern: str) -> bool:
+    if pattern.endswith("/"):
+        return path.startswith(pattern) or fnmatch.fnmatchcase(path, pattern + "*")
+    return fnmatch.fnmatchcase(path, pattern) or fnmatch.fnmatchcase(path.rsplit("/", 1)[-1], pattern)
+
+
+def _ignore_patterns(source: _Source) -> list[str]:
+    text = source.read_file(c.RUNNERIGNORE)
+    if not text:
+        return []
+    return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+
+
+class _Source:
+    def list(self) -> list[ScriptObject]:
+        raise NotImplementedError
+
+    def read_header(self, obj: ScriptObject, limit: int) -> str:
+        raise NotImplementedError
+
+    def read_file(self, relative: str) -> str | None:
+        raise NotImplementedError
+
+
+class _GcsSource(_Source):
+    def __init__(self, settings: RunnerSettings, client: Client | None) -> None:
+        self.bucket_name = settings.source_bucket
+        self.prefix = settings.source_prefix
+        self._client = client
+        self._factory: Callable[[], Client] = _default_client
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            self._client = self._factory()
+        return self._client
+
+    def list(self) -> list[ScriptObject]:
+        try:
+            blobs = self.client.list_blobs(self.bucket_name, prefix=self.prefix, fields=_LIST_FIELDS)
+            out = [
+                ScriptObject(
+                    path=b.name[len(self.prefix) :],
+                    uri=f"gs://{self.bucket_name}/{b.name}",
+                    generation=str(b.generation or ""),
+                    md5=b.md5_hash or "",
+                    size=int(b.size or 0),
+                    updated=b.updated.isoformat() if b.updated else "",
+                )
+                for b in blobs
+            ]
+        except Exception as exc:
+            raise DiscoveryError(
+                f"cannot list gs://{self.bucket_name}/{self.prefix}: {exc} (fix: check the bucket name in "
+                "the source setting and that the Airflow identity has storage.objects.list on it)"
+            ) from exc
+        return sorted(out, key=lambda o: o.path)
+
+    def read_header(self, obj: ScriptObject, limit: int) -> str:
+        blob = self.client.bucket(self.bucket_name).blob(
+            self.prefix + obj.path, generation=int(obj.generation) if obj.generation else None
+        )
+        data: bytes = blob.download_as_bytes(start=0, end=limit - 1, checksum=None)
+        return data.decode("utf-8", errors="replace")
+
+    def read_file(self, relative: str) -> str | None:
+        blob = self.client.bucket(self.bucket_name).blob(self.prefix + relative)
+        try:
+            text: str = blob.download_as_text()
+        except Exception:  # absent (404) is the normal case
+            return None
+        return text
+
+
+class _FileSource(_Source):
+    def __init__(self, settings: RunnerSettings) -> None:
+        self.root = Path(settings.source_prefix)
+
+    def list(self) -> list[ScriptObject]:
+        if not self.root.is_dir():
+            raise DiscoveryError(f"source folder {self.root} does not exist (fix: check the file:// source)")
+        out = []
+        for path in sorted(p for p in self.root.rglob("*") if p.is_file()):
+            data = path.read_bytes()
+            stat = path.stat()
+            out.append(
+                ScriptObject(
+                    path=path.relative_to(self.root).as_posix(),
+                    uri=path.resolve().as_uri(),
+                    generation=str(stat.st_mtime_ns),
+                    size=stat.st_size,
+                    md5=base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode(),
+                )
+            )
+        return out
+
+    def read_header(self, obj: ScriptObject, limit: int) -> str:
+        with (self.root / obj.path).open("rb") as handle:
+            return handle.read(limit).decode("utf-8", errors="replace")
+
+    def read_file(self, relative: str) -> str | None:
+        path = self.root / relative
+        return path.read_text() if path.is_file() else None
+
+
+def _make_source(settings: RunnerSettings, client: Client | None) -> _Source:
+    if settings.source_scheme == "file":
+        return _FileSource(settings)
+    return _GcsSource(settings, client)
+
+
+def _default_client() -> Client:
+    from google.cloud import storage
+
+    return storage.Client()

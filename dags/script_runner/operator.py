@@ -1,0 +1,246 @@
+"""ScriptPodOperator: the real KubernetesPodOperator, configured from a script's spec, plus our policies.
+
+Mapped over discovery's output (one task instance per script). At run time Airflow builds the operator
+with the script's spec; the pod is built by :mod:`script_runner.pod_spec`. After each attempt the outcome is
+recorded in the ledger and turned into retry / fail / skip / reschedule by :mod:`script_runner.policy`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+
+from script_runner import pod_spec
+from script_runner.compat import (
+    AirflowFailException,
+    AirflowRescheduleException,
+    AirflowSkipException,
+    TaskDeferred,
+)
+from script_runner.ledger import Ledger
+from script_runner.policy import Action, Outcome, Status, classify, decide
+from script_runner.settings import RunnerSettings, load_settings_from_airflow
+from script_runner.spec import ScriptSpec
+from script_runner.units import parse_duration
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from kubernetes.client import models as k8s
+
+log = logging.getLogger(__name__)
+
+
+class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
+    """Run one discovered script in its own pod.
+
+    :param script: the script's spec as discovery returned it (a dict, from XCom).
+    :param runner_settings: resolved settings; read from the Variable/env at run time when omitted.
+    """
+
+    # Nothing is templated: script paths and env values are data, never Jinja.
+    template_fields: Sequence[str] = ()
+
+    def __init__(
+        self, *, script: dict[str, Any], runner_settings: RunnerSettings | None = None, **kwargs: Any
+    ) -> None:
+        settings = runner_settings or load_settings_from_airflow()
+        spec = ScriptSpec.model_validate(script)
+        self.script_spec = spec
+        self.script_path = spec.path
+        self.runner_settings = settings
+        self._outcome: Outcome | None = None
+        self._memory = spec.memory
+        self._started = time.monotonic()
+        self._started_at = datetime.now(UTC)
+        merged = {**pod_spec.operator_kwargs(spec, settings), **kwargs}
+        merged["env_vars"] = pod_spec.script_env(spec, settings)
+        merged.setdefault("execution_timeout", timedelta(seconds=spec.timeout + spec.start_timeout + 300))
+        super().__init__(**merged)
+
+    # -- helpers ------------------------------------------------------------------------------------
+    @cached_property
+    def ledger(self) -> Ledger | None:
+        """Attempt ledger in the state bucket (None when no bucket is configured)."""
+        bucket = self.runner_settings.effective_state_bucket
+        if not bucket:
+            return None
+        from airflow.providers.google.cloud.hooks.gcs import GCSHook
+
+        client = GCSHook(gcp_conn_id=self.runner_settings.gcp_conn_id).get_conn()
+        return Ledger(client, bucket=bucket, root=self.runner_settings.state_root)
+
+    def _history(self, run_id: str) -> list[dict[str, Any]]:
+        try:
+            return self.ledger.read(run_id, self.script_path) if self.ledger else []
+        except Exception:
+            log.warning(
+                "could not read the attempt ledger of %s; assuming no earlier attempts",
+                self.script_path,
+                exc_info=True,
+            )
+            return []
+
+    # -- launch -------------------------------------------------------------------------------------
+    def execute(self, context: Any) -> Any:
+        """Name the pod for this attempt, size it after earlier OOMs, then run it as KPO does."""
+        ti = context["ti"]
+        run_id = context["run_id"]
+        history = self._history(run_id)
+        ooms = sum(1 for h in history if h.get("status") == Status.OOM.value)
+        self._memory = pod_spec.memory_for_attempt(self.script_spec, self.runner_settings, ooms)
+        if self._memory != self.script_spec.memory:
+            log.info(
+                "[runner] script=%s memory=%s reason=after %d OOMKilled attempt(s)",
+                self.script_path,
+                self._memory,
+                ooms,
+            )
+            self.container_resources = pod_spec.resources(self.script_spec, self._memory)
+        self.name = pod_spec.pod_name(self.script_path, run_id, ti.try_number)
+        logical = (
+            context.get("logical_date")
+            or getattr(context.get("dag_run"), "run_after", None)
+            or datetime.now(UTC)
+        )
+        conf = getattr(context.get("dag_run"), "conf", None) or {}
+        self.env_vars = [
+            *self.env_vars,
+            *self._k8s_env(
+                pod_spec.run_env(
+                    dag_id=ti.dag_id,
+                    run_id=run_id,
+                    try_number=ti.try_number,
+                    logical_date=logical.strftime("%Y-%m-%d"),
+                    rerun=bool(conf.get("rerun", self.runner_settings.rerun)),
+                )
+            ),
+        ]
+        self._started = time.monotonic()
+        self._started_at = datetime.now(UTC)
+        return self._guarded(context, lambda: super(ScriptPodOperator, self).execute(context), history)
+
+    def trigger_reentry(self, context: Any, event: dict[str, Any]) -> Any:
+        """Deferrable mode: the trigger reported back; finish as KPO does, under the same policies."""
+        history = self._history(context["run_id"])
+        return self._guarded(
+            context, lambda: super(ScriptPodOperator, self).trigger_reentry(context, event), history
+        )
+
+    def cleanup(self, pod: k8s.V1Pod, remote_pod: k8s.V1Pod, *args: Any, **kwargs: Any) -> None:
+        """Read the outcome before KPO deletes the pod (signature-compatible with provider 10.5+)."""
+        self._outcome = classify(remote_pod, None)
+        super().cleanup(pod, remote_pod, *args, **kwargs)
+
+    # -- policies -----------------------------------------------------------------------------------
+    def _guarded(self, context: Any, run: Any, history: list[dict[str, Any]]) -> Any:
+        try:
+            result = run()
+        except TaskDeferred:
+            raise
+        except AirflowSkipException:
+            self._record(context, Outcome(Status.SKIPPED, self._exit_code(), self._skip_reason()))
+            raise
+        except Exception as exc:
+            outcome = self._outcome_for(exc)
+            self._record(context, outcome)
+            self._act(context, outcome, history, exc)
+            raise
+        self._record(context, self._outcome or Outcome(Status.SUCCESS, 0))
+        return result
+
+    def _outcome_for(self, exc: BaseException) -> Outcome:
+        outcome = self._outcome
+        if outcome is None or outcome.status in (Status.SUCCESS, Status.ERROR):
+            outcome = classify(getattr(self, "remote_pod", None) or getattr(self, "pod", None), exc)
+        if outcome.status is Status.ERROR and self._outcome is None:
+            outcome = classify(self._fresh_pod(), exc)
+        return outcome
+
+    def _fresh_pod(self) -> k8s.V1Pod | None:
+        pod = getattr(self, "pod", None)
+        if pod is None:
+            return None
+        try:
+            return self.pod_manager.read_pod(pod)
+        except Exception:
+            return None
+
+    def _act(self, context: Any, outcome: Outcome, history: list[dict[str, Any]], exc: BaseException) -> None:
+        ti = context["ti"]
+        evictions = sum(1 for h in history if h.get("status") == Status.EVICTED.value)
+        action = decide(
+            outcome,
+            self.script_spec,
+            try_number=ti.try_number,
+            evictions=evictions,
+            max_evictions=self.runner_settings.max_evictions,
+        )
+        log.error(
+            "[runner] script=%s status=%s exit=%s action=%s reason=%s",
+            self.script_path,
+            outcome.status.value,
+            outcome.exit_code,
+            action.value,
+            outcome.reason,
+        )
+        if action is Action.SKIP:
+            raise AirflowSkipException(f"{self.script_path}: {outcome.reason or 'skip code'}") from exc
+        if action is Action.RESCHEDULE:
+            delay = parse_duration(self.runner_settings.eviction_delay)
+            log.warning(
+                "[runner] script=%s evicted (%d so far); rescheduled, not counted as a retry",
+                self.script_path,
+                evictions + 1,
+            )
+            raise AirflowRescheduleException(  # type: ignore[no-untyped-call]
+                datetime.now(UTC) + timedelta(seconds=delay)
+            ) from exc
+        if action is Action.FAIL:
+            raise AirflowFailException(
+                f"{self.script_path}: {outcome.status.value} (exit {outcome.exit_code}): {outcome.reason}; "
+                "no retry (fatal code, fail_on, retry_on, or the script's retries are used up)"
+            ) from exc
+
+    def _record(self, context: Any, outcome: Outcome) -> None:
+        ti = context["ti"]
+        record = {
+            **outcome.as_dict(),
+            "try_number": ti.try_number,
+            "pod": self.name,
+            "memory": self._memory,
+            "started": self._started_at.isoformat(timespec="seconds"),
+            "ended": datetime.now(UTC).isoformat(timespec="seconds"),
+            "secs": round(time.monotonic() - self._started, 2),
+        }
+        log.info(
+            "[runner] script=%s attempt=%s status=%s exit=%s secs=%s",
+            self.script_path,
+            ti.try_number,
+            outcome.status.value,
+            outcome.exit_code,
+            record["secs"],
+        )
+        if self.ledger is None:
+            return
+        try:
+            self.ledger.append(context["run_id"], self.script_path, record)
+        except Exception:
+            log.warning("could not write the attempt ledger for %s", self.script_path, exc_info=True)
+
+    def _exit_code(self) -> int | None:
+        return self._outcome.exit_code if self._outcome else None
+
+    def _skip_reason(self) -> str:
+        return self._outcome.reason if self._outcome and self._outcome.reason else "skip exit code"
+
+    @staticmethod
+    def _k8s_env(env: dict[str, str]) -> list[k8s.V1EnvVar]:
+        from kubernetes.client import models as k8s_models
+
+        return [k8s_models.V1EnvVar(name=k, value=v) for k, v in env.items()]

@@ -1,0 +1,183 @@
+"""Runner-side policies: what a finished (or never started) pod means, and what to do about it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from script_runner import constants as c
+
+if TYPE_CHECKING:
+    from kubernetes.client import models as k8s
+
+    from script_runner.spec import ScriptSpec
+
+
+class Status(StrEnum):
+    """How one attempt ended, as the report shows it."""
+
+    SUCCESS = "success"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    OOM = "oom_killed"
+    EVICTED = "evicted"
+    TIMEOUT = "timeout"
+    UNSCHEDULABLE = "unschedulable"
+    IMAGE_PULL = "image_pull_error"
+    ERROR = "error"
+
+
+class Action(StrEnum):
+    """What the operator does next."""
+
+    DONE = "done"
+    SKIP = "skip"
+    RETRY = "retry"
+    FAIL = "fail"
+    RESCHEDULE = "reschedule"
+
+
+@dataclass
+class Outcome:
+    """One attempt's result, derived from the pod and the exception KPO raised."""
+
+    status: Status
+    exit_code: int | None = None
+    reason: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-able form for the ledger."""
+        data = asdict(self)
+        data["status"] = self.status.value
+        return data
+
+
+# Entrypoint codes that no retry can fix: configuration, checksum, permission.
+FATAL_CODES = frozenset({c.EXIT_CONFIG, c.EXIT_CHECKSUM, c.EXIT_NOPERM})
+_IMAGE_WAITING = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
+
+
+def classify(remote_pod: k8s.V1Pod | None, error: BaseException | None) -> Outcome:
+    """Read the pod's last known status (and the error, if any) into an :class:`Outcome`."""
+    status = getattr(remote_pod, "status", None)
+    pod_reason = getattr(status, "reason", None) or ""
+    message = getattr(status, "message", None) or ""
+    if pod_reason == "Evicted" or pod_reason == "Preempted":
+        return Outcome(Status.EVICTED, _exit_code(remote_pod), f"{pod_reason}: {message}".strip(": "))
+    if pod_reason == "DeadlineExceeded":
+        return Outcome(Status.TIMEOUT, _exit_code(remote_pod), f"run timeout reached: {message}".strip(": "))
+    terminated = _terminated(remote_pod)
+    if terminated is not None:
+        code = terminated.exit_code
+        reason = terminated.reason or ""
+        if reason == "OOMKilled":
+            return Outcome(Status.OOM, code, "OOMKilled: the script used more than its memory limit")
+        if reason == "Evicted":
+            return Outcome(Status.EVICTED, code, f"Evicted: {terminated.message or message}".strip(": "))
+        if code == 0:
+            return Outcome(Status.SUCCESS, 0, "")
+        if code == c.EXIT_SKIPPED:
+            return Outcome(Status.SKIPPED, code, "already done for this date (done-marker); rerun to force")
+        return Outcome(Status.FAILED, code, _code_reason(code, reason, terminated.message))
+    waiting = _waiting(remote_pod)
+    if waiting is not None and waiting.reason in _IMAGE_WAITING:
+        return Outcome(Status.IMAGE_PULL, None, f"{waiting.reason}: {waiting.message or ''}".strip(": "))
+    if _unschedulable(remote_pod):
+        return Outcome(
+            Status.UNSCHEDULABLE, None, "pod could not be scheduled: " + _scheduling_message(remote_pod)
+        )
+    if error is not None:
+        name = type(error).__name__
+        if "Timeout" in name or "timed out" in str(error).lower():
+            return Outcome(Status.TIMEOUT, None, f"pod did not start in time: {str(error).splitlines()[0]}")
+        return Outcome(Status.ERROR, None, f"{name}: {str(error).splitlines()[0] if str(error) else ''}")
+    return Outcome(Status.ERROR, None, f"pod ended in phase {getattr(status, 'phase', None)}")
+
+
+def decide(
+    outcome: Outcome, spec: ScriptSpec, *, try_number: int, evictions: int, max_evictions: int
+) -> Action:
+    """The next step for an attempt's outcome.
+
+    :param try_number: this attempt's Airflow try number (1-based).
+    :param evictions: how many earlier attempts of this run were evicted.
+    """
+    if outcome.status is Status.SUCCESS:
+        return Action.DONE
+    if outcome.status is Status.SKIPPED or (
+        outcome.exit_code is not None and outcome.exit_code in spec.skip_on
+    ):
+        return Action.SKIP
+    if outcome.status is Status.EVICTED:
+        return Action.RESCHEDULE if evictions < max_evictions else _retry_or_fail(spec, try_number)
+    code = outcome.exit_code
+    if code is not None and (code in FATAL_CODES or code in spec.fail_on):
+        return Action.FAIL
+    if (
+        code is not None
+        and spec.retry_on is not None
+        and code not in spec.retry_on
+        and outcome.status is not Status.OOM
+    ):
+        return Action.FAIL
+    return _retry_or_fail(spec, try_number)
+
+
+def _retry_or_fail(spec: ScriptSpec, try_number: int) -> Action:
+    # The Airflow ceiling (max_tries) may be higher than this script's retries: enforce the script's own.
+    return Action.RETRY if try_number <= spec.retries else Action.FAIL
+
+
+def _container_status(pod: k8s.V1Pod | None) -> Any:
+    statuses = getattr(getattr(pod, "status", None), "container_statuses", None) or []
+    for status in statuses:
+        if status.name == c.CONTAINER_NAME:
+            return status
+    return statuses[0] if statuses else None
+
+
+def _terminated(pod: k8s.V1Pod | None) -> Any:
+    status = _container_status(pod)
+    state = getattr(status, "state", None)
+    return getattr(state, "terminated", None) or getattr(
+        getattr(status, "last_state", None), "terminated", None
+    )
+
+
+def _waiting(pod: k8s.V1Pod | None) -> Any:
+    return getattr(getattr(_container_status(pod), "state", None), "waiting", None)
+
+
+def _exit_code(pod: k8s.V1Pod | None) -> int | None:
+    terminated = _terminated(pod)
+    return terminated.exit_code if terminated is not None else None
+
+
+def _unschedulable(pod: k8s.V1Pod | None) -> bool:
+    for cond in getattr(getattr(pod, "status", None), "conditions", None) or []:
+        if cond.type == "PodScheduled" and cond.status == "False":
+            return True
+    return False
+
+
+def _scheduling_message(pod: k8s.V1Pod | None) -> str:
+    for cond in getattr(getattr(pod, "status", None), "conditions", None) or []:
+        if cond.type == "PodScheduled":
+            return cond.message or cond.reason or "unschedulable"
+    return "unschedulable"
+
+
+def _code_reason(code: int, reason: str, message: str | None) -> str:
+    known = {
+        c.EXIT_CONFIG: "runner configuration error",
+        c.EXIT_CHECKSUM: "script content does not match the discovered generation/md5",
+        c.EXIT_TEMPFAIL: "temporary failure fetching the script",
+        c.EXIT_NOPERM: "missing permission (IAM preflight)",
+        c.EXIT_OOM: "killed (SIGKILL, often out of memory)",
+        143: "terminated (SIGTERM)",
+    }
+    text = known.get(code, f"script exited with code {code}")
+    if message:
+        text += f": {message.strip()[:300]}"
+    return text

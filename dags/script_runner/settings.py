@@ -1,0 +1,302 @@
+"""Runner settings: one typed object, from a preset, then the Airflow Variable, then the environment.
+
+Order (later wins): preset defaults → Variable ``script_runner_settings`` (a JSON object) → environment
+variables ``SCRIPT_RUNNER_<FIELD>``. Settings are read at run time only (the discover task), never at parse
+time; :func:`parse_time_settings` reads the few that shape the DAG from the environment alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from script_runner import constants as c
+from script_runner.exceptions import SettingsError
+from script_runner.units import parse_bytes, parse_cpu, parse_duration
+
+Preset = Literal["composer3", "composer2", "gke", "local"]
+
+# What differs between the places we run. Everything else is a field default below.
+PRESETS: dict[str, dict[str, Any]] = {
+    # Composer 3: pods go to the user-workloads namespace through Composer's kube config. No custom
+    # service accounts there (pods run as the environment's identity), no affinity, no extra sidecars.
+    "composer3": {
+        "namespace": c.COMPOSER3_NAMESPACE,
+        "config_file": c.COMPOSER3_KUBE_CONFIG,
+        "kubernetes_conn_id": "kubernetes_default",
+        "service_account": None,
+    },
+    # Composer 2: the environment's GKE Autopilot cluster; Autopilot bends requests (min/max, ratio).
+    "composer2": {
+        "namespace": "script-runner",
+        "config_file": None,
+        "in_cluster": True,
+        "service_account": "script-runner",
+        "autopilot": True,
+    },
+    # Any GKE cluster with Workload Identity, reached with a kube config or in-cluster.
+    "gke": {"namespace": "script-runner", "service_account": "script-runner"},
+    # The local stack (local/): the Kubernetes double, the GCS emulator, faults honoured.
+    "local": {
+        "namespace": c.COMPOSER3_NAMESPACE,
+        "kubernetes_conn_id": "kubernetes_default",
+        "image": "localhost/script-runner:local",
+        "service_account": None,
+        "service_account_allowlist": ["reader", "writer", "script-runner"],
+        "local_faults": True,
+        "start_timeout": "2m",
+        "retry_delay": "2s",
+        "max_retry_delay": "10s",
+    },
+}
+
+
+class RunnerSettings(BaseModel):
+    """Everything the runner needs to know about where it runs. Field docs are the README's table."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    preset: Preset = "composer3"
+    # Where scripts live: gs://bucket/prefix/ or file:///mounted/folder/. Default gs://$GCS_BUCKET/data/.
+    source: str = ""
+    include: list[str] = Field(default_factory=lambda: ["*.sh"])
+    exclude: list[str] = Field(default_factory=list)
+    # Kubernetes
+    namespace: str = c.COMPOSER3_NAMESPACE
+    kubernetes_conn_id: str | None = "kubernetes_default"
+    config_file: str | None = None
+    in_cluster: bool | None = None
+    cluster_context: str | None = None
+    deferrable: bool = False
+    gcp_conn_id: str = "google_cloud_default"
+    image: str | None = None
+    image_allowlist: list[str] = Field(default_factory=list)
+    service_account: str | None = None
+    service_account_allowlist: list[str] = Field(default_factory=list)
+    # Per-script defaults (a directive overrides) and caps (a directive may not exceed).
+    cpu: str = "500m"
+    memory: str = "512Mi"
+    ephemeral_storage: str = "1Gi"
+    timeout: str = "1h"
+    start_timeout: str = "5m"
+    retries: int = Field(default=2, ge=0)
+    retry_delay: str = "1m"
+    max_retry_delay: str = "30m"
+    max_cpu: str = "4"
+    max_memory: str = "16Gi"
+    max_ephemeral_storage: str = "10Gi"
+    max_timeout: str = "24h"
+    max_retries: int = Field(default=5, ge=0)
+    # GKE Autopilot request rules (composer2): bend requests up to what Autopilot would apply anyway.
+    autopilot: bool = False
+    # Discovery
+    max_header_bytes: int = Field(default=8192, ge=256, le=1 << 20)
+    discovery_concurrency: int = Field(default=32, ge=1, le=256)
+    max_scripts: int = Field(default=10_000, ge=1)
+    # State, markers, reports
+    state_bucket: str | None = None
+    state_root: str = "script-runner"
+    rerun: bool = False
+    # Policies
+    oom_memory_factor: float = Field(default=2.0, ge=1.0, le=8.0)
+    max_evictions: int = Field(default=3, ge=0)
+    eviction_delay: str = "5s"
+    # Local stack only: honour `fault=` directives (never in the cloud presets).
+    local_faults: bool = False
+    # Extra environment for every pod (e.g. the emulator endpoints locally). Secrets do not belong here.
+    extra_env: dict[str, str] = Field(default_factory=dict)
+    pod_labels: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("source")
+    @classmethod
+    def _check_source(cls, value: str) -> str:
+        if value and not value.startswith(("gs://", "file://")):
+            raise ValueError(f"source {value!r} must start with gs:// or file:// (e.g. gs://my-bucket/data/)")
+        return value if not value or value.endswith("/") else value + "/"
+
+    @field_validator("cpu", "max_cpu")
+    @classmethod
+    def _check_cpu(cls, value: str) -> str:
+        parse_cpu(value)
+        return value
+
+    @field_validator("memory", "max_memory", "ephemeral_storage", "max_ephemeral_storage")
+    @classmethod
+    def _check_bytes(cls, value: str) -> str:
+        parse_bytes(value)
+        return value
+
+    @field_validator(
+        "timeout", "start_timeout", "retry_delay", "max_retry_delay", "max_timeout", "eviction_delay"
+    )
+    @classmethod
+    def _check_duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @model_validator(mode="after")
+    def _check_caps(self) -> RunnerSettings:
+        if self.retries > self.max_retries:
+            raise ValueError(f"retries={self.retries} is above max_retries={self.max_retries}")
+        if parse_cpu(self.cpu) > parse_cpu(self.max_cpu):
+            raise ValueError(f"cpu={self.cpu} is above max_cpu={self.max_cpu}")
+        if parse_bytes(self.memory) > parse_bytes(self.max_memory):
+            raise ValueError(f"memory={self.memory} is above max_memory={self.max_memory}")
+        return self
+
+    # Derived values -------------------------------------------------------------------------------
+    @property
+    def source_scheme(self) -> str:
+        """``gs`` or ``file``."""
+        return self.source.split("://", 1)[0]
+
+    @property
+    def source_bucket(self) -> str:
+        """Bucket of a gs:// source ('' for file://)."""
+        return self.source[5:].split("/", 1)[0] if self.source_scheme == "gs" else ""
+
+    @property
+    def source_prefix(self) -> str:
+        """Object prefix (gs) or folder path (file), always ending with '/'."""
+        rest = self.source.split("://", 1)[1]
+        return rest.split("/", 1)[1] if self.source_scheme == "gs" else rest
+
+    @property
+    def effective_state_bucket(self) -> str:
+        """Bucket for state, markers and reports: the setting, else the source bucket, else $GCS_BUCKET."""
+        return self.state_bucket or self.source_bucket or os.environ.get("GCS_BUCKET", "")
+
+    @property
+    def kube_hook_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments that tell KubernetesPodOperator how to reach the cluster."""
+        kwargs: dict[str, Any] = {"namespace": self.namespace}
+        if self.kubernetes_conn_id:
+            kwargs["kubernetes_conn_id"] = self.kubernetes_conn_id
+        if self.config_file:
+            kwargs["config_file"] = self.config_file
+        if self.in_cluster is not None:
+            kwargs["in_cluster"] = self.in_cluster
+        if self.cluster_context:
+            kwargs["cluster_context"] = self.cluster_context
+        return kwargs
+
+
+_LIST_FIELDS = {"include", "exclude", "image_allowlist", "service_account_allowlist"}
+_DICT_FIELDS = {"extra_env", "pod_labels"}
+
+
+def load_settings(
+    *, variable: str | Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> RunnerSettings:
+    """Resolve the settings: preset, then the Variable's JSON, then ``SCRIPT_RUNNER_*`` env.
+
+    :param variable: the Variable's value (JSON text or a mapping); None when unset.
+    :param environ: the environment (default ``os.environ``).
+    :raises SettingsError: naming the field, the value and the fix.
+    """
+    env = os.environ if environ is None else environ
+    from_var = _variable_dict(variable)
+    from_env = _env_overrides(env)
+    preset = str(from_env.get("preset") or from_var.get("preset") or "composer3")
+    if preset not in PRESETS:
+        raise SettingsError(f"preset {preset!r} is unknown; use one of {', '.join(PRESETS)}")
+    merged: dict[str, Any] = {**PRESETS[preset], **from_var, **from_env, "preset": preset}
+    if not merged.get("source"):
+        bucket = env.get("GCS_BUCKET", "")
+        if not bucket:
+            raise SettingsError(
+                "no script source: GCS_BUCKET is not set (Composer sets it); set "
+                "SCRIPT_RUNNER_SOURCE=gs://<bucket>/data/ or source in the Variable"
+            )
+        merged["source"] = f"gs://{bucket}/data/"
+    try:
+        return RunnerSettings.model_validate(merged)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from exc
+
+
+def load_settings_from_airflow() -> RunnerSettings:
+    """Settings at run time inside a task: reads the Variable (if any) and the environment."""
+    from script_runner.compat import Variable
+
+    raw = Variable.get(c.SETTINGS_VARIABLE, default=None)
+    return load_settings(variable=raw)
+
+
+def parse_time_settings(environ: Mapping[str, str] | None = None) -> dict[str, int]:
+    """The few settings that shape the DAG itself, from the environment only (no I/O at parse time).
+
+    ``SCRIPT_RUNNER_SHARDS``: mapped run tasks, each maps up to Airflow's max_map_length scripts.
+    ``SCRIPT_RUNNER_MAX_RETRIES``: the Airflow retries ceiling; each script's own ``retries`` is enforced
+    by the operator under it. ``SCRIPT_RUNNER_RETRY_DELAY``: first retry delay (doubles each retry).
+    """
+    env = os.environ if environ is None else environ
+    out = {}
+    for key, default, low, high in (
+        ("SHARDS", "1", 1, 64),
+        ("MAX_RETRIES", "5", 0, 20),
+        ("RETRY_DELAY", "60", 0, 86400),
+    ):
+        raw = env.get(c.ENV_PREFIX + key, default)
+        try:
+            value = parse_duration(raw) if key == "RETRY_DELAY" else int(raw)
+        except ValueError as exc:
+            raise SettingsError(f"{c.ENV_PREFIX}{key}={raw!r} is not valid: {exc}") from exc
+        if not low <= value <= high:
+            raise SettingsError(f"{c.ENV_PREFIX}{key}={value} must be between {low} and {high}")
+        out[key.lower()] = value
+    return out
+
+
+def _variable_dict(variable: str | Mapping[str, Any] | None) -> dict[str, Any]:
+    if variable is None or variable == "":
+        return {}
+    if isinstance(variable, Mapping):
+        return dict(variable)
+    try:
+        loaded = json.loads(variable)
+    except json.JSONDecodeError as exc:
+        raise SettingsError(
+            f"Variable {c.SETTINGS_VARIABLE} is not valid JSON ({exc}); set it to a JSON object"
+        ) from exc
+    if not isinstance(loaded, dict):
+        raise SettingsError(
+            f"Variable {c.SETTINGS_VARIABLE} must be a JSON object, not {type(loaded).__name__}"
+        )
+    return loaded
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
+    fields = RunnerSettings.model_fields
+    out: dict[str, Any] = {}
+    for key, raw in env.items():
+        if not key.startswith(c.ENV_PREFIX):
+            continue
+        name = key[len(c.ENV_PREFIX) :].lower()
+        if name not in fields:
+            continue
+        if name in _LIST_FIELDS:
+            out[name] = (
+                json.loads(raw) if raw.startswith("[") else [p.strip() for p in raw.split(",") if p.strip()]
+            )
+        elif name in _DICT_FIELDS:
+            try:
+                out[name] = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise SettingsError(f'{key} must be a JSON object like {{"K": "V"}}') from exc
+        else:
+            out[name] = None if raw == "" and name in ("config_file", "kubernetes_conn_id") else raw
+    return out
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "settings"
+        value = err.get("input")
+        parts.append(f"setting {field}={value!r}: {err['msg']}")
+    return "; ".join(parts) + " (fix: correct the Variable script_runner_settings or SCRIPT_RUNNER_* env)"

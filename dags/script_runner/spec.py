@@ -1,0 +1,310 @@
+"""The resolved, validated plan for one script (the XCom payload), and how directives become one."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from script_runner.exceptions import DirectiveError
+from script_runner.units import (
+    format_bytes,
+    format_cpu,
+    gibibytes,
+    parse_bytes,
+    parse_cpu,
+    parse_duration,
+)
+
+if TYPE_CHECKING:
+    from script_runner.directives import RawDirectives
+    from script_runner.settings import RunnerSettings
+
+# GKE Autopilot (general-purpose compute class) request rules: minimum 250m cpu / 512Mi memory per pod,
+# memory between 1 and 6.5 GiB per vCPU, cpu in steps of 250m; limits are set equal to requests.
+AUTOPILOT_MIN_CPU = Decimal("0.25")
+AUTOPILOT_MIN_MEMORY_GIB = Decimal("0.5")
+AUTOPILOT_MIN_RATIO = Decimal(1)
+AUTOPILOT_MAX_RATIO = Decimal("6.5")
+AUTOPILOT_CPU_STEP = Decimal("0.25")
+_SA_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_NEEDS = re.compile(r"^(gs://[a-z0-9][-a-z0-9_.]*(/\S*)?|bq:[\w.-]+(:[\w.-]+)?):(read|write)$")
+LOCAL_FAULTS = {"oom", "evict", "unschedulable", "image_pull"}
+
+
+class ScriptObject(BaseModel):
+    """Where a script is: its path under the source and the pinned object version."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    uri: str
+    generation: str = ""
+    md5: str = ""
+    size: int = 0
+    updated: str = ""
+
+
+class ScriptSpec(BaseModel):
+    """One script, ready to launch. Small on purpose: it travels through XCom once per script."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    uri: str
+    generation: str = ""
+    md5: str = ""
+    size: int = 0
+    cpu: str
+    memory: str
+    ephemeral_storage: str
+    timeout: int
+    start_timeout: int
+    retries: int
+    retry_delay: int
+    image: str
+    service_account: str | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    needs: list[str] = Field(default_factory=list)
+    retry_on: list[int] | None = None
+    fail_on: list[int] = Field(default_factory=list)
+    skip_on: list[int] = Field(default_factory=list)
+    oom_retry: bool = False
+    fault: str | None = None
+    notes: list[str] = Field(default_factory=list)
+
+
+class Rejected(BaseModel):
+    """A script that will not be launched, and why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    uri: str
+    reason: str
+    line: int | None = None
+    fix: str = ""
+
+    @classmethod
+    def from_error(cls, obj: ScriptObject, err: DirectiveError) -> Rejected:
+        """Build from a directive error."""
+        return cls(path=obj.path, uri=obj.uri, reason=err.message, line=err.line, fix=err.fix)
+
+
+def resolve(obj: ScriptObject, raw: RawDirectives, settings: RunnerSettings) -> ScriptSpec:
+    """Apply defaults, caps, allowlists and Autopilot rules to a script's directives.
+
+    :raises DirectiveError: naming the script, the line, the bad value and the fix.
+    """
+    r = _Resolver(obj.path, raw, settings)
+    cpu, memory, notes = r.resources()
+    return ScriptSpec(
+        path=obj.path,
+        uri=obj.uri,
+        generation=obj.generation,
+        md5=obj.md5,
+        size=obj.size,
+        cpu=cpu,
+        memory=memory,
+        ephemeral_storage=r.storage(),
+        timeout=r.duration("timeout", settings.timeout, settings.max_timeout),
+        start_timeout=r.duration("start_timeout", settings.start_timeout, None),
+        retries=r.retries(),
+        retry_delay=r.duration("retry_delay", settings.retry_delay, settings.max_retry_delay),
+        image=r.image(),
+        service_account=r.service_account(),
+        env=dict(raw.env),
+        needs=r.needs(),
+        retry_on=r.codes("retry_on") or None,
+        fail_on=r.codes("fail_on"),
+        skip_on=r.codes("skip_on"),
+        oom_retry=r.boolean("oom_retry"),
+        fault=r.fault(),
+        notes=notes,
+    )
+
+
+class _Resolver:
+    def __init__(self, script: str, raw: RawDirectives, settings: RunnerSettings) -> None:
+        self.script, self.raw, self.s = script, raw, settings
+
+    def fail(self, key: str, message: str, fix: str) -> DirectiveError:
+        return DirectiveError(script=self.script, line=self.raw.lines.get(key), message=message, fix=fix)
+
+    def value(self, key: str, default: str) -> str:
+        return self.raw.values.get(key, default)
+
+    def resources(self) -> tuple[str, str, list[str]]:
+        cpu_text, mem_text = self.value("cpu", self.s.cpu), self.value("memory", self.s.memory)
+        try:
+            cpu = parse_cpu(cpu_text)
+        except ValueError as exc:
+            raise self.fail("cpu", str(exc), "write cpu=500m or cpu=2") from exc
+        try:
+            memory = parse_bytes(mem_text)
+        except ValueError as exc:
+            raise self.fail("memory", str(exc), "write memory=512Mi or memory=2Gi") from exc
+        if cpu > parse_cpu(self.s.max_cpu):
+            raise self.fail(
+                "cpu",
+                f"cpu={cpu_text} is above the cap {self.s.max_cpu}",
+                f"ask for at most cpu={self.s.max_cpu} or raise max_cpu in the settings",
+            )
+        if memory > parse_bytes(self.s.max_memory):
+            raise self.fail(
+                "memory",
+                f"memory={mem_text} is above the cap {self.s.max_memory}",
+                f"ask for at most memory={self.s.max_memory} or raise max_memory in the settings",
+            )
+        notes: list[str] = []
+        if self.s.autopilot:
+            cpu, memory, notes = autopilot_bend(cpu, memory)
+        return format_cpu(cpu), format_bytes(memory), notes
+
+    def storage(self) -> str:
+        text = self.value("ephemeral_storage", self.s.ephemeral_storage)
+        try:
+            amount = parse_bytes(text)
+        except ValueError as exc:
+            raise self.fail("ephemeral_storage", str(exc), "write ephemeral_storage=2Gi") from exc
+        if amount > parse_bytes(self.s.max_ephemeral_storage):
+            raise self.fail(
+                "ephemeral_storage",
+                f"ephemeral_storage={text} is above the cap {self.s.max_ephemeral_storage}",
+                "ask for less or raise max_ephemeral_storage",
+            )
+        return format_bytes(amount)
+
+    def duration(self, key: str, default: str, cap: str | None) -> int:
+        text = self.value(key, default)
+        try:
+            seconds = parse_duration(text)
+        except ValueError as exc:
+            raise self.fail(key, str(exc), f"write {key}=30m (forms: 90s, 30m, 1h30m, 2d)") from exc
+        if seconds <= 0:
+            raise self.fail(key, f"{key}={text} must be more than 0", f"write e.g. {key}=30m")
+        if cap is not None and seconds > parse_duration(cap):
+            raise self.fail(key, f"{key}={text} is above the cap {cap}", f"use at most {key}={cap}")
+        return seconds
+
+    def retries(self) -> int:
+        text = self.value("retries", str(self.s.retries))
+        if not text.isdigit():
+            raise self.fail("retries", f"retries={text!r} is not a whole number", "write retries=2")
+        if int(text) > self.s.max_retries:
+            raise self.fail(
+                "retries",
+                f"retries={text} is above the cap {self.s.max_retries}",
+                f"use at most retries={self.s.max_retries}",
+            )
+        return int(text)
+
+    def image(self) -> str:
+        default = self.s.image or ""
+        image = self.value("image", default)
+        if not image:
+            raise self.fail(
+                "image",
+                "no runner image is configured",
+                "set SCRIPT_RUNNER_IMAGE (or image in the Variable) to your runner image",
+            )
+        if image != default and not any(fnmatch.fnmatchcase(image, p) for p in self.s.image_allowlist):
+            allowed = ", ".join(self.s.image_allowlist) or "none: only the default image"
+            raise self.fail(
+                "image",
+                f"image {image!r} is not in the image allowlist ({allowed})",
+                "use the default image or add a pattern to image_allowlist in the settings",
+            )
+        return image
+
+    def service_account(self) -> str | None:
+        name = self.raw.values.get("service_account")
+        if name is None:
+            return self.s.service_account
+        if not _SA_NAME.match(name) or len(name) > 253:
+            raise self.fail(
+                "service_account",
+                f"service_account {name!r} is not a Kubernetes name",
+                "use lower-case letters, digits and '-'",
+            )
+        if name != self.s.service_account and name not in self.s.service_account_allowlist:
+            allowed = ", ".join(self.s.service_account_allowlist) or "none"
+            raise self.fail(
+                "service_account",
+                f"service account {name!r} is not allowed (allowed: {allowed})",
+                "use an allowed service account or add it to service_account_allowlist",
+            )
+        return name
+
+    def needs(self) -> list[str]:
+        for need in self.raw.needs:
+            if not _NEEDS.match(need):
+                raise self.fail(
+                    "needs",
+                    f"needs {need!r} is not gs://bucket/prefix:read|write or bq:project:dataset:read|write",
+                    "write needs=gs://my-bucket/out/:write",
+                )
+        return list(self.raw.needs)
+
+    def codes(self, key: str) -> list[int]:
+        text = self.raw.values.get(key, "")
+        codes = [p.strip() for p in text.split(",") if p.strip()]
+        if not all(p.isdigit() and 0 < int(p) < 256 for p in codes):
+            raise self.fail(key, f"{key}={text!r} is not a list of exit codes 1-255", f"write {key}=2,3")
+        return [int(p) for p in codes]
+
+    def boolean(self, key: str) -> bool:
+        text = self.raw.values.get(key, "false").lower()
+        if text not in ("true", "false", "yes", "no", "1", "0"):
+            raise self.fail(key, f"{key}={text!r} is not true or false", f"write {key}=true")
+        return text in ("true", "yes", "1")
+
+    def fault(self) -> str | None:
+        fault = self.raw.values.get("fault")
+        if fault is None:
+            return None
+        if not self.s.local_faults:
+            raise self.fail(
+                "fault",
+                "fault= is only honoured on the local stack",
+                "remove the fault directive (it is for local testing)",
+            )
+        kind = fault.split(",", 1)[0]
+        if kind not in LOCAL_FAULTS:
+            raise self.fail(
+                "fault", f"fault {kind!r} is unknown", f"use one of {', '.join(sorted(LOCAL_FAULTS))}"
+            )
+        return fault
+
+
+def autopilot_bend(cpu: Decimal, memory: Decimal) -> tuple[Decimal, Decimal, list[str]]:
+    """Raise cpu/memory to what GKE Autopilot would apply, and say what changed.
+
+    Autopilot rounds cpu up to 250m steps, enforces minimums and keeps memory within 1-6.5 GiB per vCPU by
+    raising the smaller side. Doing it here makes the plan show what the pod will really get.
+    """
+    notes: list[str] = []
+    new_cpu = max(cpu, AUTOPILOT_MIN_CPU)
+    steps = (new_cpu / AUTOPILOT_CPU_STEP).to_integral_value(rounding="ROUND_CEILING")
+    new_cpu = steps * AUTOPILOT_CPU_STEP
+    mem_gib = max(gibibytes(memory), AUTOPILOT_MIN_MEMORY_GIB)
+    if mem_gib < new_cpu * AUTOPILOT_MIN_RATIO:
+        mem_gib = new_cpu * AUTOPILOT_MIN_RATIO
+    if mem_gib > new_cpu * AUTOPILOT_MAX_RATIO:
+        new_cpu = (mem_gib / AUTOPILOT_MAX_RATIO / AUTOPILOT_CPU_STEP).to_integral_value(
+            rounding="ROUND_CEILING"
+        ) * AUTOPILOT_CPU_STEP
+    new_memory = mem_gib * Decimal(1024**3)
+    if new_cpu != cpu:
+        notes.append(f"autopilot: cpu {format_cpu(cpu)} -> {format_cpu(new_cpu)}")
+    if new_memory != memory:
+        notes.append(f"autopilot: memory {format_bytes(memory)} -> {format_bytes(new_memory)}")
+    return new_cpu, new_memory, notes
+
+
+def spec_to_xcom(spec: ScriptSpec) -> dict[str, Any]:
+    """The spec as plain JSON, dropping defaults to keep XCom small."""
+    return spec.model_dump(mode="json", exclude_defaults=True)

@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+import pytest
+from kubernetes.client import models as k8s
+
+from script_runner.policy import Action, Outcome, Status, classify, decide
+from script_runner.spec import ScriptSpec
+
+
+def pod(
+    *,
+    phase: str = "Failed",
+    exit_code: int | None = None,
+    reason: str | None = None,
+    pod_reason: str | None = None,
+    waiting: str | None = None,
+    unschedulable: bool = False,
+) -> k8s.V1Pod:
+    state = k8s.V1ContainerState()
+    if exit_code is not None:
+        state.terminated = k8s.V1ContainerStateTerminated(exit_code=exit_code, reason=reason)
+    if waiting:
+        state.waiting = k8s.V1ContainerStateWaiting(reason=waiting, message="pull failed")
+    conditions = (
+        [
+            k8s.V1PodCondition(
+                type="PodScheduled",
+                status="False",
+                reason="Unschedulable",
+                message="0/1 nodes are available: 1 Insufficient memory.",
+            )
+        ]
+        if unschedulable
+        else []
+    )
+    return k8s.V1Pod(
+        status=k8s.V1PodStatus(
+            phase=phase,
+            reason=pod_reason,
+            message="node low on memory" if pod_reason else None,
+            conditions=conditions,
+            container_statuses=[
+                k8s.V1ContainerStatus(
+                    name="base", image="i", image_id="", ready=False, restart_count=0, state=state
+                )
+            ],
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("remote", "status", "code", "needle"),
+    [
+        pytest.param(pod(phase="Succeeded", exit_code=0, reason="Completed"), Status.SUCCESS, 0, "", id="ok"),
+        pytest.param(pod(exit_code=3, reason="Error"), Status.FAILED, 3, "exited with code 3", id="exit3"),
+        pytest.param(pod(exit_code=137, reason="OOMKilled"), Status.OOM, 137, "OOMKilled", id="oom"),
+        pytest.param(pod(exit_code=137, pod_reason="Evicted"), Status.EVICTED, 137, "Evicted", id="evicted"),
+        pytest.param(pod(exit_code=99), Status.SKIPPED, 99, "done-marker", id="done-marker"),
+        pytest.param(pod(exit_code=65), Status.FAILED, 65, "does not match", id="checksum"),
+        pytest.param(
+            pod(phase="Pending", waiting="ErrImagePull"), Status.IMAGE_PULL, None, "ErrImagePull", id="pull"
+        ),
+        pytest.param(
+            pod(phase="Pending", unschedulable=True), Status.UNSCHEDULABLE, None, "Insufficient", id="sched"
+        ),
+        pytest.param(
+            pod(exit_code=1, pod_reason="DeadlineExceeded"), Status.TIMEOUT, 1, "timeout", id="deadline"
+        ),
+    ],
+)
+def test_classify_reads_pod_status(remote: k8s.V1Pod, status: Status, code: int | None, needle: str) -> None:
+    out = classify(remote, None)
+    assert (out.status, out.exit_code) == (status, code)
+    assert needle in out.reason
+
+
+def test_classify_start_timeout_from_exception() -> None:
+    class PodLaunchTimeoutException(Exception):
+        pass
+
+    out = classify(None, PodLaunchTimeoutException("Pod took too long to start"))
+    assert out.status is Status.TIMEOUT
+
+
+def _spec(**kw: object) -> ScriptSpec:
+    base = dict(
+        path="a.sh",
+        uri="gs://b/data/a.sh",
+        cpu="1",
+        memory="1Gi",
+        ephemeral_storage="1Gi",
+        timeout=60,
+        start_timeout=60,
+        retries=2,
+        retry_delay=1,
+        image="i",
+    )
+    return ScriptSpec(**{**base, **kw})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("outcome", "spec_kw", "try_number", "evictions", "action"),
+    [
+        pytest.param(Outcome(Status.SUCCESS, 0), {}, 1, 0, Action.DONE, id="success"),
+        pytest.param(Outcome(Status.FAILED, 3), {}, 1, 0, Action.RETRY, id="retry"),
+        pytest.param(Outcome(Status.FAILED, 3), {}, 3, 0, Action.FAIL, id="own-retries-used"),
+        pytest.param(Outcome(Status.FAILED, 3), {"fail_on": [3]}, 1, 0, Action.FAIL, id="fail-on"),
+        pytest.param(Outcome(Status.FAILED, 3), {"retry_on": [75]}, 1, 0, Action.FAIL, id="not-retry-on"),
+        pytest.param(Outcome(Status.FAILED, 75), {"retry_on": [75]}, 1, 0, Action.RETRY, id="retry-on"),
+        pytest.param(Outcome(Status.FAILED, 10), {"skip_on": [10]}, 1, 0, Action.SKIP, id="skip-on"),
+        pytest.param(Outcome(Status.FAILED, 77), {}, 1, 0, Action.FAIL, id="noperm-fatal"),
+        pytest.param(Outcome(Status.FAILED, 65), {}, 1, 0, Action.FAIL, id="checksum-fatal"),
+        pytest.param(Outcome(Status.EVICTED, 137), {}, 1, 0, Action.RESCHEDULE, id="evicted"),
+        pytest.param(Outcome(Status.EVICTED, 137), {}, 1, 3, Action.RETRY, id="evicted-too-often"),
+        pytest.param(Outcome(Status.OOM, 137), {"retry_on": [75]}, 1, 0, Action.RETRY, id="oom-retries"),
+    ],
+)
+def test_decide_applies_exit_code_policy(
+    outcome: Outcome, spec_kw: dict[str, object], try_number: int, evictions: int, action: Action
+) -> None:
+    assert (
+        decide(outcome, _spec(**spec_kw), try_number=try_number, evictions=evictions, max_evictions=3)
+        is action
+    )

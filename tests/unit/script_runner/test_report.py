@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from script_runner.report import build_report, to_markdown
+
+
+def test_report_lists_every_script_with_attempts_and_rejections() -> None:
+    shards = [[{"path": "a.sh"}, {"path": "b.sh"}, {"path": "c.sh"}]]
+    attempts = {
+        "a.sh": [
+            {
+                "status": "success",
+                "exit_code": 0,
+                "secs": 1.5,
+                "started": "2026-11-24T10:00:00+00:00",
+                "ended": "2026-11-24T10:00:02+00:00",
+                "reason": "",
+            }
+        ],
+        "b.sh": [{"status": "failed", "exit_code": 3, "secs": 1, "reason": "script exited with code 3"}] * 3,
+    }
+    report = build_report(
+        dag_id="d",
+        run_id="r",
+        source="gs://b/data/",
+        shards=shards,
+        rejected=[{"path": "z.sh", "reason": "bad cpu", "line": 2, "fix": "cpu=500m"}],
+        attempts=attempts,
+        states={"a.sh": "success", "b.sh": "failed", "c.sh": "upstream_failed"},
+        log_url="http://ui/dags/d/runs/r",
+    )
+    rows = {r["path"]: r for r in report["scripts"]}
+    assert rows["a.sh"]["status"] == "success"
+    assert rows["b.sh"]["attempts"] == 3
+    assert rows["b.sh"]["exit_code"] == 3
+    assert rows["c.sh"]["reason"].startswith("not run")
+    assert rows["b.sh"]["log"] == "http://ui/dags/d/runs/r/tasks/run_scripts/mapped/1"
+    assert report["summary"] == {"total": 4, "success": 1, "failed": 1, "upstream_failed": 1, "rejected": 1}
+    md = to_markdown(report)
+    assert "| z.sh | rejected |" in md
+    assert "line 2: bad cpu" in md
+    assert "10:00:00" in md

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import pytest
+
+from script_runner.exceptions import SettingsError
+from script_runner.settings import load_settings, parse_time_settings
+
+
+def test_settings_default_source_is_composer_bucket_data() -> None:
+    s = load_settings(environ={"GCS_BUCKET": "my-env-bucket"})
+    assert s.preset == "composer3"
+    assert s.source == "gs://my-env-bucket/data/"
+    assert (s.source_bucket, s.source_prefix) == ("my-env-bucket", "data/")
+
+
+@pytest.mark.parametrize(
+    ("preset", "namespace", "config_file", "autopilot"),
+    [
+        pytest.param(
+            "composer3", "composer-user-workloads", "/home/airflow/composer_kube_config", False, id="c3"
+        ),
+        pytest.param("composer2", "script-runner", None, True, id="c2"),
+        pytest.param("gke", "script-runner", None, False, id="gke"),
+        pytest.param("local", "composer-user-workloads", None, False, id="local"),
+    ],
+)
+def test_settings_presets_set_cluster_access(
+    preset: str, namespace: str, config_file: str | None, autopilot: bool
+) -> None:
+    s = load_settings(environ={"GCS_BUCKET": "b", "SCRIPT_RUNNER_PRESET": preset})
+    assert s.namespace == namespace
+    assert s.config_file == config_file
+    assert s.autopilot is autopilot
+    assert s.kube_hook_kwargs["namespace"] == namespace
+
+
+def test_settings_composer3_uses_kubernetes_default_and_config_file() -> None:
+    kwargs = load_settings(environ={"GCS_BUCKET": "b"}).kube_hook_kwargs
+    assert kwargs["kubernetes_conn_id"] == "kubernetes_default"
+    assert kwargs["config_file"] == "/home/airflow/composer_kube_config"
+
+
+def test_settings_env_overrides_variable_which_overrides_preset() -> None:
+    s = load_settings(
+        variable='{"cpu": "1", "memory": "1Gi", "include": ["etl/*.sh"]}',
+        environ={"GCS_BUCKET": "b", "SCRIPT_RUNNER_CPU": "250m", "SCRIPT_RUNNER_EXCLUDE": "tmp/*,old/"},
+    )
+    assert s.cpu == "250m"
+    assert s.memory == "1Gi"
+    assert s.include == ["etl/*.sh"]
+    assert s.exclude == ["tmp/*", "old/"]
+
+
+def test_settings_file_source_is_accepted() -> None:
+    s = load_settings(environ={"SCRIPT_RUNNER_SOURCE": "file:///home/airflow/gcs/data"})
+    assert s.source_scheme == "file"
+    assert s.source_prefix == "/home/airflow/gcs/data/"
+
+
+@pytest.mark.parametrize(
+    ("variable", "environ", "needle"),
+    [
+        pytest.param(None, {}, "GCS_BUCKET is not set", id="no-bucket"),
+        pytest.param("{not json", {"GCS_BUCKET": "b"}, "not valid JSON", id="bad-json"),
+        pytest.param("[1]", {"GCS_BUCKET": "b"}, "must be a JSON object", id="not-object"),
+        pytest.param(
+            None, {"GCS_BUCKET": "b", "SCRIPT_RUNNER_PRESET": "aws"}, "preset 'aws' is unknown", id="preset"
+        ),
+        pytest.param(
+            None, {"GCS_BUCKET": "b", "SCRIPT_RUNNER_CPU": "lots"}, "setting cpu='lots'", id="bad-cpu"
+        ),
+        pytest.param(None, {"SCRIPT_RUNNER_SOURCE": "s3://x/"}, "must start with gs://", id="bad-source"),
+        pytest.param('{"retries": 9}', {"GCS_BUCKET": "b"}, "above max_retries", id="retries-cap"),
+        pytest.param('{"colour": "red"}', {"GCS_BUCKET": "b"}, "setting colour", id="unknown-field"),
+    ],
+)
+def test_settings_errors_name_the_field_and_fix(
+    variable: str | None, environ: dict[str, str], needle: str
+) -> None:
+    with pytest.raises(SettingsError, match=r"fix|set|use") as info:
+        load_settings(variable=variable, environ=environ)
+    assert needle in str(info.value)
+
+
+def test_parse_time_settings_reads_env_only() -> None:
+    assert parse_time_settings({}) == {"shards": 1, "max_retries": 5, "retry_delay": 60}
+    out = parse_time_settings({"SCRIPT_RUNNER_SHARDS": "10", "SCRIPT_RUNNER_RETRY_DELAY": "2m"})
+    assert out["shards"] == 10
+    assert out["retry_delay"] == 120
+    with pytest.raises(SettingsError, match="SHARDS"):
+        parse_time_settings({"SCRIPT_RUNNER_SHARDS": "0"})

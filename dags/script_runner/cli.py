@@ -1,0 +1,134 @@
+"""``script-runner``: check scripts before uploading (``lint``), see what a run would do (``plan``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from script_runner import constants as c
+from script_runner.directives import KEYS, parse_directives
+from script_runner.discovery import discover
+from script_runner.exceptions import DirectiveError, ScriptRunnerError
+from script_runner.settings import PRESETS, load_settings
+from script_runner.spec import ScriptObject, resolve
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from script_runner.settings import RunnerSettings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code (0 ok, 1 problems found, 2 usage or settings error)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = _settings(args)
+        if args.command == "lint":
+            return _lint(args.paths, settings)
+        return _plan(settings, as_json=args.json)
+    except ScriptRunnerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    keys = "\n".join(f"  {k:18} {desc} (e.g. {example})" for k, (desc, example) in KEYS.items())
+    parser = argparse.ArgumentParser(
+        prog="script-runner",
+        description="Check and plan the shell scripts that the gcs_script_runner DAG runs.",
+        epilog=f"Header directives (# {c.DIRECTIVE_PREFIX} key=value ...):\n{keys}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        help="settings preset (default: $SCRIPT_RUNNER_PRESET or composer3)",
+    )
+    parser.add_argument(
+        "--settings", metavar="JSON", help="settings as JSON (what the Airflow Variable holds)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    lint = sub.add_parser("lint", help="validate the headers of local script files")
+    lint.add_argument("paths", nargs="+", type=Path, help="script files or folders")
+    plan = sub.add_parser("plan", help="discover the source and print what would be launched or rejected")
+    plan.add_argument("--source", help="gs://bucket/prefix/ or file:///folder/ (default: settings)")
+    plan.add_argument("--json", action="store_true", help="print the plan as JSON")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> RunnerSettings:
+    env = dict(os.environ)
+    if args.preset:
+        env[c.PRESET_ENV] = args.preset
+    if getattr(args, "source", None):
+        env[c.ENV_PREFIX + "SOURCE"] = args.source
+    if args.command == "lint" and not env.get("GCS_BUCKET") and not env.get(c.ENV_PREFIX + "SOURCE"):
+        env["GCS_BUCKET"] = "lint-only"  # lint reads local files; the source is irrelevant
+    if args.command == "lint" and not env.get(c.ENV_PREFIX + "IMAGE"):
+        env[c.ENV_PREFIX + "IMAGE"] = "runner-image"  # the default image is always allowed
+    return load_settings(variable=args.settings, environ=env)
+
+
+def _lint(paths: list[Path], settings: RunnerSettings) -> int:
+    files = sorted({f for p in paths for f in ([p] if p.is_file() else p.rglob("*.sh"))})
+    if not files:
+        print("error: no scripts found", file=sys.stderr)
+        return 2
+    problems = 0
+    for path in files:
+        obj = ScriptObject(path=str(path), uri=path.resolve().as_uri())
+        text = path.read_text(errors="replace")[: settings.max_header_bytes]
+        try:
+            spec = resolve(obj, parse_directives(str(path), text), settings)
+        except DirectiveError as err:
+            problems += 1
+            print(f"{err}")
+            continue
+        notes = f" ({'; '.join(spec.notes)})" if spec.notes else ""
+        print(
+            f"{path}: ok cpu={spec.cpu} memory={spec.memory} timeout={spec.timeout}s",
+            f"retries={spec.retries}{notes}",
+        )
+    print(f"{len(files)} script(s), {problems} with problems")
+    return 1 if problems else 0
+
+
+def _plan(settings: RunnerSettings, *, as_json: bool) -> int:
+    result = discover(settings)
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "source": settings.source,
+                    "launch": [s.model_dump(mode="json") for s in result.specs],
+                    "rejected": [r.model_dump(mode="json") for r in result.rejected],
+                    "summary": result.summary(),
+                },
+                indent=2,
+            )
+        )
+        return 1 if result.rejected else 0
+    print(f"source: {settings.source} (preset {settings.preset})")
+    print(f"{'script':40} {'generation':>18} {'cpu':>6} {'memory':>8} {'timeout':>8} {'retries':>7}  image")
+    for s in result.specs:
+        print(
+            f"{s.path:40} {s.generation:>18} {s.cpu:>6} {s.memory:>8} {s.timeout:>7}s {s.retries:>7} ",
+            s.image,
+        )
+        for note in s.notes:
+            print(f"{'':40}   note: {note}")
+    for r in result.rejected:
+        where = f" line {r.line}" if r.line else ""
+        print(f"REJECTED {r.path}{where}: {r.reason} (fix: {r.fix})")
+    summary = result.summary()
+    print(f"{summary['launch']} to launch, {summary['rejected']} rejected, {summary['ignored']} ignored")
+    return 1 if result.rejected else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

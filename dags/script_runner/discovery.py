@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from script_runner import constants as c
 from script_runner.directives import parse_directives
 from script_runner.exceptions import DirectiveError, DiscoveryError, TooManyScriptsError
+from script_runner.header_cache import HeaderCache, directive_text
 from script_runner.spec import Rejected, ScriptObject, ScriptSpec, resolve, spec_to_xcom
 
 if TYPE_CHECKING:
@@ -37,19 +38,29 @@ class DiscoveryResult:
     specs: list[ScriptSpec] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
     ignored: int = 0
+    cache_hits: int = 0
 
     def summary(self) -> dict[str, int]:
         """Counts for the log and the report."""
-        return {"launch": len(self.specs), "rejected": len(self.rejected), "ignored": self.ignored}
+        return {
+            "launch": len(self.specs),
+            "rejected": len(self.rejected),
+            "ignored": self.ignored,
+            "header_cache_hits": self.cache_hits,
+        }
 
 
-def discover(settings: RunnerSettings, *, client: Client | None = None) -> DiscoveryResult:
-    """List the source, read headers concurrently, resolve each script.
+def discover(
+    settings: RunnerSettings, *, client: Client | None = None, cache: HeaderCache | None = None
+) -> DiscoveryResult:
+    """List the source, read headers concurrently (skipping cached ones), resolve each script.
 
     :param settings: the resolved runner settings.
     :param client: a google-cloud-storage client for gs:// sources (made from defaults if None).
+    :param cache: header cache by content md5; headers of unchanged scripts are not downloaded.
     :raises DiscoveryError: when the source itself cannot be listed.
     """
+    cache = cache or HeaderCache()
     source = _make_source(settings, client)
     objects = source.list()
     ignore = _ignore_patterns(source)
@@ -58,15 +69,18 @@ def discover(settings: RunnerSettings, *, client: Client | None = None) -> Disco
     result.ignored = len(objects) - len(selected)
 
     def plan(obj: ScriptObject) -> ScriptSpec | Rejected:
-        try:
-            text = source.read_header(obj, settings.max_header_bytes)
-        except Exception as exc:  # a read error rejects this script only
-            return Rejected(
-                path=obj.path,
-                uri=obj.uri,
-                reason=f"cannot read the script header: {exc}",
-                fix="check that the object still exists and the Airflow identity can read it",
-            )
+        text = cache.get(obj.md5)
+        if text is None:
+            try:
+                text = directive_text(source.read_header(obj, settings.max_header_bytes))
+            except Exception as exc:  # a read error rejects this script only
+                return Rejected(
+                    path=obj.path,
+                    uri=obj.uri,
+                    reason=f"cannot read the script header: {exc}",
+                    fix="check that the object still exists and the Airflow identity can read it",
+                )
+            cache.put(obj.md5, text)
         try:
             return resolve(obj, parse_directives(obj.path, text), settings)
         except DirectiveError as err:
@@ -81,6 +95,8 @@ def discover(settings: RunnerSettings, *, client: Client | None = None) -> Disco
             f"above max_scripts={settings.max_scripts}; "
             "nothing was launched (fix: raise max_scripts and SCRIPT_RUNNER_SHARDS, or split the folder)"
         )
+    result.cache_hits = cache.hits
+    cache.save({o.md5 for o in selected if o.md5})
     for rej in result.rejected:
         log.warning("rejected %s: %s (fix: %s)", rej.path, rej.reason, rej.fix)
     return result

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from script_runner import constants as c
 from script_runner.compat import AirflowFailException, get_current_context
 from script_runner.discovery import discover, shard
+from script_runner.header_cache import HeaderCache
 from script_runner.ledger import Ledger
 from script_runner.report import build_report, to_markdown
 from script_runner.settings import RunnerSettings, load_settings_from_airflow
@@ -45,7 +46,12 @@ def run_discovery(*, shards: int) -> list[dict[str, Any]]:
     """
     settings = load_settings_from_airflow()
     client = gcs_client(settings) if settings.source_scheme == "gs" else None
-    result = discover(settings, client=client)
+    cache = None
+    if client is not None:
+        cache = HeaderCache(
+            client, bucket=settings.effective_state_bucket, name=f"{settings.state_root}/cache/headers.json"
+        ).load()
+    result = discover(settings, client=client, cache=cache)
     planned = shard(result.specs, shards=shards, max_map_length=max_map_length())
     summary = {**result.summary(), "source": settings.source, "shards": shards}
     log.info("[runner] discovery %s", " ".join(f"{k}={v}" for k, v in summary.items()))

@@ -34,7 +34,7 @@ def test_discover_lists_subfolders_pins_generation_and_rejects_bad(make_bucket: 
     assert spec.uri == f"gs://{bucket.name}/data/etl/b.sh"
     assert [(r.path, r.line) for r in result.rejected] == [("bad.sh", 2)]
     assert "not a Kubernetes quantity" in result.rejected[0].reason
-    assert result.summary() == {"launch": 2, "rejected": 1, "ignored": 2}
+    assert result.summary() == {"launch": 2, "rejected": 1, "ignored": 2, "header_cache_hits": 0}
 
 
 def test_discover_reads_only_the_header(make_bucket: Any, gcs_client: Any) -> None:
@@ -107,3 +107,37 @@ def test_shard_splits_within_max_map_length() -> None:
 def test_shard_over_capacity_is_an_error_naming_the_fix() -> None:
     with pytest.raises(TooManyScriptsError, match="SCRIPT_RUNNER_SHARDS to at least 3"):
         shard([_spec(f"{i}.sh") for i in range(9)], shards=2, max_map_length=4)
+
+
+def test_discover_header_cache_skips_unchanged_headers(
+    make_bucket: Any, gcs_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from script_runner import discovery as mod
+    from script_runner.header_cache import HeaderCache
+
+    bucket = make_bucket({"a.sh": GOOD, "b.sh": BAD, "c.sh": GOOD.replace("250m", "300m")})
+    reads: list[str] = []
+    real = mod._GcsSource.read_header
+
+    def counting(self: Any, obj: Any, limit: int) -> str:
+        reads.append(obj.path)
+        return real(self, obj, limit)
+
+    monkeypatch.setattr(mod._GcsSource, "read_header", counting)
+    s = settings_for(bucket.name)
+
+    def run() -> Any:
+        cache = HeaderCache(gcs_client, bucket=bucket.name, name="script-runner/cache/headers.json").load()
+        return discover(s, client=gcs_client, cache=cache)
+
+    first = run()
+    assert sorted(reads) == ["a.sh", "b.sh", "c.sh"]
+    reads.clear()
+    second = run()
+    assert reads == []  # same content hashes: nothing downloaded
+    assert second.cache_hits == 3
+    assert [x.model_dump() for x in second.specs] == [x.model_dump() for x in first.specs]
+    assert [(r.path, r.line) for r in second.rejected] == [("b.sh", 2)]  # line numbers survive the cache
+    bucket.blob("data/a.sh").upload_from_string(GOOD + "# changed body\n")
+    run()
+    assert reads == ["a.sh"]  # only the changed script is read again

@@ -92,7 +92,8 @@ def parse_directives(script: str, text: str) -> RawDirectives:
             continue
         body = body[len(c.DIRECTIVE_PREFIX) :]
         try:
-            tokens = shlex.split(body, comments=False)
+            # shlex only when quoting is used: it is ~20x slower than str.split on plain lines.
+            tokens = shlex.split(body, comments=False) if any(q in body for q in "\"'\\") else body.split()
         except ValueError as exc:
             raise DirectiveError(
                 script=script,

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from script_runner.settings import RunnerSettings
 
 log = logging.getLogger(__name__)
-_LIST_FIELDS = "items(name,generation,md5Hash,size,updated),nextPageToken"
+_LIST_FIELDS = "items(name,generation,md5Hash,size),nextPageToken"
 
 
 @dataclass
@@ -68,27 +68,38 @@ def discover(
     selected = [o for o in objects if _selected(o.path, settings.include, settings.exclude + ignore)]
     result.ignored = len(objects) - len(selected)
 
-    def plan(obj: ScriptObject) -> ScriptSpec | Rejected:
-        text = cache.get(obj.md5)
-        if text is None:
-            try:
-                text = directive_text(source.read_header(obj, settings.max_header_bytes))
-            except Exception as exc:  # a read error rejects this script only
-                return Rejected(
-                    path=obj.path,
-                    uri=obj.uri,
-                    reason=f"cannot read the script header: {exc}",
-                    fix="check that the object still exists and the Airflow identity can read it",
-                )
-            cache.put(obj.md5, text)
+    def fetch(obj: ScriptObject) -> str | Rejected:
         try:
-            return resolve(obj, parse_directives(obj.path, text), settings)
-        except DirectiveError as err:
-            return Rejected.from_error(obj, err)
+            text = directive_text(source.read_header(obj, settings.max_header_bytes))
+        except Exception as exc:  # a read error rejects this script only
+            return Rejected(
+                path=obj.path,
+                uri=obj.uri,
+                reason=f"cannot read the script header: {exc}",
+                fix="check that the object still exists and the Airflow identity can read it",
+            )
+        cache.put(obj.md5, text)
+        return text
 
-    with ThreadPoolExecutor(max_workers=settings.discovery_concurrency) as pool:
-        for outcome in pool.map(plan, selected):
-            (result.specs if isinstance(outcome, ScriptSpec) else result.rejected).append(outcome)  # type: ignore[arg-type]
+    # Cached headers need no I/O; only the misses go to the thread pool (its overhead is not free).
+    headers: dict[str, str | Rejected] = {}
+    misses = []
+    for obj in selected:
+        cached = "" if cache.plans.get(obj.md5) is not None else cache.get(obj.md5)
+        if cached is None:
+            misses.append(obj)
+        else:
+            headers[obj.path] = cached
+    if misses:
+        with ThreadPoolExecutor(max_workers=min(settings.discovery_concurrency, len(misses))) as pool:
+            headers.update(zip((o.path for o in misses), pool.map(fetch, misses), strict=True))
+    for obj in selected:
+        header = headers[obj.path]
+        if isinstance(header, Rejected):
+            result.rejected.append(header)
+            continue
+        outcome = _plan(obj, header, settings, cache)
+        (result.specs if isinstance(outcome, ScriptSpec) else result.rejected).append(outcome)  # type: ignore[arg-type]
     if len(result.specs) > settings.max_scripts:
         raise TooManyScriptsError(
             f"{len(result.specs)} scripts found under {settings.source}, "
@@ -100,6 +111,33 @@ def discover(
     for rej in result.rejected:
         log.warning("rejected %s: %s (fix: %s)", rej.path, rej.reason, rej.fix)
     return result
+
+
+_OBJECT_FIELDS = {"path", "uri", "generation", "md5", "size"}
+
+
+def _plan(
+    obj: ScriptObject, header: str, settings: RunnerSettings, cache: HeaderCache
+) -> ScriptSpec | Rejected:
+    cached = cache.get_plan(obj.md5)
+    if cached is not None:  # validated earlier under the same settings for the same content
+        fields: dict[str, Any] = {
+            "path": obj.path,
+            "uri": obj.uri,
+            "generation": obj.generation,
+            "md5": obj.md5,
+            "size": obj.size,
+        }
+        if "rejected" in cached:
+            return Rejected(path=obj.path, uri=obj.uri, **cached["rejected"])
+        return ScriptSpec.model_construct(**cached, **fields)
+    try:
+        spec = resolve(obj, parse_directives(obj.path, header), settings)
+    except DirectiveError as err:
+        cache.put_plan(obj.md5, {"rejected": {"reason": err.message, "line": err.line, "fix": err.fix}})
+        return Rejected.from_error(obj, err)
+    cache.put_plan(obj.md5, spec.model_dump(mode="json", exclude=_OBJECT_FIELDS))
+    return spec
 
 
 def shard(
@@ -180,7 +218,6 @@ class _GcsSource(_Source):
                     generation=str(b.generation or ""),
                     md5=b.md5_hash or "",
                     size=int(b.size or 0),
-                    updated=b.updated.isoformat() if b.updated else "",
                 )
                 for b in blobs
             ]

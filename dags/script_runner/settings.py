@@ -7,6 +7,7 @@ time; :func:`parse_time_settings` reads the few that shape the DAG from the envi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -149,6 +150,10 @@ class RunnerSettings(BaseModel):
         return self
 
     # Derived values -------------------------------------------------------------------------------
+    def fingerprint(self) -> str:
+        """Hash of every setting (cached plans are reused only under identical settings)."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
+
     @property
     def source_scheme(self) -> str:
         """``gs`` or ``file``."""

@@ -49,7 +49,10 @@ def run_discovery(*, shards: int) -> list[dict[str, Any]]:
     cache = None
     if client is not None:
         cache = HeaderCache(
-            client, bucket=settings.effective_state_bucket, name=f"{settings.state_root}/cache/headers.json"
+            client,
+            bucket=settings.effective_state_bucket,
+            name=f"{settings.state_root}/cache/headers.json",
+            fingerprint=settings.fingerprint(),
         ).load()
     result = discover(settings, client=client, cache=cache)
     planned = shard(result.specs, shards=shards, max_map_length=max_map_length())

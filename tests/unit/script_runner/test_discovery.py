@@ -34,7 +34,12 @@ def test_discover_lists_subfolders_pins_generation_and_rejects_bad(make_bucket: 
     assert spec.uri == f"gs://{bucket.name}/data/etl/b.sh"
     assert [(r.path, r.line) for r in result.rejected] == [("bad.sh", 2)]
     assert "not a Kubernetes quantity" in result.rejected[0].reason
-    assert result.summary() == {"launch": 2, "rejected": 1, "ignored": 2, "header_cache_hits": 0}
+    assert result.summary() == {
+        "launch": 2,
+        "rejected": 1,
+        "ignored": 2,
+        "header_cache_hits": 1,
+    }  # a.sh and etl/b.sh share content
 
 
 def test_discover_reads_only_the_header(make_bucket: Any, gcs_client: Any) -> None:
@@ -127,7 +132,12 @@ def test_discover_header_cache_skips_unchanged_headers(
     s = settings_for(bucket.name)
 
     def run() -> Any:
-        cache = HeaderCache(gcs_client, bucket=bucket.name, name="script-runner/cache/headers.json").load()
+        cache = HeaderCache(
+            gcs_client,
+            bucket=bucket.name,
+            name="script-runner/cache/headers.json",
+            fingerprint=s.fingerprint(),
+        ).load()
         return discover(s, client=gcs_client, cache=cache)
 
     first = run()

@@ -106,6 +106,11 @@ class RunnerSettings(BaseModel):
     oom_memory_factor: float = Field(default=2.0, ge=1.0, le=8.0)
     max_evictions: int = Field(default=3, ge=0)
     eviction_delay: str = "5s"
+    # Failure notifications: dotted path of an Airflow BaseNotifier subclass and its arguments.
+    notifier: str | None = None
+    notifier_kwargs: dict[str, Any] = Field(default_factory=dict)
+    # Fail the report task (and so the run) when a script failed or was rejected.
+    fail_run_on_problems: bool = True
     # Local stack only: honour `fault=` directives (never in the cloud presets).
     local_faults: bool = False
     # Extra environment for every pod (e.g. the emulator endpoints locally). Secrets do not belong here.
@@ -191,7 +196,7 @@ class RunnerSettings(BaseModel):
 
 
 _LIST_FIELDS = {"include", "exclude", "image_allowlist", "service_account_allowlist"}
-_DICT_FIELDS = {"extra_env", "pod_labels"}
+_DICT_FIELDS = {"extra_env", "pod_labels", "notifier_kwargs"}
 
 
 def load_settings(

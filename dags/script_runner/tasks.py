@@ -11,6 +11,7 @@ from script_runner.compat import AirflowFailException, get_current_context
 from script_runner.discovery import discover, shard
 from script_runner.header_cache import HeaderCache
 from script_runner.ledger import Ledger
+from script_runner.notify import failure_message, read_events, send
 from script_runner.report import build_report, to_markdown
 from script_runner.settings import RunnerSettings, load_settings_from_airflow
 
@@ -98,6 +99,11 @@ def run_report(*, shards: int, run_task_ids: list[str]) -> dict[str, Any]:
         log.warning("could not read the attempt ledger", exc_info=True)
         attempts = {}
     states = _script_states(ti, run_id, planned, run_task_ids)
+    try:
+        events = read_events(client, bucket=bucket, root=settings.state_root, run_id=run_id)
+    except Exception:
+        log.warning("could not read script events", exc_info=True)
+        events = {}
     report = build_report(
         dag_id=ti.dag_id,
         run_id=run_id,
@@ -108,6 +114,8 @@ def run_report(*, shards: int, run_task_ids: list[str]) -> dict[str, Any]:
         states=states,
         log_url=_ui_base(ti.dag_id, run_id),
     )
+    for row in report["scripts"]:
+        row["events"] = events.get(row["path"], [])
     if summary is None:
         report["summary"]["discovery"] = "failed: see the discover task log"
     markdown = to_markdown(report)
@@ -124,6 +132,8 @@ def run_report(*, shards: int, run_task_ids: list[str]) -> dict[str, Any]:
         if k in ("failed", "rejected", "upstream_failed", "not_run")
     }
     if summary is None or bad:
+        send(settings, ctx, failure_message(report) + f"\nreport: gs://{bucket}/{base}.md")
+    if (summary is None or bad) and settings.fail_run_on_problems:
         raise AirflowFailException(
             f"run has problems ({', '.join(f'{k}={v}' for k, v in bad.items()) or 'discovery failed'}); "
             f"report at gs://{bucket}/{base}.md"

@@ -1,0 +1,94 @@
+"""Drive the gcs_script_runner DAG on the local stack the way a user would, and read back what they see."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DAG_ID = "gcs_script_runner"
+
+
+@dataclass
+class RunResult:
+    """One finished DAG run and accessors for what a user looks at."""
+
+    runner: ScriptRunnerHarness
+    run_id: str
+    state: str
+
+    def task_instances(self) -> list[dict[str, Any]]:
+        return list(self.runner.stack.task_instances(DAG_ID, self.run_id))
+
+    def mapped_tasks(self) -> dict[str, dict[str, Any]]:
+        """Mapped run_scripts instances by their rendered label (the script path)."""
+        out = {}
+        for ti in self.task_instances():
+            if ti["task_id"].startswith("run_scripts") and ti.get("map_index", -1) >= 0:
+                out[ti.get("rendered_map_index") or str(ti["map_index"])] = ti
+        return out
+
+    def log(self, script: str, *, try_number: int | None = None) -> str:
+        ti = self.mapped_tasks()[script]
+        return str(self.runner.stack.task_log(DAG_ID, self.run_id, ti["task_id"], ti["map_index"],
+                                              try_number or ti["try_number"]))
+
+    def report(self) -> dict[str, Any]:
+        bucket = self.runner.bucket
+        blob = self.runner.gcs.bucket(bucket).blob(f"script-runner/reports/{self.run_id}.json")
+        return json.loads(blob.download_as_bytes())  # type: ignore[no-any-return]
+
+    def report_markdown(self) -> str:
+        blob = self.runner.gcs.bucket(self.runner.bucket).blob(f"script-runner/reports/{self.run_id}.md")
+        return str(blob.download_as_text())
+
+
+class ScriptRunnerHarness:
+    """Uploads scripts, points the settings Variable at them, triggers and waits."""
+
+    def __init__(self, stack: Any, *, bucket: str, kube_url: str) -> None:
+        self.stack = stack
+        self.bucket = bucket
+        self.kube_url = kube_url
+        from google.cloud import storage
+
+        self.gcs = storage.Client(project="test-project")
+
+    def upload(self, folder: Path, prefix: str) -> list[str]:
+        bucket = self.gcs.bucket(self.bucket)
+        for blob in list(self.gcs.list_blobs(self.bucket, prefix=prefix)):
+            blob.delete()
+        names = []
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            name = prefix + path.relative_to(folder).as_posix()
+            bucket.blob(name).upload_from_filename(str(path))
+            names.append(name)
+        return names
+
+    def run_scripts(self, folder: Path, *, prefix: str, settings: dict[str, Any] | None = None,
+                    conf: dict[str, Any] | None = None, timeout: float = 300) -> RunResult:
+        self.upload(folder, prefix)
+        self.stack.set_variable("script_runner_settings",
+                                json.dumps({"source": f"gs://{self.bucket}/{prefix}", **(settings or {})}))
+        return self.trigger(conf=conf, timeout=timeout)
+
+    def trigger(self, *, conf: dict[str, Any] | None = None, timeout: float = 300) -> RunResult:
+        self.stack.wait_dag_parsed(DAG_ID, timeout=120)
+        self.stack.unpause(DAG_ID)
+        run_id = self.stack.trigger_dag(DAG_ID, conf or {})
+        state = self.stack.wait_dag_run(DAG_ID, run_id, timeout=timeout)
+        return RunResult(self, run_id, state)
+
+    def pods_left(self, wait: float = 30) -> list[Any]:
+        """Pods (and kubelet-run containers/processes) still present, after a short grace period."""
+        deadline = time.monotonic() + wait
+        while True:
+            with urllib.request.urlopen(f"{self.kube_url}/_double/state", timeout=10) as resp:
+                state = json.loads(resp.read())
+            left = [p for p in state.get("pods", [])] + list(state.get("running", []))
+            if not left or time.monotonic() > deadline:
+                return left
+            time.sleep(1)

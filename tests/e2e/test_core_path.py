@@ -1,0 +1,48 @@
+"""Issue 3's done-when: three scripts through the real scheduler, the real KPO and the Kubernetes double.
+
+ok.sh succeeds with its output in the task log; fail3.sh fails with exit 3 after its one retry; invalid.sh is
+rejected with its reason and never launched; the report lists all three; no pod is left behind.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+SCRIPTS = Path(__file__).parent / "scripts" / "core"
+
+
+@pytest.mark.parametrize("deferrable", [pytest.param(False, id="sync"), pytest.param(True, id="deferrable")])
+def test_core_path_success_failure_rejection(runner: Any, deferrable: bool) -> None:
+    prefix = f"e2e-core-{'def' if deferrable else 'sync'}/"
+    run = runner.run_scripts(SCRIPTS, prefix=prefix, settings={"deferrable": deferrable})
+
+    assert run.state == "failed"  # the report task fails the run: a script failed and one was rejected
+    tis = run.mapped_tasks()
+    assert set(tis) == {"ok.sh", "fail3.sh"}  # invalid.sh was never launched
+    assert tis["ok.sh"]["state"] == "success"
+    assert tis["fail3.sh"]["state"] == "failed"
+    assert tis["fail3.sh"]["try_number"] == 2  # retries=1: two attempts
+
+    ok_log = run.log("ok.sh")
+    assert "E2E-OK-MARKER script=ok.sh" in ok_log
+    fail_log = run.log("fail3.sh", try_number=2)
+    assert "E2E-FAIL-MARKER try=2" in fail_log
+
+    report = run.report()
+    rows = {r["path"]: r for r in report["scripts"]}
+    assert rows["ok.sh"]["status"] == "success"
+    assert rows["fail3.sh"]["status"] == "failed"
+    assert rows["fail3.sh"]["exit_code"] == 3
+    assert rows["fail3.sh"]["attempts"] == 2
+    assert [r["path"] for r in report["rejected"]] == ["invalid.sh"]
+    assert "memory" in report["rejected"][0]["reason"]
+    assert report["rejected"][0]["line"] == 2
+    assert "E2E-INVALID-MARKER" not in json.dumps(report)
+
+    assert runner.pods_left() == []

@@ -1,0 +1,99 @@
+"""A small client for the Airflow 3 public REST API of the local stack (what the demo and e2e tests use)."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+TERMINAL = {"success", "failed"}
+
+
+class AirflowClient:
+    """Talks to ``/api/v2`` with a token from the simple auth manager (all-admins mode, local only)."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base = base_url.rstrip("/")
+        self._token: str | None = None
+
+    def _auth(self) -> str:
+        if self._token is None:
+            with urllib.request.urlopen(f"{self.base}/auth/token", timeout=30) as resp:
+                self._token = json.loads(resp.read())["access_token"]
+        return self._token
+
+    def request(self, method: str, path: str, body: Any = None, *, accept: str = "application/json") -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(f"{self.base}{path}", data=data, method=method, headers={
+            "Authorization": f"Bearer {self._auth()}", "Content-Type": "application/json", "Accept": accept})
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                raw = resp.read()
+        except urllib.error.HTTPError as exc:
+            raise RuntimeError(f"{method} {path}: {exc.code} {exc.read().decode(errors='replace')[:500]}") from exc
+        if accept != "application/json":
+            return raw.decode(errors="replace")
+        return json.loads(raw) if raw else None
+
+    # -- DAGs and runs --------------------------------------------------------------------------------
+    def dag(self, dag_id: str) -> dict[str, Any] | None:
+        try:
+            return self.request("GET", f"/api/v2/dags/{dag_id}")  # type: ignore[no-any-return]
+        except RuntimeError:
+            return None
+
+    def wait_dag_parsed(self, dag_id: str, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while self.dag(dag_id) is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"DAG {dag_id} not parsed after {timeout:.0f}s (see the dag-processor log)")
+            time.sleep(1)
+
+    def unpause(self, dag_id: str) -> None:
+        self.request("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
+
+    def trigger_dag(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
+        run = self.request("POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": conf or {}})
+        return str(run["dag_run_id"])
+
+    def dag_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
+        return self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id)}")  # type: ignore[no-any-return]
+
+    def wait_dag_run(self, dag_id: str, run_id: str, timeout: float = 600) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            state = str(self.dag_run(dag_id, run_id)["state"])
+            if state in TERMINAL:
+                return state
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"run {run_id} still {state} after {timeout:.0f}s")
+            time.sleep(1)
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        offset = 0
+        while True:
+            page = self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id)}/taskInstances"
+                                       f"?limit=100&offset={offset}")
+            out += page["task_instances"]
+            offset += len(page["task_instances"])
+            if not page["task_instances"] or offset >= page["total_entries"]:
+                return out
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, map_index: int, try_number: int) -> str:
+        path = (f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id)}/taskInstances/{task_id}/logs/"
+                f"{try_number}?map_index={map_index}&full_content=true")
+        body = self.request("GET", path)
+        content = body.get("content", "") if isinstance(body, dict) else body
+        if isinstance(content, list):
+            return "\n".join(str(c.get("event", c)) if isinstance(c, dict) else str(c) for c in content)
+        return str(content)
+
+    def set_variable(self, key: str, value: str) -> None:
+        try:
+            self.request("PATCH", f"/api/v2/variables/{key}", {"key": key, "value": value})
+        except RuntimeError:
+            self.request("POST", "/api/v2/variables", {"key": key, "value": value})

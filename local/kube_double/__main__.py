@@ -1,0 +1,131 @@
+"""``python -m local.kube_double``: serve the API, run the kubelet, write a kubeconfig, stop cleanly."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+from pathlib import Path
+
+from aiohttp import web
+
+from local.kube_double import runtime
+from local.kube_double.api import make_app
+from local.kube_double.faults import Faults
+from local.kube_double.kubelet import Kubelet
+from local.kube_double.store import Store
+
+log = logging.getLogger("kube_double")
+
+
+def _pairs(values: list[str], sep: str) -> list[tuple[str, str]]:
+    out = []
+    for value in values:
+        a, _, b = value.partition(sep)
+        out.append((a, b or a))
+    return out
+
+
+def kubeconfig(host: str, port: int, namespace: str) -> str:
+    """A kubeconfig for the double (plain http, a dummy token)."""
+    return f"""apiVersion: v1
+kind: Config
+clusters:
+- name: local-double
+  cluster:
+    server: http://{host}:{port}
+contexts:
+- name: local-double
+  context:
+    cluster: local-double
+    namespace: {namespace}
+    user: local-double
+current-context: local-double
+users:
+- name: local-double
+  user:
+    token: local-double-token
+"""
+
+
+async def choose_mode(args: argparse.Namespace, config: runtime.RuntimeConfig) -> str:
+    if args.kubelet == "process":
+        return "process"
+    if not config.default_image:
+        reason = "no --default-image to run"
+        ok = False
+    else:
+        ok, reason = await runtime.podman_works(config.default_image, config)
+    if ok:
+        return "podman"
+    if args.kubelet == "podman":
+        raise SystemExit(f"kube double: --kubelet podman requested but {reason}")
+    log.warning("kubelet: podman cannot run containers here (%s); FALLING BACK TO PROCESSES: pods run as "
+                "plain local processes, resource limits are NOT enforced", reason)
+    return "process"
+
+
+async def serve(args: argparse.Namespace) -> None:
+    state = Path(args.state_dir).resolve()
+    state.mkdir(parents=True, exist_ok=True)
+    (state / "ready").unlink(missing_ok=True)
+    config = runtime.RuntimeConfig(
+        state_dir=state, default_image=args.default_image, image_map=dict(_pairs(args.image_map, "=")),
+        mounts=_pairs(args.mount, ":"), path_map=dict(_pairs(args.path_map, "=")),
+        containers_conf=args.containers_conf,
+    )
+    config.mode = await choose_mode(args, config)
+    if config.mode == "process":
+        log.warning("kubelet: process mode, resource limits not enforced")
+    removed = await runtime.cleanup_leftovers(config)
+    if removed:
+        log.warning("removed %d container(s) left by an earlier double", removed)
+    store, faults = Store(), Faults.load(args.faults)
+    kubelet = Kubelet(store, config, faults)
+    kubelet.start()
+    app = make_app(store, kubelet, faults)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2)
+    await runner.setup()
+    site = web.TCPSite(runner, args.host, args.port)
+    await site.start()
+    (state / "kubeconfig").write_text(kubeconfig(args.host, args.port, args.namespace))
+    (state / "mode").write_text(config.mode + "\n")
+    (state / "ready").write_text("ok\n")
+    log.info("kube double on http://%s:%d, kubelet=%s, kubeconfig %s", args.host, args.port, config.mode,
+             state / "kubeconfig")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("stopping: killing %d running container(s)", len(kubelet.running()))
+    (state / "ready").unlink(missing_ok=True)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(kubelet.shutdown(), timeout=8)
+    await runner.cleanup()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m local.kube_double", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--state-dir", default="local/.run/kube")
+    parser.add_argument("--namespace", default="composer-user-workloads", help="kubeconfig default namespace")
+    parser.add_argument("--kubelet", choices=["auto", "podman", "process"], default="auto")
+    parser.add_argument("--default-image", help="local image every pod runs (podman mode)")
+    parser.add_argument("--image-map", action="append", default=[], metavar="SRC=DST")
+    parser.add_argument("--mount", action="append", default=[], metavar="HOST[:CTR]", help="read-only bind mount")
+    parser.add_argument("--path-map", action="append", default=[], metavar="SRC=DST",
+                        help="process mode: rewrite a command path prefix")
+    parser.add_argument("--containers-conf", help="CONTAINERS_CONF for podman")
+    parser.add_argument("--faults", help="JSON file with fault rules")
+    parser.add_argument("--log-level", default="info")
+    args = parser.parse_args()
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    asyncio.run(serve(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,303 @@
+"""The REST routes: core/v1 pods, pod logs, events (list and watch), discovery, and the admin API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+
+from local.kube_double.faults import Faults
+from local.kube_double.kubelet import Kubelet
+from local.kube_double.selectors import field_matcher, label_matcher
+from local.kube_double.store import Store, Watcher
+
+log = logging.getLogger("kube_double.api")
+STORE: web.AppKey[Store] = web.AppKey("store", Store)
+KUBELET: web.AppKey[Kubelet] = web.AppKey("kubelet", Kubelet)
+FAULTS: web.AppKey[Faults] = web.AppKey("faults", Faults)
+
+
+def status(code: int, reason: str, message: str) -> web.Response:
+    """A Kubernetes Status object."""
+    body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
+            "reason": reason, "code": code}
+    return web.json_response(body, status=code)
+
+
+@web.middleware
+async def fault_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    rule = request.app[FAULTS].for_request(request.method, request.path)
+    if rule is not None:
+        if rule["fault"] == "api_timeout":
+            await asyncio.sleep(float(rule.get("seconds", 5)))
+            return status(504, "Timeout", "injected timeout")
+        code = int(rule.get("status", 500))
+        log.warning("injected API %s for %s %s", code, request.method, request.path)
+        return status(code, "InternalError", f"injected API error {code}")
+    return await handler(request)
+
+
+def _is_watch(request: web.Request) -> bool:
+    return request.query.get("watch", "").lower() in ("1", "true")
+
+
+def _pod_list(items: list[dict[str, Any]], store: Store, kind: str = "PodList") -> web.Response:
+    return web.json_response({"kind": kind, "apiVersion": "v1", "metadata": {"resourceVersion": str(store.rv)},
+                              "items": items})
+
+
+async def _stream_watch(request: web.Request, kind: str, namespace: str | None) -> web.StreamResponse:
+    store = request.app[STORE]
+    match_l, match_f = label_matcher(request.query.get("labelSelector")), field_matcher(request.query.get("fieldSelector"))
+    watcher: Watcher = store.watch(kind, namespace, lambda o: match_l(o) and match_f(o),
+                                   request.query.get("resourceVersion"))
+    resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+    await resp.prepare(request)
+    timeout = float(request.query.get("timeoutSeconds", "300"))
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    try:
+        while (left := end - loop.time()) > 0:
+            try:
+                item = await asyncio.wait_for(watcher.queue.get(), timeout=left)
+            except TimeoutError:
+                break
+            if item is None:
+                break
+            etype, obj = item
+            await resp.write(json.dumps({"type": etype, "object": obj}).encode() + b"\n")
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        store.unwatch(watcher)
+    with contextlib.suppress(ConnectionResetError):
+        await resp.write_eof()
+    return resp
+
+
+async def list_pods(request: web.Request) -> web.StreamResponse:
+    ns = request.match_info.get("ns")
+    if _is_watch(request):
+        return await _stream_watch(request, "pods", ns)
+    store = request.app[STORE]
+    ml, mf = label_matcher(request.query.get("labelSelector")), field_matcher(request.query.get("fieldSelector"))
+    return _pod_list(store.list("pods", ns, lambda o: ml(o) and mf(o)), store)
+
+
+async def create_pod(request: web.Request) -> web.Response:
+    ns = request.match_info["ns"]
+    store = request.app[STORE]
+    body = await request.json()
+    meta = body.setdefault("metadata", {})
+    meta["namespace"] = ns
+    if not meta.get("name"):
+        if not meta.get("generateName"):
+            return status(422, "Invalid", "Pod is invalid: metadata.name: Required value")
+        meta["name"] = meta["generateName"] + format(store.rv + 1, "05x")
+    if len(meta["name"]) > 253:
+        return status(422, "Invalid", f"Pod {meta['name']!r} is invalid: metadata.name: Too long")
+    if store.get("pods", ns, meta["name"]) is not None:
+        return status(409, "AlreadyExists", f'pods "{meta["name"]}" already exists')
+    if not (body.get("spec") or {}).get("containers"):
+        return status(422, "Invalid", "Pod is invalid: spec.containers: Required value")
+    body.setdefault("apiVersion", "v1")
+    body.setdefault("kind", "Pod")
+    body["spec"].setdefault("restartPolicy", "Always")
+    body["spec"].setdefault("terminationGracePeriodSeconds", 30)
+    body["status"] = {"phase": "Pending", "qosClass": "Guaranteed", "conditions": []}
+    pod = store.create("pods", body)
+    request.app[KUBELET].wake()
+    return web.json_response(copy.deepcopy(pod), status=201)
+
+
+def _get(request: web.Request) -> dict[str, Any] | None:
+    return request.app[STORE].get("pods", request.match_info["ns"], request.match_info["name"])
+
+
+def _not_found(request: web.Request) -> web.Response:
+    return status(404, "NotFound", f'pods "{request.match_info["name"]}" not found')
+
+
+async def read_pod(request: web.Request) -> web.Response:
+    pod = _get(request)
+    return web.json_response(copy.deepcopy(pod)) if pod else _not_found(request)
+
+
+async def patch_pod(request: web.Request) -> web.Response:
+    pod = _get(request)
+    if pod is None:
+        return _not_found(request)
+    body = await request.json()
+    if isinstance(body, list):  # JSON patch: only label/annotation adds/replaces are supported
+        for op in body:
+            parts = op["path"].strip("/").split("/")
+            if parts[:1] == ["metadata"] and len(parts) == 3 and op["op"] in ("add", "replace"):
+                pod["metadata"].setdefault(parts[1], {})[parts[2].replace("~1", "/").replace("~0", "~")] = op["value"]
+    else:
+        for key in ("labels", "annotations"):
+            for k, v in ((body.get("metadata") or {}).get(key) or {}).items():
+                target = pod["metadata"].setdefault(key, {})
+                if v is None:
+                    target.pop(k, None)
+                else:
+                    target[k] = v
+    return web.json_response(copy.deepcopy(request.app[STORE].update("pods", pod)))
+
+
+async def delete_pod(request: web.Request) -> web.Response:
+    pod = _get(request)
+    if pod is None:
+        return _not_found(request)
+    grace = request.query.get("gracePeriodSeconds")
+    with contextlib.suppress(Exception):
+        body = await request.json() if request.can_read_body else {}
+        grace = str(body.get("gracePeriodSeconds", grace)) if body and body.get("gracePeriodSeconds") is not None else grace
+    seconds = float(grace) if grace not in (None, "None") else float(pod["spec"].get("terminationGracePeriodSeconds", 30))
+    pod["metadata"]["deletionTimestamp"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    pod["metadata"]["deletionGracePeriodSeconds"] = int(seconds)
+    snapshot = copy.deepcopy(request.app[STORE].update("pods", pod))
+    uid = pod["metadata"]["uid"]
+    asyncio.create_task(request.app[KUBELET].delete(pod["metadata"]["namespace"], pod["metadata"]["name"], uid,
+                                                    seconds))
+    return web.json_response(snapshot)
+
+
+async def pod_log(request: web.Request) -> web.StreamResponse:
+    pod = _get(request)
+    if pod is None:
+        return _not_found(request)
+    kubelet = request.app[KUBELET]
+    logs = kubelet.logs.get(pod["metadata"]["uid"])
+    q = request.query
+    if logs is None:
+        if pod["status"].get("phase") == "Pending":
+            container = (pod["spec"]["containers"][0]).get("name", "base")
+            return status(400, "BadRequest", f'container "{container}" in pod "{pod["metadata"]["name"]}" is '
+                          "waiting to start: ContainerCreating")
+        return web.Response(text="", content_type="text/plain")
+    follow = q.get("follow", "").lower() in ("1", "true")
+    timestamps = q.get("timestamps", "").lower() in ("1", "true")
+    since: str | None = None
+    if q.get("sinceSeconds"):
+        since = (datetime.now(UTC) - timedelta(seconds=int(q["sinceSeconds"]))).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    elif q.get("sinceTime"):
+        since = q["sinceTime"].rstrip("Z")
+
+    def render(item: tuple[str, str]) -> bytes:
+        return ((item[0] + " " if timestamps else "") + item[1] + "\n").encode()
+
+    def wanted(item: tuple[str, str]) -> bool:
+        return since is None or item[0][:26] >= since[:26]
+
+    resp = web.StreamResponse(headers={"Content-Type": "text/plain"})
+    await resp.prepare(request)
+    lines = [x for x in logs.lines if wanted(x)]
+    if q.get("tailLines"):
+        lines = lines[-int(q["tailLines"]):]
+    sent = len(logs.lines)
+    try:
+        for item in lines:
+            await resp.write(render(item))
+        while follow:
+            async with logs.cond:
+                if sent >= len(logs.lines) and logs.closed:
+                    break
+                if sent >= len(logs.lines):
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(logs.cond.wait(), timeout=1)
+                new, sent = logs.lines[sent:], len(logs.lines)
+            for item in new:
+                await resp.write(render(item))
+            if _get(request) is None:
+                break
+    except (ConnectionResetError, asyncio.CancelledError):
+        return resp
+    with contextlib.suppress(ConnectionResetError):
+        await resp.write_eof()
+    return resp
+
+
+async def list_events(request: web.Request) -> web.StreamResponse:
+    ns = request.match_info.get("ns")
+    if _is_watch(request):
+        return await _stream_watch(request, "events", ns)
+    store = request.app[STORE]
+    ml, mf = label_matcher(request.query.get("labelSelector")), field_matcher(request.query.get("fieldSelector"))
+    return _pod_list(store.list("events", ns, lambda o: ml(o) and mf(o)), store, kind="EventList")
+
+
+async def version(_: web.Request) -> web.Response:
+    return web.json_response({"major": "1", "minor": "30", "gitVersion": "v1.30.0-local-double",
+                              "platform": "linux/amd64"})
+
+
+async def api_versions(_: web.Request) -> web.Response:
+    return web.json_response({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []})
+
+
+async def api_groups(_: web.Request) -> web.Response:
+    return web.json_response({"kind": "APIGroupList", "apiVersion": "v1", "groups": []})
+
+
+async def not_found(request: web.Request) -> web.Response:
+    return status(404, "NotFound", f"the server could not find the requested resource ({request.path})")
+
+
+# -- admin ----------------------------------------------------------------------------------------------
+async def admin_state(request: web.Request) -> web.Response:
+    store, kubelet = request.app[STORE], request.app[KUBELET]
+    pods = [{"namespace": ns, "name": name, "phase": p["status"].get("phase"), "uid": p["metadata"]["uid"]}
+            for (ns, name), p in sorted(store.objects["pods"].items())]
+    return web.json_response({"pods": pods, "running": kubelet.running(), "kubelet_mode": kubelet.config.mode,
+                              "kubelet_restarts": kubelet.restarts})
+
+
+async def admin_faults(request: web.Request) -> web.Response:
+    faults = request.app[FAULTS]
+    if request.method == "POST":
+        try:
+            faults.replace(list(await request.json()))
+        except (ValueError, TypeError, KeyError) as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+    elif request.method == "DELETE":
+        faults.replace([])
+    return web.json_response(faults.rules)
+
+
+async def admin_restart(request: web.Request) -> web.Response:
+    await request.app[KUBELET].restart()
+    return web.json_response({"restarted": True})
+
+
+async def admin_reset(request: web.Request) -> web.Response:
+    store, kubelet = request.app[STORE], request.app[KUBELET]
+    for (ns, name), pod in list(store.objects["pods"].items()):
+        await kubelet.delete(ns, name, pod["metadata"]["uid"], grace=1)
+    store.objects["events"].clear()
+    request.app[FAULTS].replace([])
+    return web.json_response({"reset": True})
+
+
+def make_app(store: Store, kubelet: Kubelet, faults: Faults) -> web.Application:
+    """The aiohttp application."""
+    app = web.Application(middlewares=[fault_middleware], client_max_size=16 * 2**20)
+    app[STORE], app[KUBELET], app[FAULTS] = store, kubelet, faults
+    pods = "/api/v1/namespaces/{ns}/pods"
+    app.add_routes([
+        web.get("/version", version), web.get("/api", api_versions), web.get("/apis", api_groups),
+        web.get("/api/v1/pods", list_pods), web.get(pods, list_pods), web.post(pods, create_pod),
+        web.get(pods + "/{name}", read_pod), web.patch(pods + "/{name}", patch_pod),
+        web.delete(pods + "/{name}", delete_pod), web.get(pods + "/{name}/log", pod_log),
+        web.get("/api/v1/namespaces/{ns}/events", list_events), web.get("/api/v1/events", list_events),
+        web.get("/_double/state", admin_state), web.get("/_double/faults", admin_faults),
+        web.post("/_double/faults", admin_faults), web.delete("/_double/faults", admin_faults),
+        web.post("/_double/kubelet/restart", admin_restart), web.post("/_double/reset", admin_reset),
+    ])
+    app.router.add_route("*", "/{tail:.*}", not_found)
+    return app

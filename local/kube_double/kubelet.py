@@ -1,0 +1,316 @@
+"""The kubelet: takes Pending pods, runs their main container, reports status and logs like a node does."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from local.kube_double import runtime
+from local.kube_double.faults import Faults, PodFault
+from local.kube_double.store import Store, now
+
+log = logging.getLogger("kube_double.kubelet")
+
+
+def stamp() -> str:
+    """RFC 3339 with nanoseconds, as container log timestamps are written."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z"
+
+
+@dataclass
+class PodLogs:
+    """A pod's log lines with their timestamps; followers wait on the condition."""
+
+    lines: list[tuple[str, str]] = field(default_factory=list)
+    closed: bool = False
+    cond: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    async def add(self, line: str) -> None:
+        async with self.cond:
+            self.lines.append((stamp(), line))
+            self.cond.notify_all()
+
+    async def close(self) -> None:
+        async with self.cond:
+            self.closed = True
+            self.cond.notify_all()
+
+
+class Kubelet:
+    """Runs pods. Runtime handles outlive a kubelet restart; the supervising tasks do not."""
+
+    def __init__(self, store: Store, config: runtime.RuntimeConfig, faults: Faults) -> None:
+        self.store, self.config, self.faults = store, config, faults
+        self.handles: dict[str, runtime.Handle] = {}
+        self.logs: dict[str, PodLogs] = {}
+        self.pumps: dict[str, asyncio.Task[None]] = {}
+        self.supervisors: dict[str, asyncio.Task[None]] = {}
+        self.deleting: set[str] = set()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self.restarts = 0
+
+    # -- loop -----------------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._loop_task = asyncio.create_task(self._loop())
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def restart(self) -> None:
+        """Stop supervising (containers keep running), then start again and re-adopt every pod."""
+        if self._loop_task:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+        for task in list(self.supervisors.values()):
+            task.cancel()
+        self.supervisors.clear()
+        self.restarts += 1
+        log.warning("kubelet restarted (%d); re-adopting %d running container(s)", self.restarts, len(self.handles))
+        await asyncio.sleep(0.5)
+        self.start()
+
+    async def _loop(self) -> None:
+        while True:
+            for (_, _), pod in list(self.store.objects["pods"].items()):
+                uid = pod["metadata"]["uid"]
+                if uid in self.supervisors or uid in self.deleting:
+                    continue
+                if pod["status"].get("phase") in ("Succeeded", "Failed") and uid not in self.handles:
+                    continue
+                self.supervisors[uid] = asyncio.create_task(self._supervise(pod["metadata"]["namespace"],
+                                                                            pod["metadata"]["name"], uid))
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=0.5)
+
+    # -- one pod --------------------------------------------------------------------------------------
+    def _pod(self, ns: str, name: str, uid: str) -> dict[str, Any] | None:
+        pod = self.store.get("pods", ns, name)
+        return pod if pod is not None and pod["metadata"]["uid"] == uid else None
+
+    def _set_status(self, ns: str, name: str, uid: str, **status: Any) -> dict[str, Any] | None:
+        pod = self._pod(ns, name, uid)
+        if pod is None:
+            return None
+        pod["status"].update(status)
+        return self.store.update("pods", pod)
+
+    async def _supervise(self, ns: str, name: str, uid: str) -> None:
+        try:
+            await self._run(ns, name, uid)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("kubelet: pod %s/%s failed in the double itself", ns, name)
+            self._finish(ns, name, uid, exit_code=128, reason="ContainerCannotRun", message="kube double error")
+
+    async def _run(self, ns: str, name: str, uid: str) -> None:
+        pod = self._pod(ns, name, uid)
+        if pod is None:
+            return
+        handle = self.handles.get(uid)
+        fault = self.faults.for_pod(pod) if handle is None and pod["status"].get("phase") == "Pending" else None
+        if handle is None and pod["status"].get("phase") != "Pending":
+            return  # finished before a restart, nothing to adopt
+        if fault and fault.kind in ("unschedulable", "image_pull"):
+            await self._stuck(ns, name, uid, fault)
+            return
+        if handle is None:
+            handle = await self._launch(ns, name, uid)
+            if handle is None:
+                return
+        await self._watch_running(ns, name, uid, handle, fault)
+
+    async def _launch(self, ns: str, name: str, uid: str) -> runtime.Handle | None:
+        pod = self._pod(ns, name, uid)
+        if pod is None:
+            return None
+        pod["spec"]["nodeName"] = "local-node"
+        self._set_status(ns, name, uid, conditions=[_cond("PodScheduled", "True")])
+        self.store.add_event(pod, reason="Scheduled", message=f"Successfully assigned {ns}/{name} to local-node",
+                             component="default-scheduler")
+        container = runtime.container_of(pod)
+        try:
+            handle = await runtime.start(pod, self.config)
+        except Exception as exc:
+            self.store.add_event(pod, reason="Failed", message=f"Error: {exc}", type_="Warning")
+            self._finish(ns, name, uid, exit_code=128, reason="StartError", message=str(exc))
+            return None
+        self.handles[uid] = handle
+        self.logs.setdefault(uid, PodLogs())
+        self.pumps[uid] = asyncio.create_task(self._pump(uid, handle))
+        self.store.add_event(pod, reason="Pulled", message=f'Container image "{container.get("image")}" already present')
+        self.store.add_event(pod, reason="Created", message=f"Created container {container.get('name')}")
+        self.store.add_event(pod, reason="Started", message=f"Started container {container.get('name')}")
+        started = now()
+        self._set_status(
+            ns, name, uid, phase="Running", startTime=started, hostIP="127.0.0.1", podIP="127.0.0.1",
+            conditions=[_cond("PodScheduled", "True"), _cond("Initialized", "True"),
+                        _cond("ContainersReady", "True"), _cond("Ready", "True")],
+            containerStatuses=[_cstatus(container, {"running": {"startedAt": started}}, ready=True)],
+        )
+        log.info("pod %s/%s Running (%s, %s)", ns, name, self.config.mode, handle.name)
+        return handle
+
+    async def _pump(self, uid: str, handle: runtime.Handle) -> None:
+        logs = self.logs[uid]
+        assert handle.proc.stdout is not None
+        async for raw in handle.proc.stdout:
+            await logs.add(raw.decode(errors="replace").rstrip("\n"))
+        handle.exit_code = await handle.proc.wait()
+        handle.done.set()
+        await logs.close()
+
+    async def _watch_running(self, ns: str, name: str, uid: str, handle: runtime.Handle,
+                             fault: PodFault | None) -> None:
+        pod = self._pod(ns, name, uid)
+        deadline = (pod or {}).get("spec", {}).get("activeDeadlineSeconds")
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        outcome: tuple[str, str] | None = None  # (pod reason, container reason) when we end it
+        while not handle.done.is_set():
+            elapsed = loop.time() - started
+            if fault and fault.kind in ("oom", "evict") and elapsed >= fault.after and outcome is None:
+                outcome = ("", "OOMKilled") if fault.kind == "oom" else ("Evicted", "Evicted")
+                await runtime.stop(handle, self.config, grace=0, hard=True)
+                break
+            if deadline and elapsed >= float(deadline) and outcome is None:
+                outcome = ("DeadlineExceeded", "DeadlineExceeded")
+                await runtime.stop(handle, self.config, grace=5)
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(handle.done.wait(), timeout=0.2)
+        await handle.done.wait()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.pumps[uid], timeout=5)
+        code = handle.exit_code if handle.exit_code is not None else 137
+        if code < 0:  # killed by a signal: report as the shell would
+            code = 128 - code
+        if uid in self.deleting:
+            return
+        if outcome == ("", "OOMKilled") or (outcome is None and code == 137 and handle.memory_limited
+                                            and not handle.killed_by_us):
+            self._finish(ns, name, uid, exit_code=137, reason="OOMKilled", message="")
+        elif outcome and outcome[0] == "Evicted":
+            msg = "The node was low on resource: memory. Threshold quantity: 100Mi, available: 52Mi."
+            if pod is not None:
+                self.store.add_event(pod, reason="Evicted", message=msg, type_="Warning")
+            self._finish(ns, name, uid, exit_code=137, reason="Evicted", message=msg, pod_reason="Evicted")
+        elif outcome and outcome[0] == "DeadlineExceeded":
+            msg = "Pod was active on the node longer than the specified deadline"
+            if pod is not None:
+                self.store.add_event(pod, reason="DeadlineExceeded", message=msg, type_="Warning")
+            self._finish(ns, name, uid, exit_code=code, reason="Error", message=msg, pod_reason="DeadlineExceeded")
+        else:
+            self._finish(ns, name, uid, exit_code=code, reason="Completed" if code == 0 else "Error", message="")
+        self._forget(uid)
+
+    def _finish(self, ns: str, name: str, uid: str, *, exit_code: int, reason: str, message: str,
+                pod_reason: str | None = None) -> None:
+        pod = self._pod(ns, name, uid)
+        if pod is None:
+            return
+        container = runtime.container_of(pod)
+        started = pod["status"].get("startTime") or now()
+        terminated = {"exitCode": exit_code, "reason": reason, "startedAt": started, "finishedAt": now(),
+                      "containerID": f"local://{uid}"}
+        if message:
+            terminated["message"] = message
+        status: dict[str, Any] = {
+            "phase": "Succeeded" if exit_code == 0 and not pod_reason else "Failed",
+            "containerStatuses": [_cstatus(container, {"terminated": terminated}, ready=False)],
+            "conditions": [_cond("PodScheduled", "True"), _cond("Initialized", "True"),
+                           _cond("ContainersReady", "False", "PodCompleted"), _cond("Ready", "False", "PodCompleted")],
+        }
+        if pod_reason:
+            status.update(reason=pod_reason, message=message)
+        self._set_status(ns, name, uid, **status)
+        log.info("pod %s/%s %s exit=%s reason=%s", ns, name, status["phase"], exit_code, pod_reason or reason)
+
+    async def _stuck(self, ns: str, name: str, uid: str, fault: PodFault) -> None:
+        pod = self._pod(ns, name, uid)
+        if pod is None:
+            return
+        container = runtime.container_of(pod)
+        if fault.kind == "unschedulable":
+            msg = "0/1 nodes are available: 1 Insufficient memory. preemption: 0/1 nodes are available."
+            self._set_status(ns, name, uid, conditions=[_cond("PodScheduled", "False", "Unschedulable", msg)])
+            self.store.add_event(pod, reason="FailedScheduling", message=msg, type_="Warning",
+                                 component="default-scheduler")
+            log.info("pod %s/%s unschedulable (fault)", ns, name)
+        else:
+            image = container.get("image")
+            pod["spec"]["nodeName"] = "local-node"
+            msg = f'Failed to pull image "{image}": rpc error: code = NotFound desc = manifest unknown'
+            self._set_status(ns, name, uid, conditions=[_cond("PodScheduled", "True")], containerStatuses=[
+                _cstatus(container, {"waiting": {"reason": "ErrImagePull", "message": msg}}, ready=False)])
+            self.store.add_event(pod, reason="Failed", message=msg, type_="Warning")
+            await asyncio.sleep(2)
+            back = f'Back-off pulling image "{image}"'
+            self._set_status(ns, name, uid, containerStatuses=[
+                _cstatus(container, {"waiting": {"reason": "ImagePullBackOff", "message": back}}, ready=False)])
+            self.store.add_event(pod, reason="BackOff", message=back, type_="Warning")
+            log.info("pod %s/%s image pull error (fault)", ns, name)
+        while self._pod(ns, name, uid) is not None:  # stays Pending until deleted
+            await asyncio.sleep(1)
+
+    # -- deletion -------------------------------------------------------------------------------------
+    async def delete(self, ns: str, name: str, uid: str, grace: float) -> None:
+        """Graceful delete: SIGTERM, SIGKILL after the grace period, then the object goes away."""
+        self.deleting.add(uid)
+        task = self.supervisors.pop(uid, None)
+        if task:
+            task.cancel()
+        handle = self.handles.get(uid)
+        if handle is not None and not handle.done.is_set():
+            pod = self._pod(ns, name, uid)
+            if pod is not None:
+                self.store.add_event(pod, reason="Killing", message=f"Stopping container {runtime.container_of(pod).get('name')}")
+            await runtime.stop(handle, self.config, grace=grace)
+        self._forget(uid)
+        self.store.remove("pods", ns, name)
+        self.deleting.discard(uid)
+
+    def _forget(self, uid: str) -> None:
+        handle = self.handles.pop(uid, None)
+        self.pumps.pop(uid, None)
+        self.supervisors.pop(uid, None)
+        if handle and handle.workdir:
+            import shutil
+
+            shutil.rmtree(handle.workdir, ignore_errors=True)
+
+    async def shutdown(self) -> None:
+        """Kill everything this kubelet started."""
+        if self._loop_task:
+            self._loop_task.cancel()
+        for task in list(self.supervisors.values()):
+            task.cancel()
+        await asyncio.gather(*(runtime.stop(h, self.config, grace=2) for h in list(self.handles.values())),
+                             return_exceptions=True)
+
+    def running(self) -> list[dict[str, Any]]:
+        """Containers/processes still alive (for tests: nothing may be left)."""
+        return [{"uid": h.uid, "name": h.name, "pid": h.proc.pid} for h in self.handles.values()
+                if not h.done.is_set()]
+
+
+def _cond(type_: str, status: str, reason: str | None = None, message: str | None = None) -> dict[str, Any]:
+    cond: dict[str, Any] = {"type": type_, "status": status, "lastTransitionTime": now(), "lastProbeTime": None}
+    if reason:
+        cond["reason"] = reason
+    if message:
+        cond["message"] = message
+    return cond
+
+
+def _cstatus(container: dict[str, Any], state: dict[str, Any], *, ready: bool) -> dict[str, Any]:
+    return {"name": container.get("name", "base"), "image": container.get("image", ""), "imageID": "",
+            "ready": ready, "started": "running" in state, "restartCount": 0, "state": state,
+            "lastState": {}, "containerID": "local://" + container.get("name", "base")}

@@ -1,0 +1,220 @@
+"""Container runtimes for the kubelet: a real podman container, or a plain process as the fallback."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from kubernetes.utils.quantity import parse_quantity
+
+log = logging.getLogger("kube_double.runtime")
+CONTAINER_LABEL = "kube-double.local/pod-uid"
+RUNNER_UID = "10001"
+
+
+@dataclass
+class Handle:
+    """A started container: its process (podman run, or the command itself) and what we did to it."""
+
+    uid: str
+    proc: asyncio.subprocess.Process
+    name: str
+    killed_by_us: bool = False
+    memory_limited: bool = False
+    workdir: Path | None = None
+    exit_code: int | None = None
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass
+class RuntimeConfig:
+    """How to run pods: mode and the local mappings (image, mounts, path prefixes)."""
+
+    mode: str = "process"
+    state_dir: Path = Path("/tmp/kube-double")
+    default_image: str | None = None
+    image_map: dict[str, str] = field(default_factory=dict)
+    mounts: list[tuple[str, str]] = field(default_factory=list)
+    path_map: dict[str, str] = field(default_factory=dict)
+    containers_conf: str | None = None
+
+
+def container_of(pod: dict[str, Any]) -> dict[str, Any]:
+    """The main container: named 'base' (KPO's) or the first one."""
+    containers = pod["spec"]["containers"]
+    return next((c for c in containers if c.get("name") == "base"), containers[0])
+
+
+def pod_env(pod: dict[str, Any]) -> dict[str, str]:
+    """The container's env: values, and fieldRef for the pod's own metadata."""
+    out: dict[str, str] = {}
+    meta = pod["metadata"]
+    for item in container_of(pod).get("env") or []:
+        if "value" in item:
+            out[item["name"]] = str(item["value"] or "")
+            continue
+        ref = (item.get("valueFrom") or {}).get("fieldRef", {}).get("fieldPath", "")
+        out[item["name"]] = {"metadata.name": meta["name"], "metadata.namespace": meta["namespace"],
+                             "metadata.uid": meta.get("uid", ""), "spec.nodeName": "local-node",
+                             "spec.serviceAccountName": pod["spec"].get("serviceAccountName", "default")
+                             }.get(ref, "")
+    return out
+
+
+def limits(pod: dict[str, Any]) -> dict[str, str]:
+    """The main container's resource limits."""
+    return dict((container_of(pod).get("resources") or {}).get("limits") or {})
+
+
+def _command(pod: dict[str, Any], path_map: dict[str, str]) -> list[str]:
+    container = container_of(pod)
+    cmd = [*(container.get("command") or []), *(container.get("args") or [])]
+    if not cmd:
+        raise ValueError("the double needs an explicit command (it cannot read image entrypoints)")
+    for src, dst in path_map.items():
+        cmd = [dst + c[len(src):] if c.startswith(src) else c for c in cmd]
+    return cmd
+
+
+async def start(pod: dict[str, Any], config: RuntimeConfig) -> Handle:
+    """Start the pod's main container in the configured mode."""
+    if config.mode == "podman":
+        return await _start_podman(pod, config)
+    return await _start_process(pod, config)
+
+
+async def _start_process(pod: dict[str, Any], config: RuntimeConfig) -> Handle:
+    uid = pod["metadata"]["uid"]
+    workdir = Path(tempfile.mkdtemp(prefix=f"pod-{pod['metadata']['name'][:40]}-", dir=config.state_dir))
+    (workdir / "work").mkdir()
+    (workdir / "tmp").mkdir()
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(workdir / "work"), "LANG": "C.UTF-8",
+           **pod_env(pod), "RUNNER_WORKDIR": str(workdir / "work"), "TMPDIR": str(workdir / "tmp")}
+    proc = await asyncio.create_subprocess_exec(
+        *_command(pod, config.path_map), env=env, cwd=str(workdir / "work"), stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    return Handle(uid=uid, proc=proc, name=f"pid-{proc.pid}", workdir=workdir)
+
+
+def _podman_base(config: RuntimeConfig) -> tuple[list[str], dict[str, str]]:
+    env = dict(os.environ)
+    if config.containers_conf:
+        env["CONTAINERS_CONF"] = config.containers_conf
+    return ["podman"], env
+
+
+def _cpus(value: str) -> str:
+    return str(Decimal(parse_quantity(value)))
+
+
+async def _start_podman(pod: dict[str, Any], config: RuntimeConfig) -> Handle:
+    meta, spec = pod["metadata"], pod["spec"]
+    container = container_of(pod)
+    image = config.image_map.get(container.get("image", ""), config.default_image or container.get("image", ""))
+    name = f"kd-{meta['uid'][:18]}"
+    args = ["run", "--rm", "--name", name, "--label", f"{CONTAINER_LABEL}={meta['uid']}", "--network", "host",
+            "--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096", "--pull", "never"]
+    lim = limits(pod)
+    if "memory" in lim:
+        args += ["--memory", str(int(parse_quantity(lim["memory"]))), "--memory-swap",
+                 str(int(parse_quantity(lim["memory"])))]
+    if "cpu" in lim:
+        args += ["--cpus", _cpus(lim["cpu"])]
+    sec = {**(spec.get("securityContext") or {}), **(container.get("securityContext") or {})}
+    user = str(sec.get("runAsUser", RUNNER_UID))
+    args += ["--user", f"{user}:{sec.get('runAsGroup', user)}"]
+    if sec.get("readOnlyRootFilesystem"):
+        args.append("--read-only")
+    if sec.get("allowPrivilegeEscalation") is False:
+        args += ["--security-opt", "no-new-privileges"]
+    if "ALL" in ((sec.get("capabilities") or {}).get("drop") or []):
+        args += ["--cap-drop", "ALL"]
+    empty_dirs = {v["name"] for v in spec.get("volumes") or [] if "emptyDir" in v}
+    for mount in container.get("volumeMounts") or []:
+        if mount["name"] in empty_dirs:
+            args += ["--tmpfs", f"{mount['mountPath']}:rw,exec,mode=1777"]
+    for host, ctr in config.mounts:
+        args += ["-v", f"{host}:{ctr}:ro"]
+    for key, value in pod_env(pod).items():
+        args += ["-e", f"{key}={value}"]
+    command = [*(container.get("command") or []), *(container.get("args") or [])]
+    if command:
+        args += ["--entrypoint", command[0], image, *command[1:]]
+    else:
+        args.append(image)
+    base, env = _podman_base(config)
+    proc = await asyncio.create_subprocess_exec(*base, *args, env=env, stdin=subprocess.DEVNULL,
+                                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                                start_new_session=True)
+    return Handle(uid=meta["uid"], proc=proc, name=name, memory_limited="memory" in lim)
+
+
+async def stop(handle: Handle, config: RuntimeConfig, *, grace: float, hard: bool = False) -> None:
+    """SIGTERM (or SIGKILL when ``hard``), then SIGKILL after ``grace`` seconds."""
+    handle.killed_by_us = True
+    sig = signal.SIGKILL if hard else signal.SIGTERM
+    if config.mode == "podman":
+        base, env = _podman_base(config)
+        await _quiet(*base, "kill", "--signal", sig.name, handle.name, env=env)
+    else:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(handle.proc.pid, sig)
+    try:
+        await asyncio.wait_for(handle.done.wait(), timeout=max(grace, 0.1))
+    except TimeoutError:
+        if config.mode == "podman":
+            base, env = _podman_base(config)
+            await _quiet(*base, "rm", "-f", "-t", "0", handle.name, env=env)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(handle.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(handle.done.wait(), timeout=10)
+
+
+async def cleanup_leftovers(config: RuntimeConfig) -> int:
+    """Remove containers a previous double left behind (found by label)."""
+    if config.mode != "podman":
+        return 0
+    base, env = _podman_base(config)
+    proc = await asyncio.create_subprocess_exec(*base, "ps", "-aq", "--filter", f"label={CONTAINER_LABEL}",
+                                                env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    out, _ = await proc.communicate()
+    ids = out.decode().split()
+    if ids:
+        await _quiet(*base, "rm", "-f", "-t", "0", *ids, env=env)
+    return len(ids)
+
+
+async def podman_works(image: str, config: RuntimeConfig) -> tuple[bool, str]:
+    """Can podman run the image here? (False with the reason when not.)"""
+    base, env = _podman_base(config)
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *base, "run", "--rm", "--pull", "never", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
+            "--entrypoint", "true", image, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    except FileNotFoundError:
+        return False, "podman is not installed"
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout=60)
+    except TimeoutError:
+        proc.kill()
+        return False, "podman run timed out"
+    if proc.returncode != 0:
+        return False, f"podman run {image} failed: {out.decode(errors='replace').strip()[-300:]}"
+    return True, "ok"
+
+
+async def _quiet(*cmd: str, env: dict[str, str]) -> None:
+    proc = await asyncio.create_subprocess_exec(*cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(proc.wait(), timeout=30)

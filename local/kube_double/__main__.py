@@ -62,8 +62,11 @@ async def choose_mode(args: argparse.Namespace, config: runtime.RuntimeConfig) -
         return "podman"
     if args.kubelet == "podman":
         raise SystemExit(f"kube double: --kubelet podman requested but {reason}")
-    log.warning("kubelet: podman cannot run containers here (%s); FALLING BACK TO PROCESSES: pods run as "
-                "plain local processes, resource limits are NOT enforced", reason)
+    log.warning(
+        "kubelet: podman cannot run containers here (%s); FALLING BACK TO PROCESSES: pods run as "
+        "plain local processes, resource limits are NOT enforced",
+        reason,
+    )
     return "process"
 
 
@@ -72,8 +75,11 @@ async def serve(args: argparse.Namespace) -> None:
     state.mkdir(parents=True, exist_ok=True)
     (state / "ready").unlink(missing_ok=True)
     config = runtime.RuntimeConfig(
-        state_dir=state, default_image=args.default_image, image_map=dict(_pairs(args.image_map, "=")),
-        mounts=_pairs(args.mount, ":"), path_map=dict(_pairs(args.path_map, "=")),
+        state_dir=state,
+        default_image=args.default_image,
+        image_map=dict(_pairs(args.image_map, "=")),
+        mounts=_pairs(args.mount, ":"),
+        path_map=dict(_pairs(args.path_map, "=")),
         containers_conf=args.containers_conf,
     )
     config.mode = await choose_mode(args, config)
@@ -93,8 +99,13 @@ async def serve(args: argparse.Namespace) -> None:
     (state / "kubeconfig").write_text(kubeconfig(args.host, args.port, args.namespace))
     (state / "mode").write_text(config.mode + "\n")
     (state / "ready").write_text("ok\n")
-    log.info("kube double on http://%s:%d, kubelet=%s, kubeconfig %s", args.host, args.port, config.mode,
-             state / "kubeconfig")
+    log.info(
+        "kube double on http://%s:%d, kubelet=%s, kubeconfig %s",
+        args.host,
+        args.port,
+        config.mode,
+        state / "kubeconfig",
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -116,9 +127,16 @@ def main() -> None:
     parser.add_argument("--kubelet", choices=["auto", "podman", "process"], default="auto")
     parser.add_argument("--default-image", help="local image every pod runs (podman mode)")
     parser.add_argument("--image-map", action="append", default=[], metavar="SRC=DST")
-    parser.add_argument("--mount", action="append", default=[], metavar="HOST[:CTR]", help="read-only bind mount")
-    parser.add_argument("--path-map", action="append", default=[], metavar="SRC=DST",
-                        help="process mode: rewrite a command path prefix")
+    parser.add_argument(
+        "--mount", action="append", default=[], metavar="HOST[:CTR]", help="read-only bind mount"
+    )
+    parser.add_argument(
+        "--path-map",
+        action="append",
+        default=[],
+        metavar="SRC=DST",
+        help="process mode: rewrite a command path prefix",
+    )
     parser.add_argument("--containers-conf", help="CONTAINERS_CONF for podman")
     parser.add_argument("--faults", help="JSON file with fault rules")
     parser.add_argument("--log-level", default="info")

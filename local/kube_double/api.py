@@ -21,12 +21,20 @@ log = logging.getLogger("kube_double.api")
 STORE: web.AppKey[Store] = web.AppKey("store", Store)
 KUBELET: web.AppKey[Kubelet] = web.AppKey("kubelet", Kubelet)
 FAULTS: web.AppKey[Faults] = web.AppKey("faults", Faults)
+_BACKGROUND: set[asyncio.Task[None]] = set()  # keeps fire-and-forget tasks alive until done
 
 
 def status(code: int, reason: str, message: str) -> web.Response:
     """A Kubernetes Status object."""
-    body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
-            "reason": reason, "code": code}
+    body = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    }
     return web.json_response(body, status=code)
 
 
@@ -40,7 +48,8 @@ async def fault_middleware(request: web.Request, handler: Any) -> web.StreamResp
         code = int(rule.get("status", 500))
         log.warning("injected API %s for %s %s", code, request.method, request.path)
         return status(code, "InternalError", f"injected API error {code}")
-    return await handler(request)
+    response: web.StreamResponse = await handler(request)
+    return response
 
 
 def _is_watch(request: web.Request) -> bool:
@@ -48,15 +57,20 @@ def _is_watch(request: web.Request) -> bool:
 
 
 def _pod_list(items: list[dict[str, Any]], store: Store, kind: str = "PodList") -> web.Response:
-    return web.json_response({"kind": kind, "apiVersion": "v1", "metadata": {"resourceVersion": str(store.rv)},
-                              "items": items})
+    return web.json_response(
+        {"kind": kind, "apiVersion": "v1", "metadata": {"resourceVersion": str(store.rv)}, "items": items}
+    )
 
 
 async def _stream_watch(request: web.Request, kind: str, namespace: str | None) -> web.StreamResponse:
     store = request.app[STORE]
-    match_l, match_f = label_matcher(request.query.get("labelSelector")), field_matcher(request.query.get("fieldSelector"))
-    watcher: Watcher = store.watch(kind, namespace, lambda o: match_l(o) and match_f(o),
-                                   request.query.get("resourceVersion"))
+    match_l, match_f = (
+        label_matcher(request.query.get("labelSelector")),
+        field_matcher(request.query.get("fieldSelector")),
+    )
+    watcher: Watcher = store.watch(
+        kind, namespace, lambda o: match_l(o) and match_f(o), request.query.get("resourceVersion")
+    )
     resp = web.StreamResponse(headers={"Content-Type": "application/json"})
     await resp.prepare(request)
     timeout = float(request.query.get("timeoutSeconds", "300"))
@@ -86,7 +100,10 @@ async def list_pods(request: web.Request) -> web.StreamResponse:
     if _is_watch(request):
         return await _stream_watch(request, "pods", ns)
     store = request.app[STORE]
-    ml, mf = label_matcher(request.query.get("labelSelector")), field_matcher(request.query.get("fieldSelector"))
+    ml, mf = (
+        label_matcher(request.query.get("labelSelector")),
+        field_matcher(request.query.get("fieldSelector")),
+    )
     return _pod_list(store.list("pods", ns, lambda o: ml(o) and mf(o)), store)
 
 
@@ -138,7 +155,9 @@ async def patch_pod(request: web.Request) -> web.Response:
         for op in body:
             parts = op["path"].strip("/").split("/")
             if parts[:1] == ["metadata"] and len(parts) == 3 and op["op"] in ("add", "replace"):
-                pod["metadata"].setdefault(parts[1], {})[parts[2].replace("~1", "/").replace("~0", "~")] = op["value"]
+                pod["metadata"].setdefault(parts[1], {})[parts[2].replace("~1", "/").replace("~0", "~")] = op[
+                    "value"
+                ]
     else:
         for key in ("labels", "annotations"):
             for k, v in ((body.get("metadata") or {}).get(key) or {}).items():
@@ -157,65 +176,91 @@ async def delete_pod(request: web.Request) -> web.Response:
     grace = request.query.get("gracePeriodSeconds")
     with contextlib.suppress(Exception):
         body = await request.json() if request.can_read_body else {}
-        grace = str(body.get("gracePeriodSeconds", grace)) if body and body.get("gracePeriodSeconds") is not None else grace
-    seconds = float(grace) if grace not in (None, "None") else float(pod["spec"].get("terminationGracePeriodSeconds", 30))
+        grace = (
+            str(body.get("gracePeriodSeconds", grace))
+            if body and body.get("gracePeriodSeconds") is not None
+            else grace
+        )
+    seconds = (
+        float(grace)
+        if grace not in (None, "None")
+        else float(pod["spec"].get("terminationGracePeriodSeconds", 30))
+    )
     pod["metadata"]["deletionTimestamp"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     pod["metadata"]["deletionGracePeriodSeconds"] = int(seconds)
     snapshot = copy.deepcopy(request.app[STORE].update("pods", pod))
     uid = pod["metadata"]["uid"]
-    asyncio.create_task(request.app[KUBELET].delete(pod["metadata"]["namespace"], pod["metadata"]["name"], uid,
-                                                    seconds))
+    task = asyncio.create_task(
+        request.app[KUBELET].delete(pod["metadata"]["namespace"], pod["metadata"]["name"], uid, seconds)
+    )
+    _BACKGROUND.add(task)
+    task.add_done_callback(_BACKGROUND.discard)
     return web.json_response(snapshot)
+
+
+def _log_since(q: Any) -> str | None:
+    """The lower time bound of a log request (sinceSeconds or sinceTime), as a sortable string."""
+    if q.get("sinceSeconds"):
+        return (datetime.now(UTC) - timedelta(seconds=int(q["sinceSeconds"]))).strftime(
+            "%Y-%m-%dT%H:%M:%S.%f"
+        )
+    if q.get("sinceTime"):
+        return str(q["sinceTime"]).rstrip("Z")
+    return None
+
+
+def _waiting_to_start(pod: dict[str, Any]) -> web.Response:
+    container = (pod["spec"]["containers"][0]).get("name", "base")
+    return status(
+        400,
+        "BadRequest",
+        f'container "{container}" in pod "{pod["metadata"]["name"]}" is waiting to start: ContainerCreating',
+    )
+
+
+async def _follow(request: web.Request, resp: web.StreamResponse, logs: Any, sent: int, render: Any) -> None:
+    """Stream lines appended after ``sent`` until the container ends or the pod is gone."""
+    while True:
+        async with logs.cond:
+            if sent >= len(logs.lines) and logs.closed:
+                return
+            if sent >= len(logs.lines):
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(logs.cond.wait(), timeout=1)
+            new, sent = logs.lines[sent:], len(logs.lines)
+        for item in new:
+            await resp.write(render(item))
+        if _get(request) is None:
+            return
 
 
 async def pod_log(request: web.Request) -> web.StreamResponse:
     pod = _get(request)
     if pod is None:
         return _not_found(request)
-    kubelet = request.app[KUBELET]
-    logs = kubelet.logs.get(pod["metadata"]["uid"])
+    logs = request.app[KUBELET].logs.get(pod["metadata"]["uid"])
     q = request.query
     if logs is None:
         if pod["status"].get("phase") == "Pending":
-            container = (pod["spec"]["containers"][0]).get("name", "base")
-            return status(400, "BadRequest", f'container "{container}" in pod "{pod["metadata"]["name"]}" is '
-                          "waiting to start: ContainerCreating")
+            return _waiting_to_start(pod)
         return web.Response(text="", content_type="text/plain")
     follow = q.get("follow", "").lower() in ("1", "true")
     timestamps = q.get("timestamps", "").lower() in ("1", "true")
-    since: str | None = None
-    if q.get("sinceSeconds"):
-        since = (datetime.now(UTC) - timedelta(seconds=int(q["sinceSeconds"]))).strftime("%Y-%m-%dT%H:%M:%S.%f")
-    elif q.get("sinceTime"):
-        since = q["sinceTime"].rstrip("Z")
+    since = _log_since(q)
 
     def render(item: tuple[str, str]) -> bytes:
         return ((item[0] + " " if timestamps else "") + item[1] + "\n").encode()
 
-    def wanted(item: tuple[str, str]) -> bool:
-        return since is None or item[0][:26] >= since[:26]
-
     resp = web.StreamResponse(headers={"Content-Type": "text/plain"})
     await resp.prepare(request)
-    lines = [x for x in logs.lines if wanted(x)]
+    lines = [x for x in logs.lines if since is None or x[0][:26] >= since[:26]]
     if q.get("tailLines"):
-        lines = lines[-int(q["tailLines"]):]
-    sent = len(logs.lines)
+        lines = lines[-int(q["tailLines"]) :]
     try:
         for item in lines:
             await resp.write(render(item))
-        while follow:
-            async with logs.cond:
-                if sent >= len(logs.lines) and logs.closed:
-                    break
-                if sent >= len(logs.lines):
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(logs.cond.wait(), timeout=1)
-                new, sent = logs.lines[sent:], len(logs.lines)
-            for item in new:
-                await resp.write(render(item))
-            if _get(request) is None:
-                break
+        if follow:
+            await _follow(request, resp, logs, len(logs.lines), render)
     except (ConnectionResetError, asyncio.CancelledError):
         return resp
     with contextlib.suppress(ConnectionResetError):
@@ -228,13 +273,17 @@ async def list_events(request: web.Request) -> web.StreamResponse:
     if _is_watch(request):
         return await _stream_watch(request, "events", ns)
     store = request.app[STORE]
-    ml, mf = label_matcher(request.query.get("labelSelector")), field_matcher(request.query.get("fieldSelector"))
+    ml, mf = (
+        label_matcher(request.query.get("labelSelector")),
+        field_matcher(request.query.get("fieldSelector")),
+    )
     return _pod_list(store.list("events", ns, lambda o: ml(o) and mf(o)), store, kind="EventList")
 
 
 async def version(_: web.Request) -> web.Response:
-    return web.json_response({"major": "1", "minor": "30", "gitVersion": "v1.30.0-local-double",
-                              "platform": "linux/amd64"})
+    return web.json_response(
+        {"major": "1", "minor": "30", "gitVersion": "v1.30.0-local-double", "platform": "linux/amd64"}
+    )
 
 
 async def api_versions(_: web.Request) -> web.Response:
@@ -252,10 +301,18 @@ async def not_found(request: web.Request) -> web.Response:
 # -- admin ----------------------------------------------------------------------------------------------
 async def admin_state(request: web.Request) -> web.Response:
     store, kubelet = request.app[STORE], request.app[KUBELET]
-    pods = [{"namespace": ns, "name": name, "phase": p["status"].get("phase"), "uid": p["metadata"]["uid"]}
-            for (ns, name), p in sorted(store.objects["pods"].items())]
-    return web.json_response({"pods": pods, "running": kubelet.running(), "kubelet_mode": kubelet.config.mode,
-                              "kubelet_restarts": kubelet.restarts})
+    pods = [
+        {"namespace": ns, "name": name, "phase": p["status"].get("phase"), "uid": p["metadata"]["uid"]}
+        for (ns, name), p in sorted(store.objects["pods"].items())
+    ]
+    return web.json_response(
+        {
+            "pods": pods,
+            "running": kubelet.running(),
+            "kubelet_mode": kubelet.config.mode,
+            "kubelet_restarts": kubelet.restarts,
+        }
+    )
 
 
 async def admin_faults(request: web.Request) -> web.Response:
@@ -289,15 +346,27 @@ def make_app(store: Store, kubelet: Kubelet, faults: Faults) -> web.Application:
     app = web.Application(middlewares=[fault_middleware], client_max_size=16 * 2**20)
     app[STORE], app[KUBELET], app[FAULTS] = store, kubelet, faults
     pods = "/api/v1/namespaces/{ns}/pods"
-    app.add_routes([
-        web.get("/version", version), web.get("/api", api_versions), web.get("/apis", api_groups),
-        web.get("/api/v1/pods", list_pods), web.get(pods, list_pods), web.post(pods, create_pod),
-        web.get(pods + "/{name}", read_pod), web.patch(pods + "/{name}", patch_pod),
-        web.delete(pods + "/{name}", delete_pod), web.get(pods + "/{name}/log", pod_log),
-        web.get("/api/v1/namespaces/{ns}/events", list_events), web.get("/api/v1/events", list_events),
-        web.get("/_double/state", admin_state), web.get("/_double/faults", admin_faults),
-        web.post("/_double/faults", admin_faults), web.delete("/_double/faults", admin_faults),
-        web.post("/_double/kubelet/restart", admin_restart), web.post("/_double/reset", admin_reset),
-    ])
+    app.add_routes(
+        [
+            web.get("/version", version),
+            web.get("/api", api_versions),
+            web.get("/apis", api_groups),
+            web.get("/api/v1/pods", list_pods),
+            web.get(pods, list_pods),
+            web.post(pods, create_pod),
+            web.get(pods + "/{name}", read_pod),
+            web.patch(pods + "/{name}", patch_pod),
+            web.delete(pods + "/{name}", delete_pod),
+            web.get(pods + "/{name}/log", pod_log),
+            web.get("/api/v1/namespaces/{ns}/events", list_events),
+            web.get("/api/v1/events", list_events),
+            web.get("/_double/state", admin_state),
+            web.get("/_double/faults", admin_faults),
+            web.post("/_double/faults", admin_faults),
+            web.delete("/_double/faults", admin_faults),
+            web.post("/_double/kubelet/restart", admin_restart),
+            web.post("/_double/reset", admin_reset),
+        ]
+    )
     app.router.add_route("*", "/{tail:.*}", not_found)
     return app

@@ -36,7 +36,9 @@ class Faults:
     def replace(self, rules: list[dict[str, Any]]) -> None:
         for rule in rules:
             if rule.get("fault") not in POD_FAULTS | API_FAULTS:
-                raise ValueError(f"unknown fault {rule.get('fault')!r}; known: {sorted(POD_FAULTS | API_FAULTS)}")
+                raise ValueError(
+                    f"unknown fault {rule.get('fault')!r}; known: {sorted(POD_FAULTS | API_FAULTS)}"
+                )
         self.rules = rules
 
     def for_pod(self, pod: dict[str, Any]) -> PodFault | None:
@@ -61,7 +63,9 @@ class Faults:
         for rule in self.rules:
             if rule["fault"] not in API_FAULTS:
                 continue
-            if rule.get("method", "*") not in ("*", method) or not fnmatch.fnmatchcase(path, rule.get("path", "*")):
+            if rule.get("method", "*") not in ("*", method) or not fnmatch.fnmatchcase(
+                path, rule.get("path", "*")
+            ):
                 continue
             if self._spend(rule):
                 return rule

@@ -7,11 +7,13 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from local.kube_double import runtime
-from local.kube_double.faults import Faults, PodFault
 from local.kube_double.store import Store, now
+
+if TYPE_CHECKING:
+    from local.kube_double.faults import Faults, PodFault
 
 log = logging.getLogger("kube_double.kubelet")
 
@@ -71,7 +73,9 @@ class Kubelet:
             task.cancel()
         self.supervisors.clear()
         self.restarts += 1
-        log.warning("kubelet restarted (%d); re-adopting %d running container(s)", self.restarts, len(self.handles))
+        log.warning(
+            "kubelet restarted (%d); re-adopting %d running container(s)", self.restarts, len(self.handles)
+        )
         await asyncio.sleep(0.5)
         self.start()
 
@@ -83,8 +87,9 @@ class Kubelet:
                     continue
                 if pod["status"].get("phase") in ("Succeeded", "Failed") and uid not in self.handles:
                     continue
-                self.supervisors[uid] = asyncio.create_task(self._supervise(pod["metadata"]["namespace"],
-                                                                            pod["metadata"]["name"], uid))
+                self.supervisors[uid] = asyncio.create_task(
+                    self._supervise(pod["metadata"]["namespace"], pod["metadata"]["name"], uid)
+                )
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=0.5)
@@ -108,14 +113,18 @@ class Kubelet:
             raise
         except Exception:
             log.exception("kubelet: pod %s/%s failed in the double itself", ns, name)
-            self._finish(ns, name, uid, exit_code=128, reason="ContainerCannotRun", message="kube double error")
+            self._finish(
+                ns, name, uid, exit_code=128, reason="ContainerCannotRun", message="kube double error"
+            )
 
     async def _run(self, ns: str, name: str, uid: str) -> None:
         pod = self._pod(ns, name, uid)
         if pod is None:
             return
         handle = self.handles.get(uid)
-        fault = self.faults.for_pod(pod) if handle is None and pod["status"].get("phase") == "Pending" else None
+        fault = (
+            self.faults.for_pod(pod) if handle is None and pod["status"].get("phase") == "Pending" else None
+        )
         if handle is None and pod["status"].get("phase") != "Pending":
             return  # finished before a restart, nothing to adopt
         if fault and fault.kind in ("unschedulable", "image_pull"):
@@ -133,8 +142,12 @@ class Kubelet:
             return None
         pod["spec"]["nodeName"] = "local-node"
         self._set_status(ns, name, uid, conditions=[_cond("PodScheduled", "True")])
-        self.store.add_event(pod, reason="Scheduled", message=f"Successfully assigned {ns}/{name} to local-node",
-                             component="default-scheduler")
+        self.store.add_event(
+            pod,
+            reason="Scheduled",
+            message=f"Successfully assigned {ns}/{name} to local-node",
+            component="default-scheduler",
+        )
         container = runtime.container_of(pod)
         try:
             handle = await runtime.start(pod, self.config)
@@ -145,14 +158,26 @@ class Kubelet:
         self.handles[uid] = handle
         self.logs.setdefault(uid, PodLogs())
         self.pumps[uid] = asyncio.create_task(self._pump(uid, handle))
-        self.store.add_event(pod, reason="Pulled", message=f'Container image "{container.get("image")}" already present')
+        self.store.add_event(
+            pod, reason="Pulled", message=f'Container image "{container.get("image")}" already present'
+        )
         self.store.add_event(pod, reason="Created", message=f"Created container {container.get('name')}")
         self.store.add_event(pod, reason="Started", message=f"Started container {container.get('name')}")
         started = now()
         self._set_status(
-            ns, name, uid, phase="Running", startTime=started, hostIP="127.0.0.1", podIP="127.0.0.1",
-            conditions=[_cond("PodScheduled", "True"), _cond("Initialized", "True"),
-                        _cond("ContainersReady", "True"), _cond("Ready", "True")],
+            ns,
+            name,
+            uid,
+            phase="Running",
+            startTime=started,
+            hostIP="127.0.0.1",
+            podIP="127.0.0.1",
+            conditions=[
+                _cond("PodScheduled", "True"),
+                _cond("Initialized", "True"),
+                _cond("ContainersReady", "True"),
+                _cond("Ready", "True"),
+            ],
             containerStatuses=[_cstatus(container, {"running": {"startedAt": started}}, ready=True)],
         )
         log.info("pod %s/%s Running (%s, %s)", ns, name, self.config.mode, handle.name)
@@ -167,8 +192,9 @@ class Kubelet:
         handle.done.set()
         await logs.close()
 
-    async def _watch_running(self, ns: str, name: str, uid: str, handle: runtime.Handle,
-                             fault: PodFault | None) -> None:
+    async def _watch_running(
+        self, ns: str, name: str, uid: str, handle: runtime.Handle, fault: PodFault | None
+    ) -> None:
         pod = self._pod(ns, name, uid)
         deadline = (pod or {}).get("spec", {}).get("activeDeadlineSeconds")
         loop = asyncio.get_running_loop()
@@ -194,8 +220,9 @@ class Kubelet:
             code = 128 - code
         if uid in self.deleting:
             return
-        if outcome == ("", "OOMKilled") or (outcome is None and code == 137 and handle.memory_limited
-                                            and not handle.killed_by_us):
+        if outcome == ("", "OOMKilled") or (
+            outcome is None and code == 137 and handle.memory_limited and not handle.killed_by_us
+        ):
             self._finish(ns, name, uid, exit_code=137, reason="OOMKilled", message="")
         elif outcome and outcome[0] == "Evicted":
             msg = "The node was low on resource: memory. Threshold quantity: 100Mi, available: 52Mi."
@@ -206,27 +233,49 @@ class Kubelet:
             msg = "Pod was active on the node longer than the specified deadline"
             if pod is not None:
                 self.store.add_event(pod, reason="DeadlineExceeded", message=msg, type_="Warning")
-            self._finish(ns, name, uid, exit_code=code, reason="Error", message=msg, pod_reason="DeadlineExceeded")
+            self._finish(
+                ns, name, uid, exit_code=code, reason="Error", message=msg, pod_reason="DeadlineExceeded"
+            )
         else:
-            self._finish(ns, name, uid, exit_code=code, reason="Completed" if code == 0 else "Error", message="")
+            self._finish(
+                ns, name, uid, exit_code=code, reason="Completed" if code == 0 else "Error", message=""
+            )
         self._forget(uid)
 
-    def _finish(self, ns: str, name: str, uid: str, *, exit_code: int, reason: str, message: str,
-                pod_reason: str | None = None) -> None:
+    def _finish(
+        self,
+        ns: str,
+        name: str,
+        uid: str,
+        *,
+        exit_code: int,
+        reason: str,
+        message: str,
+        pod_reason: str | None = None,
+    ) -> None:
         pod = self._pod(ns, name, uid)
         if pod is None:
             return
         container = runtime.container_of(pod)
         started = pod["status"].get("startTime") or now()
-        terminated = {"exitCode": exit_code, "reason": reason, "startedAt": started, "finishedAt": now(),
-                      "containerID": f"local://{uid}"}
+        terminated = {
+            "exitCode": exit_code,
+            "reason": reason,
+            "startedAt": started,
+            "finishedAt": now(),
+            "containerID": f"local://{uid}",
+        }
         if message:
             terminated["message"] = message
         status: dict[str, Any] = {
             "phase": "Succeeded" if exit_code == 0 and not pod_reason else "Failed",
             "containerStatuses": [_cstatus(container, {"terminated": terminated}, ready=False)],
-            "conditions": [_cond("PodScheduled", "True"), _cond("Initialized", "True"),
-                           _cond("ContainersReady", "False", "PodCompleted"), _cond("Ready", "False", "PodCompleted")],
+            "conditions": [
+                _cond("PodScheduled", "True"),
+                _cond("Initialized", "True"),
+                _cond("ContainersReady", "False", "PodCompleted"),
+                _cond("Ready", "False", "PodCompleted"),
+            ],
         }
         if pod_reason:
             status.update(reason=pod_reason, message=message)
@@ -241,20 +290,36 @@ class Kubelet:
         if fault.kind == "unschedulable":
             msg = "0/1 nodes are available: 1 Insufficient memory. preemption: 0/1 nodes are available."
             self._set_status(ns, name, uid, conditions=[_cond("PodScheduled", "False", "Unschedulable", msg)])
-            self.store.add_event(pod, reason="FailedScheduling", message=msg, type_="Warning",
-                                 component="default-scheduler")
+            self.store.add_event(
+                pod, reason="FailedScheduling", message=msg, type_="Warning", component="default-scheduler"
+            )
             log.info("pod %s/%s unschedulable (fault)", ns, name)
         else:
             image = container.get("image")
             pod["spec"]["nodeName"] = "local-node"
             msg = f'Failed to pull image "{image}": rpc error: code = NotFound desc = manifest unknown'
-            self._set_status(ns, name, uid, conditions=[_cond("PodScheduled", "True")], containerStatuses=[
-                _cstatus(container, {"waiting": {"reason": "ErrImagePull", "message": msg}}, ready=False)])
+            self._set_status(
+                ns,
+                name,
+                uid,
+                conditions=[_cond("PodScheduled", "True")],
+                containerStatuses=[
+                    _cstatus(container, {"waiting": {"reason": "ErrImagePull", "message": msg}}, ready=False)
+                ],
+            )
             self.store.add_event(pod, reason="Failed", message=msg, type_="Warning")
             await asyncio.sleep(2)
             back = f'Back-off pulling image "{image}"'
-            self._set_status(ns, name, uid, containerStatuses=[
-                _cstatus(container, {"waiting": {"reason": "ImagePullBackOff", "message": back}}, ready=False)])
+            self._set_status(
+                ns,
+                name,
+                uid,
+                containerStatuses=[
+                    _cstatus(
+                        container, {"waiting": {"reason": "ImagePullBackOff", "message": back}}, ready=False
+                    )
+                ],
+            )
             self.store.add_event(pod, reason="BackOff", message=back, type_="Warning")
             log.info("pod %s/%s image pull error (fault)", ns, name)
         while self._pod(ns, name, uid) is not None:  # stays Pending until deleted
@@ -271,7 +336,11 @@ class Kubelet:
         if handle is not None and not handle.done.is_set():
             pod = self._pod(ns, name, uid)
             if pod is not None:
-                self.store.add_event(pod, reason="Killing", message=f"Stopping container {runtime.container_of(pod).get('name')}")
+                self.store.add_event(
+                    pod,
+                    reason="Killing",
+                    message=f"Stopping container {runtime.container_of(pod).get('name')}",
+                )
             await runtime.stop(handle, self.config, grace=grace)
         self._forget(uid)
         self.store.remove("pods", ns, name)
@@ -292,17 +361,27 @@ class Kubelet:
             self._loop_task.cancel()
         for task in list(self.supervisors.values()):
             task.cancel()
-        await asyncio.gather(*(runtime.stop(h, self.config, grace=2) for h in list(self.handles.values())),
-                             return_exceptions=True)
+        await asyncio.gather(
+            *(runtime.stop(h, self.config, grace=2) for h in list(self.handles.values())),
+            return_exceptions=True,
+        )
 
     def running(self) -> list[dict[str, Any]]:
         """Containers/processes still alive (for tests: nothing may be left)."""
-        return [{"uid": h.uid, "name": h.name, "pid": h.proc.pid} for h in self.handles.values()
-                if not h.done.is_set()]
+        return [
+            {"uid": h.uid, "name": h.name, "pid": h.proc.pid}
+            for h in self.handles.values()
+            if not h.done.is_set()
+        ]
 
 
 def _cond(type_: str, status: str, reason: str | None = None, message: str | None = None) -> dict[str, Any]:
-    cond: dict[str, Any] = {"type": type_, "status": status, "lastTransitionTime": now(), "lastProbeTime": None}
+    cond: dict[str, Any] = {
+        "type": type_,
+        "status": status,
+        "lastTransitionTime": now(),
+        "lastProbeTime": None,
+    }
     if reason:
         cond["reason"] = reason
     if message:
@@ -311,6 +390,14 @@ def _cond(type_: str, status: str, reason: str | None = None, message: str | Non
 
 
 def _cstatus(container: dict[str, Any], state: dict[str, Any], *, ready: bool) -> dict[str, Any]:
-    return {"name": container.get("name", "base"), "image": container.get("image", ""), "imageID": "",
-            "ready": ready, "started": "running" in state, "restartCount": 0, "state": state,
-            "lastState": {}, "containerID": "local://" + container.get("name", "base")}
+    return {
+        "name": container.get("name", "base"),
+        "image": container.get("image", ""),
+        "imageID": "",
+        "ready": ready,
+        "started": "running" in state,
+        "restartCount": 0,
+        "state": state,
+        "lastState": {},
+        "containerID": "local://" + container.get("name", "base"),
+    }

@@ -63,10 +63,13 @@ def pod_env(pod: dict[str, Any]) -> dict[str, str]:
             out[item["name"]] = str(item["value"] or "")
             continue
         ref = (item.get("valueFrom") or {}).get("fieldRef", {}).get("fieldPath", "")
-        out[item["name"]] = {"metadata.name": meta["name"], "metadata.namespace": meta["namespace"],
-                             "metadata.uid": meta.get("uid", ""), "spec.nodeName": "local-node",
-                             "spec.serviceAccountName": pod["spec"].get("serviceAccountName", "default")
-                             }.get(ref, "")
+        out[item["name"]] = {
+            "metadata.name": meta["name"],
+            "metadata.namespace": meta["namespace"],
+            "metadata.uid": meta.get("uid", ""),
+            "spec.nodeName": "local-node",
+            "spec.serviceAccountName": pod["spec"].get("serviceAccountName", "default"),
+        }.get(ref, "")
     return out
 
 
@@ -81,7 +84,7 @@ def _command(pod: dict[str, Any], path_map: dict[str, str]) -> list[str]:
     if not cmd:
         raise ValueError("the double needs an explicit command (it cannot read image entrypoints)")
     for src, dst in path_map.items():
-        cmd = [dst + c[len(src):] if c.startswith(src) else c for c in cmd]
+        cmd = [dst + c[len(src) :] if c.startswith(src) else c for c in cmd]
     return cmd
 
 
@@ -97,11 +100,22 @@ async def _start_process(pod: dict[str, Any], config: RuntimeConfig) -> Handle:
     workdir = Path(tempfile.mkdtemp(prefix=f"pod-{pod['metadata']['name'][:40]}-", dir=config.state_dir))
     (workdir / "work").mkdir()
     (workdir / "tmp").mkdir()
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(workdir / "work"), "LANG": "C.UTF-8",
-           **pod_env(pod), "RUNNER_WORKDIR": str(workdir / "work"), "TMPDIR": str(workdir / "tmp")}
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(workdir / "work"),
+        "LANG": "C.UTF-8",
+        **pod_env(pod),
+        "RUNNER_WORKDIR": str(workdir / "work"),
+        "TMPDIR": str(workdir / "tmp"),
+    }
     proc = await asyncio.create_subprocess_exec(
-        *_command(pod, config.path_map), env=env, cwd=str(workdir / "work"), stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        *_command(pod, config.path_map),
+        env=env,
+        cwd=str(workdir / "work"),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     return Handle(uid=uid, proc=proc, name=f"pid-{proc.pid}", workdir=workdir)
 
@@ -120,14 +134,34 @@ def _cpus(value: str) -> str:
 async def _start_podman(pod: dict[str, Any], config: RuntimeConfig) -> Handle:
     meta, spec = pod["metadata"], pod["spec"]
     container = container_of(pod)
-    image = config.image_map.get(container.get("image", ""), config.default_image or container.get("image", ""))
+    image = config.image_map.get(
+        container.get("image", ""), config.default_image or container.get("image", "")
+    )
     name = f"kd-{meta['uid'][:18]}"
-    args = ["run", "--rm", "--name", name, "--label", f"{CONTAINER_LABEL}={meta['uid']}", "--network", "host",
-            "--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096", "--pull", "never"]
+    args = [
+        "run",
+        "--rm",
+        "--name",
+        name,
+        "--label",
+        f"{CONTAINER_LABEL}={meta['uid']}",
+        "--network",
+        "host",
+        "--ulimit",
+        "nofile=4096:4096",
+        "--ulimit",
+        "nproc=4096:4096",
+        "--pull",
+        "never",
+    ]
     lim = limits(pod)
     if "memory" in lim:
-        args += ["--memory", str(int(parse_quantity(lim["memory"]))), "--memory-swap",
-                 str(int(parse_quantity(lim["memory"])))]
+        args += [
+            "--memory",
+            str(int(parse_quantity(lim["memory"]))),
+            "--memory-swap",
+            str(int(parse_quantity(lim["memory"]))),
+        ]
     if "cpu" in lim:
         args += ["--cpus", _cpus(lim["cpu"])]
     sec = {**(spec.get("securityContext") or {}), **(container.get("securityContext") or {})}
@@ -153,9 +187,15 @@ async def _start_podman(pod: dict[str, Any], config: RuntimeConfig) -> Handle:
     else:
         args.append(image)
     base, env = _podman_base(config)
-    proc = await asyncio.create_subprocess_exec(*base, *args, env=env, stdin=subprocess.DEVNULL,
-                                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                                start_new_session=True)
+    proc = await asyncio.create_subprocess_exec(
+        *base,
+        *args,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     return Handle(uid=meta["uid"], proc=proc, name=name, memory_limited="memory" in lim)
 
 
@@ -186,8 +226,16 @@ async def cleanup_leftovers(config: RuntimeConfig) -> int:
     if config.mode != "podman":
         return 0
     base, env = _podman_base(config)
-    proc = await asyncio.create_subprocess_exec(*base, "ps", "-aq", "--filter", f"label={CONTAINER_LABEL}",
-                                                env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    proc = await asyncio.create_subprocess_exec(
+        *base,
+        "ps",
+        "-aq",
+        "--filter",
+        f"label={CONTAINER_LABEL}",
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
     out, _ = await proc.communicate()
     ids = out.decode().split()
     if ids:
@@ -200,8 +248,22 @@ async def podman_works(image: str, config: RuntimeConfig) -> tuple[bool, str]:
     base, env = _podman_base(config)
     try:
         proc = await asyncio.create_subprocess_exec(
-            *base, "run", "--rm", "--pull", "never", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
-            "--entrypoint", "true", image, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            *base,
+            "run",
+            "--rm",
+            "--pull",
+            "never",
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1024:1024",
+            "--entrypoint",
+            "true",
+            image,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
     except FileNotFoundError:
         return False, "podman is not installed"
     try:
@@ -215,6 +277,8 @@ async def podman_works(image: str, config: RuntimeConfig) -> tuple[bool, str]:
 
 
 async def _quiet(*cmd: str, env: dict[str, str]) -> None:
-    proc = await asyncio.create_subprocess_exec(*cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = await asyncio.create_subprocess_exec(
+        *cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(proc.wait(), timeout=30)

@@ -26,31 +26,40 @@ def _split(selector: str) -> list[str]:
     return [p.strip() for p in parts if p.strip()]
 
 
+def _label_ok(labels: dict[str, str], op: str, key: str, values: frozenset[str]) -> bool:
+    if op == "in":
+        return labels.get(key) in values
+    if op == "notin":
+        return labels.get(key) not in values
+    if op == "!exists":
+        return key not in labels
+    return key in labels
+
+
+def _parse_label_req(req: str) -> tuple[str, str, frozenset[str]]:
+    """One requirement as (op, key, values); equality is ``in`` with one value."""
+    set_match = _SET.match(req)
+    if set_match:
+        values = frozenset(v.strip() for v in set_match.group(3).split(","))
+        return set_match.group(2), set_match.group(1), values
+    if "!=" in req:
+        key, value = (s.strip() for s in req.split("!=", 1))
+        return "notin", key, frozenset({value})
+    if "=" in req:
+        key, value = (s.strip() for s in req.replace("==", "=").split("=", 1))
+        return "in", key, frozenset({value})
+    if req.startswith("!"):
+        return "!exists", req[1:].strip(), frozenset()
+    return "exists", req, frozenset()
+
+
 def label_matcher(selector: str | None) -> Matcher:
     """Matcher for a labelSelector: =, ==, !=, in, notin, key, !key."""
-    tests: list[Callable[[dict[str, str]], bool]] = []
-    for req in _split(selector or ""):
-        set_match = _SET.match(req)
-        if set_match:
-            key, op, values = set_match.group(1), set_match.group(2), {v.strip() for v in set_match.group(3).split(",")}
-            if op == "in":
-                tests.append(lambda labels, k=key, vs=values: labels.get(k) in vs)
-            else:
-                tests.append(lambda labels, k=key, vs=values: labels.get(k) not in vs)
-        elif "!=" in req:
-            key, value = (s.strip() for s in req.split("!=", 1))
-            tests.append(lambda labels, k=key, v=value: labels.get(k) != v)
-        elif "=" in req:
-            key, value = (s.strip() for s in req.replace("==", "=").split("=", 1))
-            tests.append(lambda labels, k=key, v=value: labels.get(k) == v)
-        elif req.startswith("!"):
-            tests.append(lambda labels, k=req[1:].strip(): k not in labels)
-        else:
-            tests.append(lambda labels, k=req: k in labels)
+    reqs = [_parse_label_req(r) for r in _split(selector or "")]
 
     def match(obj: dict[str, Any]) -> bool:
         labels = obj.get("metadata", {}).get("labels") or {}
-        return all(t(labels) for t in tests)
+        return all(_label_ok(labels, op, key, values) for op, key, values in reqs)
 
     return match
 
@@ -66,12 +75,13 @@ def _field(obj: dict[str, Any], path: str) -> str:
 
 def field_matcher(selector: str | None) -> Matcher:
     """Matcher for a fieldSelector: path=value, path==value, path!=value."""
-    tests: list[Callable[[dict[str, Any]], bool]] = []
+    reqs: list[tuple[bool, str, str]] = []
     for req in _split(selector or ""):
-        if "!=" in req:
-            path, value = (s.strip() for s in req.split("!=", 1))
-            tests.append(lambda o, p=path, v=value: _field(o, p) != v)
-        else:
-            path, value = (s.strip() for s in req.replace("==", "=").split("=", 1))
-            tests.append(lambda o, p=path, v=value: _field(o, p) == v)
-    return lambda obj: all(t(obj) for t in tests)
+        negate = "!=" in req
+        path, value = (s.strip() for s in req.replace("!=", "=").replace("==", "=").split("=", 1))
+        reqs.append((negate, path, value))
+
+    def match(obj: dict[str, Any]) -> bool:
+        return all((_field(obj, path) == value) != negate for negate, path, value in reqs)
+
+    return match

@@ -8,9 +8,10 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from local.kube_double.selectors import Matcher
+if TYPE_CHECKING:
+    from local.kube_double.selectors import Matcher
 
 Key = tuple[str, str]  # (namespace, name)
 HISTORY = 20_000
@@ -106,18 +107,43 @@ class Store:
             if self._wanted(watcher, kind, snapshot):
                 watcher.queue.put_nowait((etype, snapshot))
 
-    def add_event(self, pod: dict[str, Any], *, reason: str, message: str, type_: str = "Normal",
-                  component: str = "kubelet") -> None:
+    def add_event(
+        self,
+        pod: dict[str, Any],
+        *,
+        reason: str,
+        message: str,
+        type_: str = "Normal",
+        component: str = "kubelet",
+    ) -> None:
         """A core/v1 Event about a pod."""
         meta = pod["metadata"]
         stamp = now()
-        self.create("events", {
-            "apiVersion": "v1", "kind": "Event",
-            "metadata": {"name": f"{meta['name']}.{uuid.uuid4().hex[:12]}", "namespace": meta["namespace"]},
-            "involvedObject": {"kind": "Pod", "name": meta["name"], "namespace": meta["namespace"],
-                               "uid": meta.get("uid"), "apiVersion": "v1"},
-            "reason": reason, "message": message, "type": type_, "count": 1,
-            "firstTimestamp": stamp, "lastTimestamp": stamp, "eventTime": None,
-            "source": {"component": component, "host": "local-node"},
-            "reportingComponent": component, "reportingInstance": "local-node",
-        })
+        self.create(
+            "events",
+            {
+                "apiVersion": "v1",
+                "kind": "Event",
+                "metadata": {
+                    "name": f"{meta['name']}.{uuid.uuid4().hex[:12]}",
+                    "namespace": meta["namespace"],
+                },
+                "involvedObject": {
+                    "kind": "Pod",
+                    "name": meta["name"],
+                    "namespace": meta["namespace"],
+                    "uid": meta.get("uid"),
+                    "apiVersion": "v1",
+                },
+                "reason": reason,
+                "message": message,
+                "type": type_,
+                "count": 1,
+                "firstTimestamp": stamp,
+                "lastTimestamp": stamp,
+                "eventTime": None,
+                "source": {"component": component, "host": "local-node"},
+                "reportingComponent": component,
+                "reportingInstance": "local-node",
+            },
+        )

@@ -29,4 +29,6 @@ def stack() -> Iterator[AirflowClient]:
 
 @pytest.fixture
 def runner(stack: AirflowClient) -> Any:
-    return ScriptRunnerHarness(stack, bucket=local_stack.BUCKET, kube_url=f"http://127.0.0.1:{local_stack.PORTS.kube}")
+    return ScriptRunnerHarness(
+        stack, bucket=local_stack.BUCKET, kube_url=f"http://127.0.0.1:{local_stack.PORTS.kube}"
+    )

@@ -33,8 +33,11 @@ class RunResult:
 
     def log(self, script: str, *, try_number: int | None = None) -> str:
         ti = self.mapped_tasks()[script]
-        return str(self.runner.stack.task_log(DAG_ID, self.run_id, ti["task_id"], ti["map_index"],
-                                              try_number or ti["try_number"]))
+        return str(
+            self.runner.stack.task_log(
+                DAG_ID, self.run_id, ti["task_id"], ti["map_index"], try_number or ti["try_number"]
+            )
+        )
 
     def report(self) -> dict[str, Any]:
         bucket = self.runner.bucket
@@ -68,11 +71,20 @@ class ScriptRunnerHarness:
             names.append(name)
         return names
 
-    def run_scripts(self, folder: Path, *, prefix: str, settings: dict[str, Any] | None = None,
-                    conf: dict[str, Any] | None = None, timeout: float = 300) -> RunResult:
+    def run_scripts(
+        self,
+        folder: Path,
+        *,
+        prefix: str,
+        settings: dict[str, Any] | None = None,
+        conf: dict[str, Any] | None = None,
+        timeout: float = 300,
+    ) -> RunResult:
         self.upload(folder, prefix)
-        self.stack.set_variable("script_runner_settings",
-                                json.dumps({"source": f"gs://{self.bucket}/{prefix}", **(settings or {})}))
+        self.stack.set_variable(
+            "script_runner_settings",
+            json.dumps({"source": f"gs://{self.bucket}/{prefix}", **(settings or {})}),
+        )
         return self.trigger(conf=conf, timeout=timeout)
 
     def trigger(self, *, conf: dict[str, Any] | None = None, timeout: float = 300) -> RunResult:

@@ -58,11 +58,22 @@ class AirflowClient:
     def wait_dag_parsed(self, dag_id: str, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
         while self.dag(dag_id) is None:
+            errors = self.import_errors()
+            if errors:
+                raise RuntimeError(f"DAG {dag_id} does not import: {errors}")
             if time.monotonic() > deadline:
                 raise TimeoutError(
                     f"DAG {dag_id} not parsed after {timeout:.0f}s (see the dag-processor log)"
                 )
             time.sleep(1)
+
+    def import_errors(self) -> list[str]:
+        """Import errors the dag-processor recorded (file and the last line of the error)."""
+        body = self.request("GET", "/api/v2/importErrors")
+        return [
+            f"{e.get('filename')}: {str(e.get('stack_trace', '')).strip().splitlines()[-1:]}"
+            for e in (body or {}).get("import_errors", [])
+        ]
 
     def unpause(self, dag_id: str) -> None:
         self.request("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})

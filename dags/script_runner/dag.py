@@ -41,7 +41,9 @@ def build_dag(dag_id: str = c.DAG_ID) -> DAG:
     """The DAG object. Shape (shards, retry ceiling, schedule) comes from the environment only."""
     shape = parse_time_settings()
     shards = shape["shards"]
-    schedule = os.environ.get(c.ENV_PREFIX + "SCHEDULE", "@daily") or None
+    raw_schedule = os.environ.get(c.ENV_PREFIX + "SCHEDULE", "@daily").strip()
+    # "none"/"" mean: only manual or API triggers (the local stack and tests use this).
+    schedule = None if raw_schedule.lower() in ("", "none", "null") else raw_schedule
     with DAG(
         dag_id=dag_id,
         schedule=schedule,

@@ -132,6 +132,8 @@ class _Resolver:
         self.script, self.raw, self.s = script, raw, settings
 
     def fail(self, key: str, message: str, fix: str) -> DirectiveError:
+        if not message.startswith(f"{key}="):
+            message = f"{key}: {message}"  # always name the directive, whatever the parser said
         return DirectiveError(script=self.script, line=self.raw.lines.get(key), message=message, fix=fix)
 
     def value(self, key: str, default: str) -> str:

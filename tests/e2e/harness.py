@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,11 +42,13 @@ class RunResult:
 
     def report(self) -> dict[str, Any]:
         bucket = self.runner.bucket
-        blob = self.runner.gcs.bucket(bucket).blob(f"script-runner/reports/{self.run_id}.json")
+        blob = self.runner.gcs.bucket(bucket).blob(f"{self.runner.state_root}/reports/{self.run_id}.json")
         return json.loads(blob.download_as_bytes())  # type: ignore[no-any-return]
 
     def report_markdown(self) -> str:
-        blob = self.runner.gcs.bucket(self.runner.bucket).blob(f"script-runner/reports/{self.run_id}.md")
+        blob = self.runner.gcs.bucket(self.runner.bucket).blob(
+            f"{self.runner.state_root}/reports/{self.run_id}.md"
+        )
         return str(blob.download_as_text())
 
 
@@ -56,6 +59,9 @@ class ScriptRunnerHarness:
         self.stack = stack
         self.bucket = bucket
         self.kube_url = kube_url
+        self.state_root = (
+            f"e2e-state/{uuid.uuid4().hex[:10]}"  # one per test: markers never leak between tests
+        )
         from google.cloud import storage
 
         self.gcs = storage.Client(project="test-project")
@@ -81,10 +87,10 @@ class ScriptRunnerHarness:
         timeout: float = 300,
     ) -> RunResult:
         self.upload(folder, prefix)
-        self.stack.set_variable(
-            "script_runner_settings",
-            json.dumps({"source": f"gs://{self.bucket}/{prefix}", **(settings or {})}),
-        )
+        # Each test session gets its own state root, so done-markers of an earlier session on a reused
+        # stack never turn this run's scripts into "skipped".
+        merged = {"source": f"gs://{self.bucket}/{prefix}", "state_root": self.state_root, **(settings or {})}
+        self.stack.set_variable("script_runner_settings", json.dumps(merged))
         return self.trigger(conf=conf, timeout=timeout)
 
     def trigger(self, *, conf: dict[str, Any] | None = None, timeout: float = 300) -> RunResult:

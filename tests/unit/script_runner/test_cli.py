@@ -18,7 +18,7 @@ def test_cli_lint_reports_each_bad_script_with_line_and_fix(
     code = main(["--preset", "local", "lint", str(tmp_path)])
     out = capsys.readouterr().out
     assert code == 1
-    assert f"{tmp_path}/sub/bad.sh:3: duration 'soon'" in out
+    assert f"{tmp_path}/sub/bad.sh:3: timeout: duration 'soon'" in out
     assert "fix: write timeout=30m" in out
     assert f"{tmp_path}/ok.sh: ok cpu=250m" in out
     assert "2 script(s), 1 with problems" in out

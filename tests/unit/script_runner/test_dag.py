@@ -87,3 +87,22 @@ def test_dag_parse_touches_no_network_and_no_source(tmp_path: Path) -> None:
     )
     connects, _secs = out.stdout.split()[-2:]
     assert connects == "0", out.stdout
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        pytest.param("none", None, id="none"),
+        pytest.param("", None, id="empty"),
+        pytest.param("@hourly", "@hourly", id="preset"),
+        pytest.param("0 3 * * *", "0 3 * * *", id="cron"),
+    ],
+)
+def test_dag_schedule_from_env(monkeypatch: pytest.MonkeyPatch, raw: str, expected: str | None) -> None:
+    from script_runner.dag import build_dag
+
+    monkeypatch.setenv("SCRIPT_RUNNER_SCHEDULE", raw)
+    dag = build_dag()
+    assert dag.schedule == expected
+    if expected is None:
+        assert type(dag.timetable).__name__ == "NullTimetable"

@@ -32,3 +32,10 @@ def runner(stack: AirflowClient) -> Any:
     return ScriptRunnerHarness(
         stack, bucket=local_stack.BUCKET, kube_url=f"http://127.0.0.1:{local_stack.PORTS.kube}"
     )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything under tests/e2e/ needs the local stack: mark it e2e (deselected by `make unit`)."""
+    for item in items:
+        if "tests/e2e/" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)

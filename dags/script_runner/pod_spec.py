@@ -176,4 +176,18 @@ def operator_kwargs(spec: ScriptSpec, settings: RunnerSettings) -> dict[str, Any
     }
     if spec.service_account:
         kwargs["service_account_name"] = spec.service_account
+    env_from = env_from_sources(settings)
+    if env_from:
+        kwargs["env_from"] = env_from
     return kwargs
+
+
+def env_from_sources(settings: RunnerSettings) -> list[k8s.V1EnvFromSource]:
+    """Every pod's ``envFrom``: the configured ConfigMaps, then Secrets (later keys win, as in Kubernetes)."""
+    return [
+        *(
+            k8s.V1EnvFromSource(config_map_ref=k8s.V1ConfigMapEnvSource(name=n))
+            for n in settings.env_from_config_maps
+        ),
+        *(k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=n)) for n in settings.env_from_secrets),
+    ]

@@ -115,6 +115,10 @@ class RunnerSettings(BaseModel):
     local_faults: bool = False
     # Extra environment for every pod (e.g. the emulator endpoints locally). Secrets do not belong here.
     extra_env: dict[str, str] = Field(default_factory=dict)
+    # ConfigMaps / Secrets in the pods' namespace whose keys become every pod's environment (Composer 3:
+    # created with `gcloud composer environments user-workloads-config-maps|user-workloads-secrets`).
+    env_from_config_maps: list[str] = Field(default_factory=list)
+    env_from_secrets: list[str] = Field(default_factory=list)
     pod_labels: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("source")

@@ -118,3 +118,14 @@ def test_local_fault_annotation_only_when_allowed() -> None:
     assert pod_spec.pod_annotations(_spec(fault="oom"), SETTINGS)["script-runner.local/fault"] == "oom"
     gke = load_settings(environ={"GCS_BUCKET": "b", "SCRIPT_RUNNER_PRESET": "gke"})
     assert "script-runner.local/fault" not in pod_spec.pod_annotations(_spec(fault="oom"), gke)
+
+
+def test_pod_spec_env_from_config_maps_then_secrets() -> None:
+    from script_runner.pod_spec import env_from_sources
+    from script_runner.settings import RunnerSettings
+
+    settings = RunnerSettings(env_from_config_maps=["script-runner-env"], env_from_secrets=["db-credentials"])
+    sources = env_from_sources(settings)
+    assert [s.config_map_ref.name for s in sources if s.config_map_ref] == ["script-runner-env"]
+    assert [s.secret_ref.name for s in sources if s.secret_ref] == ["db-credentials"]
+    assert env_from_sources(RunnerSettings()) == []

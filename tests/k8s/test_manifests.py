@@ -1,0 +1,113 @@
+"""The kustomize overlays: they build, validate strictly, and say what our settings assume."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from script_runner.directives import parse_directives
+from script_runner.settings import PRESETS
+from script_runner.units import parse_bytes, parse_cpu
+
+ROOT = Path(__file__).resolve().parents[2]
+K8S = ROOT / "k8s"
+VENV_BIN = ROOT / ".venv" / "bin"
+OVERLAYS = ["composer3", "composer2", "gke"]
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("kubectl") is None, reason="kubectl (kustomize) is not installed"
+)
+
+
+def build(path: Path) -> list[dict[str, Any]]:
+    out = subprocess.run(["kubectl", "kustomize", str(path)], capture_output=True, text=True, check=True)
+    return [doc for doc in yaml.safe_load_all(out.stdout) if doc]
+
+
+def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [d for d in docs if d["kind"] == kind]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_manifests_every_object_has_app_labels(overlay: str) -> None:
+    for doc in build(K8S / "overlays" / overlay):
+        labels = doc["metadata"].get("labels", {})
+        assert labels.get("app.kubernetes.io/name") == "gcs-script-runner", doc["metadata"]["name"]
+        assert labels.get("app.kubernetes.io/part-of") == "gcs-script-runner"
+
+
+@pytest.mark.parametrize("overlay", ["composer2", "gke"])
+def test_manifests_service_account_uses_workload_identity_without_token(overlay: str) -> None:
+    docs = build(K8S / "overlays" / overlay)
+    (sa,) = by_kind(docs, "ServiceAccount")
+    assert sa["automountServiceAccountToken"] is False
+    gsa = sa["metadata"]["annotations"]["iam.gke.io/gcp-service-account"]
+    assert gsa.endswith(".iam.gserviceaccount.com")
+    assert sa["metadata"]["name"] == PRESETS[overlay]["service_account"]
+    assert {d["metadata"].get("namespace") for d in docs if d["kind"] != "Namespace"} == {
+        PRESETS[overlay]["namespace"]
+    }
+
+
+@pytest.mark.parametrize("overlay", ["composer2", "gke"])
+def test_manifests_role_grants_what_the_pod_operator_calls(overlay: str) -> None:
+    (role,) = by_kind(build(K8S / "overlays" / overlay), "Role")
+    grants = {(res, verb) for rule in role["rules"] for res in rule["resources"] for verb in rule["verbs"]}
+    for need in [("pods", v) for v in ("create", "get", "list", "watch", "delete", "patch")]:
+        assert need in grants
+    assert ("pods/log", "get") in grants
+    assert ("events", "list") in grants
+    assert not any(res == "pods/exec" for res, _ in grants)  # no xcom sidecar, no exec
+
+
+def test_manifests_composer3_only_what_a_user_may_apply() -> None:
+    docs = build(K8S / "overlays" / "composer3")
+    assert {d["kind"] for d in docs} == {"ConfigMap"}  # Composer owns RBAC, SAs and policies there
+    assert {d["metadata"]["namespace"] for d in docs} == {PRESETS["composer3"]["namespace"]}
+    assert PRESETS["composer3"]["namespace"] == "composer-user-workloads"
+
+
+def test_manifests_composer2_limits_fit_autopilot_rules() -> None:
+    (limit_range,) = by_kind(build(K8S / "overlays" / "composer2"), "LimitRange")
+    (limits,) = limit_range["spec"]["limits"]
+    for key in ("defaultRequest", "default"):
+        cpu = parse_cpu(limits[key]["cpu"])
+        gib = Decimal(parse_bytes(limits[key]["memory"])) / (1 << 30)
+        assert cpu >= Decimal("0.25")
+        assert gib >= Decimal("0.5")
+        assert Decimal(1) <= gib / cpu <= Decimal("6.5"), f"{key}: {gib} GiB per {cpu} vCPU"
+
+
+def test_manifests_network_policy_selects_the_pods_the_operator_labels() -> None:
+    from script_runner.pod_spec import pod_labels
+    from script_runner.settings import RunnerSettings
+    from script_runner.spec import ScriptObject, resolve
+
+    (policy,) = by_kind(build(K8S / "overlays" / "gke"), "NetworkPolicy")
+    settings = RunnerSettings(preset="gke", source="gs://b/data/", image="runner:1")
+    obj = ScriptObject(uri="gs://b/data/a.sh", path="a.sh", generation="1", md5="x", size=1)
+    labels = pod_labels(resolve(obj, parse_directives("a.sh", "#!/bin/bash\n"), settings), settings)
+    for key, value in policy["spec"]["podSelector"]["matchLabels"].items():
+        assert labels.get(key) == value
+
+
+def test_manifests_validate_script_passes_and_catches_unknown_fields(tmp_path: Path) -> None:
+    env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
+    ok = subprocess.run(["bash", str(K8S / "validate.sh")], capture_output=True, text=True, env=env)
+    assert ok.returncode == 0, ok.stderr
+    assert "overlays/composer3 ok" in ok.stdout
+
+    broken = tmp_path / "k8s"
+    shutil.copytree(K8S, broken)
+    quota = broken / "base" / "resource-quota.yaml"
+    quota.write_text(quota.read_text().replace("spec:\n", "spec:\n  scopeSelectorr: {}\n"))
+    bad = subprocess.run(["bash", str(broken / "validate.sh")], capture_output=True, text=True, env=env)
+    assert bad.returncode == 1
+    assert "base does not validate" in bad.stderr

@@ -176,7 +176,8 @@ async def _start_podman(pod: dict[str, Any], config: RuntimeConfig) -> Handle:
     empty_dirs = {v["name"] for v in spec.get("volumes") or [] if "emptyDir" in v}
     for mount in container.get("volumeMounts") or []:
         if mount["name"] in empty_dirs:
-            args += ["--tmpfs", f"{mount['mountPath']}:rw,exec,mode=1777"]
+            # U: owned by the container user, like an emptyDir the pod can write (podman ignores mode= here)
+            args += ["--tmpfs", f"{mount['mountPath']}:rw,exec,U"]
     for host, ctr in config.mounts:
         args += ["-v", f"{host}:{ctr}:ro"]
     for key, value in pod_env(pod).items():

@@ -100,7 +100,7 @@ def _row(
 def _status(state: str | None, last: dict[str, Any]) -> str:
     if state in ("success", "failed", "skipped", "upstream_failed"):
         if state == "failed" and last.get("status") not in (None, Status.SUCCESS.value):
-            return "failed"
+            return str(last["status"])  # the specific failure: failed, oom_killed, unschedulable, ...
         return str(state)
     return str(last.get("status") or state or "not_run")
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 ANNOTATION = "script-runner.local/fault"
+SCRIPT_ANNOTATION = "script-runner.io/script-path"  # the DAG's annotation with the script's full path
 POD_FAULTS = {"oom", "evict", "unschedulable", "image_pull"}
 API_FAULTS = {"api_error", "api_timeout"}
 
@@ -26,6 +27,8 @@ class Faults:
     """The active rules. Pod rules match pod names; API rules match method and path, for N calls."""
 
     rules: list[dict[str, Any]] = field(default_factory=list)
+    # How often an annotation fault with times=N has struck, per (run, script, fault text).
+    struck: dict[tuple[str, str, str], int] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: str | None) -> Faults:
@@ -43,11 +46,10 @@ class Faults:
 
     def for_pod(self, pod: dict[str, Any]) -> PodFault | None:
         """The annotation wins; else the first matching pod rule (its count, if any, is spent)."""
-        note = (pod["metadata"].get("annotations") or {}).get(ANNOTATION)
+        meta = pod["metadata"]
+        note = (meta.get("annotations") or {}).get(ANNOTATION)
         if note:
-            kind, _, rest = note.partition(",")
-            after = float(rest.split("=", 1)[1]) if rest.startswith("after=") else 1.0
-            return PodFault(kind.strip(), after)
+            return self._from_annotation(note, meta)
         name = pod["metadata"]["name"]
         for rule in self.rules:
             if rule["fault"] in POD_FAULTS and fnmatch.fnmatchcase(name, rule.get("match", "*")):
@@ -55,6 +57,21 @@ class Faults:
                     continue
                 return PodFault(rule["fault"], float(rule.get("after", 1.0)))
         return None
+
+    def _from_annotation(self, note: str, meta: dict[str, Any]) -> PodFault | None:
+        """``kind[,after=S][,times=N]``: times=N strikes only the first N pods of that script in a run."""
+        kind, *opts = (part.strip() for part in note.split(","))
+        options = dict(opt.split("=", 1) for opt in opts if "=" in opt)
+        if "times" in options:
+            key = (
+                str((meta.get("labels") or {}).get("run_id", "")),
+                str((meta.get("annotations") or {}).get(SCRIPT_ANNOTATION, meta.get("name", ""))),
+                note,
+            )
+            if self.struck.get(key, 0) >= int(options["times"]):
+                return None
+            self.struck[key] = self.struck.get(key, 0) + 1
+        return PodFault(kind, float(options.get("after", 1.0)))
 
     def for_request(self, method: str, path: str) -> dict[str, Any] | None:
         """An API fault for this request, if a rule with calls left matches."""

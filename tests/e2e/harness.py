@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 import time
 import urllib.request
 import uuid
@@ -10,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+ROOT = Path(__file__).resolve().parents[2]
 DAG_ID = "gcs_script_runner"
 
 
@@ -99,6 +103,43 @@ class ScriptRunnerHarness:
         run_id = self.stack.trigger_dag(DAG_ID, conf or {})
         state = self.stack.wait_dag_run(DAG_ID, run_id, timeout=timeout)
         return RunResult(self, run_id, state)
+
+    def _double(self, method: str, path: str, body: Any = None) -> Any:
+        req = urllib.request.Request(
+            f"{self.kube_url}{path}",
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return json.loads(resp.read() or b"null")
+
+    def set_faults(self, rules: list[dict[str, Any]]) -> None:
+        """Replace the double's fault rules (pod name patterns, API method/path with a count)."""
+        self._double("POST", "/_double/faults", rules)
+
+    def faults(self) -> list[dict[str, Any]]:
+        return list(self._double("GET", "/_double/faults"))
+
+    def double_state(self) -> dict[str, Any]:
+        return dict(self._double("GET", "/_double/state"))
+
+    def restart_kubelet(self) -> None:
+        self._double("POST", "/_double/kubelet/restart")
+
+    def containers_left(self) -> list[str]:
+        """Podman containers the kubelet started that still exist (empty in process mode)."""
+        if self.double_state().get("kubelet_mode") != "podman" or not shutil.which("podman"):
+            return []
+        env = {**os.environ, "CONTAINERS_CONF": str(ROOT / "local" / "image" / "containers.conf")}
+        out = subprocess.run(
+            ["podman", "ps", "-a", "-q", "--filter", "label=kube-double.local/pod-uid"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+        return out.stdout.split()
 
     def pods_left(self, wait: float = 30) -> list[Any]:
         """Pods (and kubelet-run containers/processes) still present, after a short grace period."""

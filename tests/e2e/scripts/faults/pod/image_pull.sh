@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# runner: retries=0 start_timeout=5s fault=image_pull
+echo "E2E-NEVER-RUNS"

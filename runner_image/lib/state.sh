@@ -18,9 +18,9 @@ _runner_state_available() {
 _runner_step_write() {
   local object="$1" match="$2" status="$3" secs="${4:-}" tmp rc=0
   tmp="$(mktemp)"
-  jq -n --arg status "${status}" --arg try "${RUNNER_TRY_NUMBER:-0}" --arg owner "${HOSTNAME:-$$}-$$" \
+  jq -n --arg status "${status}" --arg attempt "${RUNNER_TRY_NUMBER:-0}" --arg owner "${HOSTNAME:-$$}-$$" \
     --arg at "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg secs "${secs}" \
-    '{status: $status, try: ($try|tonumber), owner: $owner, at: $at, secs: $secs}' >"${tmp}"
+    '{"status": $status, "try": ($attempt|tonumber), "owner": $owner, "at": $at, "secs": $secs}' >"${tmp}"
   runner_gcs_put "${RUNNER_STATE_BUCKET}" "${object}" "${tmp}" "${match}" || rc=$?
   rm -f "${tmp}"
   return "${rc}"
@@ -44,7 +44,7 @@ runner_step() {
     body="$(mktemp)"
     runner_gcs_get "${RUNNER_STATE_BUCKET}" "${object}" "${body}" "${gen}" || true
     status="$(jq -r '.status // ""' "${body}" 2>/dev/null || true)"
-    try="$(jq -r '.try // 0' "${body}" 2>/dev/null || echo 0)"
+    try="$(jq -r '.["try"] // 0' "${body}" 2>/dev/null || echo 0)"
     rm -f "${body}"
     if [[ "${status}" == "done" ]]; then
       runner_log info "step=${name} status=skipped reason=done-earlier"

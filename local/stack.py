@@ -43,12 +43,13 @@ class Ports:
     pg: int = int(os.environ.get("SR_PG_PORT", "55432"))
     kube: int = int(os.environ.get("SR_KUBE_PORT", "8765"))
     airflow: int = int(os.environ.get("SR_AIRFLOW_PORT", "8280"))
+    iam: int = int(os.environ.get("SR_IAM_PORT", "4490"))
 
 
 PORTS = Ports()
 BUCKET = os.environ.get("SR_BUCKET", "composer-bucket")
 OUT_BUCKET = BUCKET + "-out"
-COMPONENTS = ["gcs", "postgres", "kube", "api-server", "scheduler", "dag-processor", "triggerer"]
+COMPONENTS = ["gcs", "iam", "postgres", "kube", "api-server", "scheduler", "dag-processor", "triggerer"]
 
 
 def log(msg: str) -> None:
@@ -294,6 +295,47 @@ def start_gcs() -> None:
     log(f"GCS emulator on {gcs_url()} (https :{PORTS.gcs_https} for gsutil), buckets {BUCKET}, {OUT_BUCKET}")
 
 
+IAM_POLICY = Path(os.environ.get("SR_IAM_POLICY", ROOT / "local" / "iam" / "policy.json"))
+
+
+def iam_url() -> str:
+    return f"http://127.0.0.1:{PORTS.iam}"
+
+
+def write_identities() -> Path:
+    """One token (and email) per service account of the IAM policy: what the kubelet hands to pods."""
+    from local.iam_front import TOKEN_PREFIX
+
+    tokens = RUN / "iam" / "tokens"
+    tokens.mkdir(parents=True, exist_ok=True)
+    for account, entry in json.loads(IAM_POLICY.read_text()).get("identities", {}).items():
+        (tokens / f"{account}.token").write_text(TOKEN_PREFIX + account)
+        (tokens / f"{account}.email").write_text(entry.get("email", account))
+    return tokens
+
+
+def start_iam() -> None:
+    write_identities()
+    if alive("iam"):
+        return
+    spawn(
+        "iam",
+        [
+            sys.executable,
+            "-m",
+            "local.iam_front",
+            "--port",
+            str(PORTS.iam),
+            "--upstream",
+            gcs_url(),
+            "--policy",
+            str(IAM_POLICY),
+        ],
+    )
+    wait_for("IAM front", lambda: http_ok(f"{iam_url()}/_iam/health"), 30, "iam")
+    log(f"IAM front for GCS on {iam_url()} (policy {IAM_POLICY.relative_to(ROOT)})")
+
+
 def _pg(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
     if os.geteuid() == 0:
         cmd = ["runuser", "-u", PG_USER, "--", *cmd]
@@ -395,6 +437,12 @@ def start_kube() -> None:
         str(ROOT / "local" / "image" / "containers.conf"),
         "--mount",
         f"{RUN / 'gcs'}:{RUN / 'gcs'}",
+        "--mount",
+        f"{RUN / 'iam'}:{RUN / 'iam'}",
+        "--identity-dir",
+        str(RUN / "iam" / "tokens"),
+        "--iam-url",
+        iam_url(),
     ]
     if SDK.is_dir():
         cmd += ["--mount", f"{SDK}:{SDK}"]
@@ -435,6 +483,7 @@ def up(*, kube: bool = True, airflow_too: bool = True) -> None:
     RUN.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     start_gcs()
+    start_iam()
     start_postgres()
     if kube:
         start_kube()

@@ -172,7 +172,7 @@ def _code_reason(code: int, reason: str, message: str | None) -> str:
     known = {
         c.EXIT_CONFIG: "runner configuration error",
         c.EXIT_CHECKSUM: "script content does not match the discovered generation/md5",
-        c.EXIT_TEMPFAIL: "temporary failure fetching the script",
+        c.EXIT_TEMPFAIL: "temporary failure (fetching the script, or a GCS call of the runner library)",
         c.EXIT_NOPERM: "missing permission (IAM preflight)",
         c.EXIT_OOM: "killed (SIGKILL, often out of memory)",
         143: "terminated (SIGTERM)",

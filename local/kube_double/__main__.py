@@ -81,6 +81,8 @@ async def serve(args: argparse.Namespace) -> None:
         mounts=_pairs(args.mount, ":"),
         path_map=dict(_pairs(args.path_map, "=")),
         containers_conf=args.containers_conf,
+        identity_dir=Path(args.identity_dir).resolve() if args.identity_dir else None,
+        iam_url=args.iam_url,
     )
     config.mode = await choose_mode(args, config)
     if config.mode == "process":
@@ -139,6 +141,8 @@ def main() -> None:
     )
     parser.add_argument("--containers-conf", help="CONTAINERS_CONF for podman")
     parser.add_argument("--faults", help="JSON file with fault rules")
+    parser.add_argument("--identity-dir", help="DIR/<service account>.token|.email: local Workload Identity")
+    parser.add_argument("--iam-url", help="IAM front for GCS that pods with an identity talk to")
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args()
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")

@@ -46,6 +46,10 @@ class RuntimeConfig:
     mounts: list[tuple[str, str]] = field(default_factory=list)
     path_map: dict[str, str] = field(default_factory=dict)
     containers_conf: str | None = None
+    # Local Workload Identity: DIR/<service account>.token (and .email) are handed to pods that run as that
+    # Kubernetes service account, and their GCS calls go to the IAM front at iam_url.
+    identity_dir: Path | None = None
+    iam_url: str | None = None
 
 
 def container_of(pod: dict[str, Any]) -> dict[str, Any]:
@@ -71,6 +75,32 @@ def pod_env(pod: dict[str, Any]) -> dict[str, str]:
             "spec.serviceAccountName": pod["spec"].get("serviceAccountName", "default"),
         }.get(ref, "")
     return out
+
+
+def workload_identity(pod: dict[str, Any], config: RuntimeConfig) -> dict[str, str]:
+    """Env that gives a pod its service account's identity (the local stand-in for Workload Identity).
+
+    Like GKE's metadata server, the kubelet hands the pod a token for the Google identity bound to its
+    Kubernetes service account; GCS calls then go through the IAM front, which enforces that identity.
+    Pods without a service account (or without a token for it) get nothing and stay anonymous.
+    """
+    account = pod["spec"].get("serviceAccountName") or ""
+    if not account or config.identity_dir is None:
+        return {}
+    token = config.identity_dir / f"{account}.token"
+    if not token.is_file():
+        return {}
+    email_file = config.identity_dir / f"{account}.email"
+    env = {
+        "RUNNER_ACCESS_TOKEN_FILE": str(token),
+        "RUNNER_IDENTITY": email_file.read_text().strip() if email_file.is_file() else account,
+        "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE": str(token),
+        "CLOUDSDK_AUTH_DISABLE_CREDENTIALS": "false",
+    }
+    if config.iam_url:
+        env["STORAGE_EMULATOR_HOST"] = config.iam_url
+        env["CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE"] = f"{config.iam_url}/storage/v1/"
+    return env
 
 
 def limits(pod: dict[str, Any]) -> dict[str, str]:
@@ -105,6 +135,7 @@ async def _start_process(pod: dict[str, Any], config: RuntimeConfig) -> Handle:
         "HOME": str(workdir / "work"),
         "LANG": "C.UTF-8",
         **pod_env(pod),
+        **workload_identity(pod, config),
         "RUNNER_WORKDIR": str(workdir / "work"),
         "TMPDIR": str(workdir / "tmp"),
     }
@@ -180,7 +211,7 @@ async def _start_podman(pod: dict[str, Any], config: RuntimeConfig) -> Handle:
             args += ["--tmpfs", f"{mount['mountPath']}:rw,exec,U"]
     for host, ctr in config.mounts:
         args += ["-v", f"{host}:{ctr}:ro"]
-    for key, value in pod_env(pod).items():
+    for key, value in {**pod_env(pod), **workload_identity(pod, config)}.items():
         args += ["-e", f"{key}={value}"]
     command = [*(container.get("command") or []), *(container.get("args") or [])]
     if command:

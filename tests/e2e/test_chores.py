@@ -48,3 +48,32 @@ def test_chores_done_marker_skips_the_second_run_and_rerun_forces_it(runner: Any
     assert third.mapped_tasks()["daily.sh"]["state"] == "success"
     assert "E2E-DAILY ran" in third.log("daily.sh")
     assert runner.pods_left() == []
+
+
+def test_chores_missing_permission_fails_before_the_work_and_identities_are_isolated(runner: Any) -> None:
+    run = runner.run_scripts(SCRIPTS / "iam", prefix="e2e-chores-iam/")
+    tis = run.mapped_tasks()
+    rows = {r["path"]: r for r in run.report()["scripts"]}
+
+    assert tis["denied.sh"]["state"] == "failed"
+    assert tis["denied.sh"]["try_number"] == 1  # fatal: retries=2 not spent
+    log = run.log("denied.sh")
+    assert "require=denied identity=reader@test-project.iam.gserviceaccount.com" in log
+    assert "resource=gs://composer-bucket-out missing=storage.objects.create,storage.objects.delete" in log
+    assert "grant roles/storage.objectUser on gs://composer-bucket-out" in log
+    assert "E2E-IAM work started" not in log
+    assert rows["denied.sh"]["exit_code"] == 77
+
+    assert tis["allowed.sh"]["state"] == "success"
+    allowed = run.log("allowed.sh")
+    assert "E2E-IAM-ALLOWED wrote as writer@test-project.iam.gserviceaccount.com" in allowed
+    assert "E2E-IAM-LS gs://composer-bucket-out/reports/e2e-iam/" in allowed
+
+    assert tis["isolated.sh"]["state"] == "success"
+    assert "E2E-IAM-ISOLATED put exit=" in run.log("isolated.sh")
+    assert "E2E-IAM-ISOLATED put exit=0" not in run.log("isolated.sh")
+    assert (
+        runner.gcs.bucket("composer-bucket-out").blob("reports/e2e-iam/should-not-exist.txt").exists()
+        is False
+    )
+    assert runner.pods_left() == []

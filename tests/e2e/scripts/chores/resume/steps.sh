@@ -7,6 +7,7 @@ set -Eeuo pipefail
 source "${RUNNER_LIB}"
 
 step extract -- echo "E2E-STEP extract ran try=${RUNNER_TRY_NUMBER}"
+# shellcheck disable=SC2016  # expanded by the inner bash, on purpose
 step load -- bash -c '
   echo "E2E-STEP load started try=${RUNNER_TRY_NUMBER}"
   if [[ "${RUNNER_TRY_NUMBER}" == 1 ]]; then kill -TERM "${PPID}"; exit 0; fi

@@ -1,0 +1,244 @@
+"""A thin IAM-enforcing front for the GCS emulator: the local stand-in for Cloud IAM on GCS.
+
+fake-gcs-server lets anyone do anything. Pods that run as a Kubernetes service account get a token for the
+Google identity bound to it (see ``workload_identity`` in the Kubernetes double) and talk to this front,
+which maps the token to an identity, checks the permission the request needs against a policy file, and
+either answers 403 the way GCS does or forwards the request to the emulator. It also answers
+``testIamPermissions`` (bucket level), which the runner library's ``require`` uses.
+
+Policy file (JSON)::
+
+    {"identities": {"<service account>": {"email": "...", "grants": [
+        {"bucket": "b", "prefix": "data/", "role": "roles/storage.objectViewer"}]}}}
+
+Tokens are ``local-token-<service account>`` (written by ``local.stack`` next to the policy).
+
+``python -m local.iam_front --port 4490 --upstream http://127.0.0.1:4480 --policy local/iam/policy.json``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import re
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+from aiohttp import ClientSession, web
+
+log = logging.getLogger("iam_front")
+TOKEN_PREFIX = "local-token-"
+ROLES: dict[str, set[str]] = {
+    "roles/storage.objectViewer": {"storage.objects.get", "storage.objects.list"},
+    "roles/storage.objectCreator": {"storage.objects.create"},
+    "roles/storage.objectUser": {
+        "storage.objects.get",
+        "storage.objects.list",
+        "storage.objects.create",
+        "storage.objects.delete",
+        "storage.objects.update",
+    },
+    "roles/storage.objectAdmin": {
+        "storage.objects.get",
+        "storage.objects.list",
+        "storage.objects.create",
+        "storage.objects.delete",
+        "storage.objects.update",
+        "storage.objects.getIamPolicy",
+        "storage.objects.setIamPolicy",
+    },
+}
+_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "host"}
+_NAME_IN_BODY = re.compile(rb'"name"\s*:\s*"([^"]+)"')
+
+
+@dataclass(frozen=True)
+class Need:
+    """One permission a request needs, on a bucket and an object name (or list prefix)."""
+
+    permission: str
+    bucket: str
+    name: str = ""
+
+
+class Policy:
+    """Who may do what, from the policy file; re-read when the file changes (tests edit it)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._mtime = -1.0
+        self._data: dict[str, Any] = {}
+
+    def _load(self) -> dict[str, Any]:
+        mtime = self.path.stat().st_mtime
+        if mtime != self._mtime:
+            self._data, self._mtime = json.loads(self.path.read_text()), mtime
+        return self._data
+
+    def identity(self, token: str | None) -> tuple[str, dict[str, Any]] | None:
+        """(service account, entry) for a bearer token, None when the token is unknown or absent."""
+        if not token or not token.startswith(TOKEN_PREFIX):
+            return None
+        account = token[len(TOKEN_PREFIX) :]
+        entry = self._load().get("identities", {}).get(account)
+        return (account, entry) if entry is not None else None
+
+    @staticmethod
+    def allowed(entry: dict[str, Any], need: Need, *, bucket_level: bool = False) -> bool:
+        for grant in entry.get("grants", []):
+            if grant.get("bucket") != need.bucket:
+                continue
+            if need.permission not in ROLES.get(grant.get("role", ""), set(grant.get("permissions", []))):
+                continue
+            prefix = grant.get("prefix", "")
+            if bucket_level and prefix:
+                continue  # testIamPermissions reports bucket-wide grants only, as GCS does
+            if need.name.startswith(prefix):
+                return True
+        return False
+
+
+def needs_for(request: web.Request, body: bytes) -> list[Need]:
+    """The permissions a GCS JSON API request needs (empty: unknown request, denied)."""
+    parts = [unquote(p) for p in request.raw_path.split("?", 1)[0].split("/")]
+    method, query = request.method, request.query
+    # /upload/storage/v1/b/{bucket}/o?name=...  and  /download/storage/v1/b/{bucket}/o/{object}
+    if len(parts) >= 7 and parts[1] == "upload" and parts[2:5] == ["storage", "v1", "b"] and parts[6] == "o":
+        match = _NAME_IN_BODY.search(body[:8192])
+        name = query.get("name") or (match.group(1).decode() if match else "")
+        return [Need("storage.objects.create", parts[5], name)]
+    if len(parts) >= 8 and parts[1] == "download" and parts[2:5] == ["storage", "v1", "b"]:
+        return [Need("storage.objects.get", parts[5], "/".join(parts[7:]))]
+    if len(parts) < 5 or parts[1:4] != ["storage", "v1", "b"]:
+        return []
+    bucket, rest = parts[4], parts[5:]
+    if not rest:
+        return [Need("storage.objects.list", bucket, "")] if method == "GET" else []
+    if rest == ["o"]:
+        return [Need("storage.objects.list", bucket, query.get("prefix", ""))] if method == "GET" else []
+    if rest[0] != "o" or len(rest) < 2:
+        return []
+    obj = "/".join(rest[1:])
+    for verb in ("rewriteTo", "copyTo"):
+        if f"/{verb}/b/" in obj:
+            src, _, dst = obj.partition(f"/{verb}/b/")
+            dst_bucket, _, dst_name = dst.partition("/o/")
+            return [
+                Need("storage.objects.get", bucket, src),
+                Need("storage.objects.create", dst_bucket, dst_name),
+            ]
+    if obj.endswith("/compose"):
+        return [Need("storage.objects.create", bucket, obj.removesuffix("/compose"))]
+    permission = {
+        "GET": "storage.objects.get",
+        "DELETE": "storage.objects.delete",
+        "PATCH": "storage.objects.update",
+        "PUT": "storage.objects.update",
+    }.get(method)
+    return [Need(permission, bucket, obj)] if permission else []
+
+
+def gcs_error(code: int, message: str) -> web.Response:
+    body = {
+        "error": {"code": code, "message": message, "errors": [{"message": message, "reason": "forbidden"}]}
+    }
+    return web.json_response(body, status=code)
+
+
+class Front:
+    """The aiohttp handlers: testIamPermissions, and check-then-forward for everything else."""
+
+    def __init__(self, upstream: str, policy: Policy) -> None:
+        self.upstream, self.policy = upstream.rstrip("/"), policy
+        self.session: ClientSession | None = None
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        auth = request.headers.get("Authorization", "")
+        who = self.policy.identity(
+            auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else None
+        )
+        if who is None:
+            return gcs_error(
+                401, "Anonymous caller or unknown token: the local IAM front needs a pod identity"
+            )
+        account, entry = who
+        email = entry.get("email", account)
+        if request.path.endswith("/iam/testPermissions"):
+            bucket = request.path.split("/")[4]
+            granted = [
+                p
+                for p in request.query.getall("permissions", [])
+                if Policy.allowed(entry, Need(p, bucket), bucket_level=True)
+            ]
+            return web.json_response({"kind": "storage#testIamPermissionsResponse", "permissions": granted})
+        body = await request.read()
+        needs = needs_for(request, body)
+        if not needs:
+            return gcs_error(403, f"{email}: the local IAM front does not know this request; denied")
+        for need in needs:
+            if not Policy.allowed(entry, need):
+                target = f"gs://{need.bucket}/{need.name}"
+                log.info("denied %s %s on %s", email, need.permission, target)
+                return gcs_error(
+                    403,
+                    f"{email} does not have {need.permission} access to the Google Cloud Storage object "
+                    f"{target}. Permission '{need.permission}' denied on resource (or it may not exist).",
+                )
+        return await self.forward(request, body)
+
+    async def forward(self, request: web.Request, body: bytes) -> web.Response:
+        assert self.session is not None
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP | {"authorization"}}
+        async with self.session.request(
+            request.method,
+            self.upstream + request.raw_path,
+            headers=headers,
+            data=body,
+            allow_redirects=False,
+        ) as resp:
+            payload = await resp.read()
+            out = {k: v for k, v in resp.headers.items() if k.lower() not in _HOP}
+            return web.Response(status=resp.status, body=payload, headers=out)
+
+
+async def _ok() -> web.Response:
+    return web.json_response({"ok": True})
+
+
+async def serve(args: argparse.Namespace) -> None:
+    front = Front(args.upstream, Policy(Path(args.policy)))
+    front.session = ClientSession()
+    app = web.Application(client_max_size=1 << 30)
+    app.router.add_get("/_iam/health", lambda _request: _ok())
+    app.router.add_route("*", "/{tail:.*}", front.handle)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    await web.TCPSite(runner, args.host, args.port).start()
+    log.info("IAM front on http://%s:%d -> %s (policy %s)", args.host, args.port, args.upstream, args.policy)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await front.session.close()
+    await runner.cleanup()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m local.iam_front", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=4490)
+    parser.add_argument("--upstream", default="http://127.0.0.1:4480")
+    parser.add_argument("--policy", required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    asyncio.run(serve(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,204 @@
+"""The Kubernetes API double, driven by the real kubernetes client (process kubelet, no stack needed)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client, config, watch
+from kubernetes.client.rest import ApiException
+
+from local.kube_double.selectors import field_matcher, label_matcher
+from tests.conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[3]
+NS = "composer-user-workloads"
+
+
+@pytest.fixture(scope="module")
+def double(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    state = tmp_path_factory.mktemp("kube")
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "local.kube_double",
+            "--port",
+            str(port),
+            "--state-dir",
+            str(state),
+            "--kubelet",
+            "process",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while not (state / "ready").exists():
+        assert proc.poll() is None, "the double exited at start"
+        assert time.monotonic() < deadline, "the double did not start"
+        time.sleep(0.1)
+    api_client = config.new_client_from_config(str(state / "kubeconfig"))
+    try:
+        yield {"api": client.CoreV1Api(api_client), "url": f"http://127.0.0.1:{port}"}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+def pod(name: str, command: list[str], **labels: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [{"name": "base", "image": "x", "command": command}],
+        },
+    }
+
+
+def wait_phase(api: client.CoreV1Api, name: str, phases: set[str], timeout: float = 20) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        current = api.read_namespaced_pod(name, NS)
+        if current.status.phase in phases or time.monotonic() > deadline:
+            return current
+        time.sleep(0.1)
+
+
+def admin(url: str, method: str, path: str, body: Any = None) -> Any:
+    req = urllib.request.Request(
+        url + path,
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def test_kube_double_runs_a_pod_and_reports_its_exit_code(double: dict[str, Any]) -> None:
+    api = double["api"]
+    api.create_namespaced_pod(NS, pod("ok", ["bash", "-c", "echo hello; echo $HOSTNAME; exit 0"], app="t"))
+    api.create_namespaced_pod(NS, pod("bad", ["bash", "-c", "echo failing; exit 3"], app="t"))
+    ok = wait_phase(api, "ok", {"Succeeded", "Failed"})
+    bad = wait_phase(api, "bad", {"Succeeded", "Failed"})
+    assert ok.status.phase == "Succeeded"
+    assert bad.status.phase == "Failed"
+    assert bad.status.container_statuses[0].state.terminated.exit_code == 3
+    # Streamed like KPO reads it (client 36 returns str(bytes) for a preloaded text body, whatever the server).
+    raw = api.read_namespaced_pod_log("ok", NS, container="base", _preload_content=False)
+    assert raw.data.decode().splitlines()[0] == "hello"
+    for name in ("ok", "bad"):
+        api.delete_namespaced_pod(name, NS)
+
+
+def test_kube_double_label_and_field_selectors_filter_lists(double: dict[str, Any]) -> None:
+    api = double["api"]
+    api.create_namespaced_pod(NS, pod("sel-a", ["true"], team="a", tier="x"))
+    api.create_namespaced_pod(NS, pod("sel-b", ["true"], team="b"))
+    names = lambda **kw: sorted(p.metadata.name for p in api.list_namespaced_pod(NS, **kw).items)  # noqa: E731
+    assert names(label_selector="team=a") == ["sel-a"]
+    assert names(label_selector="team in (a,b),!tier") == ["sel-b"]
+    assert names(field_selector="metadata.name=sel-b") == ["sel-b"]
+    assert names(label_selector="team=nobody") == []
+    for name in ("sel-a", "sel-b"):
+        api.delete_namespaced_pod(name, NS)
+
+
+def test_kube_double_watch_sees_the_pod_run_and_finish(double: dict[str, Any]) -> None:
+    api = double["api"]
+    api.create_namespaced_pod(NS, pod("watched", ["bash", "-c", "sleep 0.5"], w="1"))
+    phases = []
+    for event in watch.Watch().stream(api.list_namespaced_pod, NS, label_selector="w=1", timeout_seconds=15):
+        phases.append(event["object"].status.phase)
+        if event["object"].status.phase == "Succeeded":
+            break
+    assert phases[-1] == "Succeeded"
+    assert "Running" in phases
+    api.delete_namespaced_pod("watched", NS)
+
+
+def test_kube_double_delete_kills_the_running_process(double: dict[str, Any]) -> None:
+    api = double["api"]
+    api.create_namespaced_pod(NS, pod("sleeper", ["sleep", "300"]))
+    assert wait_phase(api, "sleeper", {"Running"}).status.phase == "Running"
+    api.delete_namespaced_pod("sleeper", NS, grace_period_seconds=1)
+    deadline = time.monotonic() + 15
+    while admin(double["url"], "GET", "/_double/state")["running"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert admin(double["url"], "GET", "/_double/state")["running"] == []
+    deadline = time.monotonic() + 15
+    status = 200
+    while status == 200 and time.monotonic() < deadline:
+        try:
+            api.read_namespaced_pod("sleeper", NS)
+            time.sleep(0.2)
+        except ApiException as exc:
+            status = exc.status
+    assert status == 404
+
+
+def test_kube_double_injected_api_errors_are_spent(double: dict[str, Any]) -> None:
+    api = double["api"]
+    admin(
+        double["url"],
+        "POST",
+        "/_double/faults",
+        [{"fault": "api_error", "status": 503, "method": "GET", "count": 1}],
+    )
+    with pytest.raises(ApiException) as err:
+        api.list_namespaced_pod(NS)
+    assert err.value.status == 503
+    api.list_namespaced_pod(NS)  # the rule is spent
+    assert admin(double["url"], "GET", "/_double/faults")[0]["count"] == 0
+    admin(double["url"], "DELETE", "/_double/faults")
+
+
+def test_kube_double_unschedulable_fault_leaves_a_failed_scheduling_event(double: dict[str, Any]) -> None:
+    api = double["api"]
+    spec = pod("stuck", ["true"])
+    spec["metadata"]["annotations"] = {"script-runner.local/fault": "unschedulable"}
+    api.create_namespaced_pod(NS, spec)
+    deadline = time.monotonic() + 10
+    reasons: list[str] = []
+    while "FailedScheduling" not in reasons and time.monotonic() < deadline:
+        reasons = [
+            e.reason for e in api.list_namespaced_event(NS, field_selector="involvedObject.name=stuck").items
+        ]
+        time.sleep(0.2)
+    assert "FailedScheduling" in reasons
+    assert api.read_namespaced_pod("stuck", NS).status.phase == "Pending"
+    api.delete_namespaced_pod("stuck", NS)
+
+
+@pytest.mark.parametrize(
+    ("selector", "labels", "expected"),
+    [
+        pytest.param("a=1", {"a": "1"}, True, id="eq"),
+        pytest.param("a==1", {"a": "2"}, False, id="eqeq-miss"),
+        pytest.param("a!=1", {}, True, id="neq-absent"),
+        pytest.param("a in (1, 2),b", {"a": "2", "b": ""}, True, id="in-and-exists"),
+        pytest.param("a notin (1)", {"a": "1"}, False, id="notin"),
+        pytest.param("!a", {"a": "1"}, False, id="not-exists"),
+        pytest.param("", {"x": "y"}, True, id="empty"),
+    ],
+)
+def test_kube_double_label_matcher(selector: str, labels: dict[str, str], expected: bool) -> None:
+    assert label_matcher(selector)({"metadata": {"labels": labels}}) is expected
+
+
+def test_kube_double_field_matcher() -> None:
+    obj = {"metadata": {"name": "p"}, "status": {"phase": "Running"}}
+    assert field_matcher("metadata.name=p,status.phase!=Failed")(obj)
+    assert not field_matcher("status.phase=Succeeded")(obj)

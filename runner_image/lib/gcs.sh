@@ -64,14 +64,27 @@ runner_gcs_stat() {
 }
 
 # runner_gcs_put BUCKET OBJECT SRCFILE [IF_GENERATION_MATCH]
-#   Upload SRCFILE. With IF_GENERATION_MATCH (0 = must not exist) the write is conditional.
+#   Upload SRCFILE. With IF_GENERATION_MATCH (0 = must not exist) the write is conditional: GCS applies the
+#   precondition atomically, so of two racing writers exactly one wins. (A multipart upload: the local
+#   emulator ignores preconditions on uploadType=media.)
 #   Prints the new generation. Returns 0, 2 when the precondition failed (412), 75 on other errors.
 runner_gcs_put() {
-  local bucket="$1" object="$2" src="$3" match="${4:-}" url tmp code
-  url="$(_runner_gcs_base)/upload/storage/v1/b/${bucket}/o?uploadType=media&name=$(_runner_urlencode "${object}")"
+  local bucket="$1" object="$2" src="$3" match="${4:-}" url tmp body code boundary
+  url="$(_runner_gcs_base)/upload/storage/v1/b/${bucket}/o?uploadType=multipart"
   [[ -z "${match}" ]] || url+="&ifGenerationMatch=${match}"
+  boundary="runner-${RANDOM}${RANDOM}${RANDOM}"
+  body="$(mktemp)"
+  {
+    printf -- '--%s\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n' "${boundary}"
+    jq -cn --arg name "${object}" '{name: $name}'
+    printf -- '\r\n--%s\r\nContent-Type: application/octet-stream\r\n\r\n' "${boundary}"
+    cat "${src}"
+    printf -- '\r\n--%s--\r\n' "${boundary}"
+  } >"${body}"
   tmp="$(mktemp)"
-  code="$(_runner_gcs_curl "${tmp}" -X POST -H 'Content-Type: application/json' --data-binary "@${src}" "${url}")"
+  code="$(_runner_gcs_curl "${tmp}" -X POST -H "Content-Type: multipart/related; boundary=${boundary}" \
+    --data-binary "@${body}" "${url}")"
+  rm -f "${body}"
   case "${code}" in
     200) jq -r .generation "${tmp}"; rm -f "${tmp}"; return 0 ;;
     412) rm -f "${tmp}"; return 2 ;;

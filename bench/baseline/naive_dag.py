@@ -19,4 +19,5 @@ with DAG(dag_id="naive_bash_scripts", schedule=None, start_date=datetime(2024, 1
     for path in sorted(glob.glob(os.path.join(DATA, "**", "*.sh"), recursive=True)):
         rel = os.path.relpath(path, DATA)
         task_id = "run_" + "".join(ch if ch.isalnum() else "_" for ch in rel)
-        BashOperator(task_id=task_id, bash_command=f"bash {path} ", env={"SCRIPT": rel}, append_env=True)
+        # The trailing space stops Airflow from treating the ".sh" command as a template file name.
+        BashOperator(task_id=task_id, bash_command=f"bash {path} ")

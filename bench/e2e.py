@@ -1,0 +1,276 @@
+"""Benchmarks 3-5 on the local stack with the real scheduler and LocalExecutor.
+
+3. ``compare``: N trivial scripts, ours (one pod each through the Kubernetes double) vs the naive
+   BashOperator DAG, in the same stack session, alternating, repeated; per kubelet mode.
+4. ``deferrable``: with 4 worker slots (executor parallelism) and M scripts that sleep S seconds each,
+   sync vs deferrable: how many pods run at once and how many worker slots are held meanwhile.
+5. ``shards``: past ``max_map_length`` with shards (scaled down: max_map_length lowered so the run stays
+   small on this machine; the mechanism is the same at 1 024): all scripts launched and reported; and past
+   the capacity, a clear error before launch. A plain mapped DAG over the same list fails the run.
+
+``python -m bench.e2e compare|deferrable|shards [--quick]`` prints one JSON object per measurement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import statistics
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from local import stack
+from local.airflow_client import AirflowClient
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / "bench" / ".run" / "e2e"
+OURS, NAIVE, OVERFLOW = "gcs_script_runner", "naive_bash_scripts", "bare_overflow"
+
+
+@contextlib.contextmanager
+def session(**env: str) -> Iterator[AirflowClient]:
+    """A fresh stack with these environment settings (ours, the naive and the overflow DAG side by side)."""
+    dags = WORK / "dags"
+    shutil.rmtree(dags, ignore_errors=True)
+    dags.mkdir(parents=True)
+    shutil.copy(ROOT / "dags" / "gcs_script_runner.py", dags)
+    shutil.copy(ROOT / "bench" / "baseline" / "naive_dag.py", dags)
+    shutil.copy(ROOT / "bench" / "bare" / "overflow_dag.py", dags)
+    saved = dict(os.environ)
+    os.environ.update({"SR_DAGS_FOLDER": str(dags), **env})
+    stack.down()
+    try:
+        stack.up()
+        os.environ["STORAGE_EMULATOR_HOST"] = stack.gcs_url()
+        yield AirflowClient(f"http://127.0.0.1:{stack.PORTS.airflow}")
+    finally:
+        stack.down()
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def write_scripts(count: int, *, sleep: float = 0, name: str = "") -> Path:
+    folder = WORK / f"{name or 'data'}-{count}-{sleep:g}"
+    shutil.rmtree(folder, ignore_errors=True)
+    for i in range(count):
+        path = folder / f"team{i % 5}" / f"job_{i:04}.sh"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        body = f"sleep {sleep:g}\n" if sleep else ""
+        path.write_text(f"#!/usr/bin/env bash\n# runner: cpu=50m memory=64Mi retries=0\n{body}echo job {i}\n")
+    return folder
+
+
+def upload(folder: Path, prefix: str) -> None:
+    from google.cloud import storage
+
+    client = storage.Client(project="test-project")
+    bucket = client.bucket(stack.BUCKET)
+    for path in sorted(folder.rglob("*.sh")):
+        bucket.blob(prefix + path.relative_to(folder).as_posix()).upload_from_filename(str(path))
+
+
+def _ts(value: str | None) -> float | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() if value else None
+
+
+def run_and_time(
+    client: AirflowClient, dag_id: str, conf: dict[str, Any], timeout: float = 1800
+) -> dict[str, Any]:
+    """Trigger, wait (polling every 0.5 s), and summarise the run from its task instances."""
+    client.unpause(dag_id)
+    start = time.monotonic()
+    run_id = client.trigger_dag(dag_id, conf)
+    deadline = start + timeout
+    state = ""
+    while time.monotonic() < deadline:
+        state = client.dag_run(dag_id, run_id)["state"]
+        if state in ("success", "failed"):
+            break
+        time.sleep(0.5)
+    wall = time.monotonic() - start
+    tis = client.task_instances(dag_id, run_id)
+    work = [t for t in tis if t["task_id"].startswith(("run_scripts", "run_"))]
+    starts = sorted(s for s in (_ts(t.get("start_date")) for t in work) if s)
+    durations = [float(t["duration"]) for t in work if t.get("duration") is not None]
+    states: dict[str, int] = {}
+    for t in work:
+        states[str(t["state"])] = states.get(str(t["state"]), 0) + 1
+    return {
+        "dag": dag_id,
+        "run_id": run_id,
+        "state": state,
+        "wall_s": round(wall, 1),
+        "tasks": len(work),
+        "task_states": states,
+        "first_to_last_start_s": round(starts[-1] - starts[0], 1) if starts else None,
+        "median_task_s": round(statistics.median(durations), 2) if durations else None,
+    }
+
+
+def compare(count: int, repeats: int, kubelet: str) -> list[dict[str, Any]]:
+    """Benchmark 3: ours vs the naive DAG, same stack, alternating runs."""
+    folder = write_scripts(count)
+    rows: list[dict[str, Any]] = []
+    with session(SR_KUBELET=kubelet, NAIVE_DATA_DIR=str(folder)) as client:
+        mode = (stack.RUN / "kube" / "mode").read_text().strip()
+        prefix = f"bench-{count}/"
+        upload(folder, prefix)
+        client.set_variable(
+            "script_runner_settings",
+            json.dumps(
+                {"source": f"gs://{stack.BUCKET}/{prefix}", "state_root": f"bench/{uuid.uuid4().hex[:8]}"}
+            ),
+        )
+        client.wait_dag_parsed(OURS, timeout=180)
+        client.wait_dag_parsed(NAIVE, timeout=180)
+        for _ in range(repeats):
+            for dag_id, conf in ((OURS, {"rerun": True}), (NAIVE, {})):
+                row = run_and_time(client, dag_id, conf)
+                row.update(kubelet=mode, scripts=count)
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    return rows
+
+
+def _poll_concurrency(client: AirflowClient, dag_id: str, stop: threading.Event, out: dict[str, int]) -> None:
+    kube = f"http://127.0.0.1:{stack.PORTS.kube}/_double/state"
+    while not stop.is_set():
+        with contextlib.suppress(Exception):
+            with urllib.request.urlopen(kube, timeout=5) as resp:
+                pods = [p for p in json.loads(resp.read())["pods"] if p["phase"] == "Running"]
+            runs = client.request("GET", f"/api/v2/dags/{dag_id}/dagRuns?order_by=-start_date&limit=1")
+            run_id = runs["dag_runs"][0]["dag_run_id"]
+            tis = client.task_instances(dag_id, run_id)
+            running = sum(
+                1 for t in tis if t["task_id"].startswith("run_scripts") and t["state"] == "running"
+            )
+            deferred = sum(
+                1 for t in tis if t["task_id"].startswith("run_scripts") and t["state"] == "deferred"
+            )
+            out["max_pods_running"] = max(out.get("max_pods_running", 0), len(pods))
+            if pods:
+                out["max_slots_held_while_pods_run"] = max(
+                    out.get("max_slots_held_while_pods_run", 0), running
+                )
+            out["max_deferred"] = max(out.get("max_deferred", 0), deferred)
+        time.sleep(0.5)
+
+
+def deferrable(count: int, sleep: float, slots: int) -> list[dict[str, Any]]:
+    """Benchmark 4: sync vs deferrable with ``slots`` worker slots."""
+    folder = write_scripts(count, sleep=sleep, name="sleepers")
+    rows: list[dict[str, Any]] = []
+    with session(SR_KUBELET="process", SR_PARALLELISM=str(slots), NAIVE_DATA_DIR=str(folder)) as client:
+        prefix = f"bench-sleep-{count}/"
+        upload(folder, prefix)
+        client.wait_dag_parsed(OURS, timeout=180)
+        for mode in (False, True):
+            client.set_variable(
+                "script_runner_settings",
+                json.dumps(
+                    {
+                        "source": f"gs://{stack.BUCKET}/{prefix}",
+                        "deferrable": mode,
+                        "state_root": f"bench/{uuid.uuid4().hex[:8]}",
+                    }
+                ),
+            )
+            seen: dict[str, int] = {}
+            stop = threading.Event()
+            poller = threading.Thread(target=_poll_concurrency, args=(client, OURS, stop, seen), daemon=True)
+            poller.start()
+            row = run_and_time(client, OURS, {"rerun": True})
+            stop.set()
+            poller.join(timeout=10)
+            row.update(seen, deferrable=mode, scripts=count, sleep_s=sleep, worker_slots=slots)
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    return rows
+
+
+def shards(count_ok: int, count_over: int, max_map: int, shard_count: int) -> list[dict[str, Any]]:
+    """Benchmark 5 (scaled): sharded mapping past max_map_length, and the error past capacity."""
+    rows: list[dict[str, Any]] = []
+    env = {
+        "SR_KUBELET": "process",
+        "AIRFLOW__CORE__MAX_MAP_LENGTH": str(max_map),
+        "SCRIPT_RUNNER_SHARDS": str(shard_count),
+        "OVERFLOW_ITEMS": str(count_ok),
+        "NAIVE_DATA_DIR": str(WORK / "none"),
+    }
+    with session(**env) as client:
+        for count in (count_ok, count_over):
+            folder = write_scripts(count, name="shards")
+            prefix = f"bench-shards-{count}/"
+            upload(folder, prefix)
+            client.set_variable(
+                "script_runner_settings",
+                json.dumps(
+                    {"source": f"gs://{stack.BUCKET}/{prefix}", "state_root": f"bench/{uuid.uuid4().hex[:8]}"}
+                ),
+            )
+            client.wait_dag_parsed(OURS, timeout=180)
+            row = run_and_time(client, OURS, {"rerun": True})
+            report = _report(row["run_id"])
+            discover_log = ""
+            if count > max_map * shard_count:
+                discover_log = client.task_log(OURS, row["run_id"], "discover", -1, 1)
+            row.update(
+                scripts=count,
+                max_map_length=max_map,
+                shards=shard_count,
+                capacity=max_map * shard_count,
+                reported=report.get("summary", {}),
+                error_before_launch=("TooManyScriptsError" in discover_log) if discover_log else None,
+            )
+            rows.append(row)
+            print(json.dumps(row, default=str), flush=True)
+        client.wait_dag_parsed(OVERFLOW, timeout=180)
+        row = run_and_time(client, OVERFLOW, {})
+        row.update(scripts=count_ok, max_map_length=max_map, note="plain mapped DAG over the same count")
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    return rows
+
+
+def _report(run_id: str) -> dict[str, Any]:
+    from google.cloud import storage
+
+    client = storage.Client(project="test-project")
+    for blob in client.list_blobs(stack.BUCKET, prefix="bench/"):
+        if blob.name.endswith(f"/reports/{run_id}.json"):
+            return json.loads(blob.download_as_bytes())  # type: ignore[no-any-return]
+    return {}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.e2e")
+    parser.add_argument("which", choices=["compare", "deferrable", "shards"])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--kubelet", default="process", choices=["process", "podman"])
+    args = parser.parse_args(argv)
+    if args.which == "compare":
+        result = compare(10 if args.quick else 100, 1 if args.quick else 3, args.kubelet)
+    elif args.which == "deferrable":
+        result = deferrable(8 if args.quick else 50, 5 if args.quick else 20, 4)
+    else:
+        result = shards(30 if args.quick else 180, 50 if args.quick else 250, 10 if args.quick else 50, 4)
+    WORK.mkdir(parents=True, exist_ok=True)
+    (WORK / f"{args.which}-{args.kubelet}.json").write_text(json.dumps(result, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

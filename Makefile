@@ -62,8 +62,12 @@ e2e: sysdeps venv ## end-to-end tests on the local stack (real scheduler, GCS em
 	-bash local/image/build.sh || echo "local image not built: container tests will be skipped"
 	$(BIN)/pytest -q -m e2e tests/e2e
 
+.PHONY: bench-smoke
+bench-smoke: venv ## a quick run of the parse and discovery benchmarks (sizes 10-200; results not recorded)
+	$(PY) -m bench.run --quick --only parse,discovery
+
 .PHONY: test
-test: sysdeps venv lint unit bats e2e ## everything CI runs
+test: sysdeps venv lint unit bats bench-smoke e2e ## everything CI runs
 
 .PHONY: demo
 demo: sysdeps venv ## start the local stack, run the DAG on examples/data, print the report, stop
@@ -80,7 +84,8 @@ down: ## stop the local stack
 	@test -x $(PY) && $(PY) -m local.stack down || true
 
 .PHONY: bench
-bench: venv ## benchmarks (minutes); results in bench/RESULTS.md
+bench: sysdeps venv ## all benchmarks (about 30 minutes); results in bench/RESULTS.md
+	-bash local/image/build.sh || echo "local image not built: the podman comparison will fall back to processes"
 	$(PY) -m bench.run
 
 .PHONY: clean

@@ -111,3 +111,16 @@ def test_manifests_validate_script_passes_and_catches_unknown_fields(tmp_path: P
     bad = subprocess.run(["bash", str(broken / "validate.sh")], capture_output=True, text=True, env=env)
     assert bad.returncode == 1
     assert "base does not validate" in bad.stderr
+
+
+def test_manifests_gke_limits_match_the_runner_defaults_and_caps() -> None:
+    from script_runner.settings import RunnerSettings
+
+    defaults = RunnerSettings()
+    (limit_range,) = by_kind(build(K8S / "overlays" / "gke"), "LimitRange")
+    (limits,) = limit_range["spec"]["limits"]
+    assert parse_cpu(limits["defaultRequest"]["cpu"]) == parse_cpu(defaults.cpu)
+    assert parse_bytes(limits["defaultRequest"]["memory"]) == parse_bytes(defaults.memory)
+    assert parse_cpu(limits["max"]["cpu"]) == parse_cpu(defaults.max_cpu)
+    assert parse_bytes(limits["max"]["memory"]) == parse_bytes(defaults.max_memory)
+    assert parse_bytes(limits["max"]["ephemeral-storage"]) == parse_bytes(defaults.max_ephemeral_storage)

@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING, Any
 from script_runner import constants as c
 from script_runner.compat import AirflowFailException, get_current_context
 from script_runner.discovery import discover, shard
+from script_runner.exceptions import SettingsError
 from script_runner.header_cache import HeaderCache
 from script_runner.ledger import Ledger
 from script_runner.notify import failure_message, read_events, send
 from script_runner.report import build_report, to_markdown
-from script_runner.settings import RunnerSettings, load_settings_from_airflow
+from script_runner.settings import RunnerSettings, load_settings, load_settings_from_airflow
 
 if TYPE_CHECKING:
     from google.cloud.storage import Client
@@ -83,7 +84,14 @@ def run_report(*, shards: int, run_task_ids: list[str]) -> dict[str, Any]:
     ctx = get_current_context()
     ti = ctx["ti"]
     run_id = ctx["run_id"]
-    settings = load_settings_from_airflow()
+    settings_error = ""
+    try:
+        settings = load_settings_from_airflow()
+    except SettingsError as exc:
+        # Still write the report (nothing is lost): to where the preset and environment alone point.
+        settings_error = str(exc)
+        log.error("[runner] settings are invalid, reporting with the defaults: %s", exc)
+        settings = load_settings(variable=None)
     planned = [
         ti.xcom_pull(task_ids=c.DISCOVER_TASK_ID, key="return_value" if i == 0 else f"shard_{i}") or []
         for i in range(shards)
@@ -118,6 +126,8 @@ def run_report(*, shards: int, run_task_ids: list[str]) -> dict[str, Any]:
         row["events"] = events.get(row["path"], [])
     if summary is None:
         report["summary"]["discovery"] = "failed: see the discover task log"
+    if settings_error:
+        report["summary"]["settings"] = f"invalid: {settings_error}"
     markdown = to_markdown(report)
     base = f"{settings.state_root}/reports/{run_id}"
     bucket_obj = client.bucket(bucket)

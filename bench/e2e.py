@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / ".run" / "e2e"
-OURS, NAIVE, OVERFLOW = "gcs_script_runner", "naive_bash_scripts", "bare_overflow"
+OURS, NAIVE, OVERFLOW, BARE_KPO = "gcs_script_runner", "naive_bash_scripts", "bare_overflow", "bare_kpo_pods"
 
 
 @contextlib.contextmanager
@@ -48,6 +48,7 @@ def session(**env: str) -> Iterator[AirflowClient]:
     shutil.copy(ROOT / "dags" / "gcs_script_runner.py", dags)
     shutil.copy(ROOT / "bench" / "baseline" / "naive_dag.py", dags)
     shutil.copy(ROOT / "bench" / "bare" / "overflow_dag.py", dags)
+    shutil.copy(ROOT / "bench" / "bare" / "bare_kpo_e2e_dag.py", dags)
     saved = dict(os.environ)
     os.environ.update({"SR_DAGS_FOLDER": str(dags), **env})
     stack.down()
@@ -123,7 +124,7 @@ def compare(count: int, repeats: int, kubelet: str) -> list[dict[str, Any]]:
     """Benchmark 3: ours vs the naive DAG, same stack, alternating runs."""
     folder = write_scripts(count)
     rows: list[dict[str, Any]] = []
-    with session(SR_KUBELET=kubelet, NAIVE_DATA_DIR=str(folder)) as client:
+    with session(SR_KUBELET=kubelet, NAIVE_DATA_DIR=str(folder), BARE_KPO_ITEMS=str(count)) as client:
         mode = (stack.RUN / "kube" / "mode").read_text().strip()
         prefix = f"bench-{count}/"
         upload(folder, prefix)
@@ -135,8 +136,9 @@ def compare(count: int, repeats: int, kubelet: str) -> list[dict[str, Any]]:
         )
         client.wait_dag_parsed(OURS, timeout=180)
         client.wait_dag_parsed(NAIVE, timeout=180)
+        client.wait_dag_parsed(BARE_KPO, timeout=180)
         for _ in range(repeats):
-            for dag_id, conf in ((OURS, {"rerun": True}), (NAIVE, {})):
+            for dag_id, conf in ((OURS, {"rerun": True}), (NAIVE, {}), (BARE_KPO, {})):
                 row = run_and_time(client, dag_id, conf)
                 row.update(kubelet=mode, scripts=count)
                 rows.append(row)

@@ -104,6 +104,7 @@ def _compare(rows: list[dict[str, Any]]) -> list[str]:
         sub = [r for r in rows if r["kubelet"] == mode]
         ours = [r for r in sub if r["dag"] == "gcs_script_runner"]
         naive = [r for r in sub if r["dag"] == "naive_bash_scripts"]
+        bare_kpo = [r for r in sub if r["dag"] == "bare_kpo_pods"]
 
         def med(rs: list[dict[str, Any]], key: str) -> float | None:
             values = [r[key] for r in rs if r.get(key) is not None]
@@ -133,11 +134,15 @@ def _compare(rows: list[dict[str, Any]]) -> list[str]:
                     med(rs, "median_task_s"),
                     round((med(rs, "wall_s") or 0) / n, 3),
                 ]
-                for name, rs in (("ours", ours), ("naive", naive))
+                for name, rs in (("ours", ours), ("naive BashOperator", naive), ("bare KPO", bare_kpo))
+                if rs
             ],
         )
         if o_wall and b_wall:
             out += [f"**{mode}: ours / naive wall time = {o_wall / b_wall:.2f}x** ({n} scripts)", ""]
+        k_wall = med(bare_kpo, "wall_s")
+        if o_wall and k_wall:
+            out += [f"**{mode}: ours / bare KPO wall time = {o_wall / k_wall:.2f}x**", ""]
     return out
 
 
@@ -152,6 +157,7 @@ def _deferrable(rows: list[dict[str, Any]]) -> list[str]:
             "wall s",
             "max pods running",
             "max slots held while pods run",
+            "max slots held once all launched",
             "max deferred",
         ],
         [
@@ -162,6 +168,7 @@ def _deferrable(rows: list[dict[str, Any]]) -> list[str]:
                 r["wall_s"],
                 r.get("max_pods_running"),
                 r.get("max_slots_held_while_pods_run"),
+                r.get("max_slots_held_after_all_launched"),
                 r.get("max_deferred"),
             ]
             for r in rows

@@ -119,7 +119,7 @@ class AirflowClient:
         body = self.request("GET", path)
         content = body.get("content", "") if isinstance(body, dict) else body
         if isinstance(content, list):
-            return "\n".join(str(c.get("event", c)) if isinstance(c, dict) else str(c) for c in content)
+            return "\n".join(_log_line(c) for c in content)
         return str(content)
 
     def set_variable(self, key: str, value: str) -> None:
@@ -127,3 +127,14 @@ class AirflowClient:
             self.request("PATCH", f"/api/v2/variables/{key}", {"key": key, "value": value})
         except RuntimeError:
             self.request("POST", "/api/v2/variables", {"key": key, "value": value})
+
+
+def _log_line(entry: Any) -> str:
+    """One structured log entry as text: the event, plus the exception type and message when there is one."""
+    if not isinstance(entry, dict):
+        return str(entry)
+    line = str(entry.get("event", entry))
+    for err in entry.get("error_detail") or []:
+        if isinstance(err, dict):
+            line += f"\n{err.get('exc_type')}: {err.get('exc_value')}"
+    return line

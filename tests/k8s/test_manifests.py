@@ -41,6 +41,7 @@ def test_manifests_every_object_has_app_labels(overlay: str) -> None:
         labels = doc["metadata"].get("labels", {})
         assert labels.get("app.kubernetes.io/name") == "gcs-script-runner", doc["metadata"]["name"]
         assert labels.get("app.kubernetes.io/part-of") == "gcs-script-runner"
+        assert labels.get("app.kubernetes.io/managed-by") == "kustomize"
 
 
 @pytest.mark.parametrize("overlay", ["composer2", "gke"])
@@ -72,6 +73,42 @@ def test_manifests_composer3_only_what_a_user_may_apply() -> None:
     assert {d["kind"] for d in docs} == {"ConfigMap"}  # Composer owns RBAC, SAs and policies there
     assert {d["metadata"]["namespace"] for d in docs} == {PRESETS["composer3"]["namespace"]}
     assert PRESETS["composer3"]["namespace"] == "composer-user-workloads"
+
+
+# Pod-spec keys Composer 3 ignores or rejects for user workloads (no affinity or node placement).
+COMPOSER3_FORBIDDEN_KEYS = {
+    "affinity",
+    "nodeSelector",
+    "nodeName",
+    "tolerations",
+    "hostNetwork",
+    "initContainers",
+}
+COMPOSER3_FORBIDDEN_KINDS = {
+    "Namespace",
+    "ServiceAccount",
+    "Role",
+    "RoleBinding",
+    "ClusterRole",
+    "NetworkPolicy",
+}
+
+
+def keys_in(node: object) -> set[str]:
+    if isinstance(node, dict):
+        return set(node) | {k for v in node.values() for k in keys_in(v)}
+    if isinstance(node, list):
+        return {k for v in node for k in keys_in(v)}
+    return set()
+
+
+def test_manifests_composer3_asks_for_nothing_composer_forbids() -> None:
+    docs = build(K8S / "overlays" / "composer3")
+    assert docs, "composer3 overlay renders nothing"
+    for doc in docs:
+        assert doc["kind"] not in COMPOSER3_FORBIDDEN_KINDS, doc["kind"]
+        found = keys_in(doc) & COMPOSER3_FORBIDDEN_KEYS
+        assert not found, f"{doc['kind']}/{doc['metadata']['name']}: {sorted(found)}"
 
 
 def test_manifests_composer2_limits_fit_autopilot_rules() -> None:

@@ -23,7 +23,7 @@ from script_runner.compat import (
     TaskDeferred,
 )
 from script_runner.ledger import Ledger
-from script_runner.policy import Action, Outcome, Status, classify, decide
+from script_runner.policy import Action, Outcome, Status, classify, decide, retry_due
 from script_runner.settings import RunnerSettings, load_settings_from_airflow
 from script_runner.spec import ScriptSpec
 from script_runner.units import parse_duration
@@ -60,7 +60,8 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
         self._started_at = datetime.now(UTC)
         merged = {**pod_spec.operator_kwargs(spec, settings), **kwargs}
         merged["env_vars"] = pod_spec.script_env(spec, settings)
-        merged.setdefault("execution_timeout", timedelta(seconds=spec.timeout + spec.start_timeout + 300))
+        if merged.get("execution_timeout") is None:  # partial() passes None explicitly when mapped
+            merged["execution_timeout"] = timedelta(seconds=spec.timeout + spec.start_timeout + 300)
         super().__init__(**merged)
 
     # -- helpers ------------------------------------------------------------------------------------
@@ -92,6 +93,7 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
         ti = context["ti"]
         run_id = context["run_id"]
         history = self._history(run_id)
+        self._wait_for_own_retry_delay(history)
         ooms = sum(1 for h in history if h.get("status") == Status.OOM.value)
         self._memory = pod_spec.memory_for_attempt(self.script_spec, self.runner_settings, ooms)
         if self._memory != self.script_spec.memory:
@@ -124,6 +126,24 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
         self._started = time.monotonic()
         self._started_at = datetime.now(UTC)
         return self._guarded(context, lambda: super(ScriptPodOperator, self).execute(context), history)
+
+    def _wait_for_own_retry_delay(self, history: list[dict[str, Any]]) -> None:
+        """Apply the script's ``retry_delay`` backoff above Airflow's DAG-level one (a reschedule, no try)."""
+        due = retry_due(
+            history,
+            self.script_spec,
+            max_delay=parse_duration(self.runner_settings.max_retry_delay),
+            now=datetime.now(UTC),
+        )
+        if due is None:
+            return
+        log.info(
+            "[runner] script=%s status=waiting until=%s reason=retry_delay=%ss, doubled per failed attempt",
+            self.script_path,
+            due.isoformat(timespec="seconds"),
+            self.script_spec.retry_delay,
+        )
+        raise AirflowRescheduleException(due)  # type: ignore[no-untyped-call]
 
     def trigger_reentry(self, context: Any, event: dict[str, Any]) -> Any:
         """Deferrable mode: the trigger reported back; finish as KPO does, under the same policies."""

@@ -164,6 +164,7 @@ def operator_kwargs(spec: ScriptSpec, settings: RunnerSettings) -> dict[str, Any
         "automount_service_account_token": False,
         "active_deadline_seconds": spec.timeout,
         "startup_timeout_seconds": spec.start_timeout,
+        "startup_check_interval_seconds": settings.startup_check_interval,
         "termination_grace_period": 30,
         "on_finish_action": "delete_pod",
         "get_logs": True,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -181,3 +182,33 @@ def _code_reason(code: int, reason: str, message: str | None) -> str:
     if message:
         text += f": {message.strip()[:300]}"
     return text
+
+
+def retry_due(
+    history: list[dict[str, Any]], spec: ScriptSpec, *, max_delay: int, now: datetime
+) -> datetime | None:
+    """When this script's next attempt may start under its own ``retry_delay`` (None: it may start now).
+
+    Airflow's retry delay is one value for the whole mapped task (the DAG-level floor); each script's
+    ``retry_delay`` directive is applied on top: after the n-th counted failure the next attempt waits
+    ``retry_delay * 2**(n-1)`` (capped at ``max_delay``) from the end of that failure. Evictions do not
+    count (they are rescheduled on their own).
+
+    :param history: this run's earlier attempts from the ledger, oldest first.
+    :param max_delay: the cap in seconds (settings ``max_retry_delay``).
+    """
+    failures = [h for h in history if h.get("status") not in _NOT_FAILURES]
+    if not failures or spec.retry_delay <= 0:
+        return None
+    try:
+        ended = datetime.fromisoformat(str(failures[-1].get("ended")))
+    except ValueError:
+        return None
+    if ended.tzinfo is None:
+        ended = ended.replace(tzinfo=UTC)
+    delay = min(max_delay, spec.retry_delay * 2 ** (len(failures) - 1))
+    due = ended + timedelta(seconds=delay)
+    return due if due > now + timedelta(seconds=1) else None
+
+
+_NOT_FAILURES = {Status.SUCCESS.value, Status.SKIPPED.value, Status.EVICTED.value}

@@ -105,6 +105,19 @@ def _status(state: str | None, last: dict[str, Any]) -> str:
     return str(last.get("status") or state or "not_run")
 
 
+def problems(summary: dict[str, Any]) -> dict[str, int]:
+    """Counts of every status that is not a clean result: failed, oom_killed, unschedulable, rejected, ...
+
+    Only ``success`` and ``skipped`` (done-marker, skip code) are clean; any other status is a problem.
+    """
+    return {
+        k: v for k, v in summary.items() if k not in _CLEAN and isinstance(v, int) and not isinstance(v, bool)
+    }
+
+
+_CLEAN = frozenset({"total", "success", "skipped"})
+
+
 def to_markdown(report: dict[str, Any]) -> str:
     """The report as a Markdown page (what `make demo` prints)."""
     out = [
@@ -118,8 +131,9 @@ def to_markdown(report: dict[str, Any]) -> str:
         "| --- | --- | ---: | ---: | ---: | --- | --- | --- |",
     ]
     for row in report["scripts"]:
+        script = f"[{row['path']}]({row['log']})" if row.get("log") else row["path"]
         out.append(
-            f"| {row['path']} | {row['status']} | {row['attempts']} | {row['duration_secs']} | "
+            f"| {script} | {row['status']} | {row['attempts']} | {row['duration_secs']} | "
             f"{'' if row['exit_code'] is None else row['exit_code']} | {_clock(row['started'])} | "
             f"{_clock(row['ended'])} | {_cell(row['reason'])} |"
         )

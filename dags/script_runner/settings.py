@@ -73,6 +73,8 @@ class RunnerSettings(BaseModel):
     in_cluster: bool | None = None
     cluster_context: str | None = None
     deferrable: bool = False
+    # Seconds between pod-phase checks while a pod starts (KPO's default of 5 s idles every short script).
+    startup_check_interval: int = Field(default=1, ge=1, le=60)
     gcp_conn_id: str = "google_cloud_default"
     image: str | None = None
     image_allowlist: list[str] = Field(default_factory=list)
@@ -235,9 +237,9 @@ def load_settings(
 
 def load_settings_from_airflow() -> RunnerSettings:
     """Settings at run time inside a task: reads the Variable (if any) and the environment."""
-    from script_runner.compat import Variable
+    from script_runner.compat import variable_get
 
-    raw = Variable.get(c.SETTINGS_VARIABLE, default=None)
+    raw = variable_get(c.SETTINGS_VARIABLE)
     return load_settings(variable=raw)
 
 
@@ -253,7 +255,7 @@ def parse_time_settings(environ: Mapping[str, str] | None = None) -> dict[str, i
     for key, default, low, high in (
         ("SHARDS", "1", 1, 64),
         ("MAX_RETRIES", "5", 0, 20),
-        ("RETRY_DELAY", "60", 0, 86400),
+        ("RETRY_DELAY", "10", 0, 86400),
     ):
         raw = env.get(c.ENV_PREFIX + key, default)
         try:

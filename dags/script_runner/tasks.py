@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from script_runner import constants as c
 from script_runner.compat import AirflowFailException, get_current_context
@@ -13,7 +14,7 @@ from script_runner.exceptions import SettingsError
 from script_runner.header_cache import HeaderCache
 from script_runner.ledger import Ledger
 from script_runner.notify import failure_message, read_events, send
-from script_runner.report import build_report, to_markdown
+from script_runner.report import build_report, problems, to_markdown
 from script_runner.settings import RunnerSettings, load_settings, load_settings_from_airflow
 
 if TYPE_CHECKING:
@@ -124,6 +125,7 @@ def run_report(*, shards: int, run_task_ids: list[str]) -> dict[str, Any]:
     )
     for row in report["scripts"]:
         row["events"] = events.get(row["path"], [])
+    bad = problems(report["summary"])
     if summary is None:
         report["summary"]["discovery"] = "failed: see the discover task log"
     if settings_error:
@@ -136,11 +138,6 @@ def run_report(*, shards: int, run_task_ids: list[str]) -> dict[str, Any]:
     )
     bucket_obj.blob(base + ".md").upload_from_string(markdown, content_type="text/markdown")
     log.info("[runner] report gs://%s/%s.json\n%s", bucket, base, markdown)
-    bad = {
-        k: v
-        for k, v in report["summary"].items()
-        if k in ("failed", "rejected", "upstream_failed", "not_run")
-    }
     if summary is None or bad:
         send(settings, ctx, failure_message(report) + f"\nreport: gs://{bucket}/{base}.md")
     if (summary is None or bad) and settings.fail_run_on_problems:
@@ -175,4 +172,4 @@ def _ui_base(dag_id: str, run_id: str) -> str:
         base = conf.get("api", "base_url", fallback="") or ""
     except Exception:  # pragma: no cover
         base = ""
-    return f"{base.rstrip('/')}/dags/{dag_id}/runs/{run_id}" if base else ""
+    return f"{base.rstrip('/')}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}" if base else ""

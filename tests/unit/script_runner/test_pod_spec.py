@@ -77,6 +77,7 @@ def test_operator_kwargs_are_restricted_and_sized() -> None:
     assert kw["on_finish_action"] == "delete_pod"
     assert kw["active_deadline_seconds"] == 600
     assert kw["startup_timeout_seconds"] == 120
+    assert kw["startup_check_interval_seconds"] == 1  # not KPO's 5 s: short scripts would idle
     assert kw["random_name_suffix"] is False
     assert kw["do_xcom_push"] is False
     assert 99 in kw["skip_on_exit_code"]

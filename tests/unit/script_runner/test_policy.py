@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from kubernetes.client import models as k8s
 
-from script_runner.policy import Action, Outcome, Status, classify, decide
+from script_runner.policy import Action, Outcome, Status, classify, decide, retry_due
 from script_runner.spec import ScriptSpec
 
 
@@ -122,3 +124,32 @@ def test_decide_applies_exit_code_policy(
         decide(outcome, _spec(**spec_kw), try_number=try_number, evictions=evictions, max_evictions=3)
         is action
     )
+
+
+_T0 = datetime(2026, 11, 24, 10, 0, 0, tzinfo=UTC)
+
+
+def _attempt(status: str, ended_secs: int) -> dict[str, object]:
+    return {"status": status, "ended": (_T0 + timedelta(seconds=ended_secs)).isoformat()}
+
+
+@pytest.mark.parametrize(
+    ("history", "retry_delay", "now_secs", "due_secs"),
+    [
+        pytest.param([], 30, 0, None, id="first-attempt-starts-now"),
+        pytest.param([_attempt("failed", 0)], 30, 5, 30, id="first-retry-waits-retry-delay"),
+        pytest.param([_attempt("failed", 0), _attempt("failed", 40)], 30, 45, 100, id="doubles"),
+        pytest.param([_attempt("failed", 0)] * 6, 30, 5, 120, id="capped-at-max"),
+        pytest.param([_attempt("failed", 0)], 30, 31, None, id="airflow-already-waited-longer"),
+        pytest.param([_attempt("evicted", 0)], 30, 1, None, id="evictions-do-not-count"),
+        pytest.param([_attempt("oom_killed", 0)], 30, 1, 30, id="oom-counts"),
+        pytest.param([_attempt("failed", 0)], 0, 0, None, id="no-delay"),
+    ],
+)
+def test_retry_due_applies_the_scripts_own_backoff(
+    history: list[dict[str, object]], retry_delay: int, now_secs: int, due_secs: int | None
+) -> None:
+    due = retry_due(
+        history, _spec(retry_delay=retry_delay), max_delay=120, now=_T0 + timedelta(seconds=now_secs)
+    )
+    assert due == (None if due_secs is None else _T0 + timedelta(seconds=due_secs))

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
-from script_runner.report import build_report, to_markdown
+from typing import Any
+
+import pytest
+
+from script_runner.report import build_report, problems, to_markdown
 
 
 def test_report_lists_every_script_with_attempts_and_rejections() -> None:
@@ -39,3 +43,37 @@ def test_report_lists_every_script_with_attempts_and_rejections() -> None:
     assert "| z.sh | rejected |" in md
     assert "line 2: bad cpu" in md
     assert "10:00:00" in md
+
+
+def test_report_links_each_script_to_its_task_log_in_markdown() -> None:
+    report = build_report(
+        dag_id="d",
+        run_id="r",
+        source="gs://b/data/",
+        shards=[[{"path": "a.sh"}]],
+        rejected=[],
+        attempts={},
+        states={"a.sh": "success"},
+        log_url="http://ui/dags/d/runs/r",
+    )
+    assert "| [a.sh](http://ui/dags/d/runs/r/tasks/run_scripts/mapped/0) | success |" in to_markdown(report)
+
+
+@pytest.mark.parametrize(
+    ("summary", "expected"),
+    [
+        pytest.param({"total": 2, "success": 1, "skipped": 1}, {}, id="clean"),
+        pytest.param({"total": 1, "oom_killed": 1}, {"oom_killed": 1}, id="oom-is-a-problem"),
+        pytest.param(
+            {"total": 3, "unschedulable": 1, "image_pull_error": 1, "timeout": 1},
+            {"unschedulable": 1, "image_pull_error": 1, "timeout": 1},
+            id="pod-faults-are-problems",
+        ),
+        pytest.param({"total": 2, "rejected": 1, "not_run": 1}, {"rejected": 1, "not_run": 1}, id="not-run"),
+        pytest.param({"total": 0, "discovery": "failed"}, {}, id="text-keys-ignored"),
+    ],
+)
+def test_problems_counts_every_status_but_success_and_skipped(
+    summary: dict[str, Any], expected: dict[str, int]
+) -> None:
+    assert problems(summary) == expected

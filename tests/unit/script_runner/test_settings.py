@@ -83,7 +83,7 @@ def test_settings_errors_name_the_field_and_fix(
 
 
 def test_parse_time_settings_reads_env_only() -> None:
-    assert parse_time_settings({}) == {"shards": 1, "max_retries": 5, "retry_delay": 60}
+    assert parse_time_settings({}) == {"shards": 1, "max_retries": 5, "retry_delay": 10}
     out = parse_time_settings({"SCRIPT_RUNNER_SHARDS": "10", "SCRIPT_RUNNER_RETRY_DELAY": "2m"})
     assert out["shards"] == 10
     assert out["retry_delay"] == 120

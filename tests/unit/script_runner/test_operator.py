@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from script_runner.compat import AirflowRescheduleException
+from script_runner.operator import ScriptPodOperator
+from script_runner.settings import load_settings
+
+SETTINGS = load_settings(environ={"GCS_BUCKET": "b", "SCRIPT_RUNNER_PRESET": "local"})
+SCRIPT = {
+    "path": "etl/load.sh",
+    "uri": "gs://b/data/etl/load.sh",
+    "generation": "5",
+    "md5": "m",
+    "cpu": "250m",
+    "memory": "256Mi",
+    "ephemeral_storage": "1Gi",
+    "timeout": 600,
+    "start_timeout": 120,
+    "retries": 2,
+    "retry_delay": 30,
+    "image": "localhost/script-runner:local",
+}
+
+
+def test_operator_sets_a_deadline_when_mapped_with_execution_timeout_none() -> None:
+    # partial() hands execution_timeout=None to every mapped instance: the script's own bound must win.
+    op = ScriptPodOperator(
+        task_id="run_scripts", script=SCRIPT, runner_settings=SETTINGS, execution_timeout=None
+    )
+    assert op.execution_timeout == timedelta(seconds=600 + 120 + 300)
+    assert op.startup_check_interval_seconds == 1
+
+
+def test_operator_keeps_an_explicit_execution_timeout() -> None:
+    op = ScriptPodOperator(
+        task_id="run_scripts",
+        script=SCRIPT,
+        runner_settings=SETTINGS,
+        execution_timeout=timedelta(minutes=7),
+    )
+    assert op.execution_timeout == timedelta(minutes=7)
+
+
+def test_operator_reschedules_a_retry_until_the_scripts_own_delay_passed() -> None:
+    from datetime import UTC, datetime
+
+    op = ScriptPodOperator(task_id="run_scripts", script=SCRIPT, runner_settings=SETTINGS)
+    just_failed = [{"status": "failed", "ended": datetime.now(UTC).isoformat()}]
+    with pytest.raises(AirflowRescheduleException) as info:
+        op._wait_for_own_retry_delay(just_failed)
+    wait = (info.value.reschedule_date - datetime.now(UTC)).total_seconds()
+    # local preset caps max_retry_delay at 10 s, below the script's 30 s
+    assert 8 < wait <= 10
+    op._wait_for_own_retry_delay([])  # a first attempt never waits

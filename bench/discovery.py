@@ -111,9 +111,7 @@ def measure(count: int, repeats: int) -> dict[str, Any]:
             list(client.list_blobs(bucket, prefix="data/", fields=FIELDS))
 
         def ours_warm() -> None:
-            cache = HeaderCache(
-                client, bucket=bucket, name=cache_name, fingerprint=settings.fingerprint()
-            ).load()
+            cache = HeaderCache(client, bucket=bucket, name=cache_name, fingerprint=settings.fingerprint())
             result = discover(settings, client=client, cache=cache)
             shard(result.specs, shards=10)
 

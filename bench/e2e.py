@@ -146,28 +146,42 @@ def compare(count: int, repeats: int, kubelet: str) -> list[dict[str, Any]]:
     return rows
 
 
-def _poll_concurrency(client: AirflowClient, dag_id: str, stop: threading.Event, out: dict[str, int]) -> None:
+def _poll_concurrency(client: AirflowClient, dag_id: str, stop: threading.Event, out: dict[str, Any]) -> None:
+    """Sample pods and task states twice a second.
+
+    ``own_slot``: a pod is Running while its own task instance holds a worker slot (state ``running``);
+    in deferrable mode the task is ``deferred`` then and holds none. The share of Running-pod samples with
+    their own slot held is the headline (sync: ~100 %, deferrable: only the launch/collect edges).
+    """
     kube = f"http://127.0.0.1:{stack.PORTS.kube}/_double/state"
+    pod_samples = own_slot_samples = 0
     while not stop.is_set():
         with contextlib.suppress(Exception):
             with urllib.request.urlopen(kube, timeout=5) as resp:
                 pods = [p for p in json.loads(resp.read())["pods"] if p["phase"] == "Running"]
             runs = client.request("GET", f"/api/v2/dags/{dag_id}/dagRuns?order_by=-start_date&limit=1")
             run_id = runs["dag_runs"][0]["dag_run_id"]
-            tis = client.task_instances(dag_id, run_id)
-            running = sum(
-                1 for t in tis if t["task_id"].startswith("run_scripts") and t["state"] == "running"
+            tis = [t for t in client.task_instances(dag_id, run_id) if t["task_id"].startswith("run_scripts")]
+            state = {(t["task_id"], str(t.get("map_index"))): t["state"] for t in tis}
+            running = sum(1 for t in tis if t["state"] == "running")
+            deferred = sum(1 for t in tis if t["state"] == "deferred")
+            own = sum(
+                1
+                for p in pods
+                if state.get((p["labels"].get("task_id", ""), p["labels"].get("map_index", ""))) == "running"
             )
-            deferred = sum(
-                1 for t in tis if t["task_id"].startswith("run_scripts") and t["state"] == "deferred"
-            )
+            pod_samples += len(pods)
+            own_slot_samples += own
             out["max_pods_running"] = max(out.get("max_pods_running", 0), len(pods))
             if pods:
                 out["max_slots_held_while_pods_run"] = max(
                     out.get("max_slots_held_while_pods_run", 0), running
                 )
+            out["max_pods_running_with_own_slot"] = max(out.get("max_pods_running_with_own_slot", 0), own)
             out["max_deferred"] = max(out.get("max_deferred", 0), deferred)
         time.sleep(0.5)
+    out["pod_samples"] = pod_samples
+    out["own_slot_share"] = round(own_slot_samples / pod_samples, 3) if pod_samples else None
 
 
 def deferrable(count: int, sleep: float, slots: int) -> list[dict[str, Any]]:
@@ -189,7 +203,7 @@ def deferrable(count: int, sleep: float, slots: int) -> list[dict[str, Any]]:
                     }
                 ),
             )
-            seen: dict[str, int] = {}
+            seen: dict[str, Any] = {}
             stop = threading.Event()
             poller = threading.Thread(target=_poll_concurrency, args=(client, OURS, stop, seen), daemon=True)
             poller.start()
@@ -235,7 +249,14 @@ def shards(count_ok: int, count_over: int, max_map: int, shard_count: int) -> li
                 shards=shard_count,
                 capacity=max_map * shard_count,
                 reported=report.get("summary", {}),
-                error_before_launch=("TooManyScriptsError" in discover_log) if discover_log else None,
+                discovery_error=report.get("summary", {}).get("discovery", ""),
+                error_before_launch=(
+                    "TooManyScriptsError" in discover_log
+                    and "do not fit" in str(report.get("summary", {}).get("discovery", ""))
+                    and not row["task_states"].get("success")
+                )
+                if discover_log
+                else None,
             )
             rows.append(row)
             print(json.dumps(row, default=str), flush=True)

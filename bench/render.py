@@ -149,15 +149,16 @@ def _compare(rows: list[dict[str, Any]]) -> list[str]:
 def _deferrable(rows: list[dict[str, Any]]) -> list[str]:
     if not rows:
         return ["(not run)", ""]
-    return _table(
+    out = _table(
         [
             "mode",
             "scripts x sleep",
             "worker slots",
             "wall s",
             "max pods running",
-            "max slots held while pods run",
-            "max slots held once all launched",
+            "**share of pod-running time with its own slot held**",
+            "max pods running with own slot",
+            "max slots busy (any task) while pods run",
             "max deferred",
         ],
         [
@@ -167,13 +168,21 @@ def _deferrable(rows: list[dict[str, Any]]) -> list[str]:
                 r["worker_slots"],
                 r["wall_s"],
                 r.get("max_pods_running"),
+                "" if r.get("own_slot_share") is None else f"{100 * r['own_slot_share']:.1f} %",
+                r.get("max_pods_running_with_own_slot"),
                 r.get("max_slots_held_while_pods_run"),
-                r.get("max_slots_held_after_all_launched"),
                 r.get("max_deferred"),
             ]
             for r in rows
         ],
     )
+    return [
+        *out,
+        'Sampled twice a second. A pod "with its own slot" is Running while its task instance is in state',
+        "`running` (a worker slot); deferred tasks hold none. Slots busy while pods run are other tasks",
+        "launching or collecting their pods (the deferrable task holds a slot only for those edges).",
+        "",
+    ]
 
 
 def _shards(rows: list[dict[str, Any]]) -> list[str]:
@@ -199,7 +208,9 @@ def _shards(rows: list[dict[str, Any]]) -> list[str]:
                 r["state"],
                 json.dumps(r["task_states"]),
                 json.dumps(r.get("reported", "")),
-                r.get("error_before_launch"),
+                r.get("error_before_launch")
+                if not r.get("discovery_error")
+                else f"{r.get('error_before_launch')}: {r['discovery_error']}",
             ]
             for r in rows
         ],

@@ -14,7 +14,7 @@ from script_runner.directives import KEYS, parse_directives
 from script_runner.discovery import discover
 from script_runner.exceptions import DirectiveError, ScriptRunnerError
 from script_runner.settings import PRESETS, load_settings
-from script_runner.spec import ScriptObject, resolve
+from script_runner.spec import ScriptObject, ScriptSpec, resolve
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -105,7 +105,7 @@ def _plan(settings: RunnerSettings, *, as_json: bool) -> int:
             json.dumps(
                 {
                     "source": settings.source,
-                    "launch": [s.model_dump(mode="json") for s in result.specs],
+                    "launch": [ScriptSpec.model_validate(s).model_dump(mode="json") for s in result.specs],
                     "rejected": [r.model_dump(mode="json") for r in result.rejected],
                     "summary": result.summary(),
                 },
@@ -115,7 +115,7 @@ def _plan(settings: RunnerSettings, *, as_json: bool) -> int:
         return 1 if result.rejected else 0
     print(f"source: {settings.source} (preset {settings.preset})")
     print(f"{'script':40} {'generation':>18} {'cpu':>6} {'memory':>8} {'timeout':>8} {'retries':>7}  image")
-    for s in result.specs:
+    for s in (ScriptSpec.model_validate(wire) for wire in result.specs):
         print(
             f"{s.path:40} {s.generation:>18} {s.cpu:>6} {s.memory:>8} {s.timeout:>7}s {s.retries:>7} ",
             s.image,

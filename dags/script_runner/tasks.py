@@ -10,7 +10,7 @@ from urllib.parse import quote
 from script_runner import constants as c
 from script_runner.compat import AirflowFailException, get_current_context
 from script_runner.discovery import discover, shard
-from script_runner.exceptions import SettingsError
+from script_runner.exceptions import ScriptRunnerError, SettingsError
 from script_runner.header_cache import HeaderCache
 from script_runner.ledger import Ledger
 from script_runner.notify import failure_message, read_events, send
@@ -56,23 +56,28 @@ def run_discovery(*, shards: int) -> list[dict[str, Any]]:
             bucket=settings.effective_state_bucket,
             name=f"{settings.state_root}/cache/headers.json",
             fingerprint=settings.fingerprint(),
-        ).load()
-    result = discover(settings, client=client, cache=cache)
-    planned = shard(result.specs, shards=shards, max_map_length=max_map_length())
+        )  # loaded by discover(), alongside the listing
+    ti = get_current_context()["ti"]
+    try:
+        result = discover(settings, client=client, cache=cache)
+        planned = shard(result.specs, shards=shards, max_map_length=max_map_length())
+    except ScriptRunnerError as exc:
+        # Nothing is launched; the report task (all_done) still runs and states why.
+        ti.xcom_push(key="discovery_error", value=f"{type(exc).__name__}: {exc}")
+        raise
     summary = {**result.summary(), "source": settings.source, "shards": shards}
     log.info("[runner] discovery %s", " ".join(f"{k}={v}" for k, v in summary.items()))
     for spec in result.specs:
         log.info(
             "[runner] plan script=%s generation=%s cpu=%s memory=%s timeout=%ss retries=%s%s",
-            spec.path,
-            spec.generation,
-            spec.cpu,
-            spec.memory,
-            spec.timeout,
-            spec.retries,
-            (" notes=" + ";".join(spec.notes)) if spec.notes else "",
+            spec["path"],
+            spec.get("generation", ""),
+            spec["cpu"],
+            spec["memory"],
+            spec["timeout"],
+            spec["retries"],
+            (" notes=" + ";".join(spec["notes"])) if spec.get("notes") else "",
         )
-    ti = get_current_context()["ti"]
     for i, specs in enumerate(planned[1:], start=1):
         ti.xcom_push(key=f"shard_{i}", value=specs)
     ti.xcom_push(key="rejected", value=[r.model_dump(mode="json") for r in result.rejected])
@@ -127,7 +132,8 @@ def run_report(*, shards: int, run_task_ids: list[str]) -> dict[str, Any]:
         row["events"] = events.get(row["path"], [])
     bad = problems(report["summary"])
     if summary is None:
-        report["summary"]["discovery"] = "failed: see the discover task log"
+        error = ti.xcom_pull(task_ids=c.DISCOVER_TASK_ID, key="discovery_error")
+        report["summary"]["discovery"] = f"failed: {error or 'see the discover task log'}"
     if settings_error:
         report["summary"]["settings"] = f"invalid: {settings_error}"
     markdown = to_markdown(report)

@@ -302,7 +302,13 @@ async def not_found(request: web.Request) -> web.Response:
 async def admin_state(request: web.Request) -> web.Response:
     store, kubelet = request.app[STORE], request.app[KUBELET]
     pods = [
-        {"namespace": ns, "name": name, "phase": p["status"].get("phase"), "uid": p["metadata"]["uid"]}
+        {
+            "namespace": ns,
+            "name": name,
+            "phase": p["status"].get("phase"),
+            "uid": p["metadata"]["uid"],
+            "labels": p["metadata"].get("labels") or {},
+        }
         for (ns, name), p in sorted(store.objects["pods"].items())
     ]
     return web.json_response(

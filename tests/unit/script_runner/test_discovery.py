@@ -10,7 +10,7 @@ import pytest
 from script_runner.discovery import discover, shard
 from script_runner.exceptions import DiscoveryError, TooManyScriptsError
 from script_runner.settings import load_settings
-from script_runner.spec import ScriptSpec
+from script_runner.spec import ScriptSpec, spec_to_xcom
 
 GOOD = "#!/bin/bash\n# runner: cpu=250m memory=256Mi\necho ok\n"
 BAD = "#!/bin/bash\n# runner: memory=lots\necho never\n"
@@ -26,9 +26,9 @@ def test_discover_lists_subfolders_pins_generation_and_rejects_bad(make_bucket: 
         {"a.sh": GOOD, "etl/b.sh": GOOD, "bad.sh": BAD, "notes.txt": "x", ".hidden.sh": GOOD}
     )
     result = discover(settings_for(bucket.name), client=gcs_client)
-    assert [s.path for s in result.specs] == ["a.sh", "etl/b.sh"]
+    assert [s["path"] for s in result.specs] == ["a.sh", "etl/b.sh"]
     blob = bucket.get_blob("data/etl/b.sh")
-    spec = result.specs[1]
+    spec = ScriptSpec.model_validate(result.specs[1])
     assert spec.generation == str(blob.generation)
     assert spec.md5 == blob.md5_hash == base64.b64encode(hashlib.md5(GOOD.encode()).digest()).decode()
     assert spec.uri == f"gs://{bucket.name}/data/etl/b.sh"
@@ -47,7 +47,7 @@ def test_discover_reads_only_the_header(make_bucket: Any, gcs_client: Any) -> No
     big = "#!/bin/bash\n" + "# filler\n" * 200 + "# runner: memory=lots\n"
     bucket = make_bucket({"big.sh": big})
     result = discover(settings_for(bucket.name, SCRIPT_RUNNER_MAX_HEADER_BYTES="512"), client=gcs_client)
-    assert [s.path for s in result.specs] == ["big.sh"]
+    assert [s["path"] for s in result.specs] == ["big.sh"]
 
 
 def test_discover_honours_runnerignore_and_globs(make_bucket: Any, gcs_client: Any) -> None:
@@ -61,7 +61,7 @@ def test_discover_honours_runnerignore_and_globs(make_bucket: Any, gcs_client: A
         }
     )
     s = settings_for(bucket.name, SCRIPT_RUNNER_EXCLUDE="tmp/*")
-    assert [x.path for x in discover(s, client=gcs_client).specs] == ["keep.sh"]
+    assert [x["path"] for x in discover(s, client=gcs_client).specs] == ["keep.sh"]
 
 
 def test_discover_missing_bucket_is_a_clear_error(gcs_client: Any) -> None:
@@ -75,8 +75,8 @@ def test_discover_file_source(tmp_path: Path) -> None:
     (tmp_path / "y.sh").write_text(BAD)
     s = load_settings(environ={"SCRIPT_RUNNER_SOURCE": tmp_path.as_uri(), "SCRIPT_RUNNER_PRESET": "local"})
     result = discover(s)
-    assert [x.path for x in result.specs] == ["sub/x.sh"]
-    assert result.specs[0].uri == (tmp_path / "sub" / "x.sh").as_uri()
+    assert [x["path"] for x in result.specs] == ["sub/x.sh"]
+    assert result.specs[0]["uri"] == (tmp_path / "sub" / "x.sh").as_uri()
     assert [r.path for r in result.rejected] == ["y.sh"]
 
 
@@ -86,18 +86,20 @@ def test_discover_too_many_scripts_fails_before_launch(make_bucket: Any, gcs_cli
         discover(settings_for(bucket.name, SCRIPT_RUNNER_MAX_SCRIPTS="2"), client=gcs_client)
 
 
-def _spec(path: str) -> ScriptSpec:
-    return ScriptSpec(
-        path=path,
-        uri="gs://b/data/" + path,
-        cpu="1",
-        memory="1Gi",
-        ephemeral_storage="1Gi",
-        timeout=60,
-        start_timeout=60,
-        retries=0,
-        retry_delay=1,
-        image="i",
+def _spec(path: str) -> dict[str, Any]:
+    return spec_to_xcom(
+        ScriptSpec(
+            path=path,
+            uri="gs://b/data/" + path,
+            cpu="1",
+            memory="1Gi",
+            ephemeral_storage="1Gi",
+            timeout=60,
+            start_timeout=60,
+            retries=0,
+            retry_delay=1,
+            image="i",
+        )
     )
 
 
@@ -105,8 +107,8 @@ def test_shard_splits_within_max_map_length() -> None:
     specs = [_spec(f"s{i:03}.sh") for i in range(10)]
     shards = shard(specs, shards=3, max_map_length=4)
     assert [len(s) for s in shards] == [4, 4, 2]
-    assert [d["path"] for s in shards for d in s] == sorted(x.path for x in specs)
-    assert ScriptSpec.model_validate(shards[0][0]) == specs[0]
+    assert [d["path"] for s in shards for d in s] == sorted(x["path"] for x in specs)
+    assert ScriptSpec.model_validate(shards[0][0]) == ScriptSpec.model_validate(specs[0])
 
 
 def test_shard_over_capacity_is_an_error_naming_the_fix() -> None:
@@ -146,7 +148,7 @@ def test_discover_header_cache_skips_unchanged_headers(
     second = run()
     assert reads == []  # same content hashes: nothing downloaded
     assert second.cache_hits == 3
-    assert [x.model_dump() for x in second.specs] == [x.model_dump() for x in first.specs]
+    assert second.specs == first.specs
     assert [(r.path, r.line) for r in second.rejected] == [("b.sh", 2)]  # line numbers survive the cache
     bucket.blob("data/a.sh").upload_from_string(GOOD + "# changed body\n")
     run()

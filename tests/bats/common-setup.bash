@@ -39,6 +39,45 @@ common_stop_emulator() {
   fi
 }
 
+# common_start_iam_front: start the local IAM front (local/iam_front.py) before this file's emulator, with
+#   two identities on state-bkt: "reader" (objectViewer) and "writer" (objectUser). Writes iam.url and the
+#   token files reader.token / writer.token to BATS_FILE_TMPDIR. Call after common_start_emulator.
+common_start_iam_front() {
+  local port policy i
+  port="$(_common_free_port)"
+  policy="${BATS_FILE_TMPDIR}/policy.json"
+  cat >"${policy}" <<'JSON'
+{"identities": {
+  "reader": {"email": "reader@p.iam.gserviceaccount.com",
+             "grants": [{"bucket": "state-bkt", "role": "roles/storage.objectViewer"}]},
+  "writer": {"email": "writer@p.iam.gserviceaccount.com",
+             "grants": [{"bucket": "state-bkt", "role": "roles/storage.objectUser"}]}}}
+JSON
+  (cd "${BATS_REPO_ROOT}" && exec .venv/bin/python -m local.iam_front --port "${port}" \
+    --upstream "$(cat "${BATS_FILE_TMPDIR}/emulator.url")" --policy "${policy}") \
+    >"${BATS_FILE_TMPDIR}/iam.log" 2>&1 &
+  echo $! >"${BATS_FILE_TMPDIR}/iam.pid"
+  for ((i = 0; i < 100; i++)); do
+    curl -sf "http://127.0.0.1:${port}/_iam/health" >/dev/null && break
+    sleep 0.1
+  done
+  printf 'http://127.0.0.1:%s' "${port}" >"${BATS_FILE_TMPDIR}/iam.url"
+  printf 'local-token-reader' >"${BATS_FILE_TMPDIR}/reader.token"
+  printf 'local-token-writer' >"${BATS_FILE_TMPDIR}/writer.token"
+}
+
+common_stop_iam_front() {
+  if [[ -f "${BATS_FILE_TMPDIR}/iam.pid" ]]; then
+    kill "$(cat "${BATS_FILE_TMPDIR}/iam.pid")" 2>/dev/null || true
+  fi
+}
+
+# common_as IDENTITY: act as "reader" or "writer" of the IAM front (token file and RUNNER_IDENTITY).
+common_as() {
+  export RUNNER_ACCESS_TOKEN_FILE="${BATS_FILE_TMPDIR}/$1.token"
+  export RUNNER_IDENTITY="$1@p.iam.gserviceaccount.com"
+}
+
 # common_setup: per-test pod environment (a fresh script path per test keeps state apart).
 common_setup() {
   STORAGE_EMULATOR_HOST="$(cat "${BATS_FILE_TMPDIR}/emulator.url" 2>/dev/null || true)"

@@ -1,14 +1,17 @@
 #!/usr/bin/env bats
 # shellcheck disable=SC2030,SC2031,SC2016  # bats runs each test in a subshell; quoted code is written to files
-# The image entrypoint: fetch the pinned generation, verify, run, skip by done-marker, forward SIGTERM.
+# The image entrypoint: fetch the pinned generation, verify, run, skip by done-marker, forward SIGTERM, and
+# end every run with exactly one end line.
 
 setup_file() {
   load common-setup
   common_start_emulator
+  common_start_iam_front
 }
 
 teardown_file() {
   load common-setup
+  common_stop_iam_front
   common_stop_emulator
 }
 
@@ -33,6 +36,15 @@ use_gcs() {
   export RUNNER_SCRIPT_URI="gs://${RUNNER_STATE_BUCKET}/$1" RUNNER_SCRIPT_GENERATION="${GEN}" RUNNER_SCRIPT_MD5="${MD5}"
 }
 
+# assert_end_line CODE REASON: $output has exactly one end line, and it carries CODE, a duration and REASON.
+assert_end_line() {
+  local n
+  n="$(grep -c 'event=end ' <<<"${output}" || true)"
+  [[ "${n}" -eq 1 ]] || { echo "expected one end line, found ${n}" >&2; return 1; }
+  grep -qE "level=info event=end script=${RUNNER_SCRIPT_PATH} exit=$1 secs=[0-9]+ reason=$2\$" <<<"${output}" ||
+    { echo "end line is not exit=$1 reason=$2: $(grep 'event=end ' <<<"${output}")" >&2; return 1; }
+}
+
 @test "entrypoint runs a file:// script in the work dir and propagates exit 3" {
   printf 'echo "in $(pwd)"; exit 3\n' >"${BATS_TEST_TMPDIR}/s.sh"
   export RUNNER_SCRIPT_URI="file://${BATS_TEST_TMPDIR}/s.sh"
@@ -40,7 +52,7 @@ use_gcs() {
   [ "${status}" -eq 3 ]
   grep -q "in ${RUNNER_WORKDIR}" <<<"${output}"
   grep -q 'event=start' <<<"${output}"
-  grep -q 'event=end script=.* exit=3 secs=' <<<"${output}"
+  assert_end_line 3 script-failed
 }
 
 @test "entrypoint fetches the discovered generation from GCS" {
@@ -49,6 +61,7 @@ use_gcs() {
   run "${ENTRY}"
   [ "${status}" -eq 0 ]
   grep -q '^first version$' <<<"${output}"
+  assert_end_line 0 ok
 }
 
 @test "a script replaced after discovery is not run in its new version (65, with the reason)" {
@@ -60,6 +73,7 @@ use_gcs() {
   grep -q 'fetch=missing .* generation='"${RUNNER_SCRIPT_GENERATION}" <<<"${output}"
   grep -q 'changed or was deleted after discovery' <<<"${output}"
   refute_grep 'version$'
+  assert_end_line 65 generation-missing
 }
 
 @test "entrypoint refuses content that does not match the discovered md5 (65)" {
@@ -70,6 +84,7 @@ use_gcs() {
   [ "${status}" -eq 65 ]
   grep -q 'fetch=checksum-mismatch' <<<"${output}"
   refute_grep '^hi$'
+  assert_end_line 65 checksum
 }
 
 @test "entrypoint exits 64 naming the missing configuration" {
@@ -77,6 +92,60 @@ use_gcs() {
   run "${ENTRY}"
   [ "${status}" -eq 64 ]
   grep -q 'config=missing var=RUNNER_SCRIPT_URI' <<<"${output}"
+  assert_end_line 64 config
+  export RUNNER_SCRIPT_URI="s3://bucket/s.sh"
+  run "${ENTRY}"
+  [ "${status}" -eq 64 ]
+  grep -q 'config=bad-uri' <<<"${output}"
+  assert_end_line 64 config
+}
+
+@test "a script that cannot be fetched ends with 75 and the fetch reason" {
+  export RUNNER_SCRIPT_URI="file://${BATS_TEST_TMPDIR}/absent.sh"
+  run "${ENTRY}"
+  [ "${status}" -eq 75 ]
+  grep -q 'fetch=failed' <<<"${output}"
+  assert_end_line 75 fetch
+}
+
+@test "an unexpected failure inside the entrypoint still ends with one end line" {
+  printf 'echo script-ran\n' >"${BATS_TEST_TMPDIR}/s.sh"
+  export RUNNER_SCRIPT_URI="file://${BATS_TEST_TMPDIR}/s.sh"
+  mkdir -p "${RUNNER_WORKDIR}"
+  : >"${RUNNER_WORKDIR}/.runner"  # a file where the entrypoint makes its directory
+  run "${ENTRY}"
+  [ "${status}" -ne 0 ]
+  refute_grep '^script-ran$'
+  assert_end_line "${status}" entrypoint-error
+}
+
+@test "a failed IAM preflight stops before the script with 77 and the preflight reason" {
+  printf 'echo script-ran\n' >"${BATS_TEST_TMPDIR}/s.sh"
+  export RUNNER_SCRIPT_URI="file://${BATS_TEST_TMPDIR}/s.sh"
+  STORAGE_EMULATOR_HOST="$(cat "${BATS_FILE_TMPDIR}/iam.url")"
+  common_as reader
+  export RUNNER_NEEDS="gs://state-bkt/in/:read gs://state-bkt/out/:write"
+  run "${ENTRY}"
+  [ "${status}" -eq 77 ]
+  grep -q 'require=denied identity=reader@p.iam.gserviceaccount.com resource=gs://state-bkt' <<<"${output}"
+  grep -q 'event=preflight-failed' <<<"${output}"
+  refute_grep '^script-ran$'
+  assert_end_line 77 preflight
+  common_as writer
+  run "${ENTRY}"
+  [ "${status}" -eq 0 ]
+  grep -q '^script-ran$' <<<"${output}"
+  assert_end_line 0 ok
+}
+
+@test "a bad preflight spec ends with 64, not as a missing permission" {
+  printf 'echo script-ran\n' >"${BATS_TEST_TMPDIR}/s.sh"
+  export RUNNER_SCRIPT_URI="file://${BATS_TEST_TMPDIR}/s.sh"
+  export RUNNER_NEEDS="s3://bucket/x:read"
+  run "${ENTRY}"
+  [ "${status}" -eq 64 ]
+  refute_grep '^script-ran$'
+  assert_end_line 64 preflight
 }
 
 @test "a success writes the done-marker; the next run of that date skips (99); rerun runs again" {
@@ -85,10 +154,12 @@ use_gcs() {
   run "${ENTRY}"
   [ "${status}" -eq 0 ]
   grep -q '^ran-it$' <<<"${output}"
+  assert_end_line 0 ok
   run "${ENTRY}"
   [ "${status}" -eq 99 ]
   grep -q 'event=skipped .* reason=done-marker' <<<"${output}"
   refute_grep '^ran-it$'
+  assert_end_line 99 skipped-done-marker
   RUNNER_RERUN=true run "${ENTRY}"
   [ "${status}" -eq 0 ]
   grep -q '^ran-it$' <<<"${output}"
@@ -101,8 +172,10 @@ use_gcs() {
   use_gcs "data/${BATS_TEST_NUMBER}.sh"
   run "${ENTRY}"
   [ "${status}" -eq 5 ]
+  assert_end_line 5 script-failed
   run "${ENTRY}"
   [ "${status}" -eq 5 ]
+  assert_end_line 5 script-failed
 }
 
 @test "SIGTERM is forwarded to the script, its cleanup runs, and the exit is 143" {
@@ -122,4 +195,24 @@ SCRIPT
   [ "${code}" -eq 143 ]
   grep -q 'signal=TERM action=forward' "${BATS_TEST_TMPDIR}/out"
   grep -q '^cleanup ran$' "${BATS_TEST_TMPDIR}/out"
+  output="$(cat "${BATS_TEST_TMPDIR}/out")"
+  assert_end_line 143 sigterm
+}
+
+@test "SIGTERM before the script starts ends with 143 and one end line; the script never runs" {
+  # The fetch reads from a FIFO, so the entrypoint is held in the fetch until the test writes to it.
+  mkfifo "${BATS_TEST_TMPDIR}/s.sh"
+  export RUNNER_SCRIPT_URI="file://${BATS_TEST_TMPDIR}/s.sh"
+  "${ENTRY}" >"${BATS_TEST_TMPDIR}/out" 2>&1 &
+  local pid=$! i code=0
+  for ((i = 0; i < 50; i++)); do grep -q 'event=start' "${BATS_TEST_TMPDIR}/out" && break; sleep 0.1; done
+  kill -TERM "${pid}"
+  # Release the fetch; bounded, in case the signal stopped the entrypoint before it opened the FIFO.
+  timeout 10 bash -c 'printf "echo script-ran\n" >"$1"' _ "${BATS_TEST_TMPDIR}/s.sh" || true
+  wait "${pid}" || code=$?
+  [ "${code}" -eq 143 ]
+  grep -q 'signal=TERM action=stop' "${BATS_TEST_TMPDIR}/out"
+  output="$(cat "${BATS_TEST_TMPDIR}/out")"
+  refute_grep '^script-ran$'
+  assert_end_line 143 sigterm
 }

@@ -5,33 +5,12 @@
 setup_file() {
   load common-setup
   common_start_emulator
-  local port policy
-  port="$(_common_free_port)"
-  policy="${BATS_FILE_TMPDIR}/policy.json"
-  cat >"${policy}" <<'JSON'
-{"identities": {
-  "reader": {"email": "reader@p.iam.gserviceaccount.com",
-             "grants": [{"bucket": "state-bkt", "role": "roles/storage.objectViewer"}]},
-  "writer": {"email": "writer@p.iam.gserviceaccount.com",
-             "grants": [{"bucket": "state-bkt", "role": "roles/storage.objectUser"}]}}}
-JSON
-  (cd "${BATS_REPO_ROOT}" && exec .venv/bin/python -m local.iam_front --port "${port}" \
-    --upstream "$(cat "${BATS_FILE_TMPDIR}/emulator.url")" --policy "${policy}") \
-    >"${BATS_FILE_TMPDIR}/iam.log" 2>&1 &
-  echo $! >"${BATS_FILE_TMPDIR}/iam.pid"
-  local i
-  for ((i = 0; i < 100; i++)); do
-    curl -sf "http://127.0.0.1:${port}/_iam/health" >/dev/null && break
-    sleep 0.1
-  done
-  printf 'http://127.0.0.1:%s' "${port}" >"${BATS_FILE_TMPDIR}/iam.url"
-  printf 'local-token-reader' >"${BATS_FILE_TMPDIR}/reader.token"
-  printf 'local-token-writer' >"${BATS_FILE_TMPDIR}/writer.token"
+  common_start_iam_front
 }
 
 teardown_file() {
   load common-setup
-  kill "$(cat "${BATS_FILE_TMPDIR}/iam.pid")" 2>/dev/null || true
+  common_stop_iam_front
   common_stop_emulator
 }
 
@@ -43,20 +22,15 @@ setup() {
   STORAGE_EMULATOR_HOST="$(cat "${BATS_FILE_TMPDIR}/iam.url")"
 }
 
-as() {
-  export RUNNER_ACCESS_TOKEN_FILE="${BATS_FILE_TMPDIR}/$1.token"
-  export RUNNER_IDENTITY="$1@p.iam.gserviceaccount.com"
-}
-
 @test "require passes when the identity holds the permissions" {
-  as writer
+  common_as writer
   run runner_require gs://state-bkt/out/:write gs://state-bkt/in/:read
   [ "${status}" -eq 0 ]
   grep -q 'require=ok resource=gs://state-bkt perm=write' <<<"${output}"
 }
 
 @test "require names the identity, the resource, the missing permissions and the fix" {
-  as reader
+  common_as reader
   run runner_require gs://state-bkt/in/:read gs://state-bkt/out/:write
   [ "${status}" -eq 77 ]
   grep -q 'require=denied identity=reader@p.iam.gserviceaccount.com resource=gs://state-bkt missing=storage.objects.create,storage.objects.delete' <<<"${output}"
@@ -72,7 +46,7 @@ as() {
 }
 
 @test "require rejects a bad spec with the fix" {
-  as writer
+  common_as writer
   run runner_require gs://state-bkt/x:delete
   [ "${status}" -eq 64 ]
   grep -q 'fix="use :read or :write"' <<<"${output}"
@@ -83,11 +57,11 @@ as() {
 
 @test "writes are enforced too: the reader cannot upload, the writer can" {
   echo data >"${BATS_TEST_TMPDIR}/f"
-  as reader
+  common_as reader
   run runner_gcs_put state-bkt out/f "${BATS_TEST_TMPDIR}/f"
   [ "${status}" -eq 75 ]
   grep -q 'http=403' <<<"${output}"
-  as writer
+  common_as writer
   run runner_gcs_put state-bkt out/f "${BATS_TEST_TMPDIR}/f"
   [ "${status}" -eq 0 ]
 }

@@ -30,9 +30,11 @@ _runner_gcs_curl() {
   local out="$1"
   shift
   local -a auth=()
-  local line
+  local line code
   while IFS= read -r line; do auth+=("${line}"); done < <(_runner_gcs_auth)
-  curl -sS --max-time "${RUNNER_GCS_TIMEOUT:-60}" -o "${out}" -w '%{http_code}' "${auth[@]}" "$@" || printf '000'
+  # On a connection failure curl itself writes 000 and fails: print that once.
+  code="$(curl -sS --max-time "${RUNNER_GCS_TIMEOUT:-60}" -o "${out}" -w '%{http_code}' "${auth[@]}" "$@")" || true
+  printf '%s' "${code:-000}"
 }
 
 # runner_gcs_get BUCKET OBJECT DEST [GENERATION]

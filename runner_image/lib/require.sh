@@ -44,9 +44,133 @@ _runner_require_gcs() {
   runner_log info "require=ok resource=gs://${bucket} perm=${perm}"
 }
 
+# BigQuery REST API base (https://bigquery.googleapis.com); tests point RUNNER_BQ_API_BASE at a local stub.
+_runner_bq_base() {
+  printf '%s' "${RUNNER_BQ_API_BASE:-https://bigquery.googleapis.com}"
+}
+
+# _runner_bq_error_line OUTPUT: bq's error as one loggable line: the "BigQuery error in …" paragraph (bq
+#   wraps long messages), else the first paragraph; double quotes made single, cut at 300 characters.
+_runner_bq_error_line() {
+  local msg
+  msg="$(awk '
+    function flush() {
+      if (cur != "") {
+        if (first == "") first = cur
+        if (hit == "" && cur ~ /^BigQuery error in /) hit = cur
+      }
+      cur = ""
+    }
+    NF == 0 || /^BigQuery error in / { flush() }
+    NF > 0 { cur = (cur == "" ? $0 : cur " " $0) }
+    END { flush(); print (hit != "" ? hit : first) }' <<<"$1")"
+  msg="${msg//\"/\'}"
+  printf '%s' "${msg:0:300}"
+}
+
+# _runner_bq_granted PROJECT DATASET TABLE OUTFILE PERMISSION...: ask tables.testIamPermissions which of the
+#   permissions the caller holds on the table (auth as for GCS: token file or metadata server). Writes the
+#   held permissions to OUTFILE, one a line. Prints the HTTP status; returns 0 on a 200 with a JSON object.
+_runner_bq_granted() {
+  local project="$1" dataset="$2" table="$3" out="$4" url body tmp code
+  shift 4
+  url="$(_runner_bq_base)/bigquery/v2/projects/$(_runner_urlencode "${project}")/datasets/$(_runner_urlencode "${dataset}")"
+  url+="/tables/$(_runner_urlencode "${table}"):testIamPermissions"
+  body="$(jq -cn '{permissions: $ARGS.positional}' --args "$@")"
+  tmp="$(mktemp)"
+  code="$(_runner_gcs_curl "${tmp}" -X POST -H 'Content-Type: application/json' --data "${body}" "${url}")"
+  printf '%s' "${code}"
+  if [[ "${code}" == 200 ]] && jq -e 'type == "object"' "${tmp}" >/dev/null 2>&1; then
+    jq -r '(.permissions // [])[]' "${tmp}" >"${out}"
+    rm -f "${tmp}"
+    return 0
+  fi
+  rm -f "${tmp}"
+  return 1
+}
+
+# _runner_require_bq TARGET PERM: TARGET is bq:PROJECT:DATASET[.TABLE] (PROJECT may itself hold a colon,
+#   as domain-scoped projects do). `bq show` proves the dataset or table is visible
+#   (bigquery.datasets.get / bigquery.tables.get); for a table, tables.testIamPermissions then checks
+#   bigquery.tables.getData (read) or bigquery.tables.updateData (write). A dataset's read or write is not
+#   checked (testIamPermissions needs a table): the ok line says that only visibility was.
+#   Returns 0; 64 bad spec, bq missing, or a resource that does not exist (BigQuery answered "Not found");
+#   77 access denied or a check that could not be made (unavailable).
+_runner_require_bq() {
+  local target="$1" perm="$2" rest project dsref dataset table="" kind ref role getperm want out code=0 who
+  rest="${target#bq:}"
+  project="${rest%:*}"
+  dsref="${rest##*:}"
+  dataset="${dsref%%.*}"
+  [[ "${dsref}" != *.* ]] || table="${dsref#*.}"
+  if [[ "${rest}" != *:* || -z "${project}" || ! "${dataset}" =~ ^[A-Za-z0-9_]+$ ||
+    ("${dsref}" == *.* && -z "${table}") ]]; then
+    runner_log error "require=bad-spec spec=${target}:${perm} fix=\"use bq:PROJECT:DATASET[.TABLE]:read|write\""
+    return "${RUNNER_EXIT_CONFIG}"
+  fi
+  case "${perm}" in
+    read) role="roles/bigquery.dataViewer"; want="bigquery.tables.getData" ;;
+    write) role="roles/bigquery.dataEditor"; want="bigquery.tables.updateData" ;;
+    *) runner_log error "require=bad-spec spec=${target}:${perm} fix=\"use :read or :write\""; return "${RUNNER_EXIT_CONFIG}" ;;
+  esac
+  if ! command -v bq >/dev/null; then
+    runner_log error "require=unsupported resource=${target} reason=\"bq not installed\""
+    return "${RUNNER_EXIT_CONFIG}"
+  fi
+  ref="${project}:${dsref}"
+  kind=dataset getperm=bigquery.datasets.get
+  [[ -z "${table}" ]] || kind=table getperm=bigquery.tables.get
+  out="$(bq show --format=prettyjson "${ref}" 2>&1)" || code=$?
+  if [[ ${code} -ne 0 ]]; then
+    if grep -qiE 'not found: (dataset|table|project)' <<<"${out}"; then
+      local hint=""
+      [[ -z "${table}" || "${perm}" != write ]] || hint=" (a script that creates the table can require bq:${project}:${dataset}:write)"
+      runner_log error "require=missing resource=${target} ${kind}=${ref} error=\"$(_runner_bq_error_line "${out}")\"" \
+        "fix=\"create the ${kind} or fix the name${hint}\""
+      return "${RUNNER_EXIT_CONFIG}"
+    fi
+    who="$(_runner_identity)"
+    if grep -qiE 'access denied|permission .*denied|does not have .*permission|(^|[^0-9])403([^0-9]|$)' <<<"${out}"; then
+      runner_log error "require=denied identity=${who} resource=${target} missing=${getperm}" \
+        "fix=\"grant ${role} on ${kind} ${ref} to ${who}\"" \
+        "note=\"BigQuery answers the same when the ${kind} does not exist in a project the identity cannot see\""
+      return "${RUNNER_EXIT_NOPERM}"
+    fi
+    runner_log error "require=unavailable resource=${target} identity=${who} bq-exit=${code}" \
+      "error=\"$(_runner_bq_error_line "${out}")\" fix=\"see bq's error; check bq's credentials and the project\""
+    return "${RUNNER_EXIT_NOPERM}"
+  fi
+  if [[ -z "${table}" ]]; then
+    runner_log info "require=ok resource=${target} perm=${perm} checked=${getperm}" \
+      "note=\"dataset ${perm} not checkable; table-level ${perm} is (bq:${project}:${dataset}.TABLE:${perm})\""
+    return 0
+  fi
+  local held http
+  held="$(mktemp)"
+  if ! http="$(_runner_bq_granted "${project}" "${dataset}" "${table}" "${held}" "${want}")"; then
+    rm -f "${held}"
+    runner_log error "require=unavailable resource=${target} identity=$(_runner_identity) http=${http} check=testIamPermissions" \
+      "fix=\"check that the identity can reach the BigQuery API at $(_runner_bq_base)\""
+    return "${RUNNER_EXIT_NOPERM}"
+  fi
+  if ! grep -qxF "${want}" "${held}"; then
+    rm -f "${held}"
+    who="$(_runner_identity)"
+    runner_log error "require=denied identity=${who} resource=${target} missing=${want}" \
+      "fix=\"grant ${role} on table ${ref} (or its dataset) to ${who}\""
+    return "${RUNNER_EXIT_NOPERM}"
+  fi
+  rm -f "${held}"
+  runner_log info "require=ok resource=${target} perm=${perm} checked=${getperm},${want}"
+}
+
 # runner_require SPEC...
-#   SPEC is gs://bucket[/prefix]:read|write or bq:project:dataset:read|write. Checks each with
-#   testIamPermissions (GCS) or `bq show` (BigQuery). Returns 0, 77 on a missing permission, 64 on a bad spec.
+#   SPEC is gs://bucket[/prefix]:read|write or bq:PROJECT:DATASET[.TABLE]:read|write.
+#   GCS: bucket-level testIamPermissions for storage.objects.get+list (read) or create+delete (write).
+#   BigQuery: see _runner_require_bq (visibility through `bq show`; table read/write through
+#   tables.testIamPermissions; a dataset's read/write is logged as not checkable).
+#   Outputs: one require= line per spec. Stops at the first failing spec and returns its code:
+#   0, 77 permission denied or not checkable, 64 bad spec or (BigQuery) a resource that does not exist.
 runner_require() {
   local spec target perm bucket rc=0
   for spec in "$@"; do
@@ -58,17 +182,8 @@ runner_require() {
         bucket="${bucket%%/*}"
         _runner_require_gcs "${bucket}" "${perm}" || rc=$?
         ;;
-      bq:*)
-        if ! command -v bq >/dev/null; then
-          runner_log error "require=unsupported resource=${target} reason=\"bq not installed\""
-          rc="${RUNNER_EXIT_CONFIG}"
-        elif ! bq show --format=none "${target#bq:}" >/dev/null 2>&1; then
-          runner_log error "require=denied identity=$(_runner_identity) resource=${target} missing=bigquery.datasets.get" \
-            "fix=\"grant roles/bigquery.dataViewer (read) or roles/bigquery.dataEditor (write)\""
-          rc="${RUNNER_EXIT_NOPERM}"
-        fi
-        ;;
-      *) runner_log error "require=bad-spec spec=${spec} fix=\"use gs://bucket/prefix:read|write\""; rc="${RUNNER_EXIT_CONFIG}" ;;
+      bq:*) _runner_require_bq "${target}" "${perm}" || rc=$? ;;
+      *) runner_log error "require=bad-spec spec=${spec} fix=\"use gs://bucket/prefix:read|write or bq:PROJECT:DATASET[.TABLE]:read|write\""; rc="${RUNNER_EXIT_CONFIG}" ;;
     esac
     [[ ${rc} -eq 0 ]] || return "${rc}"
   done

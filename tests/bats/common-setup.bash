@@ -78,6 +78,39 @@ common_as() {
   export RUNNER_IDENTITY="$1@p.iam.gserviceaccount.com"
 }
 
+# common_fake_bq: put a fake `bq` first on PATH (in BATS_TEST_TMPDIR/bin). Its `show` answers by the name
+#   it is given, printing what bq prints (on stdout; exit 2 for not found, 1 for other errors):
+#   *nosuch* not found, *secret* access denied, *flaky* a network failure, anything else the resource JSON.
+#   Each call's arguments are appended to $FAKE_BQ_CALLS.
+common_fake_bq() {
+  mkdir -p "${BATS_TEST_TMPDIR}/bin"
+  export FAKE_BQ_CALLS="${BATS_TEST_TMPDIR}/bq.calls"
+  cat >"${BATS_TEST_TMPDIR}/bin/bq" <<'SH'
+#!/usr/bin/env bash
+printf '%s\n' "$*" >>"${FAKE_BQ_CALLS}"
+ref="${*: -1}"
+kind=Dataset
+[[ "${ref##*:}" != *.* ]] || kind=Table
+case "${ref}" in
+  *nosuch*)
+    echo "BigQuery error in show operation: Not found: ${kind} ${ref}"
+    exit 2 ;;
+  *secret*)
+    printf 'BigQuery error in show operation: Access Denied: %s %s: Permission\n' "${kind}" "${ref}"
+    printf 'bigquery.%ss.get denied on %s %s (or it may not exist).\n' "${kind,,}" "${kind,,}" "${ref}"
+    exit 1 ;;
+  *flaky*)
+    printf 'Network connection problem encountered, please try again.\n\nIf this problem persists, you may\n'
+    printf 'have encountered a bug in the bigquery client.\n\nUnexpected exception in show operation: ...\n'
+    exit 1 ;;
+  *)
+    printf '{\n  "id": "%s",\n  "kind": "bigquery#%s"\n}\n' "${ref}" "${kind,,}" ;;
+esac
+SH
+  chmod +x "${BATS_TEST_TMPDIR}/bin/bq"
+  export PATH="${BATS_TEST_TMPDIR}/bin:${PATH}"
+}
+
 # common_setup: per-test pod environment (a fresh script path per test keeps state apart).
 common_setup() {
   STORAGE_EMULATOR_HOST="$(cat "${BATS_FILE_TMPDIR}/emulator.url" 2>/dev/null || true)"

@@ -138,6 +138,19 @@ assert_end_line() {
   assert_end_line 0 ok
 }
 
+@test "a needed BigQuery dataset that does not exist ends the preflight with 64, before the script" {
+  printf 'echo script-ran\n' >"${BATS_TEST_TMPDIR}/s.sh"
+  export RUNNER_SCRIPT_URI="file://${BATS_TEST_TMPDIR}/s.sh"
+  common_fake_bq
+  export RUNNER_IDENTITY=writer@p.iam.gserviceaccount.com RUNNER_NEEDS="bq:p:sales:read bq:p:nosuch:write"
+  run "${ENTRY}"
+  [ "${status}" -eq 64 ]
+  grep -q 'require=ok resource=bq:p:sales perm=read' <<<"${output}"
+  grep -q 'require=missing resource=bq:p:nosuch' <<<"${output}"
+  refute_grep '^script-ran$'
+  assert_end_line 64 preflight
+}
+
 @test "a bad preflight spec ends with 64, not as a missing permission" {
   printf 'echo script-ran\n' >"${BATS_TEST_TMPDIR}/s.sh"
   export RUNNER_SCRIPT_URI="file://${BATS_TEST_TMPDIR}/s.sh"

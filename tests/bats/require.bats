@@ -1,15 +1,50 @@
 #!/usr/bin/env bats
 # shellcheck disable=SC2030,SC2031,SC2016  # bats runs each test in a subshell; quoted code is written to files
-# runner_require: IAM preflight through the local IAM front (a real permission model on the emulator).
+# runner_require: IAM preflight. GCS through the local IAM front (a real permission model on the emulator);
+# BigQuery through a fake `bq` (canned answers) and a stub of the REST tables.testIamPermissions.
+
+# The BigQuery stub: tables.testIamPermissions, granting by table name (*_rw: whatever is asked, *_ro: only
+# bigquery.tables.getData, *_broken: HTTP 500, else nothing). Every request is appended to a JSON-lines log.
+_BQ_STUB='
+import http.server, json, sys
+log = open(sys.argv[2], "a")
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.end_headers()
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        log.write(json.dumps({"path": self.path, "auth": self.headers.get("Authorization"), "body": body}) + "\n")
+        log.flush()
+        table, asked = self.path.rsplit("/", 1)[-1].split(":")[0], body.get("permissions", [])
+        held = asked if table.endswith("_rw") else [p for p in asked if p == "bigquery.tables.getData" and table.endswith("_ro")]
+        code, out = (500, {"error": {"code": 500}}) if table.endswith("_broken") else (200, {"permissions": held} if held else {})
+        data = json.dumps(out).encode()
+        self.send_response(code); self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data))); self.end_headers(); self.wfile.write(data)
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+'
 
 setup_file() {
   load common-setup
   common_start_emulator
   common_start_iam_front
+  local port i
+  port="$(_common_free_port)"
+  "${BATS_REPO_ROOT}/.venv/bin/python" -c "${_BQ_STUB}" "${port}" "${BATS_FILE_TMPDIR}/bq-stub.log" \
+    >"${BATS_FILE_TMPDIR}/bq-stub.out" 2>&1 &
+  echo $! >"${BATS_FILE_TMPDIR}/bq-stub.pid"
+  for ((i = 0; i < 100; i++)); do
+    curl -sf "http://127.0.0.1:${port}/" >/dev/null && break
+    sleep 0.1
+  done
+  printf 'http://127.0.0.1:%s' "${port}" >"${BATS_FILE_TMPDIR}/bq-stub.url"
 }
 
 teardown_file() {
   load common-setup
+  kill "$(cat "${BATS_FILE_TMPDIR}/bq-stub.pid")" 2>/dev/null || true
   common_stop_iam_front
   common_stop_emulator
 }
@@ -20,6 +55,14 @@ setup() {
   # shellcheck source=runner_image/lib/runner.sh
   source "${RUNNER_LIB}"
   STORAGE_EMULATOR_HOST="$(cat "${BATS_FILE_TMPDIR}/iam.url")"
+  common_fake_bq
+  export RUNNER_BQ_API_BASE
+  RUNNER_BQ_API_BASE="$(cat "${BATS_FILE_TMPDIR}/bq-stub.url")"
+}
+
+# stub_requests: the stub's log lines for this test's tables (names carry the test number).
+stub_requests() {
+  grep -F "_t${BATS_TEST_NUMBER}_" "${BATS_FILE_TMPDIR}/bq-stub.log" || true
 }
 
 @test "require passes when the identity holds the permissions" {
@@ -52,7 +95,7 @@ setup() {
   grep -q 'fix="use :read or :write"' <<<"${output}"
   run runner_require s3://bucket:read
   [ "${status}" -eq 64 ]
-  grep -q 'fix="use gs://bucket/prefix:read|write"' <<<"${output}"
+  grep -q 'fix="use gs://bucket/prefix:read|write or bq:PROJECT:DATASET\[.TABLE\]:read|write"' <<<"${output}"
 }
 
 @test "writes are enforced too: the reader cannot upload, the writer can" {
@@ -64,4 +107,109 @@ setup() {
   common_as writer
   run runner_gcs_put state-bkt out/f "${BATS_TEST_TMPDIR}/f"
   [ "${status}" -eq 0 ]
+}
+
+@test "require bq: a visible dataset passes and says that only its visibility was checked" {
+  local d="sales_t${BATS_TEST_NUMBER}"
+  common_as writer
+  run runner_require "bq:p:${d}:read" "bq:example.com:proj:${d}:write"
+  [ "${status}" -eq 0 ]
+  grep -q "require=ok resource=bq:p:${d} perm=read checked=bigquery.datasets.get note=\"dataset read not checkable; table-level read is" <<<"${output}"
+  grep -q "require=ok resource=bq:example.com:proj:${d} perm=write checked=bigquery.datasets.get note=\"dataset write not checkable; table-level write is" <<<"${output}"
+  # bq is asked about exactly the named resource (a domain-scoped project keeps its colon); no REST call.
+  grep -qx "show --format=prettyjson p:${d}" "${FAKE_BQ_CALLS}"
+  grep -qx "show --format=prettyjson example.com:proj:${d}" "${FAKE_BQ_CALLS}"
+  touch "${BATS_FILE_TMPDIR}/bq-stub.log"
+  refute_grep "/datasets/${d}" "${BATS_FILE_TMPDIR}/bq-stub.log"
+}
+
+@test "require bq: a dataset or table that does not exist is missing (64), with the fix" {
+  common_as writer
+  run runner_require bq:p:nosuch:read
+  [ "${status}" -eq 64 ]
+  grep -q 'require=missing resource=bq:p:nosuch dataset=p:nosuch error="BigQuery error in show operation: Not found: Dataset p:nosuch"' <<<"${output}"
+  grep -q 'fix="create the dataset or fix the name"' <<<"${output}"
+  refute_grep 'require=denied'
+  run runner_require bq:p:sales.nosuch:write
+  [ "${status}" -eq 64 ]
+  grep -q 'require=missing resource=bq:p:sales.nosuch table=p:sales.nosuch' <<<"${output}"
+  grep -q 'fix="create the table or fix the name (a script that creates the table can require bq:p:sales:write)"' <<<"${output}"
+}
+
+@test "require bq: access denied names the identity, the permission bq needed and the role" {
+  common_as reader
+  run runner_require bq:p:secret:read
+  [ "${status}" -eq 77 ]
+  grep -q 'require=denied identity=reader@p.iam.gserviceaccount.com resource=bq:p:secret missing=bigquery.datasets.get' <<<"${output}"
+  grep -q 'fix="grant roles/bigquery.dataViewer on dataset p:secret to reader@p.iam.gserviceaccount.com"' <<<"${output}"
+  run runner_require bq:p:secret.orders:write
+  [ "${status}" -eq 77 ]
+  grep -q 'require=denied identity=reader@p.iam.gserviceaccount.com resource=bq:p:secret.orders missing=bigquery.tables.get' <<<"${output}"
+  grep -q 'fix="grant roles/bigquery.dataEditor on table p:secret.orders to reader@p.iam.gserviceaccount.com"' <<<"${output}"
+}
+
+@test "require bq: any other bq failure is unavailable with bq's first error line, not a denial" {
+  common_as writer
+  run runner_require bq:p:flaky:read
+  [ "${status}" -eq 77 ]
+  grep -q 'require=unavailable resource=bq:p:flaky identity=writer@p.iam.gserviceaccount.com bq-exit=1' <<<"${output}"
+  grep -q 'error="Network connection problem encountered, please try again."' <<<"${output}"
+  refute_grep 'require=(denied|missing|ok)'
+}
+
+@test "require bq: table write checks bigquery.tables.updateData through testIamPermissions" {
+  local t="orders_t${BATS_TEST_NUMBER}_"
+  common_as writer
+  run runner_require "bq:p:sales.${t}rw:write"
+  [ "${status}" -eq 0 ]
+  grep -q "require=ok resource=bq:p:sales.${t}rw perm=write checked=bigquery.tables.get,bigquery.tables.updateData" <<<"${output}"
+  # The REST call: the table's endpoint, the runner's token, only the permission in question.
+  stub_requests | jq -se --arg path "/bigquery/v2/projects/p/datasets/sales/tables/${t}rw:testIamPermissions" \
+    'map(select(.path == $path and .auth == "Bearer local-token-writer"
+      and .body == {permissions: ["bigquery.tables.updateData"]})) | length == 1'
+  run runner_require "bq:p:sales.${t}ro:write"
+  [ "${status}" -eq 77 ]
+  grep -q "require=denied identity=writer@p.iam.gserviceaccount.com resource=bq:p:sales.${t}ro missing=bigquery.tables.updateData" <<<"${output}"
+  grep -q "fix=\"grant roles/bigquery.dataEditor on table p:sales.${t}ro (or its dataset) to writer@p.iam.gserviceaccount.com\"" <<<"${output}"
+  run runner_require "bq:p:sales.${t}none:write"
+  [ "${status}" -eq 77 ]
+  grep -q 'missing=bigquery.tables.updateData' <<<"${output}"
+}
+
+@test "require bq: table read checks bigquery.tables.getData the same way" {
+  local t="orders_t${BATS_TEST_NUMBER}_"
+  common_as reader
+  run runner_require "bq:p:sales.${t}ro:read"
+  [ "${status}" -eq 0 ]
+  grep -q "require=ok resource=bq:p:sales.${t}ro perm=read checked=bigquery.tables.get,bigquery.tables.getData" <<<"${output}"
+  run runner_require "bq:p:sales.${t}none:read"
+  [ "${status}" -eq 77 ]
+  grep -q "require=denied identity=reader@p.iam.gserviceaccount.com resource=bq:p:sales.${t}none missing=bigquery.tables.getData" <<<"${output}"
+  grep -q 'fix="grant roles/bigquery.dataViewer on table' <<<"${output}"
+}
+
+@test "require bq: a failing testIamPermissions is unavailable, not ok" {
+  common_as writer
+  run runner_require "bq:p:sales.orders_t${BATS_TEST_NUMBER}_broken:write"
+  [ "${status}" -eq 77 ]
+  grep -q 'require=unavailable .* http=500 check=testIamPermissions' <<<"${output}"
+  refute_grep 'require=ok'
+  RUNNER_BQ_API_BASE="http://127.0.0.1:$(_common_free_port)"  # nothing listens there
+  run runner_require "bq:p:sales.orders_t${BATS_TEST_NUMBER}_rw:write"
+  [ "${status}" -eq 77 ]
+  grep -q 'require=unavailable .* http=000 check=testIamPermissions' <<<"${output}"
+}
+
+@test "require bq: a spec without project, with a bad dataset name or permission is rejected (64)" {
+  common_as writer
+  local spec
+  for spec in bq:sales:read bq::sales:read bq:p:sa-les:read bq:p:sales.:write; do
+    run runner_require "${spec}"
+    [ "${status}" -eq 64 ]
+    grep -q 'require=bad-spec .* fix="use bq:PROJECT:DATASET\[.TABLE\]:read|write"' <<<"${output}"
+  done
+  run runner_require bq:p:sales:admin
+  [ "${status}" -eq 64 ]
+  grep -q 'fix="use :read or :write"' <<<"${output}"
+  [ ! -e "${FAKE_BQ_CALLS}" ]
 }

@@ -65,6 +65,9 @@ def test_directives_defaults_apply_without_header() -> None:
         pytest.param("# runner: env=RUNNER_LIB=x", 1, "reserved", "RUNNER_", id="reserved-env"),
         pytest.param("# runner: env=1BAD=x", 1, "not NAME=value", "NAME=value", id="bad-env"),
         pytest.param("# runner: needs=s3://x:read", 1, "is not gs://", "needs=gs://", id="bad-needs"),
+        pytest.param(
+            "# runner: needs=bq:sales:read", 1, "bq:project:dataset", "needs=gs://", id="bq-no-project"
+        ),
         pytest.param("# runner: fail_on=2,300", 1, "exit codes 1-255", "fail_on=2,3", id="bad-codes"),
         pytest.param("# runner: fault=meteor", 1, "unknown", "use one of", id="bad-fault"),
         pytest.param('# runner: env="A=b', 1, "cannot split", "close the quote", id="quote"),

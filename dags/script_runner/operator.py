@@ -23,7 +23,7 @@ from script_runner.compat import (
     TaskDeferred,
 )
 from script_runner.ledger import Ledger
-from script_runner.policy import Action, Outcome, Status, classify, decide, retry_due
+from script_runner.policy import Action, Outcome, Status, classify, counted_failures, decide, retry_due
 from script_runner.settings import RunnerSettings, load_settings_from_airflow
 from script_runner.spec import ScriptSpec
 from script_runner.units import parse_duration
@@ -55,6 +55,7 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
         self.script_path = spec.path
         self.runner_settings = settings
         self._outcome: Outcome | None = None
+        self._ledger_read = False
         self._memory = spec.memory
         self._started = time.monotonic()
         self._started_at = datetime.now(UTC)
@@ -76,9 +77,18 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
         client = GCSHook(gcp_conn_id=self.runner_settings.gcp_conn_id).get_conn()
         return Ledger(client, bucket=bucket, root=self.runner_settings.state_root)
 
+    def _attempt_number(self, try_number: int, history: list[dict[str, Any]]) -> int:
+        """This attempt's number as the script's retries count it: from the ledger when it was read."""
+        if not self._ledger_read:
+            return int(try_number)
+        return min(int(try_number), 1 + counted_failures(history))
+
     def _history(self, run_id: str) -> list[dict[str, Any]]:
+        self._ledger_read = False
         try:
-            return self.ledger.read(run_id, self.script_path) if self.ledger else []
+            history = self.ledger.read(run_id, self.script_path) if self.ledger else []
+            self._ledger_read = self.ledger is not None
+            return history
         except Exception:
             log.warning(
                 "could not read the attempt ledger of %s; assuming no earlier attempts",
@@ -197,7 +207,9 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
         action = decide(
             outcome,
             self.script_spec,
-            try_number=ti.try_number,
+            # Real failed attempts from the ledger, not Airflow's try number: a try lost to the scheduler
+            # (e.g. its deferral race, apache/airflow#67287) must not use up the script's retries.
+            try_number=self._attempt_number(ti.try_number, history),
             evictions=evictions,
             max_evictions=self.runner_settings.max_evictions,
         )

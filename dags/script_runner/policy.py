@@ -200,6 +200,17 @@ def retry_due(
     failures = [h for h in history if h.get("status") not in _NOT_FAILURES]
     if not failures or spec.retry_delay <= 0:
         return None
+    return _due(failures, spec, max_delay=max_delay, now=now)
+
+
+def counted_failures(history: list[dict[str, Any]]) -> int:
+    """Earlier attempts of this run that count against the script's retries (evictions do not)."""
+    return sum(1 for h in history if h.get("status") not in _NOT_FAILURES)
+
+
+def _due(
+    failures: list[dict[str, Any]], spec: ScriptSpec, *, max_delay: int, now: datetime
+) -> datetime | None:
     try:
         ended = datetime.fromisoformat(str(failures[-1].get("ended")))
     except ValueError:

@@ -168,7 +168,7 @@ assert_end_line() {
   [ "${status}" -eq 0 ]
   grep -q '^ran-it$' <<<"${output}"
   assert_end_line 0 ok
-  run "${ENTRY}"
+  RUNNER_RUN_ID="next-${RUNNER_RUN_ID}" run "${ENTRY}"
   [ "${status}" -eq 99 ]
   grep -q 'event=skipped .* reason=done-marker' <<<"${output}"
   refute_grep '^ran-it$'
@@ -178,6 +178,18 @@ assert_end_line() {
   grep -q '^ran-it$' <<<"${output}"
   RUNNER_LOGICAL_DATE=2026-11-25 run "${ENTRY}"
   [ "${status}" -eq 0 ]
+}
+
+@test "a retry in the same run after a lost success succeeds without running the script again" {
+  upload "data/${BATS_TEST_NUMBER}.sh" 'echo ran-it'
+  use_gcs "data/${BATS_TEST_NUMBER}.sh"
+  run "${ENTRY}"
+  [ "${status}" -eq 0 ]
+  RUNNER_TRY_NUMBER=2 run "${ENTRY}"
+  [ "${status}" -eq 0 ]
+  refute_grep '^ran-it$'
+  grep -q 'event=already-done .*earlier attempt of this run' <<<"${output}"
+  assert_end_line 0 done-earlier-this-run
 }
 
 @test "a failed script writes no done-marker" {

@@ -27,7 +27,10 @@ def test_core_path_success_failure_rejection(runner: Any, deferrable: bool) -> N
     assert set(tis) == {"ok.sh", "fail3.sh"}  # invalid.sh was never launched
     assert tis["ok.sh"]["state"] == "success"
     assert tis["fail3.sh"]["state"] == "failed"
-    assert tis["fail3.sh"]["try_number"] == 2  # retries=1: two attempts
+    # retries=1: two real attempts (the report's ledger count, below). Airflow's try number can be higher in
+    # deferrable mode when the scheduler loses a deferred try (apache/airflow#67287); such a try runs no
+    # script attempt and does not use up the script's retries.
+    assert tis["fail3.sh"]["try_number"] >= 2
 
     ok_log = run.log("ok.sh")
     assert "E2E-OK-MARKER script=ok.sh" in ok_log

@@ -55,3 +55,14 @@ def test_operator_reschedules_a_retry_until_the_scripts_own_delay_passed() -> No
     # local preset caps max_retry_delay at 10 s, below the script's 30 s
     assert 8 < wait <= 10
     op._wait_for_own_retry_delay([])  # a first attempt never waits
+
+
+def test_operator_counts_attempts_from_the_ledger_not_airflow_tries() -> None:
+    op = ScriptPodOperator(task_id="run_scripts", script=SCRIPT, runner_settings=SETTINGS)
+    one_failure = [{"status": "failed"}, {"status": "evicted"}]
+    op._ledger_read = True
+    # try 4, but only one real failure so far (a lost try and an eviction do not count): attempt 2
+    assert op._attempt_number(4, one_failure) == 2
+    assert op._attempt_number(1, []) == 1
+    op._ledger_read = False  # ledger unreadable: fall back to Airflow's try number
+    assert op._attempt_number(4, one_failure) == 4

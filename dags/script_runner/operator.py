@@ -23,7 +23,16 @@ from script_runner.compat import (
     TaskDeferred,
 )
 from script_runner.ledger import Ledger
-from script_runner.policy import Action, Outcome, Status, classify, counted_failures, decide, retry_due
+from script_runner.policy import (
+    Action,
+    Outcome,
+    Status,
+    classify,
+    counted_failures,
+    decide,
+    disruption_from_events,
+    retry_due,
+)
 from script_runner.settings import RunnerSettings, load_settings_from_airflow
 from script_runner.spec import ScriptSpec
 from script_runner.units import parse_duration
@@ -56,6 +65,7 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
         self.runner_settings = settings
         self._outcome: Outcome | None = None
         self._ledger_read = False
+        self._event_pod: k8s.V1Pod | None = None
         self._memory = spec.memory
         self._started = time.monotonic()
         self._started_at = datetime.now(UTC)
@@ -158,9 +168,20 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
     def trigger_reentry(self, context: Any, event: dict[str, Any]) -> Any:
         """Deferrable mode: the trigger reported back; finish as KPO does, under the same policies."""
         history = self._history(context["run_id"])
+        self._event_pod = self._pod_ref(event)
         return self._guarded(
             context, lambda: super(ScriptPodOperator, self).trigger_reentry(context, event), history
         )
+
+    @staticmethod
+    def _pod_ref(event: dict[str, Any]) -> k8s.V1Pod | None:
+        """The trigger's pod by name, for reading its events when the pod itself is gone."""
+        from kubernetes.client import models as k8s_models
+
+        if not event.get("name"):
+            return None
+        meta = k8s_models.V1ObjectMeta(name=event["name"], namespace=event.get("namespace"))
+        return k8s_models.V1Pod(metadata=meta)
 
     def cleanup(self, pod: k8s.V1Pod, remote_pod: k8s.V1Pod, *args: Any, **kwargs: Any) -> None:
         """Read the outcome before KPO deletes the pod (signature-compatible with provider 10.5+)."""
@@ -188,9 +209,23 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
         outcome = self._outcome
         if outcome is None or outcome.status in (Status.SUCCESS, Status.ERROR):
             outcome = classify(getattr(self, "remote_pod", None) or getattr(self, "pod", None), exc)
-        if outcome.status is Status.ERROR and self._outcome is None:
-            outcome = classify(self._fresh_pod(), exc)
+        if outcome.status is Status.ERROR:
+            fresh = self._fresh_pod()
+            if fresh is None:  # the pod is gone: preempted, drained or evicted through the API?
+                outcome = disruption_from_events(self._pod_events()) or classify(None, exc)
+            else:
+                outcome = classify(fresh, exc)
         return outcome
+
+    def _pod_events(self) -> list[Any]:
+        pod = getattr(self, "pod", None) or self._event_pod
+        if pod is None:
+            return []
+        try:
+            return list(self.pod_manager.read_pod_events(pod).items or [])
+        except Exception:
+            log.warning("could not read the events of pod %s", getattr(pod.metadata, "name", "?"))
+            return []
 
     def _fresh_pod(self) -> k8s.V1Pod | None:
         pod = getattr(self, "pod", None)

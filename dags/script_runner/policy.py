@@ -96,6 +96,24 @@ def classify(remote_pod: k8s.V1Pod | None, error: BaseException | None) -> Outco
     return Outcome(Status.ERROR, None, f"pod ended in phase {getattr(status, 'phase', None)}")
 
 
+# Event reasons that mean the pod was taken away (preempted, drained, node lost), not that the script failed.
+DISRUPTION_REASONS = frozenset({"Preempted", "Preempting", "Evicted", "TaintManagerEviction", "NodeShutdown"})
+
+
+def disruption_from_events(events: list[Any]) -> Outcome | None:
+    """An eviction outcome when a vanished pod's events say it was preempted or evicted (None otherwise).
+
+    A pod deleted by the Eviction API, by preemption or by a node drain is gone when the operator looks;
+    its Events (kept by the API server for about an hour) still say why.
+    """
+    for event in reversed(events):
+        reason = getattr(event, "reason", None) or ""
+        if reason in DISRUPTION_REASONS:
+            message = getattr(event, "message", None) or ""
+            return Outcome(Status.EVICTED, None, f"pod deleted ({reason}): {message}".strip(": "))
+    return None
+
+
 def decide(
     outcome: Outcome, spec: ScriptSpec, *, try_number: int, evictions: int, max_evictions: int
 ) -> Action:

@@ -55,6 +55,7 @@ class Kubelet:
         self._loop_task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self.restarts = 0
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- loop -----------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -202,6 +203,9 @@ class Kubelet:
         outcome: tuple[str, str] | None = None  # (pod reason, container reason) when we end it
         while not handle.done.is_set():
             elapsed = loop.time() - started
+            if fault and fault.kind == "preempt" and elapsed >= fault.after:
+                self._preempt(ns, name, uid)
+                return
             if fault and fault.kind in ("oom", "evict") and elapsed >= fault.after and outcome is None:
                 outcome = ("", "OOMKilled") if fault.kind == "oom" else ("Evicted", "Evicted")
                 await runtime.stop(handle, self.config, grace=0, hard=True)
@@ -241,6 +245,25 @@ class Kubelet:
                 ns, name, uid, exit_code=code, reason="Completed" if code == 0 else "Error", message=""
             )
         self._forget(uid)
+
+    def _preempt(self, ns: str, name: str, uid: str) -> None:
+        """Preemption as the scheduler does it: a DisruptionTarget condition, an Event, then a graceful
+        delete of the pod object (the Eviction API and node drains end the same way: the pod is gone)."""
+        pod = self._pod(ns, name, uid)
+        if pod is None:
+            return
+        message = f"Preempted by pod local/high-priority on node {pod['spec'].get('nodeName', 'local-node')}"
+        conditions = [c for c in pod["status"].get("conditions") or [] if c.get("type") != "DisruptionTarget"]
+        conditions.append(_cond("DisruptionTarget", "True", "PreemptionByScheduler", message))
+        self._set_status(ns, name, uid, conditions=conditions)
+        self.store.add_event(
+            pod, reason="Preempted", message=message, type_="Warning", component="default-scheduler"
+        )
+        log.info("pod %s/%s preempted (fault): deleting", ns, name)
+        grace = float(pod["spec"].get("terminationGracePeriodSeconds", 30))
+        task = asyncio.create_task(self.delete(ns, name, uid, grace))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _finish(
         self,

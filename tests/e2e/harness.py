@@ -141,6 +141,29 @@ class ScriptRunnerHarness:
         )
         return out.stdout.split()
 
+    def processes_left(self, wait: float = 15) -> list[str]:
+        """Host processes a pod left behind: anything running in a pod work dir of the kubelet, or the
+        runner entrypoint (process kubelet; with podman, containers_left covers what runs inside)."""
+        from local import stack as local_stack
+
+        kube_dir = str((local_stack.RUN / "kube").resolve())
+        deadline = time.monotonic() + wait
+        while True:
+            left = []
+            for proc in Path("/proc").iterdir():
+                if not proc.name.isdigit():
+                    continue
+                try:
+                    cwd = os.readlink(proc / "cwd")
+                    cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                except OSError:
+                    continue
+                if cwd.startswith(kube_dir + "/pod-") or "runner_image/entrypoint" in cmd:
+                    left.append(f"{proc.name}: {cmd.strip()[:120]} (cwd {cwd})")
+            if not left or time.monotonic() > deadline:
+                return left
+            time.sleep(1)
+
     def pods_left(self, wait: float = 30) -> list[Any]:
         """Pods (and kubelet-run containers/processes) still present, after a short grace period."""
         deadline = time.monotonic() + wait

@@ -182,6 +182,28 @@ def test_kube_double_unschedulable_fault_leaves_a_failed_scheduling_event(double
     api.delete_namespaced_pod("stuck", NS)
 
 
+def test_kube_double_preempt_fault_deletes_the_pod_and_leaves_a_preempted_event(
+    double: dict[str, Any],
+) -> None:
+    api = double["api"]
+    spec = pod("victim", ["sleep", "300"])
+    spec["metadata"]["annotations"] = {"script-runner.local/fault": "preempt,after=0.5"}
+    spec["spec"]["terminationGracePeriodSeconds"] = 1
+    api.create_namespaced_pod(NS, spec)
+    deadline = time.monotonic() + 20
+    gone = False
+    while not gone and time.monotonic() < deadline:
+        try:
+            api.read_namespaced_pod("victim", NS)
+            time.sleep(0.2)
+        except ApiException as exc:
+            gone = exc.status == 404
+    assert gone, "a preempted pod is deleted"
+    events = api.list_namespaced_event(NS, field_selector="involvedObject.name=victim").items
+    assert "Preempted" in [e.reason for e in events]
+    assert admin(double["url"], "GET", "/_double/state")["running"] == []
+
+
 @pytest.mark.parametrize(
     ("selector", "labels", "expected"),
     [

@@ -5,7 +5,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from kubernetes.client import models as k8s
 
-from script_runner.policy import Action, Outcome, Status, classify, decide, retry_due
+from script_runner.policy import (
+    Action,
+    Outcome,
+    Status,
+    classify,
+    decide,
+    disruption_from_events,
+    retry_due,
+)
 from script_runner.spec import ScriptSpec
 
 
@@ -153,3 +161,25 @@ def test_retry_due_applies_the_scripts_own_backoff(
         history, _spec(retry_delay=retry_delay), max_delay=120, now=_T0 + timedelta(seconds=now_secs)
     )
     assert due == (None if due_secs is None else _T0 + timedelta(seconds=due_secs))
+
+
+@pytest.mark.parametrize(
+    ("reasons", "expected"),
+    [
+        pytest.param(["Scheduled", "Started", "Preempted", "Killing"], Status.EVICTED, id="preempted"),
+        pytest.param(["Scheduled", "Evicted"], Status.EVICTED, id="evicted"),
+        pytest.param(["Scheduled", "Started", "Killing"], None, id="plain-delete-is-not-a-disruption"),
+        pytest.param([], None, id="no-events"),
+    ],
+)
+def test_disruption_from_events_names_the_reason(reasons: list[str], expected: Status | None) -> None:
+    events = [
+        k8s.CoreV1Event(
+            involved_object=k8s.V1ObjectReference(), metadata=k8s.V1ObjectMeta(), reason=r, message=f"m-{r}"
+        )
+        for r in reasons
+    ]
+    out = disruption_from_events(events)
+    assert (out.status if out else None) == expected
+    if out:
+        assert "pod deleted (" in out.reason

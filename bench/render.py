@@ -217,6 +217,22 @@ def _shards(rows: list[dict[str, Any]]) -> list[str]:
     )
 
 
+def _scale(rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return ["(not run)", ""]
+    keys = [
+        "scripts",
+        "shards",
+        "max_map_length",
+        "discover_state",
+        "discover_s",
+        "mapped_instances",
+        "all_expanded_after_s",
+        "pods_left_after_stop",
+    ]
+    return [*_table(keys, [[r.get(k) for k in keys] for r in rows]), f"Note: {rows[0].get('note', '')}.", ""]
+
+
 def render(folder: Path) -> str:
     machine = json.loads((folder / "machine.json").read_text()) if (folder / "machine.json").exists() else {}
     out = [
@@ -248,6 +264,9 @@ def render(folder: Path) -> str:
         "## 5. Past max_map_length (scaled down)",
         "",
         *_shards(_load(folder, "shards")),
+        "## 5b. Past max_map_length at full size (default Airflow settings)",
+        "",
+        *_scale(_load(folder, "scale")),
     ]
     notes = ROOT / "bench" / "NOTES.md"
     if notes.exists():

@@ -27,6 +27,7 @@ BENCHES: dict[str, list[str]] = {
     "compare-podman": ["-m", "bench.e2e", "compare", "--kubelet", "podman"],
     "deferrable": ["-m", "bench.e2e", "deferrable"],
     "shards": ["-m", "bench.e2e", "shards"],
+    "scale": ["-m", "bench.e2e", "scale"],
 }
 
 

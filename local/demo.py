@@ -41,6 +41,26 @@ def upload_examples(prefix: str = PREFIX) -> list[str]:
     return names
 
 
+def upload_dags() -> list[str]:
+    """Put the DAG, its package and .airflowignore under gs://<bucket>/dags/, as a Composer deploy does.
+
+    Locally Airflow reads ./dags directly (no gcsfuse); the copy keeps the bucket laid out like Composer's.
+    """
+    from google.cloud import storage
+
+    client = storage.Client(project="test-project")
+    bucket = client.bucket(stack.BUCKET)
+    dags = ROOT / "dags"
+    files = [dags / "gcs_script_runner.py", dags / ".airflowignore"]
+    files += sorted((dags / "script_runner").glob("*.py"))
+    names = []
+    for path in files:
+        name = "dags/" + path.relative_to(dags).as_posix()
+        bucket.blob(name).upload_from_filename(str(path))
+        names.append(name)
+    return names
+
+
 def read_report(run_id: str, state_root: str = "script-runner") -> dict[str, Any]:
     from google.cloud import storage
 
@@ -69,6 +89,8 @@ def peak_parallelism(rows: list[dict[str, Any]]) -> tuple[int, list[str]]:
 
 
 def run_demo(client: AirflowClient, *, timeout: float) -> int:
+    deployed = upload_dags()
+    print(f"[demo] deployed {len(deployed)} DAG files to gs://{stack.BUCKET}/dags/", flush=True)
     names = upload_examples()
     print(f"[demo] uploaded {len(names)} files to gs://{stack.BUCKET}/{PREFIX}", flush=True)
     client.set_variable("script_runner_settings", json.dumps({"source": f"gs://{stack.BUCKET}/{PREFIX}"}))

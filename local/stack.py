@@ -452,7 +452,15 @@ def start_kube() -> None:
         cmd += ["--faults", faults]
     spawn("kube", cmd)
     wait_for("Kubernetes double", lambda: (state / "ready").exists(), 120, "kube")
-    log(f"Kubernetes double on http://127.0.0.1:{PORTS.kube}, kubelet={(state / 'mode').read_text().strip()}")
+    kubelet = (state / "mode").read_text().strip()
+    log(f"Kubernetes double on http://127.0.0.1:{PORTS.kube}, kubelet={kubelet}")
+    if kubelet != "podman" and mode == "auto":
+        lines = (LOGS / "kube.log").read_text(errors="replace").splitlines()
+        reason = next((ln for ln in lines if "FALLING BACK" in ln), "podman cannot run containers here")
+        log(
+            "WARNING: pods run as plain processes, NOT containers: no isolation, memory limits not "
+            f"enforced; container-only tests will be skipped. ({reason.strip()[-300:]})"
+        )
 
 
 def airflow(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:

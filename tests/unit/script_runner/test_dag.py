@@ -53,9 +53,15 @@ def spy(self, address):
     calls.append(address)
     return real_connect(self, address)
 socket.socket.connect = spy
-opened = []
-import builtins
-real_open = builtins.open
+source = sys.argv[2]
+touched = []
+def audit(event, args):
+    # Every file open, listing and stat of the source folder (a file:// source) is a parse-time read.
+    if event in ("open", "os.listdir", "os.scandir", "os.stat", "os.lstat") and args:
+        path = str(args[0])
+        if path.startswith(source):
+            touched.append(f"{event} {path}")
+sys.addaudithook(audit)
 sys.path.insert(0, sys.argv[1])
 from script_runner import discovery
 def boom(*a, **k):
@@ -64,29 +70,38 @@ discovery.discover = boom
 t0 = time.perf_counter()
 import runpy
 runpy.run_path(sys.argv[1] + "/gcs_script_runner.py")
-print(len(calls), time.perf_counter() - t0)
+print(len(touched), len(calls), time.perf_counter() - t0)
 """
 
 
-def test_dag_parse_touches_no_network_and_no_source(tmp_path: Path) -> None:
-    # A source that would hang or fail if touched: a bucket on an address nothing listens on.
+@pytest.mark.parametrize(
+    "scheme", [pytest.param("gs", id="gcs-source"), pytest.param("file", id="mounted-folder")]
+)
+def test_dag_parse_touches_no_network_and_no_source(tmp_path: Path, scheme: str) -> None:
+    # A source that would hang or fail if touched: a bucket on an address nothing listens on, or a folder
+    # of 500 scripts whose every open, listing and stat is recorded.
+    folder = tmp_path / "data"
+    for i in range(500):
+        (folder / f"team{i % 5}").mkdir(parents=True, exist_ok=True)
+        (folder / f"team{i % 5}" / f"job_{i}.sh").write_text("#!/bin/bash\n# runner: cpu=100m\necho hi\n")
     env = {
-        "AIRFLOW_HOME": str(tmp_path),
+        "AIRFLOW_HOME": str(tmp_path / "airflow"),
         "GCS_BUCKET": "never-touched",
         "PATH": "/usr/bin:/bin",
         "STORAGE_EMULATOR_HOST": "http://127.0.0.1:9",
-        "SCRIPT_RUNNER_SOURCE": "gs://never-touched/data/",
+        "SCRIPT_RUNNER_SOURCE": "gs://never-touched/data/" if scheme == "gs" else folder.as_uri() + "/",
     }
     out = subprocess.run(
-        [sys.executable, "-c", PROBE, str(DAGS)],
+        [sys.executable, "-c", PROBE, str(DAGS), str(folder)],
         capture_output=True,
         text=True,
         env=env,
         timeout=120,
         check=True,
     )
-    connects, _secs = out.stdout.split()[-2:]
+    touched, connects, _secs = out.stdout.split()[-3:]
     assert connects == "0", out.stdout
+    assert touched == "0", out.stdout
 
 
 @pytest.mark.parametrize(

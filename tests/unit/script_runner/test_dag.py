@@ -33,6 +33,10 @@ def test_dag_shape_discover_run_report(dagbag: Any) -> None:
     run = dag.get_task("run_scripts")
     assert run.upstream_task_ids == {"discover"}
     assert run.partial_kwargs["map_index_template"] == "{{ task.script_path }}"
+    # Airflow's own retries back off exponentially (a multiplier from 3.3, a flag before); it is the floor
+    # under each script's retry_delay.
+    assert run.partial_kwargs["retry_exponential_backoff"] in (2.0, True)
+    assert run.partial_kwargs["retry_delay"].total_seconds() == 10
 
 
 def test_dag_shards_beyond_max_map_length(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

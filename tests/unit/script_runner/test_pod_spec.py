@@ -94,7 +94,12 @@ def test_operator_kwargs_are_restricted_and_sized() -> None:
     psc = ApiClient().sanitize_for_serialization(kw["security_context"])
     assert psc["runAsNonRoot"] is True
     assert psc["runAsUser"] == 10001
+    assert psc["seccompProfile"] == {"type": "RuntimeDefault"}
     assert {m.mount_path for m in kw["volume_mounts"]} == {"/work", "/tmp"}
+    assert {v.empty_dir.size_limit for v in kw["volumes"]} == {"1Gi"}  # scratch bounded by ephemeral_storage
+    assert "service_account_name" not in kw  # none asked: the namespace default (Composer 3 has no others)
+    with_sa = pod_spec.operator_kwargs(_spec(service_account="loader"), SETTINGS)
+    assert with_sa["service_account_name"] == "loader"  # Workload Identity: the KSA bound to a GSA
     assert "affinity" not in kw  # Composer 3 forbids it
 
 

@@ -34,6 +34,19 @@ def failure_message(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+_ALERT_LEVELS = frozenset({"error", "critical", "alert"})
+
+
+def alert_events(events: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """Lines for the scripts' own ``notify error …`` events (they are sent even when the run succeeds)."""
+    return [
+        f"- {path}: notify {e.get('level')}: {e.get('message', '')}".rstrip()
+        for path, evs in sorted(events.items())
+        for e in evs
+        if str(e.get("level", "")).lower() in _ALERT_LEVELS
+    ]
+
+
 def send(settings: RunnerSettings, context: Any, message: str) -> bool:
     """Send a notification; never raises (a broken notifier must not hide the run's own result)."""
     log.warning("[runner] notification %s", message.replace("\n", " | "))

@@ -13,7 +13,7 @@ from script_runner.discovery import discover, shard
 from script_runner.exceptions import ScriptRunnerError, SettingsError
 from script_runner.header_cache import HeaderCache
 from script_runner.ledger import Ledger
-from script_runner.notify import failure_message, read_events, send
+from script_runner.notify import alert_events, failure_message, read_events, send
 from script_runner.report import build_report, problems, to_markdown
 from script_runner.settings import RunnerSettings, load_settings, load_settings_from_airflow
 
@@ -144,8 +144,12 @@ def run_report(*, shards: int, run_task_ids: list[str]) -> dict[str, Any]:
     )
     bucket_obj.blob(base + ".md").upload_from_string(markdown, content_type="text/markdown")
     log.info("[runner] report gs://%s/%s.json\n%s", bucket, base, markdown)
-    if summary is None or bad:
-        send(settings, ctx, failure_message(report) + f"\nreport: gs://{bucket}/{base}.md")
+    alerts = alert_events(events)
+    if summary is None or bad or alerts:
+        message = failure_message(report)
+        if alerts:
+            message += "\nscript events:\n" + "\n".join(alerts[:20])
+        send(settings, ctx, message + f"\nreport: gs://{bucket}/{base}.md")
     if (summary is None or bad) and settings.fail_run_on_problems:
         raise AirflowFailException(
             f"run has problems ({', '.join(f'{k}={v}' for k, v in bad.items()) or 'discovery failed'}); "

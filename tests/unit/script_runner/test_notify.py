@@ -3,7 +3,9 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
-from script_runner.notify import failure_message, read_events, send
+from airflow.sdk import BaseNotifier
+
+from script_runner.notify import alert_events, failure_message, read_events, send
 from script_runner.settings import load_settings
 
 REPORT = {
@@ -18,12 +20,14 @@ REPORT = {
 }
 
 
-class RecordingNotifier:
-    """Stands in for an Airflow BaseNotifier: same constructor/notify shape."""
+class RecordingNotifier(BaseNotifier):  # type: ignore[misc]
+    """A real Airflow notifier (the SDK's BaseNotifier) that records instead of posting."""
 
     sent: ClassVar[list[tuple[str, str, Any]]] = []
+    template_fields = ("text",)
 
     def __init__(self, *, channel: str, text: str) -> None:
+        super().__init__()
         self.channel, self.text = channel, text
 
     def notify(self, context: Any) -> None:
@@ -65,3 +69,11 @@ def test_read_events_groups_by_script(make_bucket: Any, gcs_client: Any) -> None
     events = read_events(gcs_client, bucket=bucket.name, root="script-runner", run_id="run1")
     assert [e["level"] for e in events["etl/x.sh"]] == ["info", "error"]
     assert list(events) == ["etl/x.sh", "y.sh"]
+
+
+def test_alert_events_lists_only_error_level_script_events() -> None:
+    events = {
+        "etl/x.sh": [{"level": "info", "message": "loaded"}, {"level": "error", "message": "rows missing"}],
+        "y.sh": [{"level": "CRITICAL", "message": "disk"}],
+    }
+    assert alert_events(events) == ["- etl/x.sh: notify error: rows missing", "- y.sh: notify CRITICAL: disk"]

@@ -192,6 +192,16 @@ assert_end_line() {
   assert_end_line 0 done-earlier-this-run
 }
 
+@test "a read-only HOME is replaced by a writable one under the work dir (gsutil keeps state there)" {
+  # /proc refuses new files even to root (tests here may run as root, for whom mode bits do not stop writes).
+  local script="${BATS_TEST_TMPDIR}/home.sh"
+  printf 'echo "home=${HOME}"; touch "${HOME}/state"\n' >"${script}"
+  HOME=/proc/self RUNNER_SCRIPT_URI="file://${script}" run "${ENTRY}"
+  [ "${status}" -eq 0 ]
+  grep -q "^home=${RUNNER_WORKDIR}/.home$" <<<"${output}"
+  [ -f "${RUNNER_WORKDIR}/.home/state" ]
+}
+
 @test "a failed script writes no done-marker" {
   upload "data/${BATS_TEST_NUMBER}.sh" 'exit 5'
   use_gcs "data/${BATS_TEST_NUMBER}.sh"

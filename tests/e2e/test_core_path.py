@@ -32,8 +32,14 @@ def test_core_path_success_failure_rejection(runner: Any, deferrable: bool) -> N
     # script attempt and does not use up the script's retries.
     assert tis["fail3.sh"]["try_number"] >= 2
 
-    ok_log = run.log("ok.sh")
-    assert "E2E-OK-MARKER script=ok.sh" in ok_log
+    ok_tries = tis["ok.sh"]["try_number"]
+    ok_logs = [run.log("ok.sh", try_number=t) for t in range(1, ok_tries + 1)]
+    if not deferrable or ok_tries == 1:
+        assert "E2E-OK-MARKER script=ok.sh" in ok_logs[-1]
+    else:
+        # Airflow lost a deferred try (apache/airflow#67287): that try's pod ran the script, but its logs
+        # were never collected; the next try found this run's done-marker and succeeded without a rerun.
+        assert "E2E-OK-MARKER script=ok.sh" in "".join(ok_logs) or "event=already-done" in ok_logs[-1]
     fail_log = run.log("fail3.sh", try_number=2)
     assert "E2E-FAIL-MARKER try=2" in fail_log
 

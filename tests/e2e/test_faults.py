@@ -1,7 +1,8 @@
 """Issue 4's faults, injected by the Kubernetes double, and what a user sees for each.
 
-Each test asserts the task state, the log lines naming the reason, the report row, and that no pod,
-container or process is left behind.
+One DAG run carries the pod faults (a script each) and is shared by the tests below, one test per fault;
+each asserts the task state, the log lines naming the reason and the report row. The run-level test
+asserts the run fails (some faults are failures), and that no pod, container or process is left behind.
 """
 
 from __future__ import annotations
@@ -9,9 +10,15 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from local import stack as local_stack
+from tests.e2e.harness import RunResult, ScriptRunnerHarness
+
+if TYPE_CHECKING:
+    from local.airflow_client import AirflowClient
 
 SCRIPTS = Path(__file__).parent / "scripts" / "faults"
 
@@ -19,45 +26,104 @@ SCRIPTS = Path(__file__).parent / "scripts" / "faults"
 def assert_nothing_left(runner: Any) -> None:
     assert runner.pods_left() == []
     assert runner.containers_left() == []
+    assert runner.processes_left() == []
 
 
-def test_faults_oom_evict_unschedulable_image_pull(runner: Any) -> None:
-    run = runner.run_scripts(SCRIPTS / "pod", prefix="e2e-faults-pod/", timeout=360)
-    tis = run.mapped_tasks()
-    rows = {r["path"]: r for r in run.report()["scripts"]}
+def _harness(stack: AirflowClient) -> ScriptRunnerHarness:
+    return ScriptRunnerHarness(
+        stack, bucket=local_stack.BUCKET, kube_url=f"http://127.0.0.1:{local_stack.PORTS.kube}"
+    )
 
-    # OOMKilled once (injected): the retry runs with doubled memory and succeeds.
-    assert tis["oom.sh"]["state"] == "success"
-    assert tis["oom.sh"]["try_number"] == 2
+
+@pytest.fixture(scope="module")
+def pod_faults(stack: AirflowClient) -> tuple[ScriptRunnerHarness, RunResult]:
+    """One run with a script per pod fault (oom, evict, preempt, unschedulable, image_pull)."""
+    runner = _harness(stack)
+    return runner, runner.run_scripts(SCRIPTS / "pod", prefix="e2e-faults-pod/", timeout=420)
+
+
+def _rows(run: RunResult) -> dict[str, dict[str, Any]]:
+    return {r["path"]: r for r in run.report()["scripts"]}
+
+
+def test_fault_oom_retries_once_with_doubled_memory(pod_faults: Any) -> None:
+    _, run = pod_faults
+    ti = run.mapped_tasks()["oom.sh"]
+    assert ti["state"] == "success"
+    assert ti["try_number"] == 2
     assert "OOMKilled" in run.log("oom.sh", try_number=1)
-    assert rows["oom.sh"]["history"] == ["oom_killed(137)", "success(0)"]
+    second = run.log("oom.sh", try_number=2)
+    assert "memory=128Mi reason=after 1 OOMKilled attempt(s)" in second
+    assert "E2E-OOM try=2" in second
+    assert _rows(run)["oom.sh"]["history"] == ["oom_killed(137)", "success(0)"]
 
-    # Evicted once: rescheduled, not retried (retries=0, still try 1), then succeeds.
-    assert tis["evict.sh"]["state"] == "success"
-    assert tis["evict.sh"]["try_number"] == 1
-    assert rows["evict.sh"]["history"][0].startswith("evicted")
-    assert rows["evict.sh"]["status"] == "success"
 
-    # Never scheduled: fails once the start timeout passes, naming FailedScheduling.
-    assert tis["unschedulable.sh"]["state"] == "failed"
+def test_fault_eviction_is_rescheduled_without_spending_a_retry(pod_faults: Any) -> None:
+    _, run = pod_faults
+    ti = run.mapped_tasks()["evict.sh"]
+    assert ti["state"] == "success"
+    assert ti["try_number"] == 1  # retries=0, and still try 1: the eviction spent nothing
+    log = run.log("evict.sh")
+    assert "status=evicted" in log
+    assert "Evicted" in log
+    assert "not counted as a retry" in log
+    row = _rows(run)["evict.sh"]
+    assert row["history"][0].startswith("evicted")
+    assert row["status"] == "success"
+
+
+def test_fault_preemption_deletes_the_pod_and_is_rescheduled(pod_faults: Any) -> None:
+    _, run = pod_faults
+    ti = run.mapped_tasks()["preempt.sh"]
+    assert ti["state"] == "success"
+    assert ti["try_number"] == 1  # retries=0: the preemption spent nothing
+    log = run.log("preempt.sh")
+    assert "pod deleted (Preempted)" in log
+    assert "not counted as a retry" in log
+    assert _rows(run)["preempt.sh"]["history"][0].startswith("evicted")
+
+
+def test_fault_unschedulable_fails_after_the_start_timeout(pod_faults: Any) -> None:
+    _, run = pod_faults
+    assert run.mapped_tasks()["unschedulable.sh"]["state"] == "failed"
     log = run.log("unschedulable.sh")
     assert "FailedScheduling" in log
     assert "E2E-NEVER-RUNS" not in log
-    assert rows["unschedulable.sh"]["status"] == "unschedulable"
+    row = _rows(run)["unschedulable.sh"]
+    assert row["status"] == "unschedulable"
+    assert "could not be scheduled" in row["reason"]
 
-    # Image cannot be pulled: fails, naming the pull error.
-    assert tis["image_pull.sh"]["state"] == "failed"
-    assert "ErrImagePull" in run.log("image_pull.sh") or "ImagePullBackOff" in run.log("image_pull.sh")
-    assert rows["image_pull.sh"]["status"] == "image_pull_error"
 
+def test_fault_image_pull_error_fails_naming_the_pull_error(pod_faults: Any) -> None:
+    _, run = pod_faults
+    assert run.mapped_tasks()["image_pull.sh"]["state"] == "failed"
+    log = run.log("image_pull.sh")
+    assert "ErrImagePull" in log or "ImagePullBackOff" in log
+    assert _rows(run)["image_pull.sh"]["status"] == "image_pull_error"
+
+
+def test_fault_run_fails_reports_every_fault_and_leaves_nothing(pod_faults: Any) -> None:
+    runner, run = pod_faults
+    assert run.state == "failed"  # two scripts failed: the report task fails the run and notifies
+    summary = run.report()["summary"]
+    assert summary["unschedulable"] == 1
+    assert summary["image_pull_error"] == 1
+    assert summary["success"] == 3
+    markdown = run.report_markdown()
+    for script in ("oom.sh", "evict.sh", "preempt.sh", "unschedulable.sh", "image_pull.sh"):
+        assert script in markdown
+    report_log = runner.stack.task_log("gcs_script_runner", run.run_id, "report", -1, 1)
+    assert "run has problems" in report_log
     assert_nothing_left(runner)
 
 
-def test_faults_api_5xx_are_retried_by_the_client(runner: Any) -> None:
+def test_faults_api_5xx_timeouts_and_pod_name_patterns(runner: Any) -> None:
     runner.set_faults(
         [
             {"fault": "api_error", "status": 500, "method": "POST", "path": "*/pods", "count": 2},
             {"fault": "api_error", "status": 503, "method": "GET", "path": "*/pods/sr-hello-*", "count": 2},
+            {"fault": "api_timeout", "seconds": 2, "method": "GET", "path": "*/pods/sr-hello-*", "count": 1},
+            {"fault": "oom", "match": "sr-patterned-*", "count": 1},
         ]
     )
     try:
@@ -65,11 +131,16 @@ def test_faults_api_5xx_are_retried_by_the_client(runner: Any) -> None:
         spent = runner.faults()
     finally:
         runner.set_faults([])
-    assert [rule["count"] for rule in spent] == [0, 0]  # every injected error was served
+    assert [rule["count"] for rule in spent] == [0, 0, 0, 0]  # every injected fault was served
     tis = run.mapped_tasks()
     assert tis["hello.sh"]["state"] == "success"
-    assert tis["hello.sh"]["try_number"] == 1  # survived inside one attempt
+    assert tis["hello.sh"]["try_number"] == 1  # 5xx and a slow 504 survived inside one attempt
     assert "E2E-API-FAULTS survived" in run.log("hello.sh")
+    # The name-pattern rule OOM-killed the first pod of patterned.sh; its retry got doubled memory.
+    assert tis["patterned.sh"]["state"] == "success"
+    assert tis["patterned.sh"]["try_number"] == 2
+    assert "OOMKilled" in run.log("patterned.sh", try_number=1)
+    assert "E2E-PATTERN try=2" in run.log("patterned.sh", try_number=2)
     assert_nothing_left(runner)
 
 

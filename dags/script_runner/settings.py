@@ -107,7 +107,10 @@ class RunnerSettings(BaseModel):
     # Policies
     oom_memory_factor: float = Field(default=2.0, ge=1.0, le=8.0)
     max_evictions: int = Field(default=3, ge=0)
-    eviction_delay: str = "5s"
+    # Wait before re-running an evicted or preempted pod. Longer than a worker takes to report the
+    # rescheduled attempt's exit: a reschedule due before that report is drained is marked up_for_retry by
+    # the scheduler (apache/airflow#71172), which spends an Airflow try (never one of the script's retries).
+    eviction_delay: str = "15s"
     # Failure notifications: dotted path of an Airflow BaseNotifier subclass and its arguments.
     notifier: str | None = None
     notifier_kwargs: dict[str, Any] = Field(default_factory=dict)

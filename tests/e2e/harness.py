@@ -44,6 +44,23 @@ class RunResult:
             )
         )
 
+    def airflow_lost_a_try(self, script: str) -> bool:
+        """Whether the scheduler spent a try of this instance on a stale executor event (not our policy).
+
+        Airflow marks an instance up_for_retry when a worker's "finished" event for a rescheduled or deferred
+        attempt is drained after the instance was queued again (apache/airflow#71172 and #67287): the try
+        number then grows although no script attempt failed. The scheduler log names that instance.
+        """
+        from local import stack as local_stack
+
+        ti = self.mapped_tasks()[script]
+        marker = f"{self.run_id} map_index={ti['map_index']} ["
+        scheduler_log = local_stack.LOGS / "scheduler.log"
+        return any(
+            marker in line and "finished with state success, but the task instance's state attribute" in line
+            for line in scheduler_log.read_text(errors="replace").splitlines()
+        )
+
     def report(self) -> dict[str, Any]:
         bucket = self.runner.bucket
         blob = self.runner.gcs.bucket(bucket).blob(f"{self.runner.state_root}/reports/{self.run_id}.json")

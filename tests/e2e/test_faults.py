@@ -61,26 +61,30 @@ def test_fault_oom_retries_once_with_doubled_memory(pod_faults: Any) -> None:
 def test_fault_eviction_is_rescheduled_without_spending_a_retry(pod_faults: Any) -> None:
     _, run = pod_faults
     ti = run.mapped_tasks()["evict.sh"]
-    assert ti["state"] == "success"
-    assert ti["try_number"] == 1  # retries=0, and still try 1: the eviction spent nothing
-    log = run.log("evict.sh")
+    assert ti["state"] == "success"  # retries=0: had the eviction counted as a retry, the task had failed
+    # Still try 1, unless Airflow's scheduler spent a try on its own race (not a script retry, see harness).
+    assert ti["try_number"] == 1 or run.airflow_lost_a_try("evict.sh")
+    log = run.log("evict.sh", try_number=1)
     assert "status=evicted" in log
     assert "Evicted" in log
     assert "not counted as a retry" in log
     row = _rows(run)["evict.sh"]
-    assert row["history"][0].startswith("evicted")
+    assert row["history"] == ["evicted(137)", "success(0)"]  # one eviction, then one pod that succeeded
     assert row["status"] == "success"
 
 
 def test_fault_preemption_deletes_the_pod_and_is_rescheduled(pod_faults: Any) -> None:
     _, run = pod_faults
     ti = run.mapped_tasks()["preempt.sh"]
-    assert ti["state"] == "success"
-    assert ti["try_number"] == 1  # retries=0: the preemption spent nothing
-    log = run.log("preempt.sh")
+    assert ti["state"] == "success"  # retries=0: had the preemption counted as a retry, the task had failed
+    assert ti["try_number"] == 1 or run.airflow_lost_a_try("preempt.sh")
+    log = run.log("preempt.sh", try_number=1)
     assert "pod deleted (Preempted)" in log
     assert "not counted as a retry" in log
-    assert _rows(run)["preempt.sh"]["history"][0].startswith("evicted")
+    history = _rows(run)["preempt.sh"]["history"]
+    assert len(history) == 2
+    assert history[0].startswith("evicted")
+    assert history[1] == "success(0)"
 
 
 def test_fault_unschedulable_fails_after_the_start_timeout(pod_faults: Any) -> None:

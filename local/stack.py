@@ -145,13 +145,19 @@ def _pidfile(name: str) -> Path:
 
 
 def alive(name: str) -> int | None:
-    """The pid of a component if it is running."""
+    """The pid of a component if it is running (one this process started and that exited is reaped)."""
     try:
         pid = int(_pidfile(name).read_text())
-        os.kill(pid, 0)
-        return pid
     except (OSError, ValueError):
         return None
+    with contextlib.suppress(ChildProcessError):  # not our child: its own parent reaps it
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return None  # exited; without the reap it would linger as a zombie and look alive
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return None
+    return pid
 
 
 def spawn(name: str, cmd: list[str], *, env: dict[str, str] | None = None, user: str | None = None) -> int:

@@ -47,14 +47,31 @@ def test_operator_keeps_an_explicit_execution_timeout() -> None:
 def test_operator_reschedules_a_retry_until_the_scripts_own_delay_passed() -> None:
     from datetime import UTC, datetime
 
-    op = ScriptPodOperator(task_id="run_scripts", script=SCRIPT, runner_settings=SETTINGS)
+    settings = load_settings(
+        environ={"GCS_BUCKET": "b", "SCRIPT_RUNNER_PRESET": "local", "SCRIPT_RUNNER_MAX_RETRY_DELAY": "5m"}
+    )
+    op = ScriptPodOperator(task_id="run_scripts", script=SCRIPT, runner_settings=settings)
     just_failed = [{"status": "failed", "ended": datetime.now(UTC).isoformat()}]
     with pytest.raises(AirflowRescheduleException) as info:
         op._wait_for_own_retry_delay(just_failed)
     wait = (info.value.reschedule_date - datetime.now(UTC)).total_seconds()
-    # local preset caps max_retry_delay at 10 s, below the script's 30 s
-    assert 8 < wait <= 10
+    assert 28 < wait <= 30  # the script's retry_delay=30
     op._wait_for_own_retry_delay([])  # a first attempt never waits
+
+
+def test_operator_sleeps_a_short_wait_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A short reschedule would race Airflow's scheduler (apache/airflow#71172): wait in the slot instead.
+    from datetime import UTC, datetime
+
+    import script_runner.operator as operator_module
+
+    slept: list[float] = []
+    monkeypatch.setattr(operator_module.time, "sleep", slept.append)
+    op = ScriptPodOperator(task_id="run_scripts", script=SCRIPT, runner_settings=SETTINGS)
+    just_failed = [{"status": "failed", "ended": datetime.now(UTC).isoformat()}]
+    op._wait_for_own_retry_delay(just_failed)  # local preset caps max_retry_delay at 10 s: no reschedule
+    assert len(slept) == 1
+    assert 8 < slept[0] <= 10
 
 
 def test_operator_counts_attempts_from_the_ledger_not_airflow_tries() -> None:

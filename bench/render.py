@@ -257,7 +257,7 @@ def render(folder: Path) -> str:
         *_discovery(_load(folder, "discovery")),
         "## 3. End to end on the local stack: ours (one pod per script) vs the naive BashOperator DAG",
         "",
-        *_compare(_load(folder, "compare-process") + _load(folder, "compare-podman")),
+        *_compare([r for k in ("process", "podman", "preload") for r in _load(folder, f"compare-{k}")]),
         "## 4. Deferrable vs sync",
         "",
         *_deferrable(_load(folder, "deferrable")),

@@ -25,6 +25,7 @@ BENCHES: dict[str, list[str]] = {
     "discovery": ["-m", "bench.discovery"],
     "compare-process": ["-m", "bench.e2e", "compare", "--kubelet", "process"],
     "compare-podman": ["-m", "bench.e2e", "compare", "--kubelet", "podman"],
+    "compare-preload": ["-m", "bench.e2e", "compare", "--kubelet", "process", "--preload"],
     "deferrable": ["-m", "bench.e2e", "deferrable"],
     "shards": ["-m", "bench.e2e", "shards"],
     "scale": ["-m", "bench.e2e", "scale"],

@@ -127,7 +127,11 @@ def airflow_env() -> dict[str, str]:
         "SCRIPT_RUNNER_SCHEDULE": "none",
         "SCRIPT_RUNNER_RETRY_DELAY": "2s",
         "SCRIPT_RUNNER_EXTRA_ENV": json.dumps(pod_env()),
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "dags"), str(ROOT)]),
+        "PYTHONPATH": os.pathsep.join(
+            # local/preload holds an airflow_local_settings.py that preloads the KPO (a benchmark variant)
+            [str(ROOT / "dags"), str(ROOT)]
+            + ([str(ROOT / "local" / "preload")] if os.environ.get("SR_PRELOAD_PROVIDERS") == "1" else [])
+        ),
         "PATH": os.pathsep.join([str(VENV_BIN), os.environ.get("PATH", "/usr/bin:/bin")]),
         "SR_KUBE_URL": f"http://127.0.0.1:{PORTS.kube}",
         "SR_AIRFLOW_URL": api,

@@ -1,0 +1,12 @@
+"""Worker-side preload for the local stack, on only when ``SR_PRELOAD_PROVIDERS=1`` (benchmark 3b).
+
+Every Airflow process imports ``airflow_local_settings`` at start. The scheduler's LocalExecutor forks its
+workers, and each worker forks a process per task: a module imported here is inherited by every task
+instead of being imported again by each one (the KubernetesPodOperator and the kubernetes client take
+about a second of CPU per task otherwise). On Composer the same line can go in the environment's own
+``airflow_local_settings.py``; without it nothing changes but the per-task import.
+"""
+
+import importlib
+
+importlib.import_module("airflow.providers.cncf.kubernetes.operators.pod")

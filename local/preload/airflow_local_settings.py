@@ -3,7 +3,7 @@
 Every Airflow process imports ``airflow_local_settings`` at start. The scheduler's LocalExecutor forks its
 workers, and each worker forks a process per task: a module imported here is inherited by every task
 instead of being imported again by each one (the KubernetesPodOperator and the kubernetes client take
-about a second of CPU per task otherwise). On Composer the same line can go in the environment's own
+one to two seconds of CPU per task otherwise). On Composer the same line can go in the environment's own
 ``airflow_local_settings.py``; without it nothing changes but the per-task import.
 """
 

@@ -118,6 +118,7 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
         ti = context["ti"]
         run_id = context["run_id"]
         history = self._history(run_id)
+        self._refuse_after_final_verdict(history)
         self._wait_for_own_retry_delay(history)
         ooms = sum(1 for h in history if h.get("status") == Status.OOM.value)
         self._memory = pod_spec.memory_for_attempt(self.script_spec, self.runner_settings, ooms)
@@ -151,6 +152,21 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
         self._started = time.monotonic()
         self._started_at = datetime.now(UTC)
         return self._guarded(context, lambda: super(ScriptPodOperator, self).execute(context), history)
+
+    def _refuse_after_final_verdict(self, history: list[dict[str, Any]]) -> None:
+        """Never run the script again once an attempt of this run was failed for good.
+
+        Airflow can retry an instance whose attempt already raised AirflowFailException when its scheduler
+        loses that attempt's state (apache/airflow#67287, #71172); the script must not run a third time
+        with retries=1. The verdict comes from the attempt ledger, so it holds across tries.
+        """
+        if history and history[-1].get("action") == Action.FAIL.value:
+            last = history[-1]
+            raise AirflowFailException(
+                f"{self.script_path}: already failed in this run ({last.get('status')}, exit "
+                f"{last.get('exit_code')}, attempt {len(history)}): not run again. Airflow retried the task "
+                "after its final failure (a scheduler race); the report and the earlier try's log have it"
+            )
 
     def _wait_for_own_retry_delay(self, history: list[dict[str, Any]]) -> None:
         """Apply the script's ``retry_delay`` backoff above Airflow's DAG-level one (a reschedule, no try)."""
@@ -204,14 +220,16 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
         except TaskDeferred:
             raise
         except AirflowSkipException:
-            self._record(context, Outcome(Status.SKIPPED, self._exit_code(), self._skip_reason()))
+            skipped = Outcome(Status.SKIPPED, self._exit_code(), self._skip_reason())
+            self._record(context, skipped, Action.SKIP)
             raise
         except Exception as exc:
             outcome = self._outcome_for(exc)
-            self._record(context, outcome)
-            self._act(context, outcome, history, exc)
+            action = self._decide(context, outcome, history)
+            self._record(context, outcome, action)
+            self._act(outcome, action, history, exc)
             raise
-        self._record(context, self._outcome or Outcome(Status.SUCCESS, 0))
+        self._record(context, self._outcome or Outcome(Status.SUCCESS, 0), Action.DONE)
         return result
 
     def _outcome_for(self, exc: BaseException) -> Outcome:
@@ -245,18 +263,24 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
         except Exception:
             return None
 
-    def _act(self, context: Any, outcome: Outcome, history: list[dict[str, Any]], exc: BaseException) -> None:
-        ti = context["ti"]
-        evictions = sum(1 for h in history if h.get("status") == Status.EVICTED.value)
-        action = decide(
+    def _decide(self, context: Any, outcome: Outcome, history: list[dict[str, Any]]) -> Action:
+        return decide(
             outcome,
             self.script_spec,
             # Real failed attempts from the ledger, not Airflow's try number: a try lost to the scheduler
             # (e.g. its deferral race, apache/airflow#67287) must not use up the script's retries.
-            try_number=self._attempt_number(ti.try_number, history),
-            evictions=evictions,
+            try_number=self._attempt_number(context["ti"].try_number, history),
+            evictions=self._evictions(history),
             max_evictions=self.runner_settings.max_evictions,
         )
+
+    @staticmethod
+    def _evictions(history: list[dict[str, Any]]) -> int:
+        return sum(1 for h in history if h.get("status") == Status.EVICTED.value)
+
+    def _act(
+        self, outcome: Outcome, action: Action, history: list[dict[str, Any]], exc: BaseException
+    ) -> None:
         log.error(
             "[runner] script=%s status=%s exit=%s action=%s reason=%s",
             self.script_path,
@@ -272,7 +296,7 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
             log.warning(
                 "[runner] script=%s evicted (%d so far); rescheduled, not counted as a retry",
                 self.script_path,
-                evictions + 1,
+                self._evictions(history) + 1,
             )
             raise AirflowRescheduleException(  # type: ignore[no-untyped-call]
                 datetime.now(UTC) + timedelta(seconds=delay)
@@ -283,10 +307,11 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
                 "no retry (fatal code, fail_on, retry_on, or the script's retries are used up)"
             ) from exc
 
-    def _record(self, context: Any, outcome: Outcome) -> None:
+    def _record(self, context: Any, outcome: Outcome, action: Action) -> None:
         ti = context["ti"]
         record = {
             **outcome.as_dict(),
+            "action": action.value,
             "try_number": ti.try_number,
             "pod": self.name,
             "memory": self._memory,

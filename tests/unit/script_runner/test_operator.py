@@ -83,3 +83,20 @@ def test_operator_counts_attempts_from_the_ledger_not_airflow_tries() -> None:
     assert op._attempt_number(1, []) == 1
     op._ledger_read = False  # ledger unreadable: fall back to Airflow's try number
     assert op._attempt_number(4, one_failure) == 4
+
+
+def test_operator_never_reruns_a_script_failed_for_good_in_this_run() -> None:
+    # Airflow may retry an instance after our final failure (its scheduler lost that try's state): the
+    # ledger's verdict stops a new pod, so retries=1 never means three runs of the script.
+    from script_runner.compat import AirflowFailException
+
+    op = ScriptPodOperator(task_id="run_scripts", script=SCRIPT, runner_settings=SETTINGS)
+    failed_twice = [
+        {"status": "failed", "exit_code": 3, "action": "retry"},
+        {"status": "failed", "exit_code": 3, "action": "fail"},
+    ]
+    with pytest.raises(AirflowFailException, match="already failed in this run"):
+        op._refuse_after_final_verdict(failed_twice)
+    op._refuse_after_final_verdict(failed_twice[:1])  # a retry verdict lets the next attempt run
+    op._refuse_after_final_verdict([{"status": "evicted", "action": "reschedule"}])
+    op._refuse_after_final_verdict([])

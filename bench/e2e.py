@@ -74,13 +74,19 @@ def write_scripts(count: int, *, sleep: float = 0, name: str = "") -> Path:
     return folder
 
 
-def upload(folder: Path, prefix: str) -> None:
+def upload(folder: Path, prefix: str, *, threads: int = 16) -> None:
+    """Copy every script of ``folder`` under ``prefix`` in the bucket (concurrently: 10 000 at scale)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from google.cloud import storage
 
-    client = storage.Client(project="test-project")
-    bucket = client.bucket(stack.BUCKET)
-    for path in sorted(folder.rglob("*.sh")):
+    bucket = storage.Client(project="test-project").bucket(stack.BUCKET)
+
+    def put(path: Path) -> None:
         bucket.blob(prefix + path.relative_to(folder).as_posix()).upload_from_filename(str(path))
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(put, sorted(folder.rglob("*.sh"))))
 
 
 def _ts(value: str | None) -> float | None:
@@ -283,8 +289,6 @@ def scale(count: int, shard_count: int, timeout: float = 900) -> list[dict[str, 
     DAG past 1 024). Running every pod is not measured here (10 000 pods at ~0.5 s of CPU each would take
     hours on two cores): once all instances exist the run is stopped, and the stop must leave no pod.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     folder = write_scripts(count, name="scale")
     env = {
         "SR_KUBELET": "process",
@@ -293,19 +297,7 @@ def scale(count: int, shard_count: int, timeout: float = 900) -> list[dict[str, 
     }
     with session(**env) as client:
         prefix = f"bench-scale-{count}/"
-        from google.cloud import storage
-
-        bucket = storage.Client(project="test-project").bucket(stack.BUCKET)
-        paths = sorted(folder.rglob("*.sh"))
-        with ThreadPoolExecutor(16) as pool:
-            list(
-                pool.map(
-                    lambda p: bucket.blob(prefix + p.relative_to(folder).as_posix()).upload_from_filename(
-                        str(p)
-                    ),
-                    paths,
-                )
-            )
+        upload(folder, prefix)
         client.set_variable(
             "script_runner_settings",
             json.dumps(

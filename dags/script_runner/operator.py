@@ -120,7 +120,7 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
         history = self._history(run_id)
         self._refuse_after_final_verdict(history)
         self._wait_for_own_retry_delay(history)
-        ooms = sum(1 for h in history if h.get("status") == Status.OOM.value)
+        ooms = self._count(history, Status.OOM)
         self._memory = pod_spec.memory_for_attempt(self.script_spec, self.runner_settings, ooms)
         if self._memory != self.script_spec.memory:
             log.info(
@@ -270,13 +270,14 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
             # Real failed attempts from the ledger, not Airflow's try number: a try lost to the scheduler
             # (e.g. its deferral race, apache/airflow#67287) must not use up the script's retries.
             try_number=self._attempt_number(context["ti"].try_number, history),
-            evictions=self._evictions(history),
+            evictions=self._count(history, Status.EVICTED),
             max_evictions=self.runner_settings.max_evictions,
         )
 
     @staticmethod
-    def _evictions(history: list[dict[str, Any]]) -> int:
-        return sum(1 for h in history if h.get("status") == Status.EVICTED.value)
+    def _count(history: list[dict[str, Any]], status: Status) -> int:
+        """Earlier attempts of this run that ended with ``status``."""
+        return sum(1 for h in history if h.get("status") == status.value)
 
     def _act(
         self, outcome: Outcome, action: Action, history: list[dict[str, Any]], exc: BaseException
@@ -296,7 +297,7 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
             log.warning(
                 "[runner] script=%s evicted (%d so far); rescheduled, not counted as a retry",
                 self.script_path,
-                self._evictions(history) + 1,
+                self._count(history, Status.EVICTED) + 1,
             )
             raise AirflowRescheduleException(  # type: ignore[no-untyped-call]
                 datetime.now(UTC) + timedelta(seconds=delay)

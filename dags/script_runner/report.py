@@ -8,7 +8,7 @@ from typing import Any
 from script_runner.policy import Status
 
 # A script's clean results; every other status is a problem (fails the run, notifies).
-CLEAN_STATUSES = frozenset({"success", "skipped"})
+CLEAN_STATUSES = frozenset({Status.SUCCESS.value, Status.SKIPPED.value})
 # Final Airflow task states that mean the script did not run to a result of its own.
 _NOT_RUN = {"upstream_failed": "not run: discovery failed", "removed": "removed", None: "not run"}
 

@@ -58,33 +58,34 @@ def test_fault_oom_retries_once_with_doubled_memory(pod_faults: Any) -> None:
     assert _rows(run)["oom.sh"]["history"] == ["oom_killed(137)", "success(0)"]
 
 
+def _rescheduled_once(run: RunResult, script: str) -> tuple[str, list[str]]:
+    """A disruption that spent no retry: the try-1 log and the report history (a disruption, then success)."""
+    ti = run.mapped_tasks()[script]
+    assert ti["state"] == "success"  # retries=0: had the disruption counted as a retry, the task had failed
+    # Still try 1, unless Airflow's scheduler spent a try on its own race (not a script retry, see harness).
+    assert ti["try_number"] == 1 or run.airflow_lost_a_try(script)
+    log = run.log(script, try_number=1)
+    assert "not counted as a retry" in log
+    row = _rows(run)[script]
+    assert row["status"] == "success"
+    assert len(row["history"]) == 2
+    assert row["history"][1] == "success(0)"  # one disruption, then one pod that succeeded
+    return log, row["history"]
+
+
 def test_fault_eviction_is_rescheduled_without_spending_a_retry(pod_faults: Any) -> None:
     _, run = pod_faults
-    ti = run.mapped_tasks()["evict.sh"]
-    assert ti["state"] == "success"  # retries=0: had the eviction counted as a retry, the task had failed
-    # Still try 1, unless Airflow's scheduler spent a try on its own race (not a script retry, see harness).
-    assert ti["try_number"] == 1 or run.airflow_lost_a_try("evict.sh")
-    log = run.log("evict.sh", try_number=1)
+    log, history = _rescheduled_once(run, "evict.sh")
     assert "status=evicted" in log
     assert "Evicted" in log
-    assert "not counted as a retry" in log
-    row = _rows(run)["evict.sh"]
-    assert row["history"] == ["evicted(137)", "success(0)"]  # one eviction, then one pod that succeeded
-    assert row["status"] == "success"
+    assert history == ["evicted(137)", "success(0)"]
 
 
 def test_fault_preemption_deletes_the_pod_and_is_rescheduled(pod_faults: Any) -> None:
     _, run = pod_faults
-    ti = run.mapped_tasks()["preempt.sh"]
-    assert ti["state"] == "success"  # retries=0: had the preemption counted as a retry, the task had failed
-    assert ti["try_number"] == 1 or run.airflow_lost_a_try("preempt.sh")
-    log = run.log("preempt.sh", try_number=1)
+    log, history = _rescheduled_once(run, "preempt.sh")
     assert "pod deleted (Preempted)" in log
-    assert "not counted as a retry" in log
-    history = _rows(run)["preempt.sh"]["history"]
-    assert len(history) == 2
     assert history[0].startswith("evicted")
-    assert history[1] == "success(0)"
 
 
 def test_fault_unschedulable_fails_after_the_start_timeout(pod_faults: Any) -> None:

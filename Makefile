@@ -89,5 +89,6 @@ bench: sysdeps venv ## all benchmarks (about 30 minutes); results in bench/RESUL
 	$(PY) -m bench.run
 
 .PHONY: clean
-clean: down ## remove runtime files (keeps the venv)
+clean: ## stop the stack, remove runtime files (keeps the venv)
+	@test -x $(PY) && $(PY) -m local.stack clean || true
 	rm -rf local/.run bench/.run tests/.run

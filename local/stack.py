@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import os
 import secrets
@@ -356,10 +357,24 @@ def _pg(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
     return result
 
 
+def pg_home() -> Path:
+    """Where PostgreSQL keeps its data and socket.
+
+    Under ``RUN`` when we run as an ordinary user. As root, postgres runs as ``PG_USER``, which cannot enter a
+    clone whose parent is private (root's home, a ``mktemp -d`` folder, any 0700 directory): then a folder
+    under /var/tmp named after ``RUN`` (one per clone, kept across up/down like ``RUN`` is), owned by it.
+    """
+    if os.geteuid() != 0:
+        return RUN / "pg"
+    digest = hashlib.sha256(str(RUN.resolve()).encode()).hexdigest()[:12]
+    return Path(os.environ.get("SR_PG_HOME", f"/var/tmp/gcs-script-runner-pg-{digest}"))
+
+
 def start_postgres() -> None:
     if alive("postgres"):
         return
-    data = RUN / "pg" / "data"
+    home = pg_home()
+    data = home / "data"
     if os.geteuid() == 0 and subprocess.run(["id", PG_USER], capture_output=True).returncode != 0:
         subprocess.run(
             ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", PG_USER],
@@ -369,12 +384,13 @@ def start_postgres() -> None:
     if not (data / "PG_VERSION").exists():
         data.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
-            shutil.chown(data.parent, PG_USER)
+            home.chmod(0o700)
+            shutil.chown(home, PG_USER)
             shutil.chown(data, PG_USER)
         out = _pg([str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"])
         if out.returncode != 0:
             raise RuntimeError(f"initdb failed: {out.stderr}")
-    sock = RUN / "pg"
+    sock = home
     spawn(
         "postgres",
         [
@@ -537,7 +553,7 @@ def status() -> dict[str, int | None]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local.stack", description=__doc__)
-    parser.add_argument("command", choices=["up", "down", "status", "env", "run"])
+    parser.add_argument("command", choices=["up", "down", "status", "env", "run", "clean"])
     parser.add_argument("--no-kube", action="store_true")
     parser.add_argument("--no-airflow", action="store_true")
     parser.add_argument("rest", nargs=argparse.REMAINDER)
@@ -548,6 +564,10 @@ def main(argv: list[str] | None = None) -> int:
         down()
     elif args.command == "status":
         print(json.dumps(status(), indent=2))
+    elif args.command == "clean":
+        down()
+        for path in (pg_home(), RUN):
+            shutil.rmtree(path, ignore_errors=True)
     elif args.command == "env":
         for key, value in airflow_env().items():
             print(f"export {key}={json.dumps(value)}")

@@ -179,7 +179,8 @@ def spawn(name: str, cmd: list[str], *, env: dict[str, str] | None = None, user:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
-            cwd=str(ROOT),
+            # another user may not be able to enter the clone (a 0700 parent): start it where it can
+            cwd="/" if user else str(ROOT),
         )
     _pidfile(name).write_text(str(proc.pid))
     return proc.pid
@@ -352,7 +353,7 @@ def _pg(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
     if os.geteuid() == 0:
         cmd = ["runuser", "-u", PG_USER, "--", *cmd]
     result: subprocess.CompletedProcess[str] = subprocess.run(  # type: ignore[call-overload]
-        cmd, capture_output=True, text=True, timeout=120, **kw
+        cmd, capture_output=True, text=True, timeout=120, cwd="/", **kw
     )
     return result
 

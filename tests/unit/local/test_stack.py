@@ -1,0 +1,53 @@
+"""The local stack starts from a clone whose parent is private (0700), as under root's home or mktemp -d."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+from local import stack
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="as a non-root user postgres runs as that user, under RUN")
+@pytest.mark.skipif(not (stack.PG_BIN / "initdb").exists(), reason="PostgreSQL binaries not installed")
+def test_stack_postgres_starts_from_a_clone_under_a_private_parent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    run = private / "clone" / "local" / ".run"
+    monkeypatch.setattr(stack, "RUN", run)
+    monkeypatch.setattr(stack, "LOGS", run / "logs")
+    monkeypatch.setattr(stack, "PIDS", run / "pids")
+    monkeypatch.setattr(stack, "PORTS", stack.Ports(pg=_free_port()))
+    monkeypatch.delenv("SR_PG_HOME", raising=False)  # the default: a folder of its own under /var/tmp
+    home = stack.pg_home()
+    monkeypatch.chdir(private)  # the caller's cwd is unreachable for postgres' user too
+    try:
+        stack.start_postgres()
+        assert stack.alive("postgres")
+        assert (home / "data" / "PG_VERSION").exists()
+        assert not (run / "pg").exists()
+    finally:
+        stack.stop("postgres")
+        shutil.rmtree(home, ignore_errors=True)
+    assert not stack.alive("postgres")
+
+
+def test_stack_pg_home_is_one_folder_per_clone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SR_PG_HOME", raising=False)
+    monkeypatch.setattr(stack, "RUN", Path("/a/clone/local/.run"))
+    first = stack.pg_home()
+    monkeypatch.setattr(stack, "RUN", Path("/another/clone/local/.run"))
+    assert stack.pg_home() != first

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from local.kube_double import runtime
+from local.kube_double import admission, namespaces, runtime
 from local.kube_double.api import make_app
 from local.kube_double.faults import Faults
 from local.kube_double.kubelet import Kubelet
@@ -48,6 +48,24 @@ users:
   user:
     token: local-double-token
 """
+
+
+def namespace_labels(args: argparse.Namespace) -> dict[str, dict[str, str]]:
+    """The namespaces that exist at start, with their labels.
+
+    "default" and the kubeconfig namespace always exist; the kubeconfig namespace enforces
+    ``--pod-security``; ``--namespace-label NS:KEY=VALUE`` adds namespaces and labels.
+    """
+    out: dict[str, dict[str, str]] = {"default": {}, args.namespace: {}}
+    if args.pod_security != "privileged":
+        out[args.namespace][admission.ENFORCE_LABEL] = args.pod_security
+    for item in args.namespace_label:
+        name, _, pair = item.partition(":")
+        key, _, value = pair.partition("=")
+        out.setdefault(name, {})
+        if key:
+            out[name][key] = value
+    return out
 
 
 async def choose_mode(args: argparse.Namespace, config: runtime.RuntimeConfig) -> str:
@@ -90,7 +108,9 @@ async def serve(args: argparse.Namespace) -> None:
     removed = await runtime.cleanup_leftovers(config)
     if removed:
         log.warning("removed %d container(s) left by an earlier double", removed)
-    store, faults = Store(), Faults.load(args.faults)
+    store, faults = Store(history=args.watch_history), Faults.load(args.faults)
+    for name, labels in namespace_labels(args).items():
+        namespaces.seed(store, name, labels)
     kubelet = Kubelet(store, config, faults)
     kubelet.start()
     app = make_app(store, kubelet, faults)
@@ -143,6 +163,22 @@ def main() -> None:
     parser.add_argument("--faults", help="JSON file with fault rules")
     parser.add_argument("--identity-dir", help="DIR/<service account>.token|.email: local Workload Identity")
     parser.add_argument("--iam-url", help="IAM front for GCS that pods with an identity talk to")
+    parser.add_argument(
+        "--pod-security",
+        choices=admission.LEVELS,
+        default="restricted",
+        help="Pod Security level the kubeconfig namespace enforces",
+    )
+    parser.add_argument(
+        "--namespace-label",
+        action="append",
+        default=[],
+        metavar="NS:KEY=VALUE",
+        help="create namespace NS at start (with a label if KEY=VALUE is given)",
+    )
+    parser.add_argument(
+        "--watch-history", type=int, default=20_000, help="changes kept for watches (older: 410 Expired)"
+    )
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args()
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")

@@ -55,15 +55,22 @@ def double(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         proc.wait(timeout=15)
 
 
+# What the "restricted" Pod Security level (the double's default for its namespace) requires.
+RESTRICTED = {
+    "allowPrivilegeEscalation": False,
+    "runAsNonRoot": True,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
 def pod(name: str, command: list[str], **labels: str) -> dict[str, Any]:
+    container = {"name": "base", "image": "x", "command": command, "securityContext": dict(RESTRICTED)}
     return {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": name, "labels": labels},
-        "spec": {
-            "restartPolicy": "Never",
-            "containers": [{"name": "base", "image": "x", "command": command}],
-        },
+        "spec": {"restartPolicy": "Never", "containers": [container]},
     }
 
 

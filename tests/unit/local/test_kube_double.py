@@ -3,56 +3,25 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client, config, watch
+from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
 from local.kube_double.selectors import field_matcher, label_matcher
-from tests.conftest import free_port
+from tests.unit.local.kube_double_process import running_double
 
-ROOT = Path(__file__).resolve().parents[3]
 NS = "composer-user-workloads"
 
 
 @pytest.fixture(scope="module")
 def double(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    state = tmp_path_factory.mktemp("kube")
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "local.kube_double",
-            "--port",
-            str(port),
-            "--state-dir",
-            str(state),
-            "--kubelet",
-            "process",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while not (state / "ready").exists():
-        assert proc.poll() is None, "the double exited at start"
-        assert time.monotonic() < deadline, "the double did not start"
-        time.sleep(0.1)
-    api_client = config.new_client_from_config(str(state / "kubeconfig"))
-    try:
-        yield {"api": client.CoreV1Api(api_client), "url": f"http://127.0.0.1:{port}"}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
+    with running_double(tmp_path_factory.mktemp("kube")) as started:
+        yield started
 
 
 # What the "restricted" Pod Security level (the double's default for its namespace) requires.

@@ -200,3 +200,25 @@ def test_kube_double_field_matcher() -> None:
     obj = {"metadata": {"name": "p"}, "status": {"phase": "Running"}}
     assert field_matcher("metadata.name=p,status.phase!=Failed")(obj)
     assert not field_matcher("status.phase=Succeeded")(obj)
+
+
+def test_kube_double_node_shutdown_fault_leaves_a_terminated_pod_that_policy_reschedules(
+    double: dict[str, Any],
+) -> None:
+    from script_runner.policy import Status, classify
+
+    api = double["api"]
+    spec = pod("spot", ["sleep", "300"])
+    spec["metadata"]["annotations"] = {"script-runner.local/fault": "node_shutdown,after=0.5"}
+    api.create_namespaced_pod(NS, spec)
+    ended = wait_phase(api, "spot", {"Succeeded", "Failed"})
+    assert ended.status.phase == "Failed"
+    assert ended.status.reason == "Terminated"
+    assert ended.status.message == "Pod was terminated in response to imminent node shutdown."
+    disruption = [c for c in ended.status.conditions if c.type == "DisruptionTarget"]
+    assert [(c.status, c.reason) for c in disruption] == [("True", "TerminationByKubelet")]
+    assert ended.status.container_statuses[0].state.terminated.exit_code == 143  # SIGTERM, stopped in time
+    outcome = classify(ended, None)
+    assert outcome.status is Status.EVICTED
+    assert outcome.reason.startswith("TerminationByKubelet: ")
+    api.delete_namespaced_pod("spot", NS, grace_period_seconds=0)

@@ -15,6 +15,7 @@ from local.kube_double import admission, namespaces, runtime
 from local.kube_double.api import make_app
 from local.kube_double.faults import Faults
 from local.kube_double.kubelet import Kubelet
+from local.kube_double.metadata import MetadataServer
 from local.kube_double.store import Store
 
 log = logging.getLogger("kube_double")
@@ -101,6 +102,7 @@ async def serve(args: argparse.Namespace) -> None:
         containers_conf=args.containers_conf,
         identity_dir=Path(args.identity_dir).resolve() if args.identity_dir else None,
         iam_url=args.iam_url,
+        identity_via=args.identity_via,
     )
     config.mode = await choose_mode(args, config)
     if config.mode == "process":
@@ -111,7 +113,11 @@ async def serve(args: argparse.Namespace) -> None:
     store, faults = Store(history=args.watch_history), Faults.load(args.faults)
     for name, labels in namespace_labels(args).items():
         namespaces.seed(store, name, labels)
-    kubelet = Kubelet(store, config, faults)
+    metadata = None
+    if config.identity_dir is not None and args.identity_via != "token-file":
+        metadata = MetadataServer(config.identity_dir)
+        await metadata.start()
+    kubelet = Kubelet(store, config, faults, metadata)
     kubelet.start()
     app = make_app(store, kubelet, faults)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2)
@@ -137,6 +143,8 @@ async def serve(args: argparse.Namespace) -> None:
     (state / "ready").unlink(missing_ok=True)
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(kubelet.shutdown(), timeout=8)
+    if metadata is not None:
+        await metadata.stop()
     await runner.cleanup()
 
 
@@ -162,6 +170,12 @@ def main() -> None:
     parser.add_argument("--containers-conf", help="CONTAINERS_CONF for podman")
     parser.add_argument("--faults", help="JSON file with fault rules")
     parser.add_argument("--identity-dir", help="DIR/<service account>.token|.email: local Workload Identity")
+    parser.add_argument(
+        "--identity-via",
+        choices=["metadata", "token-file", "both"],
+        default="both",
+        help="how pods get their identity: the local metadata server (GCE_METADATA_HOST), a token file, both",
+    )
     parser.add_argument("--iam-url", help="IAM front for GCS that pods with an identity talk to")
     parser.add_argument(
         "--pod-security",

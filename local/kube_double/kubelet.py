@@ -14,6 +14,7 @@ from local.kube_double.store import Store, now
 
 if TYPE_CHECKING:
     from local.kube_double.faults import Faults, PodFault
+    from local.kube_double.metadata import MetadataServer
 
 log = logging.getLogger("kube_double.kubelet")
 SHUTDOWN_GRACE_SECONDS = 2.0  # the node's shutdownGracePeriod for regular pods (short here)
@@ -52,8 +53,14 @@ class PodLogs:
 class Kubelet:
     """Runs pods. Runtime handles outlive a kubelet restart; the supervising tasks do not."""
 
-    def __init__(self, store: Store, config: runtime.RuntimeConfig, faults: Faults) -> None:
-        self.store, self.config, self.faults = store, config, faults
+    def __init__(
+        self,
+        store: Store,
+        config: runtime.RuntimeConfig,
+        faults: Faults,
+        metadata: MetadataServer | None = None,
+    ) -> None:
+        self.store, self.config, self.faults, self.metadata = store, config, faults, metadata
         self.handles: dict[str, runtime.Handle] = {}
         self.logs: dict[str, PodLogs] = {}
         self.pumps: dict[str, asyncio.Task[None]] = {}
@@ -158,7 +165,10 @@ class Kubelet:
         )
         container = runtime.container_of(pod)
         try:
-            handle = await runtime.start(pod, self.config)
+            extra = {}
+            if self.metadata is not None:
+                extra = await self.metadata.open(uid, pod["spec"].get("serviceAccountName") or "default")
+            handle = await runtime.start(pod, self.config, extra)
         except Exception as exc:
             self.store.add_event(pod, reason="Failed", message=f"Error: {exc}", type_="Warning")
             self._finish(ns, name, uid, exit_code=128, reason="StartError", message=str(exc))
@@ -402,6 +412,10 @@ class Kubelet:
         self.deleting.discard(uid)
 
     def _forget(self, uid: str) -> None:
+        if self.metadata is not None:
+            task = asyncio.get_running_loop().create_task(self.metadata.close(uid))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
         handle = self.handles.pop(uid, None)
         self.pumps.pop(uid, None)
         self.supervisors.pop(uid, None)

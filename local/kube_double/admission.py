@@ -189,13 +189,14 @@ def _seccomp_restricted(pod: Pod) -> tuple[str, str] | None:
     return ("seccompProfile", "; ".join(details)) if details else None
 
 
+# In the plugin's order: the baseline checks by ID, then the restricted ones by ID.
 _BASELINE: list[Check] = [
-    _host_namespaces, _privileged, _baseline_capabilities, _host_path, _host_ports, _seccomp_baseline,
+    _baseline_capabilities, _host_namespaces, _host_path, _host_ports, _privileged, _seccomp_baseline,
 ]  # fmt: skip
 # Restricted replaces the baseline capability and seccomp checks with stricter ones.
 _RESTRICTED: list[Check] = [
-    _host_namespaces, _privileged, _host_path, _host_ports, _volume_types, _privilege_escalation,
-    _restricted_capabilities, _run_as_non_root, _run_as_user, _seccomp_restricted,
+    _host_namespaces, _host_path, _host_ports, _privileged, _privilege_escalation, _restricted_capabilities,
+    _volume_types, _run_as_non_root, _run_as_user, _seccomp_restricted,
 ]  # fmt: skip
 
 

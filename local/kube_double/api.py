@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from local.kube_double import admission, namespaces, patching, statuses, validation
+from local.kube_double import admission, defaults, namespaces, patching, statuses, validation
 from local.kube_double.faults import Faults
 from local.kube_double.kubelet import Kubelet
 from local.kube_double.selectors import field_matcher, label_matcher
@@ -142,24 +142,10 @@ async def create_pod(request: web.Request) -> web.Response:
         return statuses.already_exists("pods", meta["name"])
     body.setdefault("apiVersion", "v1")
     body.setdefault("kind", "Pod")
-    _default_pod(body)
+    defaults.default_pod(body)
     pod = store.create("pods", body)
     request.app[KUBELET].wake()
     return web.json_response(copy.deepcopy(pod), status=201)
-
-
-def _default_pod(body: dict[str, Any]) -> None:
-    """Defaults the API server fills in, and the initial status."""
-    spec = body["spec"]
-    spec.setdefault("restartPolicy", "Always")
-    spec.setdefault("terminationGracePeriodSeconds", 30)
-    spec.setdefault("dnsPolicy", "ClusterFirst")
-    spec.setdefault("serviceAccountName", spec.get("serviceAccount") or "default")
-    for container in spec["containers"]:
-        container.setdefault("terminationMessagePath", "/dev/termination-log")
-        container.setdefault("terminationMessagePolicy", "File")
-        container.setdefault("imagePullPolicy", "IfNotPresent")
-    body["status"] = {"phase": "Pending", "qosClass": "Guaranteed", "conditions": []}
 
 
 def _get(request: web.Request) -> dict[str, Any] | None:

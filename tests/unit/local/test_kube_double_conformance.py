@@ -344,3 +344,36 @@ def test_a_watch_from_a_version_older_than_the_history_is_gone(double: dict[str,
     stream = watch.Watch().stream(api.list_namespaced_pod, NS, resource_version=latest, timeout_seconds=1)
     assert list(stream) == []  # a fresh version still watches
     api.delete_namespaced_pod("busy", NS, grace_period_seconds=0)
+
+
+@pytest.mark.parametrize(
+    ("resources", "qos", "requests"),
+    [
+        pytest.param(
+            {"limits": {"cpu": "1", "memory": "1Gi"}},
+            "Guaranteed",
+            {"cpu": "1", "memory": "1Gi"},
+            id="limits-only",
+        ),
+        pytest.param(
+            {"requests": {"cpu": "1000m", "memory": "1024Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
+            "Guaranteed",
+            {"cpu": "1000m", "memory": "1024Mi"},
+            id="equal-in-other-units",
+        ),
+        pytest.param({"requests": {"cpu": "100m"}}, "Burstable", {"cpu": "100m"}, id="requests-only"),
+        pytest.param({}, "BestEffort", None, id="none"),
+    ],
+)
+def test_requests_default_to_limits_and_the_qos_class_follows(
+    double: dict[str, Any],
+    resources: dict[str, Any],
+    qos: str,
+    requests: dict[str, str] | None,
+    request: pytest.FixtureRequest,
+) -> None:
+    name = "qos-" + request.node.callspec.id
+    created = double["api"].create_namespaced_pod(NS, make_pod(name, resources=resources))
+    assert created.status.qos_class == qos
+    assert created.spec.containers[0].resources.requests == requests
+    double["api"].delete_namespaced_pod(name, NS, grace_period_seconds=0)

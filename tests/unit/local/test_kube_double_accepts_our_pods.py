@@ -34,14 +34,14 @@ def built_pod(tmp_path: Path, **script: Any) -> dict[str, Any]:
         pytest.param({"path": "x" * 300 + ".sh", "service_account": "loader"}, id="long-path-with-sa"),
     ],
 )
-def test_our_pod_is_valid_and_restricted(tmp_path: Path, script: dict[str, Any]) -> None:
+def test_pod_spec_our_pod_is_valid_and_restricted(tmp_path: Path, script: dict[str, Any]) -> None:
     pod = built_pod(tmp_path, **script)
     assert validation.decode_pod(pod) is None
     assert validation.pod(pod) == []
     assert admission.violations(pod, "restricted") == []
 
 
-def test_a_weakened_copy_of_our_pod_is_refused(tmp_path: Path) -> None:
+def test_pod_spec_a_weakened_copy_of_our_pod_is_refused(tmp_path: Path) -> None:
     pod = built_pod(tmp_path)
     pod["spec"]["containers"][0]["securityContext"]["privileged"] = True
     pod["metadata"]["labels"]["run_id"] = "manual 2026"

@@ -63,7 +63,9 @@ def causes(status: dict[str, Any]) -> list[tuple[str, str]]:
     return [(c["field"], c["reason"]) for c in status["details"]["causes"]]
 
 
-def test_a_valid_restricted_pod_is_created_with_the_api_server_defaults(double: dict[str, Any]) -> None:
+def test_double_a_valid_restricted_pod_is_created_with_the_api_server_defaults(
+    double: dict[str, Any],
+) -> None:
     created = double["api"].create_namespaced_pod(NS, make_pod("valid-pod"))
     assert created.metadata.name == "valid-pod"
     assert created.metadata.uid
@@ -73,7 +75,7 @@ def test_a_valid_restricted_pod_is_created_with_the_api_server_defaults(double: 
     double["api"].delete_namespaced_pod("valid-pod", NS, grace_period_seconds=0)
 
 
-def test_a_pod_name_with_an_underscore_and_capitals_is_invalid(double: dict[str, Any]) -> None:
+def test_double_a_pod_name_with_an_underscore_and_capitals_is_invalid(double: dict[str, Any]) -> None:
     code, status = rejected(double["api"], make_pod("Bad_Name"))
     assert code == 422
     assert status["reason"] == "Invalid"
@@ -86,13 +88,13 @@ def test_a_pod_name_with_an_underscore_and_capitals_is_invalid(double: dict[str,
     assert status["details"]["kind"] == "Pod"
 
 
-def test_a_pod_name_longer_than_253_characters_is_invalid(double: dict[str, Any]) -> None:
+def test_double_a_pod_name_longer_than_253_characters_is_invalid(double: dict[str, Any]) -> None:
     code, status = rejected(double["api"], make_pod("a" * 254))
     assert code == 422
     assert "must be no more than 253 characters" in status["message"]
 
 
-def test_a_label_value_of_64_characters_is_invalid(double: dict[str, Any]) -> None:
+def test_double_a_label_value_of_64_characters_is_invalid(double: dict[str, Any]) -> None:
     body = make_pod("long-label")
     body["metadata"]["labels"]["run_id"] = "v" * 64
     code, status = rejected(double["api"], body)
@@ -106,7 +108,9 @@ def test_a_label_value_of_64_characters_is_invalid(double: dict[str, Any]) -> No
     double["api"].delete_namespaced_pod("long-label", NS, grace_period_seconds=0)
 
 
-def test_a_label_value_with_a_space_and_a_bad_label_key_are_both_reported(double: dict[str, Any]) -> None:
+def test_double_a_label_value_with_a_space_and_a_bad_label_key_are_both_reported(
+    double: dict[str, Any],
+) -> None:
     body = make_pod("spaced-label")
     body["metadata"]["labels"] = {"run id/x/y": "ok", "run": "a b"}
     code, status = rejected(double["api"], body)
@@ -120,7 +124,7 @@ def test_a_label_value_with_a_space_and_a_bad_label_key_are_both_reported(double
     assert len(status["details"]["causes"]) == 2
 
 
-def test_a_memory_quantity_that_is_not_a_number_cannot_be_decoded(double: dict[str, Any]) -> None:
+def test_double_a_memory_quantity_that_is_not_a_number_cannot_be_decoded(double: dict[str, Any]) -> None:
     code, status = rejected(double["api"], make_pod("lots", resources={"limits": {"memory": "lots"}}))
     assert code == 400
     assert status["reason"] == "BadRequest"
@@ -130,7 +134,7 @@ def test_a_memory_quantity_that_is_not_a_number_cannot_be_decoded(double: dict[s
     )
 
 
-def test_requests_above_limits_are_invalid_and_equal_ones_are_fine(double: dict[str, Any]) -> None:
+def test_double_requests_above_limits_are_invalid_and_equal_ones_are_fine(double: dict[str, Any]) -> None:
     over = {"requests": {"memory": "2Gi", "cpu": "500m"}, "limits": {"memory": "1Gi", "cpu": "0.5"}}
     code, status = rejected(double["api"], make_pod("greedy", resources=over))
     assert code == 422
@@ -141,7 +145,7 @@ def test_requests_above_limits_are_invalid_and_equal_ones_are_fine(double: dict[
     double["api"].delete_namespaced_pod("modest", NS, grace_period_seconds=0)
 
 
-def test_an_unknown_resource_name_and_a_negative_quantity_are_invalid(double: dict[str, Any]) -> None:
+def test_double_an_unknown_resource_name_and_a_negative_quantity_are_invalid(double: dict[str, Any]) -> None:
     code, status = rejected(double["api"], make_pod("odd", resources={"limits": {"gpus": "1", "cpu": "-1"}}))
     assert code == 422
     assert ("spec.containers[0].resources.limits[gpus]", "FieldValueInvalid") in causes(status)
@@ -149,7 +153,7 @@ def test_an_unknown_resource_name_and_a_negative_quantity_are_invalid(double: di
     assert "must be greater than or equal to 0" in status["message"]
 
 
-def test_two_containers_with_the_same_name_are_a_duplicate(double: dict[str, Any]) -> None:
+def test_double_two_containers_with_the_same_name_are_a_duplicate(double: dict[str, Any]) -> None:
     body = make_pod("twins")
     body["spec"]["containers"].append(copy.deepcopy(body["spec"]["containers"][0]))
     code, status = rejected(double["api"], body)
@@ -158,7 +162,7 @@ def test_two_containers_with_the_same_name_are_a_duplicate(double: dict[str, Any
     assert causes(status) == [("spec.containers[1].name", "FieldValueDuplicate")]
 
 
-def test_required_fields_and_dangling_mounts_are_reported(double: dict[str, Any]) -> None:
+def test_double_required_fields_and_dangling_mounts_are_reported(double: dict[str, Any]) -> None:
     body = make_pod("sparse", image="", volumeMounts=[{"name": "nowhere", "mountPath": "/data"}])
     body["spec"]["restartPolicy"] = "Sometimes"
     code, status = rejected(double["api"], body)
@@ -177,7 +181,7 @@ def test_required_fields_and_dangling_mounts_are_reported(double: dict[str, Any]
     assert (code, causes(status)) == (422, [("spec.containers", "FieldValueRequired")])
 
 
-def test_annotations_over_256_kib_in_total_are_too_long(double: dict[str, Any]) -> None:
+def test_double_annotations_over_256_kib_in_total_are_too_long(double: dict[str, Any]) -> None:
     body = make_pod("chatty")
     body["metadata"]["annotations"] = {"a": "x" * 200_000, "b": "y" * 70_000}
     code, status = rejected(double["api"], body)
@@ -186,7 +190,7 @@ def test_annotations_over_256_kib_in_total_are_too_long(double: dict[str, Any]) 
     assert causes(status) == [("metadata.annotations", "FieldValueTooLong")]
 
 
-def test_a_privileged_container_violates_the_restricted_level(double: dict[str, Any]) -> None:
+def test_double_a_privileged_container_violates_the_restricted_level(double: dict[str, Any]) -> None:
     code, status = rejected(double["api"], make_pod("root-pod", securityContext={"privileged": True}))
     assert code == 403
     assert status["reason"] == "Forbidden"
@@ -197,7 +201,9 @@ def test_a_privileged_container_violates_the_restricted_level(double: dict[str, 
     assert "allowPrivilegeEscalation != false" in status["message"]
 
 
-def test_a_pod_without_a_security_context_lists_every_restricted_violation(double: dict[str, Any]) -> None:
+def test_double_a_pod_without_a_security_context_lists_every_restricted_violation(
+    double: dict[str, Any],
+) -> None:
     body = make_pod("plain")
     del body["spec"]["containers"][0]["securityContext"]
     code, status = rejected(double["api"], body)
@@ -212,7 +218,7 @@ def test_a_pod_without_a_security_context_lists_every_restricted_violation(doubl
     )
 
 
-def test_added_capabilities_and_root_user_violate_the_restricted_level(double: dict[str, Any]) -> None:
+def test_double_added_capabilities_and_root_user_violate_the_restricted_level(double: dict[str, Any]) -> None:
     ctx = {**RESTRICTED_CTX, "capabilities": {"drop": ["ALL"], "add": ["SYS_ADMIN"]}, "runAsUser": 0}
     code, status = rejected(double["api"], make_pod("capable", securityContext=ctx))
     assert code == 403
@@ -223,7 +229,7 @@ def test_added_capabilities_and_root_user_violate_the_restricted_level(double: d
     assert 'runAsUser=0 (container "base" must not set runAsUser=0)' in status["message"]
 
 
-def test_the_baseline_level_admits_a_plain_pod_but_not_host_access(double: dict[str, Any]) -> None:
+def test_double_the_baseline_level_admits_a_plain_pod_but_not_host_access(double: dict[str, Any]) -> None:
     api = double["api"]
     plain = make_pod("plain-baseline")
     del plain["spec"]["containers"][0]["securityContext"]
@@ -240,13 +246,13 @@ def test_the_baseline_level_admits_a_plain_pod_but_not_host_access(double: dict[
     )
 
 
-def test_a_namespace_without_a_level_admits_a_privileged_pod(double: dict[str, Any]) -> None:
+def test_double_a_namespace_without_a_level_admits_a_privileged_pod(double: dict[str, Any]) -> None:
     body = make_pod("privileged-ok", securityContext={"privileged": True})
     double["api"].create_namespaced_pod(OPEN_NS, body)
     double["api"].delete_namespaced_pod("privileged-ok", OPEN_NS, grace_period_seconds=0)
 
 
-def test_the_level_follows_the_namespace_label(double: dict[str, Any]) -> None:
+def test_double_the_level_follows_the_namespace_label(double: dict[str, Any]) -> None:
     api = double["api"]
     api.create_namespace({"metadata": {"name": "relabelled"}})
     api.patch_namespace(
@@ -257,7 +263,7 @@ def test_the_level_follows_the_namespace_label(double: dict[str, Any]) -> None:
     assert "restricted:latest" in status["message"]
 
 
-def test_an_invalid_namespace_name_is_invalid_and_an_unknown_namespace_is_not_found(
+def test_double_an_invalid_namespace_name_is_invalid_and_an_unknown_namespace_is_not_found(
     double: dict[str, Any],
 ) -> None:
     api = double["api"]
@@ -269,7 +275,7 @@ def test_an_invalid_namespace_name_is_invalid_and_an_unknown_namespace_is_not_fo
     assert (code, status["reason"], status["message"]) == (404, "NotFound", 'namespaces "nowhere" not found')
 
 
-def test_creating_a_pod_twice_is_already_exists_and_a_missing_pod_is_not_found(
+def test_double_creating_a_pod_twice_is_already_exists_and_a_missing_pod_is_not_found(
     double: dict[str, Any],
 ) -> None:
     api = double["api"]
@@ -284,7 +290,7 @@ def test_creating_a_pod_twice_is_already_exists_and_a_missing_pod_is_not_found(
     assert json.loads(err.value.body)["message"] == 'pods "never-made" not found'
 
 
-def test_generate_name_gets_a_valid_random_suffix(double: dict[str, Any]) -> None:
+def test_double_generate_name_gets_a_valid_random_suffix(double: dict[str, Any]) -> None:
     body = make_pod("")
     del body["metadata"]["name"]
     body["metadata"]["generateName"] = "script-"
@@ -294,7 +300,9 @@ def test_generate_name_gets_a_valid_random_suffix(double: dict[str, Any]) -> Non
     double["api"].delete_namespaced_pod(created.metadata.name, NS, grace_period_seconds=0)
 
 
-def test_patches_change_labels_but_not_the_spec_and_a_stale_version_conflicts(double: dict[str, Any]) -> None:
+def test_double_patches_change_labels_but_not_the_spec_and_a_stale_version_conflicts(
+    double: dict[str, Any],
+) -> None:
     api = double["api"]
     first = api.create_namespaced_pod(NS, make_pod("patched"))
     api.patch_namespaced_pod("patched", NS, {"metadata": {"labels": {"stage": "two"}}})
@@ -330,7 +338,7 @@ def _forbidden_update(api: client.CoreV1Api) -> str:
     return str(json.loads(err.value.body)["message"])
 
 
-def test_a_watch_from_a_version_older_than_the_history_is_gone(double: dict[str, Any]) -> None:
+def test_double_a_watch_from_a_version_older_than_the_history_is_gone(double: dict[str, Any]) -> None:
     api = double["api"]
     api.create_namespaced_pod(NS, make_pod("busy"))
     for i in range(45):  # more changes than the double keeps (--watch-history 40)
@@ -365,7 +373,7 @@ def test_a_watch_from_a_version_older_than_the_history_is_gone(double: dict[str,
         pytest.param({}, "BestEffort", None, id="none"),
     ],
 )
-def test_requests_default_to_limits_and_the_qos_class_follows(
+def test_double_requests_default_to_limits_and_the_qos_class_follows(
     double: dict[str, Any],
     resources: dict[str, Any],
     qos: str,

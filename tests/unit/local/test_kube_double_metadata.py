@@ -45,7 +45,7 @@ def run_pod(api: client.CoreV1Api, name: str, account: str, command: list[str]) 
     return str(raw.data.decode())
 
 
-def test_a_pod_gets_its_accounts_token_from_the_metadata_server_and_no_token_file(
+def test_metadata_server_a_pod_gets_its_accounts_token_from_the_metadata_server_and_no_token_file(
     double: dict[str, Any],
 ) -> None:
     out = run_pod(double["api"], "md-loader", "loader", ["bash", "-c", PROBE])
@@ -56,12 +56,14 @@ def test_a_pod_gets_its_accounts_token_from_the_metadata_server_and_no_token_fil
     assert "loader@p.iam.gserviceaccount.com\nemail=200" in out
 
 
-def test_a_pod_whose_account_has_no_identity_gets_no_token(double: dict[str, Any]) -> None:
+def test_metadata_server_a_pod_whose_account_has_no_identity_gets_no_token(double: dict[str, Any]) -> None:
     out = run_pod(double["api"], "md-nobody", "nobody", ["bash", "-c", PROBE])
     assert "token=404" in out
 
 
-def test_google_auth_reads_the_token_through_the_standard_overrides(double: dict[str, Any]) -> None:
+def test_metadata_server_google_auth_reads_the_token_through_the_standard_overrides(
+    double: dict[str, Any],
+) -> None:
     code = (
         "import google.auth.compute_engine as ce, google.auth.transport.requests as r\n"
         "c = ce.Credentials()\n"
@@ -72,7 +74,7 @@ def test_google_auth_reads_the_token_through_the_standard_overrides(double: dict
     assert "google-auth tok-loader loader@p.iam.gserviceaccount.com" in out
 
 
-def test_the_pods_listener_closes_when_the_pod_is_gone(double: dict[str, Any]) -> None:
+def test_metadata_server_the_pods_listener_closes_when_the_pod_is_gone(double: dict[str, Any]) -> None:
     api = double["api"]
     body = pod("md-short", ["bash", "-c", 'echo "$GCE_METADATA_HOST"'])
     body["spec"]["serviceAccountName"] = "loader"

@@ -245,11 +245,15 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
         return outcome
 
     def _pod_events(self) -> list[Any]:
+        from script_runner.policy import events_of_pod
+
         pod = getattr(self, "pod", None) or self._event_pod
         if pod is None:
             return []
         try:
-            return list(self.pod_manager.read_pod_events(pod).items or [])
+            # Listed by name: keep only this pod object's events (a reused name has older pods' events).
+            events = list(self.pod_manager.read_pod_events(pod).items or [])
+            return events_of_pod(events, getattr(pod.metadata, "uid", None))
         except Exception:
             log.warning("could not read the events of pod %s", getattr(pod.metadata, "name", "?"))
             return []

@@ -57,6 +57,9 @@ class Outcome:
 # Entrypoint codes that no retry can fix: configuration, checksum, permission.
 FATAL_CODES = frozenset({c.EXIT_CONFIG, c.EXIT_CHECKSUM, c.EXIT_NOPERM})
 _IMAGE_WAITING = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
+# Pod-level reasons for a pod taken away from a healthy script: eviction, preemption, graceful node shutdown
+# (spot/preemptible VMs: "Terminated"; "Shutdown" when admitted while the node shuts down), lost node.
+_DISRUPTED_POD_REASONS = frozenset({"Evicted", "Preempted", "Terminated", "Shutdown", "NodeLost"})
 
 
 def classify(remote_pod: k8s.V1Pod | None, error: BaseException | None) -> Outcome:
@@ -64,10 +67,11 @@ def classify(remote_pod: k8s.V1Pod | None, error: BaseException | None) -> Outco
     status = getattr(remote_pod, "status", None)
     pod_reason = getattr(status, "reason", None) or ""
     message = getattr(status, "message", None) or ""
-    if pod_reason == "Evicted" or pod_reason == "Preempted":
-        return Outcome(Status.EVICTED, _exit_code(remote_pod), f"{pod_reason}: {message}".strip(": "))
     if pod_reason == "DeadlineExceeded":
         return Outcome(Status.TIMEOUT, _exit_code(remote_pod), f"run timeout reached: {message}".strip(": "))
+    disruption = _disruption(remote_pod)
+    if disruption is not None:
+        return Outcome(Status.EVICTED, _exit_code(remote_pod), disruption)
     terminated = _terminated(remote_pod)
     if terminated is not None:
         code = terminated.exit_code
@@ -112,6 +116,23 @@ def disruption_from_events(events: list[Any]) -> Outcome | None:
             message = getattr(event, "message", None) or ""
             return Outcome(Status.EVICTED, None, f"pod deleted ({reason}): {message}".strip(": "))
     return None
+
+
+def events_of_pod(events: list[Any], uid: str | None) -> list[Any]:
+    """The events about one pod object among the events listed by its name.
+
+    A re-run that reuses the pod name would otherwise inherit the events of the earlier pod. Without a
+    uid (the deferrable path knows only the name), the pod with the newest event is taken to be ours.
+
+    :param events: core/v1 Events whose involvedObject has this pod's name, oldest first.
+    :param uid: the pod's metadata.uid, if known.
+    """
+    if not uid:
+        uids = [getattr(getattr(e, "involved_object", None), "uid", None) for e in events]
+        uid = next((u for u in reversed(uids) if u), None)
+        if uid is None:
+            return list(events)
+    return [e for e in events if getattr(getattr(e, "involved_object", None), "uid", None) == uid]
 
 
 def decide(
@@ -171,6 +192,23 @@ def _waiting(pod: k8s.V1Pod | None) -> Any:
 def _exit_code(pod: k8s.V1Pod | None) -> int | None:
     terminated = _terminated(pod)
     return terminated.exit_code if terminated is not None else None
+
+
+def _disruption(pod: k8s.V1Pod | None) -> str | None:
+    """Why the cluster took the pod away (DisruptionTarget condition, else the status reason), or None.
+
+    Kubernetes sets it (status True) for every disruption it causes: EvictionByEvictionAPI (drain,
+    eviction), PreemptionByScheduler, DeletionByTaintManager (node not ready/unreachable),
+    TerminationByKubelet (node pressure, graceful node shutdown), DeletionByPodGC (node gone).
+    """
+    for cond in getattr(getattr(pod, "status", None), "conditions", None) or []:
+        if cond.type == "DisruptionTarget" and cond.status == "True":
+            return f"{cond.reason or 'DisruptionTarget'}: {cond.message or ''}".strip(": ")
+    status = getattr(pod, "status", None)
+    reason = getattr(status, "reason", None) or ""
+    if reason in _DISRUPTED_POD_REASONS:
+        return f"{reason}: {getattr(status, 'message', None) or ''}".strip(": ")
+    return None
 
 
 def _unschedulable(pod: k8s.V1Pod | None) -> bool:

@@ -11,10 +11,11 @@ from pathlib import Path
 
 from aiohttp import web
 
-from local.kube_double import runtime
+from local.kube_double import admission, namespaces, runtime
 from local.kube_double.api import make_app
 from local.kube_double.faults import Faults
 from local.kube_double.kubelet import Kubelet
+from local.kube_double.metadata import MetadataServer
 from local.kube_double.store import Store
 
 log = logging.getLogger("kube_double")
@@ -50,6 +51,24 @@ users:
 """
 
 
+def namespace_labels(args: argparse.Namespace) -> dict[str, dict[str, str]]:
+    """The namespaces that exist at start, with their labels.
+
+    "default" and the kubeconfig namespace always exist; the kubeconfig namespace enforces
+    ``--pod-security``; ``--namespace-label NS:KEY=VALUE`` adds namespaces and labels.
+    """
+    out: dict[str, dict[str, str]] = {"default": {}, args.namespace: {}}
+    if args.pod_security != "privileged":
+        out[args.namespace][admission.ENFORCE_LABEL] = args.pod_security
+    for item in args.namespace_label:
+        name, _, pair = item.partition(":")
+        key, _, value = pair.partition("=")
+        out.setdefault(name, {})
+        if key:
+            out[name][key] = value
+    return out
+
+
 async def choose_mode(args: argparse.Namespace, config: runtime.RuntimeConfig) -> str:
     if args.kubelet == "process":
         return "process"
@@ -83,6 +102,7 @@ async def serve(args: argparse.Namespace) -> None:
         containers_conf=args.containers_conf,
         identity_dir=Path(args.identity_dir).resolve() if args.identity_dir else None,
         iam_url=args.iam_url,
+        identity_via=args.identity_via,
     )
     config.mode = await choose_mode(args, config)
     if config.mode == "process":
@@ -90,8 +110,14 @@ async def serve(args: argparse.Namespace) -> None:
     removed = await runtime.cleanup_leftovers(config)
     if removed:
         log.warning("removed %d container(s) left by an earlier double", removed)
-    store, faults = Store(), Faults.load(args.faults)
-    kubelet = Kubelet(store, config, faults)
+    store, faults = Store(history=args.watch_history), Faults.load(args.faults)
+    for name, labels in namespace_labels(args).items():
+        namespaces.seed(store, name, labels)
+    metadata = None
+    if config.identity_dir is not None and args.identity_via != "token-file":
+        metadata = MetadataServer(config.identity_dir)
+        await metadata.start()
+    kubelet = Kubelet(store, config, faults, metadata)
     kubelet.start()
     app = make_app(store, kubelet, faults)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2)
@@ -117,6 +143,8 @@ async def serve(args: argparse.Namespace) -> None:
     (state / "ready").unlink(missing_ok=True)
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(kubelet.shutdown(), timeout=8)
+    if metadata is not None:
+        await metadata.stop()
     await runner.cleanup()
 
 
@@ -142,7 +170,29 @@ def main() -> None:
     parser.add_argument("--containers-conf", help="CONTAINERS_CONF for podman")
     parser.add_argument("--faults", help="JSON file with fault rules")
     parser.add_argument("--identity-dir", help="DIR/<service account>.token|.email: local Workload Identity")
+    parser.add_argument(
+        "--identity-via",
+        choices=["metadata", "token-file", "both"],
+        default="both",
+        help="how pods get their identity: the local metadata server (GCE_METADATA_HOST), a token file, both",
+    )
     parser.add_argument("--iam-url", help="IAM front for GCS that pods with an identity talk to")
+    parser.add_argument(
+        "--pod-security",
+        choices=admission.LEVELS,
+        default="restricted",
+        help="Pod Security level the kubeconfig namespace enforces",
+    )
+    parser.add_argument(
+        "--namespace-label",
+        action="append",
+        default=[],
+        metavar="NS:KEY=VALUE",
+        help="create namespace NS at start (with a label if KEY=VALUE is given)",
+    )
+    parser.add_argument(
+        "--watch-history", type=int, default=20_000, help="changes kept for watches (older: 410 Expired)"
+    )
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args()
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")

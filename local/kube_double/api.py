@@ -7,14 +7,17 @@ import contextlib
 import copy
 import json
 import logging
+import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
 
+from local.kube_double import admission, defaults, namespaces, patching, statuses, validation
 from local.kube_double.faults import Faults
 from local.kube_double.kubelet import Kubelet
 from local.kube_double.selectors import field_matcher, label_matcher
+from local.kube_double.statuses import status
 from local.kube_double.store import Store, Watcher
 
 log = logging.getLogger("kube_double.api")
@@ -22,20 +25,6 @@ STORE: web.AppKey[Store] = web.AppKey("store", Store)
 KUBELET: web.AppKey[Kubelet] = web.AppKey("kubelet", Kubelet)
 FAULTS: web.AppKey[Faults] = web.AppKey("faults", Faults)
 _BACKGROUND: set[asyncio.Task[None]] = set()  # keeps fire-and-forget tasks alive until done
-
-
-def status(code: int, reason: str, message: str) -> web.Response:
-    """A Kubernetes Status object."""
-    body = {
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": message,
-        "reason": reason,
-        "code": code,
-    }
-    return web.json_response(body, status=code)
 
 
 @web.middleware
@@ -107,27 +96,53 @@ async def list_pods(request: web.Request) -> web.StreamResponse:
     return _pod_list(store.list("pods", ns, lambda o: ml(o) and mf(o)), store)
 
 
+_GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # what the API server appends to generateName
+
+
+async def _json_body(request: web.Request) -> Any:
+    try:
+        return await request.json()
+    except ValueError:
+        return None
+
+
 async def create_pod(request: web.Request) -> web.Response:
+    """Create: decode, validate (422), Pod Security admission (403), then store (409 when it exists)."""
     ns = request.match_info["ns"]
     store = request.app[STORE]
-    body = await request.json()
+    namespace = store.get("namespaces", "", ns)
+    if namespace is None:
+        return statuses.not_found("namespaces", ns)
+    body = await _json_body(request)
+    if not isinstance(body, dict):
+        return statuses.bad_request(
+            'Pod in version "v1" cannot be handled as a Pod: the body is not an object'
+        )
     meta = body.setdefault("metadata", {})
+    if meta.get("namespace") not in (None, "", ns):
+        return statuses.bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request"
+        )
     meta["namespace"] = ns
-    if not meta.get("name"):
-        if not meta.get("generateName"):
-            return status(422, "Invalid", "Pod is invalid: metadata.name: Required value")
-        meta["name"] = meta["generateName"] + format(store.rv + 1, "05x")
-    if len(meta["name"]) > 253:
-        return status(422, "Invalid", f"Pod {meta['name']!r} is invalid: metadata.name: Too long")
+    if not meta.get("name") and meta.get("generateName"):
+        meta["name"] = meta["generateName"] + "".join(secrets.choice(_GENERATE_ALPHABET) for _ in range(5))
+    undecodable = validation.decode_pod(body)
+    if undecodable:
+        return statuses.bad_request(undecodable)
+    errors = validation.pod(body)
+    if errors:
+        return statuses.invalid("pods", str(meta.get("name") or meta.get("generateName") or ""), errors)
+    level = admission.level_of(namespace)
+    found = admission.violations(body, level)
+    if found:
+        return statuses.forbidden(
+            "pods", meta["name"], admission.forbidden_message(meta["name"], level, found)
+        )
     if store.get("pods", ns, meta["name"]) is not None:
-        return status(409, "AlreadyExists", f'pods "{meta["name"]}" already exists')
-    if not (body.get("spec") or {}).get("containers"):
-        return status(422, "Invalid", "Pod is invalid: spec.containers: Required value")
+        return statuses.already_exists("pods", meta["name"])
     body.setdefault("apiVersion", "v1")
     body.setdefault("kind", "Pod")
-    body["spec"].setdefault("restartPolicy", "Always")
-    body["spec"].setdefault("terminationGracePeriodSeconds", 30)
-    body["status"] = {"phase": "Pending", "qosClass": "Guaranteed", "conditions": []}
+    defaults.default_pod(body)
     pod = store.create("pods", body)
     request.app[KUBELET].wake()
     return web.json_response(copy.deepcopy(pod), status=201)
@@ -138,7 +153,7 @@ def _get(request: web.Request) -> dict[str, Any] | None:
 
 
 def _not_found(request: web.Request) -> web.Response:
-    return status(404, "NotFound", f'pods "{request.match_info["name"]}" not found')
+    return statuses.not_found("pods", request.match_info["name"])
 
 
 async def read_pod(request: web.Request) -> web.Response:
@@ -147,25 +162,24 @@ async def read_pod(request: web.Request) -> web.Response:
 
 
 async def patch_pod(request: web.Request) -> web.Response:
+    """Patch: apply to a copy, check the version precondition (409) and the update rules (422), store."""
     pod = _get(request)
     if pod is None:
         return _not_found(request)
-    body = await request.json()
-    if isinstance(body, list):  # JSON patch: only label/annotation adds/replaces are supported
-        for op in body:
-            parts = op["path"].strip("/").split("/")
-            if parts[:1] == ["metadata"] and len(parts) == 3 and op["op"] in ("add", "replace"):
-                pod["metadata"].setdefault(parts[1], {})[parts[2].replace("~1", "/").replace("~0", "~")] = op[
-                    "value"
-                ]
-    else:
-        for key in ("labels", "annotations"):
-            for k, v in ((body.get("metadata") or {}).get(key) or {}).items():
-                target = pod["metadata"].setdefault(key, {})
-                if v is None:
-                    target.pop(k, None)
-                else:
-                    target[k] = v
+    name = request.match_info["name"]
+    try:
+        updated = patching.apply(pod, await _json_body(request), request.content_type)
+    except patching.PatchError as exc:
+        return status(422, "Invalid", str(exc))
+    wanted_rv = (updated.get("metadata") or {}).get("resourceVersion")
+    if wanted_rv not in (None, pod["metadata"]["resourceVersion"]):
+        return statuses.conflict("pods", name)
+    updated["status"] = pod["status"]  # the status is a subresource: a patch of the pod does not change it
+    errors = validation.pod_update(pod, updated)
+    if errors:
+        return statuses.invalid("pods", name, errors)
+    pod.clear()
+    pod.update(updated)  # in place: the kubelet may hold this object
     return web.json_response(copy.deepcopy(request.app[STORE].update("pods", pod)))
 
 
@@ -366,6 +380,7 @@ def make_app(store: Store, kubelet: Kubelet, faults: Faults) -> web.Application:
             web.get(pods + "/{name}/log", pod_log),
             web.get("/api/v1/namespaces/{ns}/events", list_events),
             web.get("/api/v1/events", list_events),
+            *namespaces.routes(store),
             web.get("/_double/state", admin_state),
             web.get("/_double/faults", admin_faults),
             web.post("/_double/faults", admin_faults),

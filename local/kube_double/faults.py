@@ -10,7 +10,7 @@ from typing import Any
 
 ANNOTATION = "script-runner.local/fault"
 SCRIPT_ANNOTATION = "script-runner.io/script-path"  # the DAG's annotation with the script's full path
-POD_FAULTS = {"oom", "evict", "preempt", "unschedulable", "image_pull"}
+POD_FAULTS = {"oom", "evict", "preempt", "unschedulable", "image_pull", "node_shutdown"}
 API_FAULTS = {"api_error", "api_timeout"}
 
 

@@ -14,8 +14,16 @@ from local.kube_double.store import Store, now
 
 if TYPE_CHECKING:
     from local.kube_double.faults import Faults, PodFault
+    from local.kube_double.metadata import MetadataServer
 
 log = logging.getLogger("kube_double.kubelet")
+SHUTDOWN_GRACE_SECONDS = 2.0  # the node's shutdownGracePeriod for regular pods (short here)
+# Faults that stop a running container: (pod reason, container reason), grace seconds, SIGKILL at once.
+_FAULT_STOPS: dict[str, tuple[tuple[str, str], float, bool]] = {
+    "oom": (("", "OOMKilled"), 0, True),
+    "evict": (("Evicted", "Evicted"), 0, True),
+    "node_shutdown": (("Terminated", "Error"), SHUTDOWN_GRACE_SECONDS, False),
+}
 
 
 def stamp() -> str:
@@ -45,8 +53,14 @@ class PodLogs:
 class Kubelet:
     """Runs pods. Runtime handles outlive a kubelet restart; the supervising tasks do not."""
 
-    def __init__(self, store: Store, config: runtime.RuntimeConfig, faults: Faults) -> None:
-        self.store, self.config, self.faults = store, config, faults
+    def __init__(
+        self,
+        store: Store,
+        config: runtime.RuntimeConfig,
+        faults: Faults,
+        metadata: MetadataServer | None = None,
+    ) -> None:
+        self.store, self.config, self.faults, self.metadata = store, config, faults, metadata
         self.handles: dict[str, runtime.Handle] = {}
         self.logs: dict[str, PodLogs] = {}
         self.pumps: dict[str, asyncio.Task[None]] = {}
@@ -151,7 +165,10 @@ class Kubelet:
         )
         container = runtime.container_of(pod)
         try:
-            handle = await runtime.start(pod, self.config)
+            extra = {}
+            if self.metadata is not None:
+                extra = await self.metadata.open(uid, pod["spec"].get("serviceAccountName") or "default")
+            handle = await runtime.start(pod, self.config, extra)
         except Exception as exc:
             self.store.add_event(pod, reason="Failed", message=f"Error: {exc}", type_="Warning")
             self._finish(ns, name, uid, exit_code=128, reason="StartError", message=str(exc))
@@ -206,9 +223,10 @@ class Kubelet:
             if fault and fault.kind == "preempt" and elapsed >= fault.after:
                 self._preempt(ns, name, uid)
                 return
-            if fault and fault.kind in ("oom", "evict") and elapsed >= fault.after and outcome is None:
-                outcome = ("", "OOMKilled") if fault.kind == "oom" else ("Evicted", "Evicted")
-                await runtime.stop(handle, self.config, grace=0, hard=True)
+            strike = _FAULT_STOPS.get(fault.kind) if fault and elapsed >= fault.after else None
+            if strike and outcome is None:
+                outcome, grace, hard = strike
+                await runtime.stop(handle, self.config, grace=grace, hard=hard)
                 break
             if deadline and elapsed >= float(deadline) and outcome is None:
                 outcome = ("DeadlineExceeded", "DeadlineExceeded")
@@ -224,6 +242,14 @@ class Kubelet:
             code = 128 - code
         if uid in self.deleting:
             return
+        self._report(ns, name, uid, outcome, code, handle)
+        self._forget(uid)
+
+    def _report(
+        self, ns: str, name: str, uid: str, outcome: tuple[str, str] | None, code: int, handle: runtime.Handle
+    ) -> None:
+        """The pod's final status from how its container ended (and which fault, if any, ended it)."""
+        pod = self._pod(ns, name, uid)
         if outcome == ("", "OOMKilled") or (
             outcome is None and code == 137 and handle.memory_limited and not handle.killed_by_us
         ):
@@ -233,6 +259,8 @@ class Kubelet:
             if pod is not None:
                 self.store.add_event(pod, reason="Evicted", message=msg, type_="Warning")
             self._finish(ns, name, uid, exit_code=137, reason="Evicted", message=msg, pod_reason="Evicted")
+        elif outcome and outcome[0] == "Terminated":
+            self._node_shutdown(ns, name, uid, code)
         elif outcome and outcome[0] == "DeadlineExceeded":
             msg = "Pod was active on the node longer than the specified deadline"
             if pod is not None:
@@ -244,7 +272,21 @@ class Kubelet:
             self._finish(
                 ns, name, uid, exit_code=code, reason="Completed" if code == 0 else "Error", message=""
             )
-        self._forget(uid)
+
+    def _node_shutdown(self, ns: str, name: str, uid: str, code: int) -> None:
+        """Graceful node shutdown (a spot or preemptible VM reclaimed): the kubelet stops the pod and leaves
+        it Failed with reason Terminated and a DisruptionTarget condition; the pod object stays."""
+        pod = self._pod(ns, name, uid)
+        if pod is None:
+            return
+        msg = "Pod was terminated in response to imminent node shutdown."
+        container = runtime.container_of(pod).get("name")
+        self.store.add_event(pod, reason="Killing", message=f"Stopping container {container}")
+        self._finish(ns, name, uid, exit_code=code, reason="Error", message=msg, pod_reason="Terminated")
+        pod = self._pod(ns, name, uid)
+        if pod is not None:
+            disruption = _cond("DisruptionTarget", "True", "TerminationByKubelet", msg)
+            self._set_status(ns, name, uid, conditions=[*(pod["status"].get("conditions") or []), disruption])
 
     def _preempt(self, ns: str, name: str, uid: str) -> None:
         """Preemption as the scheduler does it: a DisruptionTarget condition, an Event, then a graceful
@@ -370,6 +412,10 @@ class Kubelet:
         self.deleting.discard(uid)
 
     def _forget(self, uid: str) -> None:
+        if self.metadata is not None:
+            task = asyncio.get_running_loop().create_task(self.metadata.close(uid))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
         handle = self.handles.pop(uid, None)
         self.pumps.pop(uid, None)
         self.supervisors.pop(uid, None)

@@ -50,6 +50,9 @@ class RuntimeConfig:
     # Kubernetes service account, and their GCS calls go to the IAM front at iam_url.
     identity_dir: Path | None = None
     iam_url: str | None = None
+    # How a pod gets its identity: "metadata" (the local metadata server only, as on GKE), "token-file"
+    # (RUNNER_ACCESS_TOKEN_FILE naming a host file) or "both" (while clients move to the metadata server).
+    identity_via: str = "both"
 
 
 def container_of(pod: dict[str, Any]) -> dict[str, Any]:
@@ -91,12 +94,13 @@ def workload_identity(pod: dict[str, Any], config: RuntimeConfig) -> dict[str, s
     if not token.is_file():
         return {}
     email_file = config.identity_dir / f"{account}.email"
-    env = {
-        "RUNNER_ACCESS_TOKEN_FILE": str(token),
-        "RUNNER_IDENTITY": email_file.read_text().strip() if email_file.is_file() else account,
-        "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE": str(token),
-        "CLOUDSDK_AUTH_DISABLE_CREDENTIALS": "false",
-    }
+    env = {"CLOUDSDK_AUTH_DISABLE_CREDENTIALS": "false"}
+    if config.identity_via in ("token-file", "both"):
+        env.update(
+            RUNNER_ACCESS_TOKEN_FILE=str(token),
+            RUNNER_IDENTITY=email_file.read_text().strip() if email_file.is_file() else account,
+            CLOUDSDK_AUTH_ACCESS_TOKEN_FILE=str(token),
+        )
     if config.iam_url:
         env["STORAGE_EMULATOR_HOST"] = config.iam_url
         env["CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE"] = f"{config.iam_url}/storage/v1/"
@@ -118,14 +122,19 @@ def _command(pod: dict[str, Any], path_map: dict[str, str]) -> list[str]:
     return cmd
 
 
-async def start(pod: dict[str, Any], config: RuntimeConfig) -> Handle:
-    """Start the pod's main container in the configured mode."""
+async def start(
+    pod: dict[str, Any], config: RuntimeConfig, extra_env: dict[str, str] | None = None
+) -> Handle:
+    """Start the pod's main container in the configured mode.
+
+    :param extra_env: env the node adds (the metadata server's address), under the pod's own env.
+    """
     if config.mode == "podman":
-        return await _start_podman(pod, config)
-    return await _start_process(pod, config)
+        return await _start_podman(pod, config, extra_env or {})
+    return await _start_process(pod, config, extra_env or {})
 
 
-async def _start_process(pod: dict[str, Any], config: RuntimeConfig) -> Handle:
+async def _start_process(pod: dict[str, Any], config: RuntimeConfig, extra_env: dict[str, str]) -> Handle:
     uid = pod["metadata"]["uid"]
     workdir = Path(tempfile.mkdtemp(prefix=f"pod-{pod['metadata']['name'][:40]}-", dir=config.state_dir))
     (workdir / "work").mkdir()
@@ -134,6 +143,7 @@ async def _start_process(pod: dict[str, Any], config: RuntimeConfig) -> Handle:
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(workdir / "work"),
         "LANG": "C.UTF-8",
+        **extra_env,
         **pod_env(pod),
         **workload_identity(pod, config),
         "RUNNER_WORKDIR": str(workdir / "work"),
@@ -162,7 +172,7 @@ def _cpus(value: str) -> str:
     return str(Decimal(parse_quantity(value)))
 
 
-async def _start_podman(pod: dict[str, Any], config: RuntimeConfig) -> Handle:
+async def _start_podman(pod: dict[str, Any], config: RuntimeConfig, extra_env: dict[str, str]) -> Handle:
     meta, spec = pod["metadata"], pod["spec"]
     container = container_of(pod)
     image = config.image_map.get(
@@ -211,7 +221,7 @@ async def _start_podman(pod: dict[str, Any], config: RuntimeConfig) -> Handle:
             args += ["--tmpfs", f"{mount['mountPath']}:rw,exec,U"]
     for host, ctr in config.mounts:
         args += ["-v", f"{host}:{ctr}:ro"]
-    for key, value in {**pod_env(pod), **workload_identity(pod, config)}.items():
+    for key, value in {**extra_env, **pod_env(pod), **workload_identity(pod, config)}.items():
         args += ["-e", f"{key}={value}"]
     command = [*(container.get("command") or []), *(container.get("args") or [])]
     if command:

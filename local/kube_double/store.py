@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from local.kube_double import statuses
+
 if TYPE_CHECKING:
     from local.kube_double.selectors import Matcher
 
@@ -35,10 +37,10 @@ class Watcher:
 class Store:
     """In-memory objects by kind. Every change bumps the global resourceVersion and feeds the watches."""
 
-    def __init__(self) -> None:
-        self.objects: dict[str, dict[Key, dict[str, Any]]] = {"pods": {}, "events": {}}
+    def __init__(self, history: int = HISTORY) -> None:
+        self.objects: dict[str, dict[Key, dict[str, Any]]] = {"pods": {}, "events": {}, "namespaces": {}}
         self.rv = 0
-        self.history: deque[tuple[int, str, str, dict[str, Any]]] = deque(maxlen=HISTORY)
+        self.history: deque[tuple[int, str, str, dict[str, Any]]] = deque(maxlen=history)
         self.watchers: list[Watcher] = []
 
     def _bump(self) -> str:
@@ -53,14 +55,14 @@ class Store:
         meta.setdefault("uid", str(uuid.uuid4()))
         meta.setdefault("creationTimestamp", now())
         meta["resourceVersion"] = self._bump()
-        self.objects[kind][(meta["namespace"], meta["name"])] = obj
+        self.objects[kind][(meta.get("namespace", ""), meta["name"])] = obj
         self._notify(kind, "ADDED", obj)
         return obj
 
     def update(self, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
         meta = obj["metadata"]
         meta["resourceVersion"] = self._bump()
-        self.objects[kind][(meta["namespace"], meta["name"])] = obj
+        self.objects[kind][(meta.get("namespace", ""), meta["name"])] = obj
         self._notify(kind, "MODIFIED", obj)
         return obj
 
@@ -79,8 +81,17 @@ class Store:
         ]
 
     def watch(self, kind: str, namespace: str | None, match: Matcher, since: str | None) -> Watcher:
-        """Open a watch. Without a version (or "0") it starts with ADDED for what exists, as the API does."""
+        """Open a watch. Without a version (or "0") it starts with ADDED for what exists, as the API does.
+
+        A version older than the kept history gets one ERROR event (410 Expired) and the end of the stream,
+        as the API server answers a stale watch: the client must list again.
+        """
         watcher = Watcher(kind, namespace, match)
+        stale = bool(since and since.isdigit() and since != "0" and self.history)
+        if stale and self.history[0][0] > int(str(since)) + 1:
+            watcher.queue.put_nowait(("ERROR", statuses.expired(str(since), self.rv)))
+            watcher.queue.put_nowait(None)
+            return watcher
         if since in (None, "", "0"):
             for obj in self.list(kind, namespace, match):
                 watcher.queue.put_nowait(("ADDED", obj))

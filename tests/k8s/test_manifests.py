@@ -161,3 +161,35 @@ def test_manifests_gke_limits_match_the_runner_defaults_and_caps() -> None:
     assert parse_cpu(limits["max"]["cpu"]) == parse_cpu(defaults.max_cpu)
     assert parse_bytes(limits["max"]["memory"]) == parse_bytes(defaults.max_memory)
     assert parse_bytes(limits["max"]["ephemeral-storage"]) == parse_bytes(defaults.max_ephemeral_storage)
+
+
+# What the script pods may reach: (destination CIDR or "any", protocol, port). The metadata server entries
+# are what Workload Identity needs under a NetworkPolicy (GKE: 169.254.169.254:80, and 169.254.169.252:988
+# where the gke-metadata-server listens without Dataplane V2); nothing else may appear unnoticed.
+METADATA_SERVER = {("169.254.169.254/32", "TCP", 80), ("169.254.169.252/32", "TCP", 988)}
+EXPECTED_EGRESS = {("any", "UDP", 53), ("any", "TCP", 53), ("any", "TCP", 443), ("any", "TCP", 5432)}
+
+
+def egress_allowed(policy: dict[str, Any]) -> set[tuple[str, str, int]]:
+    allowed = set()
+    for rule in policy["spec"].get("egress") or []:
+        targets = [peer["ipBlock"]["cidr"] for peer in rule.get("to") or []] or ["any"]
+        for peer in rule.get("to") or []:
+            assert set(peer) == {"ipBlock"}, peer  # no pod or namespace peers
+            assert not peer["ipBlock"].get("except"), peer
+        for target in targets:
+            for port in rule.get("ports") or []:
+                allowed.add((target, port.get("protocol", "TCP"), int(port["port"])))
+    return allowed
+
+
+@pytest.mark.parametrize("overlay", [*OVERLAYS, "base"])
+def test_manifests_network_policy_lets_pods_reach_the_metadata_server_and_nothing_new(overlay: str) -> None:
+    path = K8S / "base" if overlay == "base" else K8S / "overlays" / overlay
+    policies = by_kind(build(path), "NetworkPolicy")
+    if overlay == "composer3":
+        assert policies == []  # Composer 3 owns the namespace's policies
+        return
+    (policy,) = policies
+    assert "Egress" in policy["spec"]["policyTypes"]
+    assert egress_allowed(policy) == EXPECTED_EGRESS | METADATA_SERVER

@@ -3,67 +3,43 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client, config, watch
+from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
 from local.kube_double.selectors import field_matcher, label_matcher
-from tests.conftest import free_port
+from tests.unit.local.kube_double_process import running_double
 
-ROOT = Path(__file__).resolve().parents[3]
 NS = "composer-user-workloads"
 
 
 @pytest.fixture(scope="module")
 def double(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    state = tmp_path_factory.mktemp("kube")
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "local.kube_double",
-            "--port",
-            str(port),
-            "--state-dir",
-            str(state),
-            "--kubelet",
-            "process",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while not (state / "ready").exists():
-        assert proc.poll() is None, "the double exited at start"
-        assert time.monotonic() < deadline, "the double did not start"
-        time.sleep(0.1)
-    api_client = config.new_client_from_config(str(state / "kubeconfig"))
-    try:
-        yield {"api": client.CoreV1Api(api_client), "url": f"http://127.0.0.1:{port}"}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
+    with running_double(tmp_path_factory.mktemp("kube")) as started:
+        yield started
+
+
+# What the "restricted" Pod Security level (the double's default for its namespace) requires.
+RESTRICTED = {
+    "allowPrivilegeEscalation": False,
+    "runAsNonRoot": True,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
 
 
 def pod(name: str, command: list[str], **labels: str) -> dict[str, Any]:
+    container = {"name": "base", "image": "x", "command": command, "securityContext": dict(RESTRICTED)}
     return {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": name, "labels": labels},
-        "spec": {
-            "restartPolicy": "Never",
-            "containers": [{"name": "base", "image": "x", "command": command}],
-        },
+        "spec": {"restartPolicy": "Never", "containers": [container]},
     }
 
 
@@ -224,3 +200,25 @@ def test_kube_double_field_matcher() -> None:
     obj = {"metadata": {"name": "p"}, "status": {"phase": "Running"}}
     assert field_matcher("metadata.name=p,status.phase!=Failed")(obj)
     assert not field_matcher("status.phase=Succeeded")(obj)
+
+
+def test_kube_double_node_shutdown_fault_leaves_a_terminated_pod_that_policy_reschedules(
+    double: dict[str, Any],
+) -> None:
+    from script_runner.policy import Status, classify
+
+    api = double["api"]
+    spec = pod("spot", ["sleep", "300"])
+    spec["metadata"]["annotations"] = {"script-runner.local/fault": "node_shutdown,after=0.5"}
+    api.create_namespaced_pod(NS, spec)
+    ended = wait_phase(api, "spot", {"Succeeded", "Failed"})
+    assert ended.status.phase == "Failed"
+    assert ended.status.reason == "Terminated"
+    assert ended.status.message == "Pod was terminated in response to imminent node shutdown."
+    disruption = [c for c in ended.status.conditions if c.type == "DisruptionTarget"]
+    assert [(c.status, c.reason) for c in disruption] == [("True", "TerminationByKubelet")]
+    assert ended.status.container_statuses[0].state.terminated.exit_code == 143  # SIGTERM, stopped in time
+    outcome = classify(ended, None)
+    assert outcome.status is Status.EVICTED
+    assert outcome.reason.startswith("TerminationByKubelet: ")
+    api.delete_namespaced_pod("spot", NS, grace_period_seconds=0)

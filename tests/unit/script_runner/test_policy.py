@@ -12,6 +12,7 @@ from script_runner.policy import (
     classify,
     decide,
     disruption_from_events,
+    events_of_pod,
     retry_due,
 )
 from script_runner.spec import ScriptSpec
@@ -183,3 +184,67 @@ def test_disruption_from_events_names_the_reason(reasons: list[str], expected: S
     assert (out.status if out else None) == expected
     if out:
         assert "pod deleted (" in out.reason
+
+
+def _disrupted(reason: str, *, pod_reason: str | None = None, message: str = "") -> k8s.V1Pod:
+    remote = pod(exit_code=143, reason="Error")
+    remote.status.reason = pod_reason
+    remote.status.message = message or None
+    remote.status.conditions = [
+        k8s.V1PodCondition(type="Ready", status="False"),
+        k8s.V1PodCondition(type="DisruptionTarget", status="True", reason=reason, message=message),
+    ]
+    return remote
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "TerminationByKubelet",
+        "EvictionByEvictionAPI",
+        "PreemptionByScheduler",
+        "DeletionByTaintManager",
+        "DeletionByPodGC",
+    ],
+)
+def test_classify_a_disruption_target_condition_is_an_eviction_not_a_failure(reason: str) -> None:
+    out = classify(_disrupted(reason, message="taken away"), None)
+    assert (out.status, out.exit_code) == (Status.EVICTED, 143)
+    assert out.reason == f"{reason}: taken away"
+    spec = _spec(retries=0)
+    assert decide(out, spec, try_number=1, evictions=0, max_evictions=3) is Action.RESCHEDULE
+
+
+def test_classify_a_spot_node_shutdown_is_an_eviction_with_or_without_the_condition() -> None:
+    message = "Pod was terminated in response to imminent node shutdown."
+    with_condition = classify(
+        _disrupted("TerminationByKubelet", pod_reason="Terminated", message=message), None
+    )
+    assert with_condition.status is Status.EVICTED
+    assert "TerminationByKubelet" in with_condition.reason
+    bare = pod(exit_code=143, reason="Error", pod_reason="Terminated")
+    assert (
+        classify(bare, None).status is Status.EVICTED
+    )  # clusters without the condition still say Terminated
+
+
+def test_classify_a_false_disruption_target_is_not_a_disruption() -> None:
+    remote = _disrupted("TerminationByKubelet")
+    remote.status.conditions[1].status = "False"
+    assert classify(remote, None).status is Status.FAILED
+
+
+def _event(uid: str | None, reason: str) -> k8s.CoreV1Event:
+    return k8s.CoreV1Event(
+        involved_object=k8s.V1ObjectReference(name="p", uid=uid), metadata=k8s.V1ObjectMeta(), reason=reason
+    )
+
+
+def test_events_of_pod_keeps_only_the_events_of_this_pod_object() -> None:
+    earlier, current = "uid-1", "uid-2"
+    events = [_event(earlier, "Scheduled"), _event(earlier, "Preempted"), _event(current, "Scheduled")]
+    assert [e.reason for e in events_of_pod(events, current)] == ["Scheduled"]
+    assert disruption_from_events(events_of_pod(events, current)) is None  # not the earlier pod's preemption
+    # Without a uid (deferrable path): the pod with the newest event is the current one.
+    assert [e.reason for e in events_of_pod(events, None)] == ["Scheduled"]
+    assert events_of_pod([_event(None, "Scheduled")], None)[0].reason == "Scheduled"

@@ -30,6 +30,10 @@ with DAG(dag_id="bare_kpo_pods", schedule=None, start_date=datetime(2024, 1, 1),
         on_finish_action="delete_pod",
         do_xcom_push=False,
         # the double's namespace enforces Pod Security "restricted", as Composer 3 / GKE do for ours
-        security_context={"runAsNonRoot": True, "runAsUser": 10001, "seccompProfile": {"type": "RuntimeDefault"}},
+        security_context={
+            "runAsNonRoot": True,
+            "runAsUser": 10001,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
         container_security_context={"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
     ).expand(cmds=commands())

@@ -20,6 +20,9 @@ FROM ${BASE_IMAGE}
 # gcloud, gsutil and bq ship in google-cloud-cli; VERSION-0 is the Debian revision Google's repository uses.
 ARG GOOGLE_CLOUD_CLI_VERSION=528.0.0
 ARG INSTALL_GOOGLE_CLOUD_CLI=true
+# Only part of the next layer's cache key: local/image/build.sh passes a digest of the versions the archive
+# serves today, so a security update rebuilds the package layer instead of reusing a cached one.
+ARG ARCHIVE_STATE=unset
 
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 

@@ -3,7 +3,8 @@
 # debootstrap a Debian base of the Dockerfile's release, import it into podman, then build the root Dockerfile
 # itself on top (the production file: same package list, user, layout), with Google's apt repository step
 # switched off (not reachable here; the kubelet bind-mounts the host's Cloud SDK instead).
-# Skips when the inputs (Dockerfile, runner_image/) have not changed since the last build.
+# Skips when the inputs (Dockerfile, runner_image/, and the versions today's archive serves for the package
+# list) have not changed since the last build.
 # Env: SR_IMAGE (the tag to build), SR_BASE_IMAGE (the debootstrapped base's tag), SR_DEBIAN_MIRROR.
 # Exit 0 when the image is ready; 1 when the build or its smoke test failed; 2 when it cannot be built here
 # (podman, runc or debootstrap missing). Either way the reason is printed.
@@ -32,10 +33,24 @@ image_require() {
   done
 }
 
-# image_inputs_hash: hash of everything that goes into the image.
+# image_archive_state: a digest of the package versions today's archive serves for the list (from
+#   check_packages.sh), so that a Debian security update rebuilds the image as it would in production;
+#   `unknown` when the archive cannot be read (then only the files decide).
+image_archive_state() {
+  local served
+  if served="$(bash "${ROOT}/local/image/check_packages.sh" 2>/dev/null)"; then
+    sha256sum <<<"${served}" | cut -c1-16
+  else
+    printf 'unknown\n'
+  fi
+}
+
+# image_inputs_hash STATE: hash of everything that goes into the image: the files and the archive state.
 image_inputs_hash() {
-  (cd "${ROOT}" && find Dockerfile .dockerignore runner_image -type f -print0 | sort -z | xargs -0 sha256sum) \
-    | sha256sum | cut -d' ' -f1
+  {
+    (cd "${ROOT}" && find Dockerfile .dockerignore runner_image -type f -print0 | sort -z | xargs -0 sha256sum)
+    printf 'archive %s\n' "$1"
+  } | sha256sum | cut -d' ' -f1
 }
 
 image_exists() { podman image exists "$1" 2>/dev/null; }
@@ -77,11 +92,12 @@ image_smoke() {
 }
 
 main() {
-  local want stamp start
+  local want stamp start state
   image_require
   mkdir -p "${WORK}"
   stamp="${WORK}/inputs.sha256"
-  want="$(image_inputs_hash)"
+  state="$(image_archive_state)"
+  want="$(image_inputs_hash "${state}")"
   if image_exists "${IMAGE}" && [[ -f "${stamp}" && "$(cat "${stamp}")" == "${want}" ]]; then
     image_log "${IMAGE} is up to date"
     return 0
@@ -91,6 +107,7 @@ main() {
   # --format docker: the OCI format has no SHELL instruction, and the Dockerfile's RUN lines are bash.
   podman build --pull=never --format docker -f "${ROOT}/Dockerfile" \
     --build-arg "BASE_IMAGE=${BASE_IMAGE}" --build-arg INSTALL_GOOGLE_CLOUD_CLI=false \
+    --build-arg "ARCHIVE_STATE=${state}" \
     -t "${IMAGE}" "${ROOT}" >"${WORK}/build.log" 2>&1 \
     || { image_log "podman build failed; see ${WORK}/build.log"; tail -20 "${WORK}/build.log" >&2; exit 1; }
   image_smoke

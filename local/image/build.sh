@@ -13,9 +13,9 @@ set -Eeuo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 readonly ROOT
 readonly IMAGE="${SR_IMAGE:-localhost/script-runner:local}"
-# The tag names what is in it: the release, and `-security` because its sources include the updates and
-# security suites (as the Debian image production builds from does).
-readonly BASE_IMAGE="${SR_BASE_IMAGE:-localhost/script-runner-base:bookworm-security}"
+# Made like the debian:RELEASE-slim image production builds on: sources with the -updates and -security
+# suites, no docs, man pages or translations (dpkg path excludes), no apt lists or caches.
+readonly BASE_IMAGE="${SR_BASE_IMAGE:-localhost/script-runner-base:bookworm-slim}"
 readonly WORK="${ROOT}/local/.run/image${SR_IMAGE:+-$(printf '%s' "${SR_IMAGE}" | tr -c 'a-zA-Z0-9\n' '_')}"
 export CONTAINERS_CONF="${ROOT}/local/image/containers.conf"
 # shellcheck source=local/image/debian.sh
@@ -55,6 +55,25 @@ image_inputs_hash() {
 
 image_exists() { podman image exists "$1" 2>/dev/null; }
 
+# _image_slim ROOTFS: what Debian's -slim images do: keep dpkg from installing docs, man pages and
+#   translations (copyright files stay), remove those already there, and drop apt's lists and caches.
+_image_slim() {
+  local rootfs="$1"
+  cat >"${rootfs}/etc/dpkg/dpkg.cfg.d/slim" <<'CFG'
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/groff/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/lintian/*
+path-exclude /usr/share/linda/*
+path-exclude /usr/share/locale/*
+CFG
+  find "${rootfs}/usr/share/doc" -xdev -type f ! -name copyright -delete
+  rm -rf "${rootfs}"/usr/share/{man,groff,info,lintian,linda,locale}/* "${rootfs}"/var/lib/apt/lists/* \
+    "${rootfs}"/var/cache/apt/*
+}
+
 image_build_base() {
   local release rootfs start
   image_exists "${BASE_IMAGE}" && return 0
@@ -67,8 +86,7 @@ image_build_base() {
   debootstrap --variant=minbase "${release}" "${rootfs}" "$(debian_mirror)" >"${WORK}/debootstrap.log" 2>&1 \
     || { image_log "debootstrap failed; see ${WORK}/debootstrap.log"; exit 1; }
   debian_sources_list "${release}" >"${rootfs}/etc/apt/sources.list"
-  # As Debian's own images: no package lists or caches in the base (the build fetches fresh ones).
-  rm -rf "${rootfs}"/var/lib/apt/lists/* "${rootfs}"/var/cache/apt/*
+  _image_slim "${rootfs}"
   tar -C "${rootfs}" -c . | podman import - "${BASE_IMAGE}" >/dev/null
   rm -rf "${rootfs}"
   image_log "base image ${BASE_IMAGE} in $((SECONDS - start)) s"

@@ -13,13 +13,16 @@ set -Eeuo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 readonly ROOT
 readonly IMAGE="${SR_IMAGE:-localhost/script-runner:local}"
-# Made like the debian:RELEASE-slim image production builds on: sources with the -updates and -security
-# suites, no docs, man pages or translations (dpkg path excludes), no apt lists or caches.
-readonly BASE_IMAGE="${SR_BASE_IMAGE:-localhost/script-runner-base:bookworm-slim}"
 readonly WORK="${ROOT}/local/.run/image${SR_IMAGE:+-$(printf '%s' "${SR_IMAGE}" | tr -c 'a-zA-Z0-9\n' '_')}"
 export CONTAINERS_CONF="${ROOT}/local/image/containers.conf"
 # shellcheck source=local/image/debian.sh
 source "${ROOT}/local/image/debian.sh"
+# The Debian release the Dockerfile's BASE_IMAGE names (bookworm), and the local base made like that
+# release's -slim image: sources with the -updates and -security suites, no docs, man pages or translations
+# (dpkg path excludes), no apt lists or caches. Tagged by release, so a release bump makes a new base.
+RELEASE="$(debian_release "${ROOT}/Dockerfile")" || exit 1
+readonly RELEASE
+readonly BASE_IMAGE="${SR_BASE_IMAGE:-localhost/script-runner-base:${RELEASE}-slim}"
 
 image_log() { printf '[image] %s\n' "$*" >&2; }
 
@@ -75,10 +78,9 @@ CFG
 }
 
 image_build_base() {
-  local release rootfs start
+  local release="${RELEASE}" rootfs start
   image_exists "${BASE_IMAGE}" && return 0
   start="${SECONDS}"
-  release="$(debian_release "${ROOT}/Dockerfile")"
   rootfs="${WORK}/rootfs"
   rm -rf "${rootfs}"
   mkdir -p "${rootfs}"

@@ -125,7 +125,7 @@ _list() {
     want="$(awk -v n="${name}" '$1 == n {print $3}' <<<"${served}")"
     [[ -n "${want}" ]]
     grep -qxF "${name} ${want}" <<<"${got}" || {
-      echo "${image} has $(grep "^${name} " <<<"${got}" || echo "no ${name}"); the archive serves ${want}"
+      echo "${image} has $(grep "^${name} " <<<"${got}" || echo "no ${name}"); the archive serves ${want} (make image rebuilds it)"
       return 1
     }
   done < <(awk '!/^[[:space:]]*(#|$)/ {print $1}' "${BATS_REPO_ROOT}/runner_image/apt-packages.txt")

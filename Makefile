@@ -57,6 +57,11 @@ bats: sysdeps venv ## bash library tests
 image: sysdeps ## build the local runner image for podman (debootstrap, no registry); skipped if up to date
 	bash local/image/build.sh
 
+.PHONY: image-check
+image-check: sysdeps ## resolve the runner image's Debian packages against today's archive; build the Dockerfile locally
+	bash local/image/check_packages.sh
+	bash local/image/build.sh || { rc=$$?; [ $$rc -eq 2 ] && echo "podman/debootstrap missing: the Dockerfile was not built here"; [ $$rc -eq 2 ]; }
+
 .PHONY: e2e
 e2e: sysdeps venv ## end-to-end tests on the local stack (real scheduler, GCS emulator, Kubernetes double)
 	-bash local/image/build.sh || echo "local image not built: container tests will be skipped"
@@ -67,7 +72,7 @@ bench-smoke: venv ## a quick run of the parse and discovery benchmarks (sizes 10
 	$(PY) -m bench.run --quick --only parse,discovery
 
 .PHONY: test
-test: sysdeps venv lint unit bats bench-smoke e2e ## everything CI runs
+test: sysdeps venv lint image-check unit bats bench-smoke e2e ## everything CI runs
 
 .PHONY: demo
 demo: sysdeps venv ## start the local stack, run the DAG on examples/data, print the report, stop

@@ -77,20 +77,29 @@ CFG
     "${rootfs}"/var/cache/apt/*
 }
 
+# _image_as_root CMD...: run CMD as root (debootstrap needs it): directly as root, else through sudo.
+_image_as_root() {
+  if [[ "$(id -u)" -eq 0 ]]; then
+    "$@"
+  else
+    sudo -n "$@"
+  fi
+}
+
 image_build_base() {
   local release="${RELEASE}" rootfs start
   image_exists "${BASE_IMAGE}" && return 0
   start="${SECONDS}"
   rootfs="${WORK}/rootfs"
-  rm -rf "${rootfs}"
+  _image_as_root rm -rf "${rootfs}"
   mkdir -p "${rootfs}"
   image_log "debootstrap ${release} from $(debian_mirror) (about 30 s)"
-  debootstrap --variant=minbase "${release}" "${rootfs}" "$(debian_mirror)" >"${WORK}/debootstrap.log" 2>&1 \
-    || { image_log "debootstrap failed; see ${WORK}/debootstrap.log"; exit 1; }
-  debian_sources_list "${release}" >"${rootfs}/etc/apt/sources.list"
-  _image_slim "${rootfs}"
-  tar -C "${rootfs}" -c . | podman import - "${BASE_IMAGE}" >/dev/null
-  rm -rf "${rootfs}"
+  _image_as_root debootstrap --variant=minbase "${release}" "${rootfs}" "$(debian_mirror)" \
+    >"${WORK}/debootstrap.log" 2>&1 || { image_log "debootstrap failed; see ${WORK}/debootstrap.log"; exit 1; }
+  debian_sources_list "${release}" | _image_as_root tee "${rootfs}/etc/apt/sources.list" >/dev/null
+  _image_as_root bash -c "$(declare -f _image_slim); _image_slim \"\$1\"" _ "${rootfs}"
+  _image_as_root tar -C "${rootfs}" -c . | podman import - "${BASE_IMAGE}" >/dev/null
+  _image_as_root rm -rf "${rootfs}"
   image_log "base image ${BASE_IMAGE} in $((SECONDS - start)) s"
 }
 

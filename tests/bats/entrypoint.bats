@@ -304,7 +304,9 @@ SCRIPT
   assert_end_line 64 syntax
 }
 
-@test "SIGTERM reaches the command the script runs in the foreground; cleanup runs at once, exit 143" {
+# sigterm_foreground LAUNCHER...: start the entrypoint through LAUNCHER on a script that sleeps in the
+#   foreground, SIGTERM the entrypoint alone (as the kubelet does), and check it ends at once with cleanup.
+sigterm_foreground() {
   cat >"${BATS_TEST_TMPDIR}/s.sh" <<'SCRIPT'
 source "${RUNNER_LIB}"
 on_exit echo "cleanup ran"
@@ -313,18 +315,27 @@ sleep 60
 echo "after sleep"
 SCRIPT
   export RUNNER_SCRIPT_URI="file://${BATS_TEST_TMPDIR}/s.sh"
-  setsid "${ENTRY}" >"${BATS_TEST_TMPDIR}/out" 2>&1 &
+  "$@" "${ENTRY}" >"${BATS_TEST_TMPDIR}/out" 2>&1 &
   local pid=$! i code=0 start
   for ((i = 0; i < 50; i++)); do grep -q started "${BATS_TEST_TMPDIR}/out" && break; sleep 0.1; done
   start="${SECONDS}"
-  kill -TERM "${pid}"  # the entrypoint only, as the kubelet does
+  kill -TERM "${pid}"
   wait "${pid}" || code=$?
   [ "${code}" -eq 143 ]
   [ $((SECONDS - start)) -le 10 ]
   grep -q '^cleanup ran$' "${BATS_TEST_TMPDIR}/out"
   output="$(cat "${BATS_TEST_TMPDIR}/out")"
   refute_grep '^after sleep$'
+  [ "$(grep -c 'signal=TERM action=forward' <<<"${output}")" -eq 1 ]
   assert_end_line 143 sigterm
+}
+
+@test "SIGTERM reaches the command the script runs in the foreground (entrypoint leading its group, as pid 1)" {
+  sigterm_foreground setsid
+}
+
+@test "SIGTERM reaches the command the script runs in the foreground (entrypoint in its parent's group)" {
+  sigterm_foreground env
 }
 
 @test "a done-marker GCS cannot answer for (503) stops the attempt with 75; the script does not run" {

@@ -4,9 +4,10 @@
 _runner_identity() {
   if [[ -n "${RUNNER_IDENTITY:-}" ]]; then
     printf '%s' "${RUNNER_IDENTITY}"
-  elif [[ -z "${STORAGE_EMULATOR_HOST:-}" ]]; then
+  elif [[ -z "${STORAGE_EMULATOR_HOST:-}" || -n "${GCE_METADATA_HOST:-}" ]]; then
     curl -sf --max-time 3 -H 'Metadata-Flavor: Google' \
-      "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/email" || printf 'unknown'
+      "http://${GCE_METADATA_HOST:-metadata.google.internal}/computeMetadata/v1/instance/service-accounts/default/email" ||
+      printf 'unknown'
   else
     printf 'unknown'
   fi

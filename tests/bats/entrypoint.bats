@@ -330,6 +330,13 @@ SCRIPT
   assert_end_line 143 sigterm
 }
 
+@test "the syntax check accepts a script that turns extglob on before using its patterns" {
+  file_script $'shopt -s extglob\nx=bc\nif [[ ${x} == @(a|b)c ]]; then echo matched; fi'
+  run "${ENTRY}"
+  [ "${status}" -eq 0 ]
+  grep -q '^matched$' <<<"${output}"
+}
+
 @test "SIGTERM reaches the command the script runs in the foreground (entrypoint leading its group, as pid 1)" {
   sigterm_foreground setsid
 }

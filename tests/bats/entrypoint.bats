@@ -327,6 +327,10 @@ SCRIPT
   output="$(cat "${BATS_TEST_TMPDIR}/out")"
   refute_grep '^after sleep$'
   [ "$(grep -c 'signal=TERM action=forward' <<<"${output}")" -eq 1 ]
+  # The group signalled: the entrypoint's own when it leads one, else the script's.
+  local group
+  group="$(grep -o 'action=forward pid=[0-9]* group=[0-9]*$' <<<"${output}")"
+  if [[ "$1" == setsid ]]; then [[ "${group##*=}" == "${pid}" ]]; else [[ "${group##*=}" != "${pid}" ]]; fi
   assert_end_line 143 sigterm
 }
 

@@ -50,6 +50,25 @@ _runner_step_running() {
   fi
 }
 
+# _runner_step_own_claim OBJECT: print the generation of OBJECT when it holds this process's own `running`
+#   claim (a conditional write that took effect, whose reply was lost, and whose retry then failed its
+#   precondition). Returns 1 otherwise.
+_runner_step_own_claim() {
+  local meta gen body mine
+  meta="$(runner_gcs_stat "${RUNNER_STATE_BUCKET}" "$1")" || return 1
+  gen="$(jq -r .generation <<<"${meta}")"
+  body="$(mktemp)"
+  if ! runner_gcs_get "${RUNNER_STATE_BUCKET}" "$1" "${body}" "${gen}"; then
+    rm -f "${body}"
+    return 1
+  fi
+  mine="$(jq -r --arg owner "${HOSTNAME:-$$}-$$" --arg run "${RUNNER_RUN_ID:-}" --arg attempt "${RUNNER_TRY_NUMBER:-0}" \
+    '.status == "running" and .owner == $owner and .run == $run and (.["try"]|tostring) == $attempt' "${body}" 2>/dev/null || true)"
+  rm -f "${body}"
+  [[ "${mine}" == true ]] || return 1
+  printf '%s' "${gen}"
+}
+
 # runner_step NAME -- CMD...
 #   Run CMD as a checkpointed step. State lives at
 #   $RUNNER_STATE_ROOT/state/<script>/<logical date>/<content md5 hex>/<NAME>: a step done by an earlier
@@ -102,6 +121,9 @@ _runner_step() {
   fi
   code=0
   claim_gen="$(_runner_step_write "${object}" "${gen}" running)" || code=$?
+  if [[ ${code} -eq 2 ]] && claim_gen="$(_runner_step_own_claim "${object}")"; then
+    code=0  # our claim landed, its reply was lost and the retry found it: the step is ours
+  fi
   if [[ ${code} -eq 2 ]]; then
     runner_log error "step=${name} status=claimed reason=\"another attempt claimed it first\""
     return "${RUNNER_EXIT_CLAIMED}"

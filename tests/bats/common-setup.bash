@@ -153,9 +153,10 @@ refute_grep() {
   fi
 }
 
-# common_fault_proxy FAILS STATUS [UPSTREAM]: put a front (fault_proxy.py) before UPSTREAM (default: this
-#   file's emulator) that answers the first FAILS requests (-1: every one) with STATUS and forwards the rest,
-#   and point STORAGE_EMULATOR_HOST at it. Its requests are logged to $FAULT_LOG ("METHOD PATH -> STATUS"). Stop it with
+# common_fault_proxy FAILS STATUS [UPSTREAM [METHOD [after]]]: put a front (fault_proxy.py) before UPSTREAM
+#   (default: this file's emulator) that answers the first FAILS requests (-1: every one; only METHOD ones
+#   when given) with STATUS and forwards the rest, and point STORAGE_EMULATOR_HOST at it. With "after" the
+#   failing requests are forwarded first (their reply is lost). Its requests are logged to $FAULT_LOG ("METHOD PATH -> STATUS"). Stop it with
 #   common_stop_fault_proxy (in teardown).
 common_fault_proxy() {
   local port i
@@ -163,7 +164,7 @@ common_fault_proxy() {
   export FAULT_LOG="${BATS_TEST_TMPDIR}/fault.log"
   : >"${FAULT_LOG}"
   "${BATS_REPO_ROOT}/.venv/bin/python" "${BATS_TEST_DIRNAME}/fault_proxy.py" "${port}" \
-    "${3:-$(cat "${BATS_FILE_TMPDIR}/emulator.url")}" "$1" "$2" "${FAULT_LOG}" >"${BATS_TEST_TMPDIR}/fault.out" 2>&1 &
+    "${3:-$(cat "${BATS_FILE_TMPDIR}/emulator.url")}" "$1" "$2" "${FAULT_LOG}" "${4:-*}" "${5:-}" >"${BATS_TEST_TMPDIR}/fault.out" 2>&1 &
   echo $! >"${BATS_TEST_TMPDIR}/fault.pid"
   # Wait for the port without a request (a request would spend one of the failures).
   for ((i = 0; i < 100; i++)); do

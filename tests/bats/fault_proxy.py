@@ -1,7 +1,9 @@
 """A GCS front for the bats tests: answers the first N requests with an error status, forwards the rest.
 
-Usage: python fault_proxy.py PORT UPSTREAM FAILS STATUS LOG
-FAILS -1 fails every request. Each request is appended to LOG as "METHOD PATH -> STATUS". Stdlib only.
+Usage: python fault_proxy.py PORT UPSTREAM FAILS STATUS LOG [METHOD] [after]
+FAILS -1 fails every request. METHOD (default "*") limits the failures to one HTTP method. With "after" the
+request is forwarded first and only its reply is replaced (a reply lost after the write took effect).
+Each request is appended to LOG as "METHOD PATH -> STATUS". Stdlib only.
 """
 
 from __future__ import annotations
@@ -20,30 +22,24 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     fails = 0
     status = 503
     log_path = ""
+    method = "*"
+    after = False
 
     def _handle(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
         with _LOCK:
-            failing = _Handler.fails != 0
-            if _Handler.fails > 0:
+            failing = _Handler.fails != 0 and _Handler.method in ("*", self.command)
+            if failing and _Handler.fails > 0:
                 _Handler.fails -= 1
+        if not failing or _Handler.after:
+            code, data, ctype = self._forward(body)
         if failing:
             code, data, ctype = (
                 _Handler.status,
                 b'{"error": {"code": %d}}' % _Handler.status,
                 "application/json",
             )
-        else:
-            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
-            req = urllib.request.Request(
-                _Handler.upstream + self.path, data=body, method=self.command, headers=headers
-            )
-            try:
-                with urllib.request.urlopen(req, timeout=30) as resp:
-                    code, data, ctype = resp.status, resp.read(), resp.headers.get("Content-Type", "")
-            except urllib.error.HTTPError as err:
-                code, data, ctype = err.code, err.read(), err.headers.get("Content-Type", "")
         with _LOCK, open(_Handler.log_path, "a", encoding="utf-8") as log:
             log.write(f"{self.command} {self.path} -> {code}\n")
         self.send_response(code)
@@ -51,6 +47,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def _forward(self, body: bytes | None) -> tuple[int, bytes, str]:
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+        req = urllib.request.Request(
+            _Handler.upstream + self.path, data=body, method=self.command, headers=headers
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return resp.status, resp.read(), resp.headers.get("Content-Type", "")
+        except urllib.error.HTTPError as err:
+            return err.code, err.read(), err.headers.get("Content-Type", "")
 
     do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _handle
 
@@ -63,6 +70,8 @@ def main() -> None:
     port, upstream, fails, status, log_path = sys.argv[1:6]
     _Handler.upstream, _Handler.fails, _Handler.status = upstream, int(fails), int(status)
     _Handler.log_path = log_path
+    _Handler.method = sys.argv[6] if len(sys.argv) > 6 else "*"
+    _Handler.after = len(sys.argv) > 7 and sys.argv[7] == "after"
     http.server.ThreadingHTTPServer(("127.0.0.1", int(port)), _Handler).serve_forever()
 
 

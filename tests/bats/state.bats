@@ -223,3 +223,15 @@ SCRIPT
   [ "$(jq -r .status <<<"${output}")" = "failed" ]
   [ "$(jq -r .exit <<<"${output}")" = "143" ]
 }
+
+@test "a claim whose reply was lost (503 after the write took effect) is recognised as this attempt's own, not 73" {
+  export RUNNER_SLEEP=true
+  common_fault_proxy 1 503 "" POST after
+  run runner_step load -- echo "loading"
+  [ "${status}" -eq 0 ]
+  grep -q '^loading$' <<<"${output}"
+  refute_grep 'status=claimed'
+  grep -q 'POST .* -> 503$' "${FAULT_LOG}"
+  run common_object_json "script-runner/state/${RUNNER_SCRIPT_PATH}/2026-11-24/${MD5_HEX}/load"
+  [ "$(jq -r .status <<<"${output}")" = "done" ]
+}

@@ -1,6 +1,10 @@
 # shellcheck shell=bash
 # GCS through its JSON API with curl + jq: works against GCS (Workload Identity token from the metadata
 # server) and the local emulator (STORAGE_EMULATOR_HOST, optional RUNNER_ACCESS_TOKEN_FILE).
+#
+# The bearer token never reaches a command line (curl reads the header from a config on stdin) nor a trace
+# (every function here runs with xtrace off). Transient answers (no answer, 408, 429, 5xx) are retried with
+# backoff (RUNNER_GCS_ATTEMPTS, default 5) and then reported as 75, never as "absent"; 401/403 are 77.
 
 _runner_gcs_base() {
   printf '%s' "${STORAGE_EMULATOR_HOST:-https://storage.googleapis.com}"
@@ -10,68 +14,157 @@ _runner_urlencode() {
   jq -rn --arg s "$1" '$s|@uri'
 }
 
-# Print the curl arguments for auth (one per line), nothing when none is needed.
-_runner_gcs_auth() {
-  local token=""
+# _runner_gcs_token: set the caller's local _RUNNER_TOKEN ("" when no auth is needed: an emulator without a
+#   token file). The token comes from RUNNER_ACCESS_TOKEN_FILE, else the metadata server (GCE_METADATA_HOST,
+#   default metadata.google.internal; with an emulator only when GCE_METADATA_HOST is set).
+#   Returns 0; 77 when the identity is not configured or denied (no token file, 403/404 from the metadata
+#   server: no Google service account bound); 75 when the metadata server is unavailable. Logs the reason.
+_runner_gcs_token() {
+  local host tmp code body
+  _RUNNER_TOKEN=""
   if [[ -n "${RUNNER_ACCESS_TOKEN_FILE:-}" ]]; then
-    token="$(<"${RUNNER_ACCESS_TOKEN_FILE}")"
-  elif [[ -z "${STORAGE_EMULATOR_HOST:-}" ]]; then
-    token="$(curl -sf --max-time 5 -H 'Metadata-Flavor: Google' \
-      "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token" |
-      jq -r .access_token)" || return "${RUNNER_EXIT_TEMPFAIL}"
+    if [[ -r "${RUNNER_ACCESS_TOKEN_FILE}" ]]; then
+      _RUNNER_TOKEN="$(tr -d ' \r\n' <"${RUNNER_ACCESS_TOKEN_FILE}")"
+    fi
+    if [[ -z "${_RUNNER_TOKEN}" || "${_RUNNER_TOKEN}" == *[\"\\]* ]]; then
+      _RUNNER_TOKEN=""
+      runner_log error "auth=failed source=token-file file=${RUNNER_ACCESS_TOKEN_FILE} reason=\"unreadable, empty or not a token\""
+      return "${RUNNER_EXIT_NOPERM}"
+    fi
+    return 0
   fi
-  if [[ -n "${token}" ]]; then
-    printf '%s\n%s\n' "-H" "Authorization: Bearer ${token}"
+  [[ -z "${STORAGE_EMULATOR_HOST:-}" || -n "${GCE_METADATA_HOST:-}" ]] || return 0
+  host="${GCE_METADATA_HOST:-metadata.google.internal}"
+  tmp="$(mktemp)"
+  code="$(curl -s --max-time 5 -H 'Metadata-Flavor: Google' -o "${tmp}" -w '%{http_code}' \
+    "http://${host}/computeMetadata/v1/instance/service-accounts/default/token" 2>/dev/null)" || true
+  code="${code:-000}"
+  if [[ "${code}" == 200 ]]; then
+    _RUNNER_TOKEN="$(jq -r '.access_token // empty' "${tmp}" 2>/dev/null || true)"
   fi
+  body="$(head -c 200 "${tmp}" | tr -d '\r\n"')"
+  rm -f "${tmp}"
+  if [[ -n "${_RUNNER_TOKEN}" && "${_RUNNER_TOKEN}" != *[\"\\]* ]]; then
+    return 0
+  fi
+  _RUNNER_TOKEN=""
+  case "${code}" in
+    403 | 404)
+      runner_log error "auth=failed source=metadata http=${code} answer=\"${body}\"" \
+        "reason=\"the pod's identity has no usable Google service account\"" \
+        "fix=\"bind the Kubernetes service account to a Google service account (Workload Identity) and allow it\""
+      return "${RUNNER_EXIT_NOPERM}"
+      ;;
+    *)
+      runner_log error "auth=failed source=metadata http=${code} answer=\"${body}\" reason=\"metadata server unavailable\""
+      return "${RUNNER_EXIT_TEMPFAIL}"
+      ;;
+  esac
 }
 
-# _runner_gcs_curl OUTFILE CURL-ARGS... : run curl with auth; prints the HTTP status, body to OUTFILE.
-_runner_gcs_curl() {
-  local out="$1"
+# _runner_gcs_request OUTFILE CURL-ARGS...: one authenticated request, body to OUTFILE. Sets _RUNNER_HTTP to
+#   the HTTP status (000: no answer). Returns 0 for an answer that is not transient, 75 for a transient one
+#   (000, 408, 429, 5xx), or the token failure's code (75/77).
+_runner_gcs_request() {
+  { local _runner_xt="$-"; set +x; } 2>/dev/null
+  local out="$1" rc=0 _RUNNER_TOKEN=""
   shift
-  local -a auth=()
-  local line code
-  while IFS= read -r line; do auth+=("${line}"); done < <(_runner_gcs_auth)
-  # On a connection failure curl itself writes 000 and fails: print that once.
-  code="$(curl -sS --max-time "${RUNNER_GCS_TIMEOUT:-60}" -o "${out}" -w '%{http_code}' "${auth[@]}" "$@")" || true
-  printf '%s' "${code:-000}"
+  _RUNNER_HTTP=000
+  _runner_gcs_token || rc=$?
+  if [[ ${rc} -eq 0 ]]; then
+    if [[ -n "${_RUNNER_TOKEN}" ]]; then
+      _RUNNER_HTTP="$(curl -sS --max-time "${RUNNER_GCS_TIMEOUT:-60}" -o "${out}" -w '%{http_code}' -K - "$@" \
+        <<<"header = \"Authorization: Bearer ${_RUNNER_TOKEN}\"")" || true
+    else
+      _RUNNER_HTTP="$(curl -sS --max-time "${RUNNER_GCS_TIMEOUT:-60}" -o "${out}" -w '%{http_code}' "$@")" || true
+    fi
+    _RUNNER_HTTP="${_RUNNER_HTTP:-000}"
+    case "${_RUNNER_HTTP}" in
+      000 | 408 | 429 | 5??) rc="${RUNNER_EXIT_TEMPFAIL}" ;;
+    esac
+  fi
+  { _runner_xt_restore "${rc}"; } 2>/dev/null
+}
+
+# _runner_gcs_retry CMD...: run CMD (a GCS call); while it returns 75 retry it, up to RUNNER_GCS_ATTEMPTS
+#   attempts (default 5), sleeping a random time in [0, min(8, 2^k)] s between them (RUNNER_SLEEP, as
+#   runner_retry). Logs each retry on stderr. Returns CMD's last code.
+_runner_gcs_retry() {
+  local attempt=1 attempts="${RUNNER_GCS_ATTEMPTS:-5}" code cap delay
+  while true; do
+    code=0
+    "$@" || code=$?
+    [[ ${code} -eq ${RUNNER_EXIT_TEMPFAIL} && ${attempt} -lt ${attempts} ]] || return "${code}"
+    cap=$((1 << (attempt - 1)))
+    ((cap <= 8)) || cap=8
+    delay="$(awk -v c="${cap}" -v r="${RANDOM}" 'BEGIN { printf "%.3f", c * r / 32767 }')"
+    runner_log warn "gcs=retry attempt=${attempt} http=${_RUNNER_HTTP:-} call=${1#_runner_} sleep=${delay}"
+    ${RUNNER_SLEEP:-sleep} "${delay}"
+    attempt=$((attempt + 1))
+  done
+}
+
+# _runner_gcs_verdict VERB OBJECT RC: map a finished request (RC from _runner_gcs_retry, _RUNNER_HTTP) to a
+#   return code: 0 for 200, 1 for 404, 2 for 412, 77 for 401/403 or a token denied, 75 otherwise (logged).
+_runner_gcs_verdict() {
+  local verb="$1" object="$2" rc="$3"
+  if [[ ${rc} -eq ${RUNNER_EXIT_TEMPFAIL} ]]; then
+    runner_log warn "gcs=${verb} object=${object} http=${_RUNNER_HTTP:-000} reason=unavailable"
+  fi
+  [[ ${rc} -eq 0 ]] || return "${rc}"  # a token failure is logged where it happened
+  case "${_RUNNER_HTTP}" in
+    200 | 204) return 0 ;;
+    404) return 1 ;;
+    412) return 2 ;;
+    401 | 403)
+      runner_log warn "gcs=${verb} object=${object} http=${_RUNNER_HTTP} reason=denied"
+      return "${RUNNER_EXIT_NOPERM}"
+      ;;
+    *)
+      runner_log warn "gcs=${verb} object=${object} http=${_RUNNER_HTTP}"
+      return "${RUNNER_EXIT_TEMPFAIL}"
+      ;;
+  esac
+}
+
+_runner_gcs_object_url() {
+  printf '%s/storage/v1/b/%s/o/%s' "$(_runner_gcs_base)" "$1" "$(_runner_urlencode "$2")"
 }
 
 # runner_gcs_get BUCKET OBJECT DEST [GENERATION]
 #   Download an object (a pinned generation when given) to DEST.
-#   Returns 0, 1 when absent (404), 75 on any other error.
+#   Returns 0, 1 when absent (404), 77 when denied, 75 when GCS did not answer after retries.
 runner_gcs_get() {
-  local bucket="$1" object="$2" dest="$3" generation="${4:-}" url code
-  url="$(_runner_gcs_base)/storage/v1/b/${bucket}/o/$(_runner_urlencode "${object}")?alt=media"
+  { local _runner_xt="$-"; set +x; } 2>/dev/null
+  local bucket="$1" object="$2" dest="$3" generation="${4:-}" url rc=0
+  url="$(_runner_gcs_object_url "${bucket}" "${object}")?alt=media"
   [[ -z "${generation}" ]] || url+="&generation=${generation}"
-  code="$(_runner_gcs_curl "${dest}" "${url}")"
-  case "${code}" in
-    200) return 0 ;;
-    404) return 1 ;;
-    *) runner_log warn "gcs=get object=gs://${bucket}/${object} http=${code}"; return "${RUNNER_EXIT_TEMPFAIL}" ;;
-  esac
+  _runner_gcs_retry _runner_gcs_request "${dest}" "${url}" || rc=$?
+  _runner_gcs_verdict get "gs://${bucket}/${object}" "${rc}" || rc=$?
+  { _runner_xt_restore "${rc}"; } 2>/dev/null
 }
 
 # runner_gcs_stat BUCKET OBJECT
-#   Print the object's metadata JSON. Returns 0, 1 when absent, 75 on other errors.
+#   Print the object's metadata JSON. Returns 0, 1 when absent, 77 when denied, 75 when unavailable.
 runner_gcs_stat() {
-  local bucket="$1" object="$2" tmp code
+  { local _runner_xt="$-"; set +x; } 2>/dev/null
+  local bucket="$1" object="$2" tmp rc=0
   tmp="$(mktemp)"
-  code="$(_runner_gcs_curl "${tmp}" "$(_runner_gcs_base)/storage/v1/b/${bucket}/o/$(_runner_urlencode "${object}")")"
-  case "${code}" in
-    200) cat "${tmp}"; rm -f "${tmp}"; return 0 ;;
-    404) rm -f "${tmp}"; return 1 ;;
-    *) rm -f "${tmp}"; return "${RUNNER_EXIT_TEMPFAIL}" ;;
-  esac
+  _runner_gcs_retry _runner_gcs_request "${tmp}" "$(_runner_gcs_object_url "${bucket}" "${object}")" || rc=$?
+  _runner_gcs_verdict stat "gs://${bucket}/${object}" "${rc}" || rc=$?
+  [[ ${rc} -ne 0 ]] || cat "${tmp}"
+  rm -f "${tmp}"
+  { _runner_xt_restore "${rc}"; } 2>/dev/null
 }
 
 # runner_gcs_put BUCKET OBJECT SRCFILE [IF_GENERATION_MATCH]
 #   Upload SRCFILE. With IF_GENERATION_MATCH (0 = must not exist) the write is conditional: GCS applies the
 #   precondition atomically, so of two racing writers exactly one wins. (A multipart upload: the local
 #   emulator ignores preconditions on uploadType=media.)
-#   Prints the new generation. Returns 0, 2 when the precondition failed (412), 75 on other errors.
+#   Prints the new generation. Returns 0, 2 when the precondition failed (412), 77 when denied, 75 otherwise.
 runner_gcs_put() {
-  local bucket="$1" object="$2" src="$3" match="${4:-}" url tmp body code boundary
+  { local _runner_xt="$-"; set +x; } 2>/dev/null
+  local bucket="$1" object="$2" src="$3" match="${4:-}" url tmp body rc=0 boundary
   url="$(_runner_gcs_base)/upload/storage/v1/b/${bucket}/o?uploadType=multipart"
   [[ -z "${match}" ]] || url+="&ifGenerationMatch=${match}"
   boundary="runner-${RANDOM}${RANDOM}${RANDOM}"
@@ -84,23 +177,40 @@ runner_gcs_put() {
     printf -- '\r\n--%s--\r\n' "${boundary}"
   } >"${body}"
   tmp="$(mktemp)"
-  code="$(_runner_gcs_curl "${tmp}" -X POST -H "Content-Type: multipart/related; boundary=${boundary}" \
-    --data-binary "@${body}" "${url}")"
+  _runner_gcs_retry _runner_gcs_request "${tmp}" -X POST -H "Content-Type: multipart/related; boundary=${boundary}" \
+    --data-binary "@${body}" "${url}" || rc=$?
   rm -f "${body}"
-  case "${code}" in
-    200) jq -r .generation "${tmp}"; rm -f "${tmp}"; return 0 ;;
-    412) rm -f "${tmp}"; return 2 ;;
-    *) runner_log warn "gcs=put object=gs://${bucket}/${object} http=${code}"; rm -f "${tmp}"; return "${RUNNER_EXIT_TEMPFAIL}" ;;
-  esac
+  _runner_gcs_verdict put "gs://${bucket}/${object}" "${rc}" || rc=$?
+  [[ ${rc} -ne 1 ]] || rc="${RUNNER_EXIT_TEMPFAIL}"  # 404: no such bucket
+  [[ ${rc} -ne 0 ]] || jq -r .generation "${tmp}"
+  rm -f "${tmp}"
+  { _runner_xt_restore "${rc}"; } 2>/dev/null
 }
 
 # runner_gcs_delete BUCKET OBJECT
-#   Delete an object. Returns 0 (also when already absent), 75 on errors.
+#   Delete an object. Returns 0 (also when already absent), 77 when denied, 75 on other errors.
 runner_gcs_delete() {
-  local bucket="$1" object="$2" code
-  code="$(_runner_gcs_curl /dev/null -X DELETE "$(_runner_gcs_base)/storage/v1/b/${bucket}/o/$(_runner_urlencode "${object}")")"
-  case "${code}" in
-    200 | 204 | 404) return 0 ;;
-    *) return "${RUNNER_EXIT_TEMPFAIL}" ;;
-  esac
+  { local _runner_xt="$-"; set +x; } 2>/dev/null
+  local bucket="$1" object="$2" rc=0
+  _runner_gcs_retry _runner_gcs_request /dev/null -X DELETE "$(_runner_gcs_object_url "${bucket}" "${object}")" || rc=$?
+  _runner_gcs_verdict delete "gs://${bucket}/${object}" "${rc}" || rc=$?
+  [[ ${rc} -ne 1 ]] || rc=0
+  { _runner_xt_restore "${rc}"; } 2>/dev/null
+}
+
+# runner_gcs_auth_check
+#   Get a token the way every GCS call does (retrying an unavailable metadata server), without using it:
+#   the entrypoint calls this once before anything else, so a missing identity fails once, loudly.
+#   Returns 0 (also when no auth is needed), 77 identity not configured or denied, 75 metadata unavailable.
+runner_gcs_auth_check() {
+  { local _runner_xt="$-"; set +x; } 2>/dev/null
+  local rc=0
+  _runner_gcs_retry _runner_gcs_token_only || rc=$?
+  { _runner_xt_restore "${rc}"; } 2>/dev/null
+}
+
+_runner_gcs_token_only() {
+  local _RUNNER_TOKEN=""
+  _RUNNER_HTTP=000
+  _runner_gcs_token
 }

@@ -24,6 +24,32 @@ runner_log() {
   esac
 }
 
+# Tracing. A script may run with `set -x`; the library's internals (the bearer token, the Authorization
+# header) must not be traced. Every public function starts with
+#   { local _runner_xt="$-"; set +x; } 2>/dev/null
+# (the braces' own trace goes to /dev/null), runs its body with tracing off, and ends with
+#   { _runner_xt_restore "${rc}"; } 2>/dev/null
+# The caller's own commands (step/once/retry/on_exit) run traced again through _runner_as_caller.
+
+# _runner_xt_restore RC: turn tracing back on when the calling public function found it on; returns RC.
+_runner_xt_restore() {
+  [[ "${_runner_xt:-}" != *x* ]] || set -x
+  return "$1"
+}
+
+# _runner_as_caller CMD...: run the script's own CMD with the script's tracing setting; returns CMD's code.
+_runner_as_caller() {
+  local rc=0
+  if [[ "${_runner_xt:-}" == *x* ]]; then
+    set -x
+    "$@" || rc=$?
+    { set +x; } 2>/dev/null
+  else
+    "$@" || rc=$?
+  fi
+  return "${rc}"
+}
+
 # runner_die CODE MESSAGE...
 #   Log an error and exit with CODE.
 runner_die() {

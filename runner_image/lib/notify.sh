@@ -5,6 +5,12 @@
 #   Print an event line and store it at $RUNNER_STATE_ROOT/events/<run id>/<script>/<ts>.json.
 #   Never fails the script: when GCS is unreachable it logs a warning. Returns 0.
 runner_notify() {
+  { local _runner_xt="$-"; set +x; } 2>/dev/null
+  _runner_notify "$@"
+  { _runner_xt_restore 0; } 2>/dev/null
+}
+
+_runner_notify() {
   local level="${1:-info}" message="${2:-}" ts tmp kv
   shift 2 || shift $#
   runner_log "${level}" "event=notify msg=\"${message}\" $*"

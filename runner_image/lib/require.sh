@@ -4,9 +4,10 @@
 _runner_identity() {
   if [[ -n "${RUNNER_IDENTITY:-}" ]]; then
     printf '%s' "${RUNNER_IDENTITY}"
-  elif [[ -z "${STORAGE_EMULATOR_HOST:-}" ]]; then
+  elif [[ -z "${STORAGE_EMULATOR_HOST:-}" || -n "${GCE_METADATA_HOST:-}" ]]; then
     curl -sf --max-time 3 -H 'Metadata-Flavor: Google' \
-      "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/email" || printf 'unknown'
+      "http://${GCE_METADATA_HOST:-metadata.google.internal}/computeMetadata/v1/instance/service-accounts/default/email" ||
+      printf 'unknown'
   else
     printf 'unknown'
   fi
@@ -19,10 +20,20 @@ _runner_require_gcs() {
     write) want=(storage.objects.create storage.objects.delete); role="roles/storage.objectUser" ;;
     *) runner_log error "require=bad-spec perm=${perm} fix=\"use :read or :write\""; return "${RUNNER_EXIT_CONFIG}" ;;
   esac
-  local query="" p
+  local query="" p rc=0
   for p in "${want[@]}"; do query+="&permissions=${p}"; done
   tmp="$(mktemp)"
-  code="$(_runner_gcs_curl "${tmp}" "$(_runner_gcs_base)/storage/v1/b/${bucket}/iam/testPermissions?${query#&}")"
+  _runner_gcs_retry _runner_gcs_request "${tmp}" "$(_runner_gcs_base)/storage/v1/b/${bucket}/iam/testPermissions?${query#&}" || rc=$?
+  code="${_RUNNER_HTTP}"
+  if [[ ${rc} -eq ${RUNNER_EXIT_TEMPFAIL} ]]; then
+    rm -f "${tmp}"
+    runner_log error "require=unavailable resource=gs://${bucket} http=${code} identity=$(_runner_identity) temporary=true" \
+      "reason=\"no answer from GCS after retries\""
+    return "${RUNNER_EXIT_TEMPFAIL}"
+  elif [[ ${rc} -ne 0 ]]; then
+    rm -f "${tmp}"
+    return "${rc}"  # no token: logged by the token fetch
+  fi
   if [[ "${code}" != 200 ]]; then
     runner_log error "require=unavailable resource=gs://${bucket} http=${code} identity=$(_runner_identity)" \
       "fix=\"check the bucket name and that the identity may call testIamPermissions\""
@@ -69,24 +80,27 @@ _runner_bq_error_line() {
 }
 
 # _runner_bq_granted PROJECT DATASET TABLE OUTFILE PERMISSION...: ask tables.testIamPermissions which of the
-#   permissions the caller holds on the table (auth as for GCS: token file or metadata server). Writes the
-#   held permissions to OUTFILE, one a line. Prints the HTTP status; returns 0 on a 200 with a JSON object.
+#   permissions the caller holds on the table (auth as for GCS: token file or metadata server; transient
+#   answers retried). Writes the held permissions to OUTFILE, one a line; _RUNNER_HTTP holds the status.
+#   Returns 0 on a 200 with a JSON object, 75 when BigQuery did not answer (no answer, 429, 5xx), the token
+#   failure's code, else 1.
 _runner_bq_granted() {
-  local project="$1" dataset="$2" table="$3" out="$4" url body tmp code
+  local project="$1" dataset="$2" table="$3" out="$4" url body tmp rc=0
   shift 4
   url="$(_runner_bq_base)/bigquery/v2/projects/$(_runner_urlencode "${project}")/datasets/$(_runner_urlencode "${dataset}")"
   url+="/tables/$(_runner_urlencode "${table}"):testIamPermissions"
   body="$(jq -cn '{permissions: $ARGS.positional}' --args "$@")"
   tmp="$(mktemp)"
-  code="$(_runner_gcs_curl "${tmp}" -X POST -H 'Content-Type: application/json' --data "${body}" "${url}")"
-  printf '%s' "${code}"
-  if [[ "${code}" == 200 ]] && jq -e 'type == "object"' "${tmp}" >/dev/null 2>&1; then
-    jq -r '(.permissions // [])[]' "${tmp}" >"${out}"
-    rm -f "${tmp}"
-    return 0
+  _runner_gcs_retry _runner_gcs_request "${tmp}" -X POST -H 'Content-Type: application/json' --data "${body}" "${url}" || rc=$?
+  if [[ ${rc} -eq 0 ]]; then
+    if [[ "${_RUNNER_HTTP}" == 200 ]] && jq -e 'type == "object"' "${tmp}" >/dev/null 2>&1; then
+      jq -r '(.permissions // [])[]' "${tmp}" >"${out}"
+    else
+      rc=1
+    fi
   fi
   rm -f "${tmp}"
-  return 1
+  return "${rc}"
 }
 
 # _runner_require_bq TARGET PERM: TARGET is bq:PROJECT:DATASET[.TABLE] (PROJECT may itself hold a colon,
@@ -95,7 +109,7 @@ _runner_bq_granted() {
 #   bigquery.tables.getData (read) or bigquery.tables.updateData (write). A dataset's read or write is not
 #   checked (testIamPermissions needs a table): the ok line says that only visibility was.
 #   Returns 0; 64 bad spec, bq missing, or a resource that does not exist (BigQuery answered "Not found");
-#   77 access denied or a check that could not be made (unavailable).
+#   77 access denied; 75 a check that could not be made now (bq failed otherwise, BigQuery did not answer).
 _runner_require_bq() {
   local target="$1" perm="$2" rest project dsref dataset table="" kind ref role getperm want out code=0 who
   rest="${target#bq:}"
@@ -136,22 +150,29 @@ _runner_require_bq() {
         "note=\"BigQuery answers the same when the ${kind} does not exist in a project the identity cannot see\""
       return "${RUNNER_EXIT_NOPERM}"
     fi
-    runner_log error "require=unavailable resource=${target} identity=${who} bq-exit=${code}" \
+    runner_log error "require=unavailable resource=${target} identity=${who} bq-exit=${code} temporary=true" \
       "error=\"$(_runner_bq_error_line "${out}")\" fix=\"see bq's error; check bq's credentials and the project\""
-    return "${RUNNER_EXIT_NOPERM}"
+    return "${RUNNER_EXIT_TEMPFAIL}"
   fi
   if [[ -z "${table}" ]]; then
     runner_log info "require=ok resource=${target} perm=${perm} checked=${getperm}" \
       "note=\"dataset ${perm} not checkable; table-level ${perm} is (bq:${project}:${dataset}.TABLE:${perm})\""
     return 0
   fi
-  local held http
+  local held rc=0
   held="$(mktemp)"
-  if ! http="$(_runner_bq_granted "${project}" "${dataset}" "${table}" "${held}" "${want}")"; then
+  _runner_bq_granted "${project}" "${dataset}" "${table}" "${held}" "${want}" || rc=$?
+  if [[ ${rc} -ne 0 ]]; then
     rm -f "${held}"
-    runner_log error "require=unavailable resource=${target} identity=$(_runner_identity) http=${http} check=testIamPermissions" \
+    case "${rc}" in
+      1) rc="${RUNNER_EXIT_NOPERM}" ;;
+      "${RUNNER_EXIT_TEMPFAIL}") ;;
+      *) return "${rc}" ;;  # no token: logged by the token fetch
+    esac
+    runner_log error "require=unavailable resource=${target} identity=$(_runner_identity) http=${_RUNNER_HTTP} check=testIamPermissions" \
+      "temporary=$([[ ${rc} -eq ${RUNNER_EXIT_TEMPFAIL} ]] && echo true || echo false)" \
       "fix=\"check that the identity can reach the BigQuery API at $(_runner_bq_base)\""
-    return "${RUNNER_EXIT_NOPERM}"
+    return "${rc}"
   fi
   if ! grep -qxF "${want}" "${held}"; then
     rm -f "${held}"
@@ -170,8 +191,17 @@ _runner_require_bq() {
 #   BigQuery: see _runner_require_bq (visibility through `bq show`; table read/write through
 #   tables.testIamPermissions; a dataset's read/write is logged as not checkable).
 #   Outputs: one require= line per spec. Stops at the first failing spec and returns its code:
-#   0, 77 permission denied or not checkable, 64 bad spec or (BigQuery) a resource that does not exist.
+#   0; 77 permission denied, or refused (401/403/404 from testIamPermissions, no identity); 75 unavailable
+#   (no answer, 429 or 5xx after retries, the metadata server down, bq failing otherwise): temporary;
+#   64 bad spec or (BigQuery) a resource that does not exist.
 runner_require() {
+  { local _runner_xt="$-"; set +x; } 2>/dev/null
+  local rc=0
+  _runner_require "$@" || rc=$?
+  { _runner_xt_restore "${rc}"; } 2>/dev/null
+}
+
+_runner_require() {
   local spec target perm bucket rc=0
   for spec in "$@"; do
     perm="${spec##*:}"

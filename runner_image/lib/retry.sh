@@ -8,6 +8,13 @@
 #   The sleep command is $RUNNER_SLEEP (default: sleep), so tests can observe delays without waiting.
 #   Returns 0, or the last exit code of CMD.
 runner_retry() {
+  { local _runner_xt="$-"; set +x; } 2>/dev/null
+  local rc=0
+  _runner_retry "$@" || rc=$?
+  { _runner_xt_restore "${rc}"; } 2>/dev/null
+}
+
+_runner_retry() {
   local attempts=5 base=1 max=60 on="" code=0 attempt=1 cap delay
   while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -25,7 +32,7 @@ runner_retry() {
   fi
   while true; do
     code=0
-    "$@" || code=$?
+    _runner_as_caller "$@" || code=$?
     if [[ ${code} -eq 0 ]]; then
       [[ ${attempt} -eq 1 ]] || runner_log info "retry=ok attempt=${attempt} cmd=$1"
       return 0

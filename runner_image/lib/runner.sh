@@ -9,6 +9,8 @@ if [[ -n "${_RUNNER_LIB_LOADED:-}" ]]; then
   return 0
 fi
 readonly _RUNNER_LIB_LOADED=1
+# Loading is not traced either (a script may `set -x` before sourcing); the setting is restored at the end.
+{ _RUNNER_SOURCE_XT="$-"; set +x; } 2>/dev/null
 _RUNNER_LIB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 readonly _RUNNER_LIB_DIR
 
@@ -41,3 +43,4 @@ _runner_alias on_exit runner_on_exit
 _runner_alias notify runner_notify
 _runner_alias require runner_require
 _runner_alias log runner_log
+{ [[ "${_RUNNER_SOURCE_XT}" != *x* ]] || set -x; } 2>/dev/null

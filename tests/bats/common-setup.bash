@@ -152,3 +152,49 @@ refute_grep() {
     ! grep -qE -- "$1" <<<"${output}" || { echo "unexpected match for '$1' in output" >&2; return 1; }
   fi
 }
+
+# common_fault_proxy FAILS STATUS [UPSTREAM [METHOD [after]]]: put a front (fault_proxy.py) before UPSTREAM
+#   (default: this file's emulator) that answers the first FAILS requests (-1: every one; only METHOD ones
+#   when given) with STATUS and forwards the rest, and point STORAGE_EMULATOR_HOST at it. With "after" the
+#   failing requests are forwarded first (their reply is lost). Its requests are logged to $FAULT_LOG ("METHOD PATH -> STATUS"). Stop it with
+#   common_stop_fault_proxy (in teardown).
+common_fault_proxy() {
+  local port i
+  port="$(_common_free_port)"
+  export FAULT_LOG="${BATS_TEST_TMPDIR}/fault.log"
+  : >"${FAULT_LOG}"
+  "${BATS_REPO_ROOT}/.venv/bin/python" "${BATS_TEST_DIRNAME}/fault_proxy.py" "${port}" \
+    "${3:-$(cat "${BATS_FILE_TMPDIR}/emulator.url")}" "$1" "$2" "${FAULT_LOG}" "${4:-*}" "${5:-}" >"${BATS_TEST_TMPDIR}/fault.out" 2>&1 &
+  echo $! >"${BATS_TEST_TMPDIR}/fault.pid"
+  # Wait for the port without a request (a request would spend one of the failures).
+  for ((i = 0; i < 100; i++)); do
+    (: </dev/tcp/127.0.0.1/"${port}") 2>/dev/null && break
+    sleep 0.1
+  done
+  export STORAGE_EMULATOR_HOST="http://127.0.0.1:${port}"
+}
+
+common_stop_fault_proxy() {
+  if [[ -f "${BATS_TEST_TMPDIR}/fault.pid" ]]; then
+    kill "$(cat "${BATS_TEST_TMPDIR}/fault.pid")" 2>/dev/null || true
+  fi
+}
+
+# common_fake_curl_recorder: put a `curl` first on PATH that appends its argv (one line per call, to
+#   $CURL_ARGV_LOG) and then runs the real curl, so tests can check what a `ps` would have shown.
+common_fake_curl_recorder() {
+  local real
+  real="$(command -v curl)"
+  mkdir -p "${BATS_TEST_TMPDIR}/bin"
+  export CURL_ARGV_LOG="${BATS_TEST_TMPDIR}/curl.argv"
+  : >"${CURL_ARGV_LOG}"
+  cat >"${BATS_TEST_TMPDIR}/bin/curl" <<SH
+#!/usr/bin/env bash
+printf '%s\n' "\$*" >>"\${CURL_ARGV_LOG}"
+tr '\0' ' ' </proc/\$\$/cmdline >>"\${CURL_ARGV_LOG}"
+printf '\n' >>"\${CURL_ARGV_LOG}"
+exec "${real}" "\$@"
+SH
+  chmod +x "${BATS_TEST_TMPDIR}/bin/curl"
+  export PATH="${BATS_TEST_TMPDIR}/bin:${PATH}"
+}

@@ -3,10 +3,52 @@
 # The image entrypoint: fetch the pinned generation, verify, run, skip by done-marker, forward SIGTERM, and
 # end every run with exactly one end line.
 
+# A metadata server stand-in: answers the token path with the status and body given on its command line.
+_METADATA_STUB='
+import http.server, sys
+status, body = int(sys.argv[2]), sys.argv[3].encode()
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        ok = self.headers.get("Metadata-Flavor") == "Google"
+        self.send_response(status if ok else 403); self.send_header("Content-Length", str(len(body)))
+        self.end_headers(); self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+'
+
 setup_file() {
   load common-setup
   common_start_emulator
   common_start_iam_front
+}
+
+teardown() {
+  common_stop_fault_proxy
+  if [[ -f "${BATS_TEST_TMPDIR}/metadata.pid" ]]; then
+    kill "$(cat "${BATS_TEST_TMPDIR}/metadata.pid")" 2>/dev/null || true
+  fi
+}
+
+# metadata_stub STATUS BODY: start the metadata stand-in and point GCE_METADATA_HOST at it.
+metadata_stub() {
+  local port i
+  port="$(_common_free_port)"
+  "${BATS_REPO_ROOT}/.venv/bin/python" -c "${_METADATA_STUB}" "${port}" "$1" "$2" >/dev/null 2>&1 &
+  echo $! >"${BATS_TEST_TMPDIR}/metadata.pid"
+  for ((i = 0; i < 100; i++)); do
+    (: </dev/tcp/127.0.0.1/"${port}") 2>/dev/null && break
+    sleep 0.1
+  done
+  export GCE_METADATA_HOST="127.0.0.1:${port}"
+}
+
+# file_script CONTENT: a file:// script with its md5 set, as discovery pins it.
+file_script() {
+  printf '%s\n' "$1" >"${BATS_TEST_TMPDIR}/s.sh"
+  export RUNNER_SCRIPT_URI="file://${BATS_TEST_TMPDIR}/s.sh"
+  RUNNER_SCRIPT_MD5="$(openssl dgst -md5 -binary "${BATS_TEST_TMPDIR}/s.sh" | base64)"
+  export RUNNER_SCRIPT_MD5
 }
 
 teardown_file() {
@@ -173,9 +215,10 @@ assert_end_line() {
   grep -q 'event=skipped .* reason=done-marker' <<<"${output}"
   refute_grep '^ran-it$'
   assert_end_line 99 skipped-done-marker
-  RUNNER_RERUN=true run "${ENTRY}"
+  RUNNER_RUN_ID="rerun-${RUNNER_RUN_ID}" RUNNER_RERUN=true run "${ENTRY}"
   [ "${status}" -eq 0 ]
   grep -q '^ran-it$' <<<"${output}"
+  grep -q 'event=rerun .*done-marker of run run-' <<<"${output}"
   RUNNER_LOGICAL_DATE=2026-11-25 run "${ENTRY}"
   [ "${status}" -eq 0 ]
 }
@@ -250,4 +293,129 @@ SCRIPT
   output="$(cat "${BATS_TEST_TMPDIR}/out")"
   refute_grep '^script-ran$'
   assert_end_line 143 sigterm
+}
+
+@test "a script with a syntax error is not run: 64, naming the script and the line" {
+  file_script $'echo before\nif true; then\n  echo inside\n'
+  run "${ENTRY}"
+  [ "${status}" -eq 64 ]
+  refute_grep '^before$'
+  grep -q "event=syntax-error script=${RUNNER_SCRIPT_PATH} error=\"${RUNNER_SCRIPT_PATH}: line [45]: syntax error" <<<"${output}"
+  assert_end_line 64 syntax
+}
+
+# sigterm_foreground LAUNCHER...: start the entrypoint through LAUNCHER on a script that sleeps in the
+#   foreground, SIGTERM the entrypoint alone (as the kubelet does), and check it ends at once with cleanup.
+sigterm_foreground() {
+  cat >"${BATS_TEST_TMPDIR}/s.sh" <<'SCRIPT'
+source "${RUNNER_LIB}"
+on_exit echo "cleanup ran"
+echo started
+sleep 60
+echo "after sleep"
+SCRIPT
+  export RUNNER_SCRIPT_URI="file://${BATS_TEST_TMPDIR}/s.sh"
+  "$@" "${ENTRY}" >"${BATS_TEST_TMPDIR}/out" 2>&1 &
+  local pid=$! i code=0 start
+  for ((i = 0; i < 50; i++)); do grep -q started "${BATS_TEST_TMPDIR}/out" && break; sleep 0.1; done
+  start="${SECONDS}"
+  kill -TERM "${pid}"
+  wait "${pid}" || code=$?
+  [ "${code}" -eq 143 ]
+  [ $((SECONDS - start)) -le 10 ]
+  grep -q '^cleanup ran$' "${BATS_TEST_TMPDIR}/out"
+  output="$(cat "${BATS_TEST_TMPDIR}/out")"
+  refute_grep '^after sleep$'
+  [ "$(grep -c 'signal=TERM action=forward' <<<"${output}")" -eq 1 ]
+  # The group signalled: the entrypoint's own when it leads one, else the script's.
+  local group
+  group="$(grep -o 'action=forward pid=[0-9]* group=[0-9]*$' <<<"${output}")"
+  if [[ "$1" == setsid ]]; then [[ "${group##*=}" == "${pid}" ]]; else [[ "${group##*=}" != "${pid}" ]]; fi
+  assert_end_line 143 sigterm
+}
+
+@test "the syntax check accepts a script that turns extglob on before using its patterns" {
+  file_script $'shopt -s extglob\nx=bc\nif [[ ${x} == @(a|b)c ]]; then echo matched; fi'
+  run "${ENTRY}"
+  [ "${status}" -eq 0 ]
+  grep -q '^matched$' <<<"${output}"
+}
+
+@test "SIGTERM reaches the command the script runs in the foreground (entrypoint leading its group, as pid 1)" {
+  sigterm_foreground setsid
+}
+
+@test "SIGTERM reaches the command the script runs in the foreground (entrypoint in its parent's group)" {
+  sigterm_foreground env
+}
+
+@test "a done-marker GCS cannot answer for (503) stops the attempt with 75; the script does not run" {
+  file_script 'echo ran-it'
+  export RUNNER_SLEEP=true
+  common_fault_proxy -1 503
+  run "${ENTRY}"
+  [ "${status}" -eq 75 ]
+  refute_grep '^ran-it$'
+  grep -q 'event=done-marker-unknown .*not running on an unknown answer' <<<"${output}"
+  [ "$(grep -c ' -> 503$' "${FAULT_LOG}")" -eq 5 ]
+  assert_end_line 75 state-unavailable
+}
+
+@test "rerun=true: a later attempt of the same run after a lost success does not run the script again" {
+  upload "data/${BATS_TEST_NUMBER}.sh" 'echo ran-it'
+  use_gcs "data/${BATS_TEST_NUMBER}.sh"
+  export RUNNER_RERUN=true
+  run "${ENTRY}"
+  [ "${status}" -eq 0 ]
+  grep -q '^ran-it$' <<<"${output}"
+  RUNNER_TRY_NUMBER=2 run "${ENTRY}"
+  [ "${status}" -eq 0 ]
+  refute_grep '^ran-it$'
+  assert_end_line 0 done-earlier-this-run
+}
+
+@test "no Google identity (metadata answers 404): one loud failure, 77, before anything runs" {
+  upload "data/${BATS_TEST_NUMBER}.sh" 'echo ran-it'
+  use_gcs "data/${BATS_TEST_NUMBER}.sh"
+  metadata_stub 404 'service account not defined'
+  run "${ENTRY}"
+  [ "${status}" -eq 77 ]
+  [ "$(grep -c 'auth=failed' <<<"${output}")" -eq 1 ]
+  grep -q 'auth=failed source=metadata http=404 answer="service account not defined" reason=".*no usable Google service account"' <<<"${output}"
+  grep -q 'fix="bind the Kubernetes service account' <<<"${output}"
+  refute_grep '^ran-it$'
+  refute_grep 'fetch='
+  assert_end_line 77 auth
+}
+
+@test "the metadata server unavailable: retried, then 75 with the reason; a token file that is missing: 77" {
+  upload "data/${BATS_TEST_NUMBER}.sh" 'echo ran-it'
+  use_gcs "data/${BATS_TEST_NUMBER}.sh"
+  GCE_METADATA_HOST="127.0.0.1:$(_common_free_port)"  # nothing listens there
+  export RUNNER_SLEEP=true GCE_METADATA_HOST
+  run "${ENTRY}"
+  [ "${status}" -eq 75 ]
+  grep -q 'auth=failed source=metadata http=000 .*reason="metadata server unavailable"' <<<"${output}"
+  [ "$(grep -c 'gcs=retry' <<<"${output}")" -eq 4 ]
+  refute_grep '^ran-it$'
+  assert_end_line 75 auth
+  unset GCE_METADATA_HOST
+  export RUNNER_ACCESS_TOKEN_FILE="${BATS_TEST_TMPDIR}/absent.token"
+  run "${ENTRY}"
+  [ "${status}" -eq 77 ]
+  grep -q 'auth=failed source=token-file' <<<"${output}"
+  assert_end_line 77 auth
+}
+
+@test "a metadata token is what the GCS calls present (through the IAM front, which refuses calls without)" {
+  upload "data/${BATS_TEST_NUMBER}.sh" 'echo ran-it'
+  use_gcs "data/${BATS_TEST_NUMBER}.sh"
+  STORAGE_EMULATOR_HOST="$(cat "${BATS_FILE_TMPDIR}/iam.url")"
+  metadata_stub 200 '{"access_token": "local-token-reader", "expires_in": 3599, "token_type": "Bearer"}'
+  run "${ENTRY}"
+  [ "${status}" -eq 0 ]
+  grep -q '^ran-it$' <<<"${output}"
+  refute_grep 'local-token-reader'
+  # (the reader may not write the done-marker: logged, the script's success stands)
+  grep -q 'done-marker=not-written' <<<"${output}"
 }

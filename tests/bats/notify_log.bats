@@ -46,7 +46,7 @@ setup() {
 }
 
 @test "notify never fails the script when GCS is unreachable" {
-  export STORAGE_EMULATOR_HOST=http://127.0.0.1:9 RUNNER_GCS_TIMEOUT=2
+  export STORAGE_EMULATOR_HOST=http://127.0.0.1:9 RUNNER_GCS_TIMEOUT=2 RUNNER_SLEEP=true
   run runner_notify info "hello"
   [ "${status}" -eq 0 ]
   grep -q 'notify=not-stored' <<<"${output}"

@@ -57,6 +57,10 @@ setup() {
   RUNNER_BQ_API_BASE="$(cat "${BATS_FILE_TMPDIR}/bq-stub.url")"
 }
 
+teardown() {
+  common_stop_fault_proxy
+}
+
 # stub_requests: the stub's log lines for this test's tables (names carry the test number).
 stub_requests() {
   grep -F "_t${BATS_TEST_NUMBER}_" "${BATS_FILE_TMPDIR}/bq-stub.log" || true
@@ -85,6 +89,22 @@ stub_requests() {
   grep -q 'require=unavailable resource=gs://state-bkt http=401' <<<"${output}"
 }
 
+@test "require: a single 503 is retried; GCS unavailable throughout is temporary (75), not a missing permission" {
+  common_as writer
+  export RUNNER_SLEEP=true
+  common_fault_proxy 1 503 "$(cat "${BATS_FILE_TMPDIR}/iam.url")"
+  run runner_require gs://state-bkt/out/:write
+  [ "${status}" -eq 0 ]
+  grep -q 'gcs=retry attempt=1 http=503' <<<"${output}"
+  grep -q 'require=ok resource=gs://state-bkt perm=write' <<<"${output}"
+  common_stop_fault_proxy
+  common_fault_proxy -1 503 "$(cat "${BATS_FILE_TMPDIR}/iam.url")"
+  run runner_require gs://state-bkt/out/:write
+  [ "${status}" -eq 75 ]
+  grep -q 'require=unavailable resource=gs://state-bkt http=503 identity=writer@p.iam.gserviceaccount.com temporary=true' <<<"${output}"
+  [ "$(grep -c ' -> 503$' "${FAULT_LOG}")" -eq 5 ]
+}
+
 @test "require rejects a bad spec with the fix" {
   common_as writer
   run runner_require gs://state-bkt/x:delete
@@ -99,8 +119,8 @@ stub_requests() {
   echo data >"${BATS_TEST_TMPDIR}/f"
   common_as reader
   run runner_gcs_put state-bkt out/f "${BATS_TEST_TMPDIR}/f"
-  [ "${status}" -eq 75 ]
-  grep -q 'http=403' <<<"${output}"
+  [ "${status}" -eq 77 ]
+  grep -q 'http=403 reason=denied' <<<"${output}"
   common_as writer
   run runner_gcs_put state-bkt out/f "${BATS_TEST_TMPDIR}/f"
   [ "${status}" -eq 0 ]
@@ -145,11 +165,11 @@ stub_requests() {
   grep -q 'fix="grant roles/bigquery.dataEditor on table p:secret.orders to reader@p.iam.gserviceaccount.com"' <<<"${output}"
 }
 
-@test "require bq: any other bq failure is unavailable with bq's first error line, not a denial" {
+@test "require bq: any other bq failure is unavailable (temporary, 75) with bq's first error line, not a denial" {
   common_as writer
   run runner_require bq:p:flaky:read
-  [ "${status}" -eq 77 ]
-  grep -q 'require=unavailable resource=bq:p:flaky identity=writer@p.iam.gserviceaccount.com bq-exit=1' <<<"${output}"
+  [ "${status}" -eq 75 ]
+  grep -q 'require=unavailable resource=bq:p:flaky identity=writer@p.iam.gserviceaccount.com bq-exit=1 temporary=true' <<<"${output}"
   grep -q 'error="Network connection problem encountered, please try again."' <<<"${output}"
   refute_grep 'require=(denied|missing|ok)'
 }
@@ -185,15 +205,17 @@ stub_requests() {
   grep -q 'fix="grant roles/bigquery.dataViewer on table' <<<"${output}"
 }
 
-@test "require bq: a failing testIamPermissions is unavailable, not ok" {
+@test "require bq: a failing testIamPermissions is unavailable (temporary, 75), not ok" {
   common_as writer
+  export RUNNER_SLEEP=true
   run runner_require "bq:p:sales.orders_t${BATS_TEST_NUMBER}_broken:write"
-  [ "${status}" -eq 77 ]
-  grep -q 'require=unavailable .* http=500 check=testIamPermissions' <<<"${output}"
+  [ "${status}" -eq 75 ]
+  grep -q 'require=unavailable .* http=500 check=testIamPermissions temporary=true' <<<"${output}"
+  [ "$(stub_requests | grep -c _broken)" -eq 5 ]  # retried before giving up
   refute_grep 'require=ok'
   RUNNER_BQ_API_BASE="http://127.0.0.1:$(_common_free_port)"  # nothing listens there
   run runner_require "bq:p:sales.orders_t${BATS_TEST_NUMBER}_rw:write"
-  [ "${status}" -eq 77 ]
+  [ "${status}" -eq 75 ]
   grep -q 'require=unavailable .* http=000 check=testIamPermissions' <<<"${output}"
 }
 

@@ -87,14 +87,15 @@ _image_as_root() {
 }
 
 image_build_base() {
-  local release="${RELEASE}" rootfs start
+  local release="${RELEASE}" rootfs start mirror
   image_exists "${BASE_IMAGE}" && return 0
+  mirror="$(debian_mirror)" || exit 2
   start="${SECONDS}"
   rootfs="${WORK}/rootfs"
   _image_as_root rm -rf "${rootfs}"
   mkdir -p "${rootfs}"
-  image_log "debootstrap ${release} from $(debian_mirror) (about 30 s)"
-  _image_as_root debootstrap --variant=minbase "${release}" "${rootfs}" "$(debian_mirror)" \
+  image_log "debootstrap ${release} from ${mirror} (about 30 s)"
+  _image_as_root debootstrap --variant=minbase "${release}" "${rootfs}" "${mirror}" \
     >"${WORK}/debootstrap.log" 2>&1 || { image_log "debootstrap failed; see ${WORK}/debootstrap.log"; exit 1; }
   debian_sources_list "${release}" | _image_as_root tee "${rootfs}/etc/apt/sources.list" >/dev/null
   _image_as_root bash -c "$(declare -f _image_slim); _image_slim \"\$1\"" _ "${rootfs}"

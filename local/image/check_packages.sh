@@ -8,7 +8,7 @@
 # Cannot check: the Google Cloud CLI (google-cloud-cli=VERSION-0 from Google's apt repository, not reachable
 # here) nor the base image digest (no registry here); the build in Cloud Build checks both.
 # Env: SR_DOCKERFILE (default: the root Dockerfile), SR_APT_CHECK_DIR (apt state; default local/.run/apt-check),
-#   SR_DEBIAN_MIRROR / SR_DEBIAN_SECURITY_MIRROR (default: the host's sources, else deb.debian.org).
+#   SR_DEBIAN_MIRROR / SR_DEBIAN_SECURITY_MIRROR (default: the host's apt sources).
 # Exit: 0 all resolve; 1 a package does not resolve (each one named with the version served); 2 cannot check
 #   (no apt-get, the archive unreachable, no release in the Dockerfile).
 set -Eeuo pipefail

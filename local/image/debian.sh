@@ -33,19 +33,29 @@ _debian_host_uri() {
   ' "${file}" | head -1
 }
 
-# debian_mirror: the Debian archive to use: SR_DEBIAN_MIRROR, else the host's, else deb.debian.org.
+# debian_mirror: the Debian archive to use: SR_DEBIAN_MIRROR, else the one the host's apt sources name.
+#   Returns 1 (with the fix on stderr) when neither names one.
 debian_mirror() {
   local uri="${SR_DEBIAN_MIRROR:-}"
   [[ -n "${uri}" ]] || uri="$(_debian_host_uri main)"
-  printf '%s\n' "${uri:-http://deb.debian.org/debian}"
+  _debian_require_uri "${uri}" SR_DEBIAN_MIRROR
 }
 
-# debian_security_mirror: the security archive: SR_DEBIAN_SECURITY_MIRROR, else the host's, else
-#   deb.debian.org/debian-security.
+# debian_security_mirror: the security archive: SR_DEBIAN_SECURITY_MIRROR, else the host's.
+#   Returns 1 (with the fix on stderr) when neither names one.
 debian_security_mirror() {
   local uri="${SR_DEBIAN_SECURITY_MIRROR:-}"
   [[ -n "${uri}" ]] || uri="$(_debian_host_uri security)"
-  printf '%s\n' "${uri:-http://deb.debian.org/debian-security}"
+  _debian_require_uri "${uri}" SR_DEBIAN_SECURITY_MIRROR
+}
+
+# _debian_require_uri URI VARIABLE: print URI, or say which variable to set and return 1 when it is empty.
+_debian_require_uri() {
+  if [[ -z "$1" ]]; then
+    printf '[image] no Debian archive in the host apt sources: set %s to its URL\n' "$2" >&2
+    return 1
+  fi
+  printf '%s\n' "$1"
 }
 
 # debian_sources_list RELEASE: print a one-line-style sources.list for RELEASE with the suites the Debian

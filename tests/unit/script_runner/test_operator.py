@@ -203,3 +203,33 @@ def test_operator_never_reports_success_once_killed(ledger_op: ScriptPodOperator
         ledger_op._guarded(ctx, killed_then_kpo_returns, [])
     records = ledger_op.ledger.read("r1", SCRIPT["path"])  # type: ignore[union-attr]
     assert [r["status"] for r in records] == ["cancelled"]
+
+
+class Terminated(BaseException):
+    """Stands for Airflow 2's AirflowTaskTerminated (a BaseException raised after on_kill on SIGTERM)."""
+
+
+def test_operator_records_an_airflow2_termination_once(ledger_op: ScriptPodOperator) -> None:
+    ctx = {"run_id": "r1", "ti": FakeTI(try_number=1)}
+    ledger_op._context = ctx
+
+    def killed_then_terminated() -> None:
+        ledger_op.on_kill()
+        raise Terminated("Task received SIGTERM signal")
+
+    with pytest.raises(Terminated):
+        ledger_op._guarded(ctx, killed_then_terminated, [])
+
+    def terminated_without_on_kill() -> None:
+        raise Terminated("Task received SIGTERM signal")
+
+    other = ScriptPodOperator(task_id="run_scripts", script=SCRIPT, runner_settings=SETTINGS)
+    other.__dict__["ledger"] = ledger_op.ledger
+    with pytest.raises(Terminated):
+        other._guarded({"run_id": "r1", "ti": FakeTI(try_number=2)}, terminated_without_on_kill, [])
+    records = ledger_op.ledger.read("r1", SCRIPT["path"])  # type: ignore[union-attr]
+    assert [(r["status"], r["action"], r["try_number"]) for r in records] == [
+        ("cancelled", "cancel", 1),
+        ("cancelled", "cancel", 2),
+    ]
+    assert "Terminated" in records[1]["reason"]

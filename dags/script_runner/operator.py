@@ -419,8 +419,8 @@ def _quiet_failure_kwargs() -> dict[str, Any]:
     """Keep KPO from printing the whole pod (every env value) in the error of a failed pod.
 
     Env values may hold credentials or personal data (``env=`` directives); the script's log, its
-    container state and the pod's events are still logged. Providers that print the pod there have the
-    ``log_pod_spec_on_failure`` switch (10.14 and 10.25 do); it is passed only where it exists.
+    container state and the pod's events are still logged. The switch ``log_pod_spec_on_failure`` came
+    with provider 7.x (apache/airflow#31595), so every 10.x has it; it is still passed only where it exists.
     """
     params = inspect.signature(KubernetesPodOperator.__init__).parameters
     return {"log_pod_spec_on_failure": False} if "log_pod_spec_on_failure" in params else {}

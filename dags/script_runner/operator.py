@@ -76,6 +76,7 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
         self._event_pod: k8s.V1Pod | None = None
         self._context: Any = None
         self._cancelled = False
+        self._recorded = False  # this attempt is in the ledger (on_kill after a timeout adds nothing)
         self._memory = spec.memory
         self._started = time.monotonic()
         self._started_at = datetime.now(UTC)
@@ -123,7 +124,7 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
         """Name the pod for this attempt, size it after earlier OOMs, then run it as KPO does."""
         ti = context["ti"]
         run_id = context["run_id"]
-        self._context = context
+        self._context, self._recorded = context, False
         history = self._history(context)
         self._refuse_after_final_verdict(history)
         self._wait_for_own_retry_delay(history)
@@ -201,7 +202,7 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
 
     def trigger_reentry(self, context: Any, event: dict[str, Any]) -> Any:
         """Deferrable mode: the trigger reported back; finish as KPO does, under the same policies."""
-        self._context = context
+        self._context, self._recorded = context, False
         history = self._history(context)
         self._event_pod = self._pod_ref(event)
         return self._guarded(
@@ -224,6 +225,7 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
         Airflow calls this while ``execute`` is running. KPO deletes the pod; the attempt is recorded as
         ``cancelled`` here, at once: the task process may be killed right after, and what ``execute`` sees
         next (the pod gone: a 404; or Airflow 2's AirflowTaskTerminated) is not the script's failure.
+        Airflow also calls it after an execution timeout, which ``_guarded`` has recorded already.
         """
         self._cancelled = True
         log.warning(
@@ -234,7 +236,7 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
         try:
             super().on_kill()
         finally:
-            if self._context is not None:
+            if self._context is not None and not self._recorded:
                 self._record(self._context, Outcome(Status.CANCELLED, None, CANCEL_REASON), Action.CANCEL)
 
     def cleanup(self, pod: k8s.V1Pod, remote_pod: k8s.V1Pod, *args: Any, **kwargs: Any) -> None:
@@ -384,6 +386,7 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
             outcome.exit_code,
             record["secs"],
         )
+        self._recorded = True
         if self.ledger is None:
             return
         try:

@@ -159,11 +159,13 @@ def test_operator_records_an_attempt_ended_by_airflows_timeout(ledger_op: Script
         raise AirflowTaskTimeout("Timeout, PID: 1")
 
     ctx = {"run_id": "r1", "ti": FakeTI(try_number=1)}
+    ledger_op._context = ctx
     with pytest.raises(AirflowTaskTimeout):  # retries left: Airflow retries as usual
         ledger_op._guarded(ctx, timed_out, [])
     used_up = [{"status": "failed"}, {"status": "failed"}]
     with pytest.raises(AirflowFailException, match="execution_timeout"):  # the script's retries are used up
         ledger_op._guarded({"run_id": "r1", "ti": FakeTI(try_number=3)}, timed_out, used_up)
+    ledger_op.on_kill()  # Airflow calls on_kill after a timeout too: the attempt is recorded already
     records = ledger_op.ledger.read("r1", SCRIPT["path"])  # type: ignore[union-attr]
     assert [(r["status"], r["action"]) for r in records] == [("timeout", "retry"), ("timeout", "fail")]
     assert "execution_timeout" in records[0]["reason"]

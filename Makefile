@@ -15,7 +15,7 @@ SH_FILES = $(shell find runner_image local k8s bench tests/bats tests/e2e/script
 
 .PHONY: help
 help: ## list targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 .PHONY: sysdeps
 sysdeps: ## install the Debian packages (root; skipped when all are present)
@@ -49,6 +49,23 @@ lint: venv ## ruff, mypy, shellcheck, hadolint, manifests
 unit: venv ## unit tests (Python), manifests tests
 	$(BIN)/pytest -q -m "not e2e" tests/unit tests/k8s
 
+# Airflow 2.11 (Composer's 2.11.1 providers) in its own virtualenv, for the compatibility check only.
+VENV_AF2 := .venv-af2
+AF2_STAMP := $(VENV_AF2)/.installed
+AF2_PINS := compat/airflow-2.11.1.txt
+AF2_TESTS := tests/compat tests/unit/script_runner/test_operator.py tests/unit/script_runner/test_report.py \
+	tests/unit/script_runner/test_dag.py tests/unit/script_runner/test_notify.py tests/unit/script_runner/test_policy.py
+
+$(AF2_STAMP): $(AF2_PINS)
+	@test -x $(VENV_AF2)/bin/python || $(PYTHON) -m venv $(VENV_AF2)
+	$(VENV_AF2)/bin/pip install -q --upgrade pip
+	$(VENV_AF2)/bin/pip install -q -r $(AF2_PINS)
+	@touch $(AF2_STAMP)
+
+.PHONY: unit-af2
+unit-af2: $(AF2_STAMP) ## the DAG on Airflow 2.11 with nested operators forbidden, and the operator's unit tests
+	$(VENV_AF2)/bin/python -m pytest -q -p no:cacheprovider $(AF2_TESTS)
+
 .PHONY: bats
 bats: sysdeps venv ## bash library tests
 	PATH=$(abspath $(BIN)):$$PATH bats tests/bats
@@ -72,7 +89,7 @@ bench-smoke: venv ## a quick run of the parse and discovery benchmarks (sizes 10
 	$(PY) -m bench.run --quick --only parse,discovery
 
 .PHONY: test
-test: sysdeps venv lint image-check unit bats bench-smoke e2e ## everything CI runs
+test: sysdeps venv lint image-check unit unit-af2 bats bench-smoke e2e ## everything CI runs
 
 .PHONY: demo
 demo: sysdeps venv ## start the local stack, run the DAG on examples/data, print the report, stop

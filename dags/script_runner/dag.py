@@ -56,14 +56,14 @@ def build_dag(dag_id: str = c.DAG_ID) -> DAG:
         doc_md=DOC,
         default_args={"owner": "script-runner"},
     ) as dag:
-
-        @task(task_id=c.DISCOVER_TASK_ID)
+        # The plans carry each script's env= values: never print them as the task's return value.
+        @task(task_id=c.DISCOVER_TASK_ID, show_return_value_in_logs=False)
         def discover() -> list[dict[str, Any]]:
             from script_runner.tasks import run_discovery
 
             return run_discovery(shards=shards)
 
-        @task
+        @task(show_return_value_in_logs=False)
         def pick_shard(index: int) -> list[dict[str, Any]]:
             ti = get_current_context()["ti"]
             return ti.xcom_pull(task_ids=c.DISCOVER_TASK_ID, key=f"shard_{index}") or []  # type: ignore[no-any-return]

@@ -70,3 +70,24 @@ class Ledger:
             return [], 0
         records = json.loads(data)
         return (records if isinstance(records, list) else []), int(blob.generation or 0)
+
+
+def since_last_clear(history: list[dict[str, Any]], max_tries: int | None) -> list[dict[str, Any]]:
+    """The attempts recorded since a user last cleared the task (all of them when it never was).
+
+    Airflow raises a task instance's ``max_tries`` (to its try number plus its retries) when a user clears
+    it, and never otherwise: a try the scheduler lost, a reschedule or a retry keeps it. Each record carries
+    the ``max_tries`` of its attempt, so records with a lower one belong to before the clear. A clear thus
+    starts the script afresh in its run (its retries, its final verdict), while a lost try does not.
+
+    :param history: the run's attempts from the ledger, oldest first.
+    :param max_tries: this attempt's ``max_tries`` (None when Airflow does not say: nothing is dropped).
+    """
+    if max_tries is None:
+        return history
+    start = 0
+    for index, record in enumerate(history):
+        recorded = record.get("max_tries")
+        if isinstance(recorded, int) and recorded < max_tries:
+            start = index + 1
+    return history[start:]

@@ -7,10 +7,11 @@ recorded in the ledger and turned into retry / fail / skip / reschedule by :mod:
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from datetime import UTC, datetime, timedelta
-from functools import cached_property
+from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
@@ -20,9 +21,11 @@ from script_runner.compat import (
     AirflowFailException,
     AirflowRescheduleException,
     AirflowSkipException,
+    AirflowTaskTimeout,
     TaskDeferred,
+    parent_execute_kwargs,
 )
-from script_runner.ledger import Ledger
+from script_runner.ledger import Ledger, since_last_clear
 from script_runner.policy import (
     Action,
     Outcome,
@@ -71,10 +74,13 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
         self._outcome: Outcome | None = None
         self._ledger_read = False
         self._event_pod: k8s.V1Pod | None = None
+        self._context: Any = None
+        self._cancelled = False
+        self._recorded = False  # this attempt is in the ledger (on_kill after a timeout adds nothing)
         self._memory = spec.memory
         self._started = time.monotonic()
         self._started_at = datetime.now(UTC)
-        merged = {**pod_spec.operator_kwargs(spec, settings), **kwargs}
+        merged = {**pod_spec.operator_kwargs(spec, settings), **_quiet_failure_kwargs(), **kwargs}
         merged["env_vars"] = pod_spec.script_env(spec, settings)
         if merged.get("execution_timeout") is None:  # partial() passes None explicitly when mapped
             merged["execution_timeout"] = timedelta(seconds=spec.timeout + spec.start_timeout + 300)
@@ -98,12 +104,13 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
             return int(try_number)
         return min(int(try_number), 1 + counted_failures(history))
 
-    def _history(self, run_id: str) -> list[dict[str, Any]]:
+    def _history(self, context: Any) -> list[dict[str, Any]]:
+        """This run's earlier attempts since a user last cleared the task (``since_last_clear``)."""
         self._ledger_read = False
         try:
-            history = self.ledger.read(run_id, self.script_path) if self.ledger else []
+            history = self.ledger.read(context["run_id"], self.script_path) if self.ledger else []
             self._ledger_read = self.ledger is not None
-            return history
+            return since_last_clear(history, _max_tries(context))
         except Exception:
             log.warning(
                 "could not read the attempt ledger of %s; assuming no earlier attempts",
@@ -117,7 +124,8 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
         """Name the pod for this attempt, size it after earlier OOMs, then run it as KPO does."""
         ti = context["ti"]
         run_id = context["run_id"]
-        history = self._history(run_id)
+        self._context, self._recorded = context, False
+        history = self._history(context)
         self._refuse_after_final_verdict(history)
         self._wait_for_own_retry_delay(history)
         ooms = self._count(history, Status.OOM)
@@ -151,7 +159,9 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
         ]
         self._started = time.monotonic()
         self._started_at = datetime.now(UTC)
-        return self._guarded(context, lambda: super(ScriptPodOperator, self).execute(context), history)
+        # Through the class, not super(): Airflow 2's safeguard wants its sentinel handed on (compat).
+        parent = KubernetesPodOperator.execute
+        return self._guarded(context, lambda: parent(self, context, **parent_execute_kwargs(self)), history)
 
     def _refuse_after_final_verdict(self, history: list[dict[str, Any]]) -> None:
         """Never run the script again once an attempt of this run was failed for good.
@@ -192,7 +202,8 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
 
     def trigger_reentry(self, context: Any, event: dict[str, Any]) -> Any:
         """Deferrable mode: the trigger reported back; finish as KPO does, under the same policies."""
-        history = self._history(context["run_id"])
+        self._context, self._recorded = context, False
+        history = self._history(context)
         self._event_pod = self._pod_ref(event)
         return self._guarded(
             context, lambda: super(ScriptPodOperator, self).trigger_reentry(context, event), history
@@ -207,6 +218,26 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
             return None
         meta = k8s_models.V1ObjectMeta(name=event["name"], namespace=event.get("namespace"))
         return k8s_models.V1Pod(metadata=meta)
+
+    def on_kill(self) -> None:
+        """Stopped from outside (a user marked the task failed or success, or its worker shut down).
+
+        Airflow calls this while ``execute`` is running. KPO deletes the pod; the attempt is recorded as
+        ``cancelled`` here, at once: the task process may be killed right after, and what ``execute`` sees
+        next (the pod gone: a 404; or Airflow 2's AirflowTaskTerminated) is not the script's failure.
+        Airflow also calls it after an execution timeout, which ``_guarded`` has recorded already.
+        """
+        self._cancelled = True
+        log.warning(
+            "[runner] script=%s status=cancelled reason=stopped outside the task; deleting pod %s",
+            self.script_path,
+            self.name,
+        )
+        try:
+            super().on_kill()
+        finally:
+            if self._context is not None and not self._recorded:
+                self._record(self._context, Outcome(Status.CANCELLED, None, CANCEL_REASON), Action.CANCEL)
 
     def cleanup(self, pod: k8s.V1Pod, remote_pod: k8s.V1Pod, *args: Any, **kwargs: Any) -> None:
         """Read the outcome before KPO deletes the pod (signature-compatible with provider 10.5+)."""
@@ -224,13 +255,39 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
             self._record(context, skipped, Action.SKIP)
             raise
         except Exception as exc:
+            if self._cancelled:  # on_kill recorded it; the 404 of the deleted pod is not the script's
+                raise
             outcome = self._outcome_for(exc)
             action = self._decide(context, outcome, history)
             self._record(context, outcome, action)
             self._act(outcome, action, history, exc)
             raise
+        except BaseException as exc:  # Airflow's execution_timeout, termination, interrupts
+            if not self._cancelled:
+                self._interrupted(context, exc, history)
+            raise
+        if self._cancelled:  # KPO may return quietly once on_kill deleted its pod: never a success
+            raise AirflowFailException(f"{self.script_path}: {CANCEL_REASON}")
         self._record(context, self._outcome or Outcome(Status.SUCCESS, 0), Action.DONE)
         return result
+
+    def _interrupted(self, context: Any, exc: BaseException, history: list[dict[str, Any]]) -> None:
+        """Record an attempt ended by Airflow rather than by its pod; fail for good past the retries."""
+        if not isinstance(exc, AirflowTaskTimeout):
+            reason = f"stopped outside the task ({type(exc).__name__}); pod deleted"
+            self._record(context, Outcome(Status.CANCELLED, None, reason), Action.CANCEL)
+            return
+        outcome = Outcome(
+            Status.TIMEOUT,
+            self._exit_code(),
+            f"Airflow's execution_timeout ({self.execution_timeout}) reached; pod deleted",
+        )
+        action = self._decide(context, outcome, history)
+        self._record(context, outcome, action)
+        if action is Action.FAIL:  # the script's retries are used up even if Airflow's are not
+            raise AirflowFailException(
+                f"{self.script_path}: {outcome.reason}; no retry (the script's retries are used up)"
+            ) from exc
 
     def _outcome_for(self, exc: BaseException) -> Outcome:
         outcome = self._outcome
@@ -318,6 +375,7 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
             **outcome.as_dict(),
             "action": action.value,
             "try_number": ti.try_number,
+            "max_tries": _max_tries(context),
             "pod": self.name,
             "memory": self._memory,
             "started": self._started_at.isoformat(timespec="seconds"),
@@ -332,6 +390,7 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
             outcome.exit_code,
             record["secs"],
         )
+        self._recorded = True
         if self.ledger is None:
             return
         try:
@@ -350,3 +409,25 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
         from kubernetes.client import models as k8s_models
 
         return [k8s_models.V1EnvVar(name=k, value=v) for k, v in env.items()]
+
+
+# What on_kill records; the report says more when it knows the task's final state (report.py).
+CANCEL_REASON = "stopped outside the task (marked failed or success, or its worker shut down); pod deleted"
+
+
+def _max_tries(context: Any) -> int | None:
+    """The task instance's ``max_tries`` (Airflow raises it when a user clears the task)."""
+    value = getattr(context.get("ti"), "max_tries", None)
+    return value if isinstance(value, int) else None
+
+
+@cache
+def _quiet_failure_kwargs() -> dict[str, Any]:
+    """Keep KPO from printing the whole pod (every env value) in the error of a failed pod.
+
+    Env values may hold credentials or personal data (``env=`` directives); the script's log, its
+    container state and the pod's events are still logged. The switch ``log_pod_spec_on_failure`` came
+    with provider 7.x (apache/airflow#31595), so every 10.x has it; it is still passed only where it exists.
+    """
+    params = inspect.signature(KubernetesPodOperator.__init__).parameters
+    return {"log_pod_spec_on_failure": False} if "log_pod_spec_on_failure" in params else {}

@@ -27,6 +27,7 @@ class Status(StrEnum):
     UNSCHEDULABLE = "unschedulable"
     IMAGE_PULL = "image_pull_error"
     ERROR = "error"
+    CANCELLED = "cancelled"  # stopped from outside the task (marked failed/success, worker shut down)
 
 
 class Action(StrEnum):
@@ -37,6 +38,7 @@ class Action(StrEnum):
     RETRY = "retry"
     FAIL = "fail"
     RESCHEDULE = "reschedule"
+    CANCEL = "cancel"  # stopped from outside: Airflow, not the script's policy, decides what follows
 
 
 @dataclass
@@ -276,4 +278,4 @@ def _failures(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [h for h in history if h.get("status") not in _NOT_FAILURES]
 
 
-_NOT_FAILURES = {Status.SUCCESS.value, Status.SKIPPED.value, Status.EVICTED.value}
+_NOT_FAILURES = {Status.SUCCESS.value, Status.SKIPPED.value, Status.EVICTED.value, Status.CANCELLED.value}

@@ -11,6 +11,12 @@ from script_runner.policy import Status
 CLEAN_STATUSES = frozenset({Status.SUCCESS.value, Status.SKIPPED.value})
 # Final Airflow task states that mean the script did not run to a result of its own.
 _NOT_RUN = {"upstream_failed": "not run: discovery failed", "removed": "removed", None: "not run"}
+# A cancelled attempt (on_kill) explained by the task's final state, when Airflow tells it (3.1+). Who did
+# it is in Airflow's audit log only, which a task cannot read on Airflow 3.
+_CANCELLED = {
+    "failed": "cancelled (marked failed outside the task); pod deleted",
+    "success": "marked success outside the task while its pod ran; pod deleted",
+}
 
 
 def build_report(
@@ -92,11 +98,17 @@ def _row(
         "started": tries[0].get("started", "") if tries else "",
         "ended": last.get("ended", ""),
         "exit_code": last.get("exit_code"),
-        "reason": last.get("reason", "") or ("" if tries else _NOT_RUN.get(state, "")),
+        "reason": _reason(state, last, bool(tries)),
         "history": [f"{t.get('status')}({t.get('exit_code')})" for t in tries],
         "task": f"{task_id}[{map_index}]",
         "log": f"{log_url}/tasks/{task_id}/mapped/{map_index}" if log_url else "",
     }
+
+
+def _reason(state: str | None, last: dict[str, Any], tried: bool) -> str:
+    if last.get("status") == Status.CANCELLED.value and state in _CANCELLED:
+        return _CANCELLED[str(state)]
+    return str(last.get("reason", "") or ("" if tried else _NOT_RUN.get(state, "")))
 
 
 def _status(state: str | None, last: dict[str, Any]) -> str:

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
-from script_runner.compat import AirflowRescheduleException
+from script_runner.compat import AirflowFailException, AirflowRescheduleException, AirflowTaskTimeout
+from script_runner.ledger import Ledger, since_last_clear
 from script_runner.operator import ScriptPodOperator
 from script_runner.settings import load_settings
 
@@ -88,8 +90,6 @@ def test_operator_counts_attempts_from_the_ledger_not_airflow_tries() -> None:
 def test_operator_never_reruns_a_script_failed_for_good_in_this_run() -> None:
     # Airflow may retry an instance after our final failure (its scheduler lost that try's state): the
     # ledger's verdict stops a new pod, so retries=1 never means three runs of the script.
-    from script_runner.compat import AirflowFailException
-
     op = ScriptPodOperator(task_id="run_scripts", script=SCRIPT, runner_settings=SETTINGS)
     failed_twice = [
         {"status": "failed", "exit_code": 3, "action": "retry"},
@@ -100,3 +100,138 @@ def test_operator_never_reruns_a_script_failed_for_good_in_this_run() -> None:
     op._refuse_after_final_verdict(failed_twice[:1])  # a retry verdict lets the next attempt run
     op._refuse_after_final_verdict([{"status": "evicted", "action": "reschedule"}])
     op._refuse_after_final_verdict([])
+
+
+class FakeTI:
+    """The few task-instance fields the operator reads (Airflow's own TI needs a DB or a supervisor)."""
+
+    def __init__(self, *, try_number: int = 1, max_tries: int = 2) -> None:
+        self.dag_id, self.try_number, self.max_tries = "gcs_script_runner", try_number, max_tries
+
+
+@pytest.fixture
+def ledger_op(gcs_client: Any, make_bucket: Any) -> ScriptPodOperator:
+    """An operator whose attempt ledger lives in a bucket of the real GCS emulator."""
+    bucket = make_bucket({})
+    op = ScriptPodOperator(task_id="run_scripts", script=SCRIPT, runner_settings=SETTINGS)
+    op.__dict__["ledger"] = Ledger(gcs_client, bucket=bucket.name, root="script-runner")
+    return op
+
+
+def test_operator_turns_off_printing_the_pod_spec_with_its_env_on_failure() -> None:
+    # KPO would put `remote_pod: {...}` (every env value, e.g. env=TOKEN=...) in the failure's message.
+    op = ScriptPodOperator(task_id="run_scripts", script=SCRIPT, runner_settings=SETTINGS)
+    assert op.log_pod_spec_on_failure is False
+
+
+def test_ledger_since_last_clear_drops_attempts_before_a_users_clear() -> None:
+    before = [
+        {"status": "failed", "action": "retry", "max_tries": 2},
+        {"status": "failed", "action": "fail", "max_tries": 2},
+    ]
+    after = [{"status": "failed", "action": "retry", "max_tries": 5}]
+    assert since_last_clear(before, 2) == before  # a lost try or a retry keeps max_tries: nothing dropped
+    assert since_last_clear(before, 5) == []  # the clear raised max_tries: a fresh start
+    assert since_last_clear(before + after, 5) == after
+    assert since_last_clear([{"status": "failed", "action": "fail"}], 5) != []  # old records: kept
+    assert since_last_clear(before, None) == before
+
+
+def test_operator_runs_again_after_a_user_clears_a_task_failed_for_good(ledger_op: ScriptPodOperator) -> None:
+    ledger = ledger_op.ledger
+    assert ledger is not None
+    for action in ("retry", "retry", "fail"):
+        ledger.append(
+            "r1", SCRIPT["path"], {"status": "failed", "exit_code": 3, "action": action, "max_tries": 2}
+        )
+    lost_try = {"run_id": "r1", "ti": FakeTI(try_number=4, max_tries=2)}
+    with pytest.raises(AirflowFailException, match="already failed in this run"):
+        ledger_op._refuse_after_final_verdict(ledger_op._history(lost_try))
+    cleared = {"run_id": "r1", "ti": FakeTI(try_number=4, max_tries=3 + 2)}  # clear: try_number + retries
+    history = ledger_op._history(cleared)
+    assert history == []
+    ledger_op._refuse_after_final_verdict(history)  # no verdict since the clear: the script runs
+    assert ledger_op._attempt_number(4, history) == 1  # and has its retries again
+
+
+def test_operator_records_an_attempt_ended_by_airflows_timeout(ledger_op: ScriptPodOperator) -> None:
+    def timed_out() -> None:
+        raise AirflowTaskTimeout("Timeout, PID: 1")
+
+    ctx = {"run_id": "r1", "ti": FakeTI(try_number=1)}
+    ledger_op._context = ctx
+    with pytest.raises(AirflowTaskTimeout):  # retries left: Airflow retries as usual
+        ledger_op._guarded(ctx, timed_out, [])
+    used_up = [{"status": "failed"}, {"status": "failed"}]
+    with pytest.raises(AirflowFailException, match="execution_timeout"):  # the script's retries are used up
+        ledger_op._guarded({"run_id": "r1", "ti": FakeTI(try_number=3)}, timed_out, used_up)
+    ledger_op.on_kill()  # Airflow calls on_kill after a timeout too: the attempt is recorded already
+    records = ledger_op.ledger.read("r1", SCRIPT["path"])  # type: ignore[union-attr]
+    assert [(r["status"], r["action"]) for r in records] == [("timeout", "retry"), ("timeout", "fail")]
+    assert "execution_timeout" in records[0]["reason"]
+    assert records[0]["max_tries"] == 2
+
+
+def test_operator_records_a_kill_from_outside_as_cancelled_not_as_the_pods_404(
+    ledger_op: ScriptPodOperator,
+) -> None:
+    from kubernetes.client.rest import ApiException
+
+    ctx = {"run_id": "r1", "ti": FakeTI(try_number=1)}
+    ledger_op._context = ctx
+
+    def pod_deleted_under_us() -> None:
+        ledger_op.on_kill()  # what Airflow does when a user marks the running task failed
+        raise ApiException(status=404, reason="Not Found")
+
+    with pytest.raises(ApiException):
+        ledger_op._guarded(ctx, pod_deleted_under_us, [])
+    records = ledger_op.ledger.read("r1", SCRIPT["path"])  # type: ignore[union-attr]
+    assert [(r["status"], r["action"]) for r in records] == [("cancelled", "cancel")]
+    assert "NotFound" not in records[0]["reason"]
+    # a cancelled attempt is not the script's failure: it spends none of its retries
+    ledger_op._ledger_read = True
+    assert ledger_op._attempt_number(2, records) == 1
+
+
+def test_operator_never_reports_success_once_killed(ledger_op: ScriptPodOperator) -> None:
+    ctx = {"run_id": "r1", "ti": FakeTI(try_number=1)}
+    ledger_op._context = ctx
+
+    def killed_then_kpo_returns() -> None:
+        ledger_op.on_kill()
+
+    with pytest.raises(AirflowFailException, match="stopped outside the task"):
+        ledger_op._guarded(ctx, killed_then_kpo_returns, [])
+    records = ledger_op.ledger.read("r1", SCRIPT["path"])  # type: ignore[union-attr]
+    assert [r["status"] for r in records] == ["cancelled"]
+
+
+class Terminated(BaseException):
+    """Stands for Airflow 2's AirflowTaskTerminated (a BaseException raised after on_kill on SIGTERM)."""
+
+
+def test_operator_records_an_airflow2_termination_once(ledger_op: ScriptPodOperator) -> None:
+    ctx = {"run_id": "r1", "ti": FakeTI(try_number=1)}
+    ledger_op._context = ctx
+
+    def killed_then_terminated() -> None:
+        ledger_op.on_kill()
+        raise Terminated("Task received SIGTERM signal")
+
+    with pytest.raises(Terminated):
+        ledger_op._guarded(ctx, killed_then_terminated, [])
+
+    def terminated_without_on_kill() -> None:
+        raise Terminated("Task received SIGTERM signal")
+
+    other = ScriptPodOperator(task_id="run_scripts", script=SCRIPT, runner_settings=SETTINGS)
+    other.__dict__["ledger"] = ledger_op.ledger
+    with pytest.raises(Terminated):
+        other._guarded({"run_id": "r1", "ti": FakeTI(try_number=2)}, terminated_without_on_kill, [])
+    records = ledger_op.ledger.read("r1", SCRIPT["path"])  # type: ignore[union-attr]
+    assert [(r["status"], r["action"], r["try_number"]) for r in records] == [
+        ("cancelled", "cancel", 1),
+        ("cancelled", "cancel", 2),
+    ]
+    assert "Terminated" in records[1]["reason"]

@@ -77,3 +77,37 @@ def test_problems_counts_every_status_but_success_and_skipped(
     summary: dict[str, Any], expected: dict[str, int]
 ) -> None:
     assert problems(summary) == expected
+
+
+@pytest.mark.parametrize(
+    ("state", "status", "reason"),
+    [
+        pytest.param("failed", "cancelled", "cancelled (marked failed outside the task)", id="marked-failed"),
+        pytest.param("success", "success", "marked success outside the task", id="marked-success"),
+        pytest.param(None, "cancelled", "stopped outside the task", id="state-unknown-airflow-2"),
+    ],
+)
+def test_report_shows_a_task_stopped_from_outside_as_cancelled(
+    state: str | None, status: str, reason: str
+) -> None:
+    # on_kill records the attempt as cancelled; the report names what Airflow's final state says happened
+    # instead of the NotFoundException of the deleted pod.
+    cancelled = {
+        "status": "cancelled",
+        "exit_code": None,
+        "action": "cancel",
+        "reason": "stopped outside the task (marked failed or success, or its worker shut down); pod deleted",
+    }
+    report = build_report(
+        dag_id="d",
+        run_id="r",
+        source="gs://b/data/",
+        shards=[[{"path": "a.sh"}]],
+        rejected=[],
+        attempts={"a.sh": [cancelled]},
+        states={"a.sh": state} if state else {},
+    )
+    row = report["scripts"][0]
+    assert row["status"] == status
+    assert row["reason"].startswith(reason)
+    assert "NotFound" not in row["reason"]

@@ -165,7 +165,7 @@ class RunnerSettings(BaseModel):
 
     # Derived values -------------------------------------------------------------------------------
     def fingerprint(self) -> str:
-        """Hash of every setting (cached plans are reused only under identical settings)."""
+        """Hash of every setting (to tell whether two runs had the same settings)."""
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
 
     @property

@@ -54,8 +54,7 @@ def run_discovery(*, shards: int) -> list[dict[str, Any]]:
         cache = HeaderCache(
             client,
             bucket=settings.effective_state_bucket,
-            name=f"{settings.state_root}/cache/headers.json",
-            fingerprint=settings.fingerprint(),
+            name=f"{settings.state_root}/cache/headers.json",  # worker-only prefix (README, Security)
         )  # loaded by discover(), alongside the listing
     ti = get_current_context()["ti"]
     try:

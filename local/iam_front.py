@@ -11,6 +11,8 @@ Policy file (JSON)::
     {"identities": {"<service account>": {"email": "...", "grants": [
         {"bucket": "b", "prefix": "data/", "role": "roles/storage.objectViewer"}]}}}
 
+A prefix narrows a grant to object names under it; ``*`` in a prefix matches one path segment.
+
 Tokens are ``local-token-<service account>`` (written by ``local.stack`` next to the policy).
 
 ``python -m local.iam_front --port 4490 --upstream http://127.0.0.1:4480 --policy local/iam/policy.json``
@@ -98,9 +100,24 @@ class Policy:
             prefix = grant.get("prefix", "")
             if bucket_level and prefix:
                 continue  # testIamPermissions reports bucket-wide grants only, as GCS does
-            if need.name.startswith(prefix):
+            if prefix_matches(prefix, need.name):
                 return True
         return False
+
+
+def prefix_matches(prefix: str, name: str) -> bool:
+    """Whether an object name (or list prefix) is under a grant's prefix.
+
+    ``*`` in a prefix stands for one path segment (``e2e-state/*/state/``: every test's own state root),
+    what a real policy writes as an IAM condition on ``resource.name``.
+
+    :param prefix: the grant's prefix ('' grants the whole bucket).
+    :param name: the object name the request touches.
+    """
+    if "*" not in prefix:
+        return name.startswith(prefix)
+    pattern = "".join("[^/]+" if part == "*" else re.escape(part) for part in re.split(r"(\*)", prefix))
+    return re.match(pattern, name) is not None
 
 
 def needs_for(request: web.Request, body: bytes) -> list[Need]:

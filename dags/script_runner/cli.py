@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from script_runner import constants as c
+from script_runner.content import header_text
 from script_runner.directives import KEYS, parse_directives
 from script_runner.discovery import discover
 from script_runner.exceptions import DirectiveError, ScriptRunnerError
+from script_runner.selection import Selector, parse_runnerignore
 from script_runner.settings import PRESETS, load_settings
-from script_runner.spec import ScriptObject, ScriptSpec, resolve
+from script_runner.spec import ScriptObject, ScriptSpec, resolve_all
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -75,27 +77,74 @@ def _settings(args: argparse.Namespace) -> RunnerSettings:
 
 
 def _lint(paths: list[Path], settings: RunnerSettings) -> int:
-    files = sorted({f for p in paths for f in ([p] if p.is_file() else p.rglob("*.sh"))})
-    if not files:
+    """Check local files as discovery would: same selection, same content checks, every problem shown."""
+    targets = _lint_targets(paths, settings)
+    if not targets:
         print("error: no scripts found", file=sys.stderr)
         return 2
-    problems = 0
-    for path in files:
-        obj = ScriptObject(path=str(path), uri=path.resolve().as_uri())
-        text = path.read_text(errors="replace")[: settings.max_header_bytes]
-        try:
-            spec = resolve(obj, parse_directives(str(path), text), settings)
-        except DirectiveError as err:
+    checked = problems = ignored = 0
+    named_but_ignored = False
+    for path, skipped, named in targets:
+        if skipped is not None:
+            ignored += 1
+            named_but_ignored = named_but_ignored or named
+            print(f"{path}: ignored: {skipped}")
+            continue
+        checked += 1
+        spec, errors = _check_file(path, settings)
+        if spec is None:
             problems += 1
-            print(f"{err}")
+            for err in errors:
+                print(err)
             continue
         notes = f" ({'; '.join(spec.notes)})" if spec.notes else ""
         print(
             f"{path}: ok cpu={spec.cpu} memory={spec.memory} timeout={spec.timeout}s",
             f"retries={spec.retries}{notes}",
         )
-    print(f"{len(files)} script(s), {problems} with problems")
-    return 1 if problems else 0
+    print(f"{checked} script(s), {problems} with problems" + (f", {ignored} ignored" if ignored else ""))
+    # A file named on the command line that discovery would never run is a mistake worth failing on.
+    return 1 if problems or named_but_ignored else 0
+
+
+def _lint_targets(paths: list[Path], settings: RunnerSettings) -> list[tuple[Path, str | None, bool]]:
+    """(file, why discovery would skip it or None, named on the command line) for every file to report.
+
+    A folder is walked like a source (its ``.runnerignore`` included); skipped files are reported only when
+    they look like scripts (``*.sh``).
+    """
+    out: dict[Path, tuple[Path, str | None, bool]] = {}
+    for given in paths:
+        if given.is_dir():
+            ignore_file = given / c.RUNNERIGNORE
+            ignore = parse_runnerignore(ignore_file.read_text() if ignore_file.is_file() else None)
+            pick = Selector(settings.include, settings.exclude + ignore)
+            for path in sorted(p for p in given.rglob("*") if p.is_file()):
+                why = pick.reason(path.relative_to(given).as_posix())
+                if why is None or path.name.endswith(".sh"):
+                    out.setdefault(path, (path, why, False))
+        else:
+            why = Selector(settings.include, settings.exclude).reason(given.name)
+            out[given] = (given, why, True)
+    return sorted(out.values(), key=lambda t: str(t[0]))
+
+
+def _check_file(path: Path, settings: RunnerSettings) -> tuple[ScriptSpec | None, list[DirectiveError]]:
+    """Every problem of one local script (content, directives, settings), or its spec."""
+    obj = ScriptObject(path=str(path), uri=path.resolve().as_uri())
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(settings.max_header_bytes)
+        text = header_text(str(path), data, size=path.stat().st_size)
+    except OSError as exc:
+        return None, [DirectiveError(script=str(path), line=None, message=str(exc), fix="check the path")]
+    except DirectiveError as err:
+        return None, [err]
+    errors: list[DirectiveError] = []
+    raw = parse_directives(str(path), text, errors=errors)
+    spec, more = resolve_all(obj, raw, settings)
+    errors = sorted(errors + more, key=lambda e: e.line or 0)
+    return (None if errors else spec), errors
 
 
 def _plan(settings: RunnerSettings, *, as_json: bool) -> int:

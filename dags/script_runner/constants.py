@@ -60,3 +60,32 @@ COMPOSER_DATA_MOUNT: Final = "/home/airflow/gcs/data"
 
 # Airflow's default [core] max_map_length: one mapped task may expand to at most this many instances.
 DEFAULT_MAX_MAP_LENGTH: Final = 1024
+
+# Environment names an `env=` directive may not set. Pod env reaches the runner's entrypoint and tools (bash,
+# gsutil/gcloud, the loader) before the script, so these would change how the runner itself fetches,
+# checks and runs the script, or whose credentials it uses. Name -> why (the rejection message says it).
+RESERVED_ENV_NAMES: Final[dict[str, str]] = {
+    "PATH": "it decides which programs run, the runner's own tools included",
+    "LD_PRELOAD": "it loads a library into every program in the pod",
+    "LD_LIBRARY_PATH": "it changes the shared libraries every program in the pod loads",
+    "BASH_ENV": "bash runs that file before the runner's entrypoint and the script",
+    "ENV": "sh runs that file when it starts",
+    "HOME": "the runner sets it to a writable folder; the cloud tools keep credentials and config there",
+    "SHELLOPTS": "it changes bash options in the runner's entrypoint",
+    "BASHOPTS": "it changes bash options in the runner's entrypoint",
+    "IFS": "it changes how bash splits words in the runner's entrypoint",
+    "PS4": "bash expands it (and runs what it contains) on every traced line",
+    "PROMPT_COMMAND": "bash runs it",
+    "PYTHONPATH": "it changes the Python modules gsutil and gcloud load",
+    "PYTHONHOME": "it changes the Python that gsutil and gcloud run on",
+}
+RESERVED_ENV_PREFIXES: Final[dict[str, str]] = {
+    "RUNNER_": "variables are the runner's own contract (script, generation, checksum, state)",
+    "CLOUDSDK_": "variables configure gcloud, gsutil and bq (endpoints, credentials, project)",
+    "GOOGLE_": "variables set Google client credentials and project",
+    "GCE_METADATA": "variables redirect where the Workload Identity token comes from",
+    "BOTO_": "variables configure gsutil (credentials, endpoints)",
+    "STORAGE_EMULATOR_HOST": "variables redirect every Cloud Storage call",
+    "KUBERNETES_": "variables are the pod's view of the cluster API",
+    "AIRFLOW_": "variables are Airflow's configuration and context",
+}

@@ -52,7 +52,6 @@ ALIASES = {
 }
 REPEATABLE = {"env", "needs"}
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_RESERVED_ENV_PREFIXES = ("RUNNER_", "KUBERNETES_")
 
 
 @dataclass
@@ -63,6 +62,25 @@ class RawDirectives:
     env: dict[str, str] = field(default_factory=dict)
     needs: list[str] = field(default_factory=list)
     lines: dict[str, int] = field(default_factory=dict)
+
+
+def is_directive_line(line: str) -> bool:
+    """Whether a header line (stripped) is a ``# runner:`` directive line."""
+    return line.startswith("#") and line.lstrip("#").strip().lower().startswith(c.DIRECTIVE_PREFIX)
+
+
+def reserved_env_reason(name: str) -> str | None:
+    """Why an ``env=`` name is reserved, or None when a script may set it.
+
+    Exact names are case-sensitive (``path`` is not ``PATH``); prefixes are matched in any case.
+    """
+    if name in c.RESERVED_ENV_NAMES:
+        return c.RESERVED_ENV_NAMES[name]
+    upper = name.upper()
+    for prefix, why in c.RESERVED_ENV_PREFIXES.items():
+        if upper.startswith(prefix):
+            return f"{prefix}* {why}"
+    return None
 
 
 def header_lines(text: str) -> list[tuple[int, str]]:
@@ -78,32 +96,47 @@ def header_lines(text: str) -> list[tuple[int, str]]:
     return out
 
 
-def parse_directives(script: str, text: str) -> RawDirectives:
+def parse_directives(script: str, text: str, *, errors: list[DirectiveError] | None = None) -> RawDirectives:
     """Parse the ``# runner:`` lines of a script's header.
 
     :param script: the script's path, for error messages.
     :param text: the start of the script (at least its header).
-    :raises DirectiveError: on an unknown key, a malformed token or a repeated key.
+    :param errors: when given, every problem is appended here and parsing goes on (``lint`` reports them
+        all); when None, the first problem is raised.
+    :raises DirectiveError: on an unknown key, a malformed token, a reserved env name or a repeated key
+        (only when ``errors`` is None).
     """
     raw = RawDirectives()
     for number, line in header_lines(text):
-        body = line.lstrip("#").strip()
-        if not body.lower().startswith(c.DIRECTIVE_PREFIX):
+        if not is_directive_line(line):
             continue
-        body = body[len(c.DIRECTIVE_PREFIX) :]
+        body = line.lstrip("#").strip()[len(c.DIRECTIVE_PREFIX) :]
         try:
             # shlex only when quoting is used: it is ~20x slower than str.split on plain lines.
             tokens = shlex.split(body, comments=False) if any(q in body for q in "\"'\\") else body.split()
         except ValueError as exc:
-            raise DirectiveError(
-                script=script,
-                line=number,
-                message=f"cannot split directive line ({exc})",
-                fix='close the quote, e.g. env="NAME=two words"',
-            ) from exc
+            _report(
+                errors,
+                DirectiveError(
+                    script=script,
+                    line=number,
+                    message=f"cannot split directive line ({exc})",
+                    fix='close the quote, e.g. env="NAME=two words"',
+                ),
+            )
+            continue
         for token in tokens:
-            _add_token(raw, script=script, line=number, token=token)
+            try:
+                _add_token(raw, script=script, line=number, token=token)
+            except DirectiveError as err:
+                _report(errors, err)
     return raw
+
+
+def _report(errors: list[DirectiveError] | None, err: DirectiveError) -> None:
+    if errors is None:
+        raise err
+    errors.append(err)
 
 
 def _add_token(raw: RawDirectives, *, script: str, line: int, token: str) -> None:
@@ -130,12 +163,14 @@ def _add_token(raw: RawDirectives, *, script: str, line: int, token: str) -> Non
                 message=f"env {value!r} is not NAME=value",
                 fix="write env=NAME=value with NAME of letters, digits and _",
             )
-        if name.upper().startswith(_RESERVED_ENV_PREFIXES):
+        why = reserved_env_reason(name)
+        if why is not None:
             raise DirectiveError(
                 script=script,
                 line=line,
-                message=f"env {name} is reserved for the runner",
-                fix="pick a name that does not start with RUNNER_ or KUBERNETES_",
+                message=f"env {name} is reserved: {why}",
+                fix=f"use another name (e.g. MY_{name}) and read it in the script; what the runner needs "
+                "belongs in the runner settings, not in env=",
             )
         raw.env[name] = env_value
     elif key == "needs":

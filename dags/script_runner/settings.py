@@ -165,7 +165,7 @@ class RunnerSettings(BaseModel):
 
     # Derived values -------------------------------------------------------------------------------
     def fingerprint(self) -> str:
-        """Hash of every setting (cached plans are reused only under identical settings)."""
+        """Hash of every setting (to tell whether two runs had the same settings)."""
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
 
     @property
@@ -299,17 +299,63 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
         if name not in fields:
             continue
         if name in _LIST_FIELDS:
-            out[name] = (
-                json.loads(raw) if raw.startswith("[") else [p.strip() for p in raw.split(",") if p.strip()]
-            )
+            out[name] = _env_list(key, raw)
         elif name in _DICT_FIELDS:
             try:
                 out[name] = json.loads(raw)
             except json.JSONDecodeError as exc:
-                raise SettingsError(f'{key} must be a JSON object like {{"K": "V"}}') from exc
+                raise SettingsError(
+                    f"{key}={raw!r} is not valid JSON ({exc.msg} at character {exc.pos}) "
+                    f'(fix: set it to a JSON object like {{"K": "V"}})'
+                ) from exc
         else:
             out[name] = None if raw == "" and name in ("config_file", "kubernetes_conn_id") else raw
     return out
+
+
+def _env_list(key: str, raw: str) -> list[str]:
+    """A list setting from the environment: a JSON list (``["a", "b"]``) or comma-separated text."""
+    if not raw.lstrip().startswith("["):
+        return [p.strip() for p in raw.split(",") if p.strip()]
+    try:
+        loaded = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise SettingsError(
+            f"{key}={raw!r} is not a valid JSON list ({exc.msg} at character {exc.pos}) "
+            f'(fix: quote every item, e.g. {key}=\'["a", "b"]\', or write it comma-separated: '
+            f"{key}=a,b)"
+        ) from exc
+    if not isinstance(loaded, list) or not all(isinstance(item, str) for item in loaded):
+        raise SettingsError(
+            f'{key}={raw!r} must be a JSON list of strings (fix: {key}=\'["a", "b"]\' or {key}=a,b)'
+        )
+    return loaded
+
+
+def fallback_settings(environ: Mapping[str, str] | None = None) -> RunnerSettings:
+    """Settings for writing a report when the real ones are invalid: the preset plus every
+    ``SCRIPT_RUNNER_*`` variable that is valid on its own (an invalid one is left out), no Variable.
+
+    :param environ: the environment (default ``os.environ``).
+    :raises SettingsError: only when even the preset alone cannot be loaded (e.g. no ``GCS_BUCKET``).
+    """
+    env = dict(os.environ if environ is None else environ)
+    try:
+        return load_settings(variable=None, environ=env)
+    except SettingsError:
+        pass
+    base = {k: v for k, v in env.items() if not k.startswith(c.ENV_PREFIX) or k == c.PRESET_ENV}
+    try:
+        load_settings(variable=None, environ=base)
+    except SettingsError:
+        base.pop(c.PRESET_ENV, None)
+    for key in sorted(k for k in env if k.startswith(c.ENV_PREFIX) and k not in base):
+        try:
+            load_settings(variable=None, environ={**base, key: env[key]})
+        except SettingsError:
+            continue
+        base[key] = env[key]
+    return load_settings(variable=None, environ=base)
 
 
 def _describe(exc: ValidationError) -> str:

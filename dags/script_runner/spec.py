@@ -6,7 +6,7 @@ import fnmatch
 import re
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,6 +21,8 @@ from script_runner.units import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from script_runner.directives import RawDirectives
     from script_runner.settings import RunnerSettings
 
@@ -100,39 +102,83 @@ class Rejected(BaseModel):
 def resolve(obj: ScriptObject, raw: RawDirectives, settings: RunnerSettings) -> ScriptSpec:
     """Apply defaults, caps, allowlists and Autopilot rules to a script's directives.
 
-    :raises DirectiveError: naming the script, the line, the bad value and the fix.
+    :raises DirectiveError: the first problem, naming the script, the line, the bad value and the fix.
     """
-    r = _Resolver(obj.path, raw, settings)
-    cpu, memory, notes = r.resources()
-    return ScriptSpec(
+    spec, _ = _build(obj, raw, settings, collect=False)
+    assert spec is not None  # without collect, a problem raises instead
+    return spec
+
+
+def resolve_all(
+    obj: ScriptObject, raw: RawDirectives, settings: RunnerSettings
+) -> tuple[ScriptSpec | None, list[DirectiveError]]:
+    """Like :func:`resolve`, but every problem is returned (the spec is None when there is any).
+
+    :param obj: the script.
+    :param raw: its directives.
+    :param settings: the settings the directives are checked against.
+    """
+    return _build(obj, raw, settings, collect=True)
+
+
+_T = TypeVar("_T")
+
+
+def _build(
+    obj: ScriptObject, raw: RawDirectives, settings: RunnerSettings, *, collect: bool
+) -> tuple[ScriptSpec | None, list[DirectiveError]]:
+    r = _Resolver(obj.path, raw, settings, collect=collect)
+    cpu, memory = r.attempt(r.cpu), r.attempt(r.memory)
+    fields = {
+        "ephemeral_storage": r.attempt(r.storage),
+        "timeout": r.attempt(r.duration, "timeout", settings.timeout, settings.max_timeout),
+        "start_timeout": r.attempt(r.duration, "start_timeout", settings.start_timeout, None),
+        "retries": r.attempt(r.retries),
+        "retry_delay": r.attempt(r.duration, "retry_delay", settings.retry_delay, settings.max_retry_delay),
+        "image": r.attempt(r.image),
+        "service_account": r.attempt(r.service_account),
+        "needs": r.attempt(r.needs),
+        "retry_on": r.attempt(r.codes, "retry_on"),
+        "fail_on": r.attempt(r.codes, "fail_on"),
+        "skip_on": r.attempt(r.codes, "skip_on"),
+        "oom_retry": r.attempt(r.boolean, "oom_retry"),
+        "fault": r.attempt(r.fault),
+    }
+    if r.errors or cpu is None or memory is None:
+        return None, sorted(r.errors, key=lambda e: e.line or 0)
+    notes: list[str] = []
+    if settings.autopilot:
+        cpu, memory, notes = autopilot_bend(cpu, memory)
+    spec = ScriptSpec(
         path=obj.path,
         uri=obj.uri,
         generation=obj.generation,
         md5=obj.md5,
         size=obj.size,
-        cpu=cpu,
-        memory=memory,
-        ephemeral_storage=r.storage(),
-        timeout=r.duration("timeout", settings.timeout, settings.max_timeout),
-        start_timeout=r.duration("start_timeout", settings.start_timeout, None),
-        retries=r.retries(),
-        retry_delay=r.duration("retry_delay", settings.retry_delay, settings.max_retry_delay),
-        image=r.image(),
-        service_account=r.service_account(),
+        cpu=format_cpu(cpu),
+        memory=format_bytes(memory),
         env=dict(raw.env),
-        needs=r.needs(),
-        retry_on=r.codes("retry_on") or None,
-        fail_on=r.codes("fail_on"),
-        skip_on=r.codes("skip_on"),
-        oom_retry=r.boolean("oom_retry"),
-        fault=r.fault(),
         notes=notes,
+        **{**fields, "retry_on": fields["retry_on"] or None},
     )
+    return spec, []
 
 
 class _Resolver:
-    def __init__(self, script: str, raw: RawDirectives, settings: RunnerSettings) -> None:
+    def __init__(self, script: str, raw: RawDirectives, settings: RunnerSettings, *, collect: bool) -> None:
         self.script, self.raw, self.s = script, raw, settings
+        self.collect = collect
+        self.errors: list[DirectiveError] = []
+
+    def attempt(self, check: Callable[..., _T], *args: Any) -> _T | None:
+        """Run one check; a problem is raised, or recorded (None returned) when collecting."""
+        try:
+            return check(*args)
+        except DirectiveError as err:
+            if not self.collect:
+                raise
+            self.errors.append(err)
+            return None
 
     def fail(self, key: str, message: str, fix: str) -> DirectiveError:
         if not message.startswith(f"{key}="):
@@ -142,32 +188,33 @@ class _Resolver:
     def value(self, key: str, default: str) -> str:
         return self.raw.values.get(key, default)
 
-    def resources(self) -> tuple[str, str, list[str]]:
-        cpu_text, mem_text = self.value("cpu", self.s.cpu), self.value("memory", self.s.memory)
+    def cpu(self) -> Decimal:
+        text = self.value("cpu", self.s.cpu)
         try:
-            cpu = parse_cpu(cpu_text)
+            cpu = parse_cpu(text)
         except ValueError as exc:
             raise self.fail("cpu", str(exc), "write cpu=500m or cpu=2") from exc
-        try:
-            memory = parse_bytes(mem_text)
-        except ValueError as exc:
-            raise self.fail("memory", str(exc), "write memory=512Mi or memory=2Gi") from exc
         if cpu > parse_cpu(self.s.max_cpu):
             raise self.fail(
                 "cpu",
-                f"cpu={cpu_text} is above the cap {self.s.max_cpu}",
+                f"cpu={text} is above the cap {self.s.max_cpu}",
                 f"ask for at most cpu={self.s.max_cpu} or raise max_cpu in the settings",
             )
+        return cpu
+
+    def memory(self) -> Decimal:
+        text = self.value("memory", self.s.memory)
+        try:
+            memory = parse_bytes(text)
+        except ValueError as exc:
+            raise self.fail("memory", str(exc), "write memory=512Mi or memory=2Gi") from exc
         if memory > parse_bytes(self.s.max_memory):
             raise self.fail(
                 "memory",
-                f"memory={mem_text} is above the cap {self.s.max_memory}",
+                f"memory={text} is above the cap {self.s.max_memory}",
                 f"ask for at most memory={self.s.max_memory} or raise max_memory in the settings",
             )
-        notes: list[str] = []
-        if self.s.autopilot:
-            cpu, memory, notes = autopilot_bend(cpu, memory)
-        return format_cpu(cpu), format_bytes(memory), notes
+        return memory
 
     def storage(self) -> str:
         text = self.value("ephemeral_storage", self.s.ephemeral_storage)

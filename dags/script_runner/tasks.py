@@ -15,7 +15,7 @@ from script_runner.header_cache import HeaderCache
 from script_runner.ledger import Ledger
 from script_runner.notify import alert_events, failure_message, read_events, send
 from script_runner.report import build_report, problems, to_markdown
-from script_runner.settings import RunnerSettings, load_settings, load_settings_from_airflow
+from script_runner.settings import RunnerSettings, fallback_settings, load_settings_from_airflow
 
 if TYPE_CHECKING:
     from google.cloud.storage import Client
@@ -54,8 +54,7 @@ def run_discovery(*, shards: int) -> list[dict[str, Any]]:
         cache = HeaderCache(
             client,
             bucket=settings.effective_state_bucket,
-            name=f"{settings.state_root}/cache/headers.json",
-            fingerprint=settings.fingerprint(),
+            name=f"{settings.state_root}/cache/headers.json",  # worker-only prefix (README, Security)
         )  # loaded by discover(), alongside the listing
     ti = get_current_context()["ti"]
     try:
@@ -97,7 +96,7 @@ def run_report(*, shards: int, run_task_ids: list[str]) -> dict[str, Any]:
         # Still write the report (nothing is lost): to where the preset and environment alone point.
         settings_error = str(exc)
         log.error("[runner] settings are invalid, reporting with the defaults: %s", exc)
-        settings = load_settings(variable=None)
+        settings = fallback_settings()
     planned = [
         ti.xcom_pull(task_ids=c.DISCOVER_TASK_ID, key="return_value" if i == 0 else f"shard_{i}") or []
         for i in range(shards)

@@ -57,11 +57,15 @@ def parse_cpu(value: str) -> Decimal:
 def parse_bytes(value: str) -> Decimal:
     """Bytes in a Kubernetes memory/storage quantity (``512Mi``, ``1Gi``, ``1G``).
 
-    :raises ValueError: when it is not a positive quantity.
+    :raises ValueError: when it is not a positive quantity, or not a whole number of bytes (``500m`` is
+        500 *milli*bytes: Kubernetes accepts it, but no container can start with half a byte).
     """
     amount = _quantity(value, example="512Mi or 2Gi")
     if amount <= 0:
         raise ValueError(f"quantity {value!r} must be more than 0")
+    if amount != amount.to_integral_value():
+        milli = " ('m' is milli, a thousandth; mebibytes are 'Mi')" if value.strip().endswith("m") else ""
+        raise ValueError(f"{value!r} is {amount.normalize():f} bytes, not a whole number of bytes{milli}")
     return amount
 
 

@@ -112,3 +112,97 @@ def test_iam_front_policy_is_reloaded_when_the_file_changes(policy: Policy, tmp_
 
     os.utime(tmp_path / "policy.json", (1, 1))
     assert policy.identity("local-token-reader") is None
+
+
+SHIPPED_POLICY = Path(__file__).resolve().parents[3] / "local" / "iam" / "policy.json"
+WORKER_ONLY = ["cache/headers.json", "ledger/run/a.sh.json", "reports/run.json"]
+POD_WRITABLE = ["state/a.sh/2026-11-30/load", "once/a.sh/boot", "events/run/a.sh/1.json", "done/a.sh/x/d"]
+
+
+@pytest.mark.parametrize("root", ["script-runner", "e2e-state/0123abcd"])
+@pytest.mark.parametrize("account", ["reader", "writer"])
+def test_iam_front_shipped_policy_keeps_pods_out_of_worker_only_prefixes(root: str, account: str) -> None:
+    who = Policy(SHIPPED_POLICY).identity(f"local-token-{account}")
+    assert who is not None
+    entry = who[1]
+    for name in WORKER_ONLY:
+        for permission in ("storage.objects.create", "storage.objects.update", "storage.objects.delete"):
+            assert not Policy.allowed(entry, Need(permission, "composer-bucket", f"{root}/{name}")), name
+        assert Policy.allowed(entry, Need("storage.objects.get", "composer-bucket", f"{root}/{name}"))
+    for name in POD_WRITABLE:
+        assert Policy.allowed(entry, Need("storage.objects.create", "composer-bucket", f"{root}/{name}")), (
+            name
+        )
+    # '*' is one path segment, never a way around the prefix
+    assert not Policy.allowed(
+        entry, Need("storage.objects.create", "composer-bucket", "e2e-state/a/b/state/x")
+    )
+    assert not Policy.allowed(entry, Need("storage.objects.create", "composer-bucket", "e2e-state/state/x"))
+
+
+def test_iam_front_in_front_of_the_emulator_denies_a_pod_write_to_the_cache(gcs_emulator: str) -> None:
+    """The real front (its own process, the shipped policy) before the real emulator."""
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+
+    from tests.conftest import free_port
+
+    urllib.request.urlopen(
+        urllib.request.Request(
+            f"{gcs_emulator}/storage/v1/b?project=test-project",
+            data=json.dumps({"name": "composer-bucket"}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+    ).close()
+    port = free_port()
+    front = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "local.iam_front",
+            "--port",
+            str(port),
+            "--upstream",
+            gcs_emulator,
+            "--policy",
+            str(SHIPPED_POLICY),
+        ],
+        cwd=SHIPPED_POLICY.parents[2],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def upload(name: str) -> int:
+        request = urllib.request.Request(
+            f"{base}/upload/storage/v1/b/composer-bucket/o?uploadType=media&name={name.replace('/', '%2F')}",
+            data=b"{}",
+            headers={"Authorization": "Bearer local-token-reader", "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as resp:
+                return int(resp.status)
+        except urllib.error.HTTPError as err:
+            return err.code
+
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/_iam/health", timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the IAM front did not start"
+                time.sleep(0.1)
+        assert upload("script-runner/cache/headers.json") == 403
+        assert upload("script-runner/ledger/run/a.sh.json") == 403
+        assert upload("script-runner/reports/run.json") == 403
+        assert upload("script-runner/state/a.sh/2026-11-30/load") == 200
+        assert upload("e2e-state/0123abcd/done/a.sh/x/2026-11-30") == 200
+        assert upload("e2e-state/0123abcd/cache/headers.json") == 403
+    finally:
+        front.terminate()
+        front.wait(timeout=10)

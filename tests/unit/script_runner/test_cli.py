@@ -46,3 +46,68 @@ def test_cli_plan_json_against_the_emulator(
 def test_cli_settings_error_exits_two(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--settings", "{oops", "plan"]) == 2
     assert "not valid JSON" in capsys.readouterr().err
+
+
+def test_cli_lint_reports_every_problem_of_a_header(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    script = tmp_path / "bad.sh"
+    script.write_text(
+        "#!/bin/bash\n# runner: memory=lots cpu=-1\n# runner: env=LD_PRELOAD=/x.so colour=red timeout=soon\n"
+    )
+    assert main(["--preset", "local", "lint", str(script)]) == 1
+    out = capsys.readouterr().out
+    assert f"{script}:2: memory: 'lots' is not a Kubernetes quantity" in out
+    assert f"{script}:2: cpu: cpu '-1' must be more than 0" in out
+    assert f"{script}:3: env LD_PRELOAD is reserved" in out
+    assert f"{script}:3: unknown directive 'colour'" in out
+    assert f"{script}:3: timeout: duration 'soon'" in out
+    assert "1 script(s), 1 with problems" in out
+
+
+def test_cli_lint_and_discovery_agree_on_hidden_and_ignored_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from script_runner.discovery import discover
+    from script_runner.settings import load_settings
+
+    good = "#!/bin/bash\n# runner: cpu=250m\necho ok\n"
+    for name in ("ok.sh", ".hidden.sh", "wip/draft.sh", ".cache/x.sh"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(good)
+    (tmp_path / ".runnerignore").write_text("wip/\n")
+    (tmp_path / "notes.txt").write_text("not a script")
+    assert main(["--preset", "local", "lint", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"{tmp_path}/ok.sh: ok" in out
+    assert f"{tmp_path}/.hidden.sh: ignored: hidden file" in out
+    assert f"{tmp_path}/.cache/x.sh: ignored: hidden file" in out
+    assert f"{tmp_path}/wip/draft.sh: ignored: excluded by 'wip/'" in out
+    assert "notes.txt" not in out
+    assert "1 script(s), 0 with problems, 3 ignored" in out
+    settings = load_settings(
+        environ={"SCRIPT_RUNNER_SOURCE": tmp_path.as_uri(), "SCRIPT_RUNNER_PRESET": "local"}
+    )
+    assert [s["path"] for s in discover(settings).specs] == ["ok.sh"]
+    # Named on the command line, a file discovery never runs fails the lint.
+    assert main(["--preset", "local", "lint", str(tmp_path / ".hidden.sh")]) == 1
+    assert "ignored: hidden file" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        pytest.param(b"", "empty script (0 bytes)", id="empty"),
+        pytest.param(b"\x00\x01binary", "binary content", id="binary"),
+        pytest.param(
+            b"#!/bin/bash\r\necho hi\r\n", "(fix: convert the file before uploading: dos2unix", id="crlf"
+        ),
+        pytest.param(b"# runner: memory=500m\n", "(fix: write memory=512Mi", id="milli-memory"),
+    ],
+)
+def test_cli_lint_rejects_what_discovery_rejects(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, needle: str
+) -> None:
+    (tmp_path / "x.sh").write_bytes(content)
+    assert main(["--preset", "local", "lint", str(tmp_path / "x.sh")]) == 1
+    assert needle in capsys.readouterr().out

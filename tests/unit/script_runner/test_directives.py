@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from script_runner import constants as c
 from script_runner.directives import parse_directives
 from script_runner.exceptions import DirectiveError
 from script_runner.settings import load_settings
@@ -140,3 +141,39 @@ def test_autopilot_preset_bends_and_notes_it() -> None:
     spec = plan("# runner: cpu=100m memory=100Mi", c2)
     assert (spec.cpu, spec.memory) == ("250m", "512Mi")
     assert any("autopilot" in n for n in spec.notes)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        *sorted(c.RESERVED_ENV_NAMES),
+        "RUNNER_SCRIPT_MD5",
+        "CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "GCE_METADATA_HOST",
+        "BOTO_CONFIG",
+        "STORAGE_EMULATOR_HOST",
+        "KUBERNETES_SERVICE_HOST",
+        "AIRFLOW_CONN_X",
+        "google_cloud_project",
+    ],
+)
+def test_directives_reserved_env_names_are_rejected_with_why_and_fix(name: str) -> None:
+    with pytest.raises(DirectiveError) as info:
+        parse_directives("x.sh", f"# runner: env={name}=v\n")
+    assert info.value.message.startswith(f"env {name} is reserved: ")
+    assert f"MY_{name}" in info.value.fix
+
+
+@pytest.mark.parametrize("name", ["TARGET", "path", "MY_PATH", "HOMEDIR", "RUNNERS", "GOOGLEY"])
+def test_directives_ordinary_env_names_are_accepted(name: str) -> None:
+    assert parse_directives("x.sh", f"# runner: env={name}=v\n").env == {name: "v"}
+
+
+def test_directives_collect_every_problem_when_asked() -> None:
+    errors: list[DirectiveError] = []
+    raw = parse_directives(
+        "x.sh", "# runner: colour=red cpu=1 cpu=2\n# runner: env=PATH=/x memory=1Gi\n", errors=errors
+    )
+    assert [(e.line, e.message.split(" ")[0]) for e in errors] == [(1, "unknown"), (1, "cpu"), (2, "env")]
+    assert raw.values == {"cpu": "1", "memory": "1Gi"}

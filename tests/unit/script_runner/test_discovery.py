@@ -119,18 +119,18 @@ def test_shard_over_capacity_is_an_error_naming_the_fix() -> None:
 def test_discover_header_cache_skips_unchanged_headers(
     make_bucket: Any, gcs_client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from script_runner import discovery as mod
+    from script_runner import sources as mod
     from script_runner.header_cache import HeaderCache
 
     bucket = make_bucket({"a.sh": GOOD, "b.sh": BAD, "c.sh": GOOD.replace("250m", "300m")})
     reads: list[str] = []
-    real = mod._GcsSource.read_header
+    real = mod.GcsSource.read_header
 
-    def counting(self: Any, obj: Any, limit: int) -> str:
+    def counting(self: Any, obj: Any, limit: int) -> bytes:
         reads.append(obj.path)
         return real(self, obj, limit)
 
-    monkeypatch.setattr(mod._GcsSource, "read_header", counting)
+    monkeypatch.setattr(mod.GcsSource, "read_header", counting)
     s = settings_for(bucket.name)
 
     def run() -> Any:
@@ -138,7 +138,6 @@ def test_discover_header_cache_skips_unchanged_headers(
             gcs_client,
             bucket=bucket.name,
             name="script-runner/cache/headers.json",
-            fingerprint=s.fingerprint(),
         ).load()
         return discover(s, client=gcs_client, cache=cache)
 
@@ -153,3 +152,159 @@ def test_discover_header_cache_skips_unchanged_headers(
     bucket.blob("data/a.sh").upload_from_string(GOOD + "# changed body\n")
     run()
     assert reads == ["a.sh"]  # only the changed script is read again
+
+
+def _forge(gcs_client: Any, bucket: str, name: str, body: dict[str, Any]) -> None:
+    import json
+
+    gcs_client.bucket(bucket).blob(name).upload_from_string(json.dumps(body))
+
+
+def _md5(text: str) -> str:
+    return base64.b64encode(hashlib.md5(text.encode()).digest()).decode()
+
+
+def test_discover_never_trusts_a_forged_plan_in_the_header_cache(make_bucket: Any, gcs_client: Any) -> None:
+    """The attack of issue 11: a pod identity writes the cache object with plans for other scripts."""
+    from script_runner.header_cache import HeaderCache
+
+    bucket = make_bucket({"victim.sh": GOOD})
+    name = "script-runner/cache/headers.json"
+    s = settings_for(bucket.name, SCRIPT_RUNNER_SERVICE_ACCOUNT_ALLOWLIST='["reader"]')
+    evil = {
+        "cpu": "250m",
+        "memory": "256Mi",
+        "ephemeral_storage": "1Gi",
+        "timeout": 3600,
+        "start_timeout": 120,
+        "retries": 2,
+        "retry_delay": 2,
+        "image": "evil.example/x",
+        "service_account": "cluster-admin-sa",
+        "env": {"LD_PRELOAD": "/tmp/evil.so"},
+    }
+    # The version-4 layout with its fingerprint: what discovery used to read back and launch as is.
+    _forge(
+        gcs_client,
+        bucket.name,
+        name,
+        {"version": 4, "fingerprint": s.fingerprint(), "plans": [evil], "index": {_md5(GOOD): 0}},
+    )
+    # Built as the discover task builds it (the fingerprint is ignored now; it selected the plans then).
+    cache = HeaderCache(gcs_client, bucket=bucket.name, name=name, fingerprint=s.fingerprint())
+    result = discover(s, client=gcs_client, cache=cache)
+    [spec] = result.specs
+    assert spec["image"] == "localhost/script-runner:local"
+    assert "service_account" not in spec
+    assert "env" not in spec
+    assert spec["memory"] == "256Mi"  # re-resolved from the real header
+
+
+def test_discover_authorizes_a_forged_header_against_the_current_settings(
+    make_bucket: Any, gcs_client: Any
+) -> None:
+    """A forged cache entry (current layout) is only ever input: allowlists and reserved names still hold."""
+    from script_runner.header_cache import HeaderCache
+
+    other, third = GOOD.replace("250m", "300m"), GOOD.replace("250m", "350m")
+    bucket = make_bucket({"a.sh": GOOD, "b.sh": other, "c.sh": third})
+    name = "script-runner/cache/headers.json"
+    forged = {
+        _md5(GOOD): "\n# runner: image=evil.example/x",
+        _md5(other): "\n# runner: service_account=cluster-admin-sa",
+        _md5(third): "\n# runner: env=LD_PRELOAD=/tmp/evil.so",
+    }
+    _forge(gcs_client, bucket.name, name, {"version": 5, "entries": forged})
+    s = settings_for(bucket.name, SCRIPT_RUNNER_SERVICE_ACCOUNT_ALLOWLIST='["reader"]')
+    result = discover(s, client=gcs_client, cache=HeaderCache(gcs_client, bucket=bucket.name, name=name))
+    assert result.specs == []
+    assert result.cache_hits == 3
+    reasons = {r.path: r.reason for r in result.rejected}
+    assert "image 'evil.example/x' is not in the image allowlist" in reasons["a.sh"]
+    assert "service account 'cluster-admin-sa' is not allowed (allowed: reader)" in reasons["b.sh"]
+    assert "env LD_PRELOAD is reserved" in reasons["c.sh"]
+
+
+def test_discover_applies_changed_settings_to_unchanged_cached_scripts(
+    make_bucket: Any, gcs_client: Any
+) -> None:
+    from script_runner.header_cache import HeaderCache
+
+    bucket = make_bucket({"a.sh": "#!/bin/bash\n# runner: service_account=writer\n"})
+    name = "script-runner/cache/headers.json"
+
+    def run(allow: str) -> Any:
+        s = settings_for(bucket.name, SCRIPT_RUNNER_SERVICE_ACCOUNT_ALLOWLIST=allow)
+        return discover(s, client=gcs_client, cache=HeaderCache(gcs_client, bucket=bucket.name, name=name))
+
+    assert [x["service_account"] for x in run("reader,writer").specs] == ["writer"]
+    narrowed = run("reader")
+    assert narrowed.cache_hits == 1  # the header came from the cache, the decision did not
+    assert narrowed.specs == []
+    assert "'writer' is not allowed" in narrowed.rejected[0].reason
+
+
+@pytest.mark.parametrize(
+    ("content", "needle", "fix", "line"),
+    [
+        pytest.param(b"", "empty script (0 bytes)", "upload the script's content", None, id="empty"),
+        pytest.param(
+            b"\x7fELF\x02\x01\x01\x00\x00\x00", "binary content (a NUL byte", "exclude", 1, id="binary"
+        ),
+        pytest.param(
+            b"#!/bin/bash\r\n# runner: cpu=1\r\necho hi\r\n",
+            "Windows line endings (CRLF)",
+            "dos2unix",
+            1,
+            id="crlf",
+        ),
+        pytest.param(
+            b"#!/bin/bash\n# header\n# runner: cpu=1\r\necho hi\n",
+            "CRLF",
+            "sed -i 's/\\r$//'",
+            3,
+            id="crlf-line",
+        ),
+    ],
+)
+def test_discover_rejects_content_bash_cannot_run(
+    make_bucket: Any, gcs_client: Any, content: bytes, needle: str, fix: str, line: int | None
+) -> None:
+    bucket = make_bucket({"ok.sh": GOOD})
+    bucket.blob("data/bad.sh").upload_from_string(content)
+    result = discover(settings_for(bucket.name), client=gcs_client)
+    assert [s["path"] for s in result.specs] == ["ok.sh"]
+    [rejected] = result.rejected
+    assert rejected.path == "bad.sh"
+    assert needle in rejected.reason
+    assert "416" not in rejected.reason
+    assert fix in rejected.fix
+    assert rejected.line == line
+
+
+def test_discover_rejects_reserved_env_names_with_the_reason(make_bucket: Any, gcs_client: Any) -> None:
+    bucket = make_bucket(
+        {
+            "ok.sh": "# runner: env=TARGET=prod env=path=lowercase-is-fine\n",
+            "preload.sh": "# runner: env=LD_PRELOAD=/x.so\n",
+            "gcloud.sh": "# runner: env=CLOUDSDK_CORE_PROJECT=other\n",
+            "emu.sh": "# runner: env=STORAGE_EMULATOR_HOST=http://evil\n",
+        }
+    )
+    result = discover(settings_for(bucket.name), client=gcs_client)
+    assert [s["path"] for s in result.specs] == ["ok.sh"]
+    reasons = {r.path: (r.reason, r.fix) for r in result.rejected}
+    assert (
+        reasons["preload.sh"][0]
+        == "env LD_PRELOAD is reserved: it loads a library into every program in the pod"
+    )
+    assert "CLOUDSDK_* variables configure gcloud" in reasons["gcloud.sh"][0]
+    assert "redirect every Cloud Storage call" in reasons["emu.sh"][0]
+    assert "MY_LD_PRELOAD" in reasons["preload.sh"][1]
+
+
+def test_discover_skips_files_in_hidden_folders(make_bucket: Any, gcs_client: Any) -> None:
+    bucket = make_bucket({"a.sh": GOOD, ".git/hooks/x.sh": GOOD, "sub/.tmp.sh": GOOD})
+    result = discover(settings_for(bucket.name), client=gcs_client)
+    assert [s["path"] for s in result.specs] == ["a.sh"]
+    assert result.ignored == 2

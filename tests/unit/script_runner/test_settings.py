@@ -89,3 +89,60 @@ def test_parse_time_settings_reads_env_only() -> None:
     assert out["retry_delay"] == 120
     with pytest.raises(SettingsError, match="SHARDS"):
         parse_time_settings({"SCRIPT_RUNNER_SHARDS": "0"})
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["SCRIPT_RUNNER_IMAGE_ALLOWLIST", "SCRIPT_RUNNER_INCLUDE", "SCRIPT_RUNNER_SERVICE_ACCOUNT_ALLOWLIST"],
+)
+def test_settings_invalid_json_list_in_env_names_the_variable_and_fix(name: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings(environ={"GCS_BUCKET": "b", name: "[reader, writer]"})
+    message = str(info.value)
+    assert f"{name}='[reader, writer]' is not a valid JSON list" in message
+    assert "fix:" in message
+    assert f"{name}=a,b" in message
+
+
+def test_settings_json_list_of_non_strings_in_env_is_a_settings_error() -> None:
+    with pytest.raises(SettingsError, match="must be a JSON list of strings"):
+        load_settings(environ={"GCS_BUCKET": "b", "SCRIPT_RUNNER_EXCLUDE": "[1, 2]"})
+
+
+def test_settings_env_lists_accept_json_and_commas() -> None:
+    s = load_settings(
+        environ={
+            "GCS_BUCKET": "b",
+            "SCRIPT_RUNNER_IMAGE_ALLOWLIST": '["a/*", "b:1"]',
+            "SCRIPT_RUNNER_SERVICE_ACCOUNT_ALLOWLIST": "reader, writer",
+        }
+    )
+    assert s.image_allowlist == ["a/*", "b:1"]
+    assert s.service_account_allowlist == ["reader", "writer"]
+
+
+def test_settings_fallback_keeps_valid_env_and_drops_the_invalid_variable() -> None:
+    from script_runner.settings import fallback_settings
+
+    environ = {
+        "GCS_BUCKET": "b",
+        "SCRIPT_RUNNER_PRESET": "local",
+        "SCRIPT_RUNNER_STATE_ROOT": "my-root",
+        "SCRIPT_RUNNER_IMAGE_ALLOWLIST": "[oops",
+    }
+    with pytest.raises(SettingsError):
+        load_settings(environ=environ)
+    s = fallback_settings(environ)
+    assert (s.preset, s.state_root, s.image_allowlist) == ("local", "my-root", [])
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        pytest.param("SCRIPT_RUNNER_MEMORY", "500m", id="memory-milli"),
+        pytest.param("SCRIPT_RUNNER_MAX_EPHEMERAL_STORAGE", "0.5", id="storage-half-byte"),
+    ],
+)
+def test_settings_sub_byte_quantities_are_rejected(field: str, value: str) -> None:
+    with pytest.raises(SettingsError, match="not a whole number of bytes"):
+        load_settings(environ={"GCS_BUCKET": "b", field: value})

@@ -35,7 +35,7 @@ AUTOPILOT_MAX_RATIO = Decimal("6.5")
 AUTOPILOT_CPU_STEP = Decimal("0.25")
 _SA_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _NEEDS = re.compile(r"^(gs://[a-z0-9][-a-z0-9_.]*(/\S*)?|bq:(?:[\w.-]+:)?[\w.-]+:[\w.-]+):(read|write)$")
-LOCAL_FAULTS = {"oom", "evict", "preempt", "unschedulable", "image_pull"}
+LOCAL_FAULTS = {"oom", "evict", "preempt", "node_shutdown", "unschedulable", "image_pull"}
 
 
 @dataclass(frozen=True, slots=True)

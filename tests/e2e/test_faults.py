@@ -37,7 +37,7 @@ def _harness(stack: AirflowClient) -> ScriptRunnerHarness:
 
 @pytest.fixture(scope="module")
 def pod_faults(stack: AirflowClient) -> tuple[ScriptRunnerHarness, RunResult]:
-    """One run with a script per pod fault (oom, evict, preempt, unschedulable, image_pull)."""
+    """One run with a script per pod fault (oom, evict, preempt, node_shutdown, unschedulable, image_pull)."""
     runner = _harness(stack)
     return runner, runner.run_scripts(SCRIPTS / "pod", prefix="e2e-faults-pod/", timeout=420)
 
@@ -89,6 +89,13 @@ def test_fault_preemption_deletes_the_pod_and_is_rescheduled(pod_faults: Any) ->
     assert history[0].startswith("evicted")
 
 
+def test_fault_node_shutdown_is_rescheduled_without_spending_a_retry(pod_faults: Any) -> None:
+    _, run = pod_faults
+    log, history = _rescheduled_once(run, "node_shutdown.sh")
+    assert "TerminationByKubelet" in log or "Terminated" in log
+    assert history[0].startswith("evicted")
+
+
 def test_fault_unschedulable_fails_after_the_start_timeout(pod_faults: Any) -> None:
     _, run = pod_faults
     assert run.mapped_tasks()["unschedulable.sh"]["state"] == "failed"
@@ -114,9 +121,16 @@ def test_fault_run_fails_reports_every_fault_and_leaves_nothing(pod_faults: Any)
     summary = run.report()["summary"]
     assert summary["unschedulable"] == 1
     assert summary["image_pull_error"] == 1
-    assert summary["success"] == 3
+    assert summary["success"] == 4
     markdown = run.report_markdown()
-    for script in ("oom.sh", "evict.sh", "preempt.sh", "unschedulable.sh", "image_pull.sh"):
+    for script in (
+        "oom.sh",
+        "evict.sh",
+        "preempt.sh",
+        "node_shutdown.sh",
+        "unschedulable.sh",
+        "image_pull.sh",
+    ):
         assert script in markdown
     report_log = runner.stack.task_log("gcs_script_runner", run.run_id, "report", -1, 1)
     assert "run has problems" in report_log

@@ -13,7 +13,7 @@ CLEAN_STATUSES = frozenset({Status.SUCCESS.value, Status.SKIPPED.value})
 _NOT_RUN = {
     "upstream_failed": "not run: discovery failed",
     "removed": "removed",
-    "failed": "ended before any attempt was recorded (marked failed outside the task, or its worker was lost)",
+    "failed": "ended before any attempt was recorded (marked failed outside the task, or its worker lost)",
     None: "not run",
 }
 # A cancelled attempt (on_kill) explained by the task's final state, when Airflow tells it (3.1+). Who did

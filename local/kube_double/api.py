@@ -24,6 +24,8 @@ log = logging.getLogger("kube_double.api")
 STORE: web.AppKey[Store] = web.AppKey("store", Store)
 KUBELET: web.AppKey[Kubelet] = web.AppKey("kubelet", Kubelet)
 FAULTS: web.AppKey[Faults] = web.AppKey("faults", Faults)
+AUDIT: web.AppKey[list[dict[str, Any]]] = web.AppKey("audit", list)
+AUDIT_KEPT = 500  # pod creations kept in the admission audit (GET /_double/audit), newest last
 ASKED_NS = "asked_namespace"  # the namespace in the request's path, before the profile redirected it
 _BACKGROUND: set[asyncio.Task[None]] = set()  # keeps fire-and-forget tasks alive until done
 
@@ -146,6 +148,7 @@ async def create_pod(request: web.Request) -> web.Response:
     if errors:
         return statuses.invalid("pods", str(meta.get("name") or meta.get("generateName") or ""), errors)
     refused = profiles.admit(body, namespace)
+    _audit(request, body, 403 if refused else 201, refused or "")
     if refused:
         return statuses.forbidden("pods", meta["name"], refused)
     level = admission.level_of(namespace)
@@ -162,6 +165,30 @@ async def create_pod(request: web.Request) -> web.Response:
     pod = store.create("pods", body)
     request.app[KUBELET].wake()
     return web.json_response(copy.deepcopy(pod), status=201)
+
+
+def _audit(request: web.Request, pod: dict[str, Any], code: int, message: str) -> None:
+    """Record what the admission profile made of a pod (kept after the pod is deleted)."""
+    meta = pod.get("metadata") or {}
+    log_ = request.app[AUDIT]
+    log_.append(
+        {
+            "name": meta.get("name"),
+            "namespace": meta.get("namespace"),
+            "asked_namespace": request.get(ASKED_NS, meta.get("namespace")),
+            "profile": profiles.profile_of(
+                request.app[STORE].get("namespaces", "", meta.get("namespace", ""))
+            ),
+            "code": code,
+            "message": message,
+            "annotations": copy.deepcopy(meta.get("annotations") or {}),
+            "resources": {
+                c.get("name"): copy.deepcopy(c.get("resources") or {})
+                for c in (pod.get("spec") or {}).get("containers") or []
+            },
+        }
+    )
+    del log_[:-AUDIT_KEPT]
 
 
 def _get(request: web.Request) -> dict[str, Any] | None:
@@ -351,6 +378,10 @@ async def admin_state(request: web.Request) -> web.Response:
     )
 
 
+async def admin_audit(request: web.Request) -> web.Response:
+    return web.json_response(request.app[AUDIT])
+
+
 async def admin_faults(request: web.Request) -> web.Response:
     faults = request.app[FAULTS]
     if request.method == "POST":
@@ -380,7 +411,7 @@ async def admin_reset(request: web.Request) -> web.Response:
 def make_app(store: Store, kubelet: Kubelet, faults: Faults) -> web.Application:
     """The aiohttp application."""
     app = web.Application(middlewares=[fault_middleware, namespace_middleware], client_max_size=16 * 2**20)
-    app[STORE], app[KUBELET], app[FAULTS] = store, kubelet, faults
+    app[STORE], app[KUBELET], app[FAULTS], app[AUDIT] = store, kubelet, faults, []
     pods = "/api/v1/namespaces/{ns}/pods"
     app.add_routes(
         [
@@ -398,6 +429,7 @@ def make_app(store: Store, kubelet: Kubelet, faults: Faults) -> web.Application:
             web.get("/api/v1/events", list_events),
             *namespaces.routes(store),
             web.get("/_double/state", admin_state),
+            web.get("/_double/audit", admin_audit),
             web.get("/_double/faults", admin_faults),
             web.post("/_double/faults", admin_faults),
             web.delete("/_double/faults", admin_faults),

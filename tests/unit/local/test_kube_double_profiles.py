@@ -5,6 +5,7 @@ records it in the pod. The real kubernetes client talks to a running double."""
 from __future__ import annotations
 
 import json
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -57,11 +58,16 @@ def refused(api: Any, namespace: str, body: dict[str, Any]) -> tuple[int, str]:
 
 
 @pytest.fixture(scope="module")
-def composer3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def c3_double(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     with running_double(
         tmp_path_factory.mktemp("kube-c3"), "--namespace-profile", f"{C3_NS}:composer3"
     ) as started:
-        yield started["api"]
+        yield started
+
+
+@pytest.fixture(scope="module")
+def composer3(c3_double: dict[str, Any]) -> Any:
+    return c3_double["api"]
 
 
 @pytest.fixture(scope="module")
@@ -174,6 +180,22 @@ def test_composer3_refuses_unsupported_resource_values(
     code, message = refused(composer3, C3_NS, make_pod("sized", resources=res))
     assert code == 403
     assert message == COMPOSER_DENIAL + expected
+
+
+def test_composer3_the_audit_keeps_what_admission_made_of_each_pod(c3_double: dict[str, Any]) -> None:
+    api = c3_double["api"]
+    api.create_namespaced_pod("team-b", make_pod("audited"))
+    api.delete_namespaced_pod("audited", "team-b", grace_period_seconds=0)
+    refused(api, C3_NS, make_pod("audited-no", spec={"nodeSelector": {"a": "b"}}))
+    with urllib.request.urlopen(f"{c3_double['url']}/_double/audit", timeout=10) as resp:
+        audit = {e["name"]: e for e in json.loads(resp.read())}
+    assert audit["audited"]["asked_namespace"] == "team-b"
+    assert audit["audited"]["namespace"] == C3_NS
+    assert audit["audited"]["profile"] == "composer3"
+    assert audit["audited"]["code"] == 201
+    assert audit["audited"]["resources"]["base"]["requests"]["cpu"] == "500m"
+    assert audit["audited-no"]["code"] == 403
+    assert audit["audited-no"]["message"].startswith(COMPOSER_DENIAL)
 
 
 # -- gke-autopilot -----------------------------------------------------------------------------------------

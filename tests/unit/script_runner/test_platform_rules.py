@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from script_runner import pod_spec
 from script_runner.cli import main
 from script_runner.directives import parse_directives
 from script_runner.exceptions import DirectiveError, SettingsError
@@ -138,3 +139,20 @@ def test_cli_plan_shows_the_composer3_resources_a_pod_will_get(
     text = capsys.readouterr().out
     assert "small.sh" in text
     assert "composer3: cpu 100m -> 250m" in text
+
+
+@pytest.mark.parametrize(
+    ("settings", "cpu"),
+    [pytest.param(C3, "750m", id="composer3"), pytest.param(C2, "750m", id="composer2")],
+)
+def test_memory_grown_after_an_oom_brings_cpu_up_to_a_supported_ratio(settings: Any, cpu: str) -> None:
+    spec = plan("# runner: cpu=250m memory=1Gi oom_retry=true", settings)
+    grown = pod_spec.resources(spec, "4Gi", settings=settings)
+    assert grown.requests == {"cpu": cpu, "memory": "4Gi", "ephemeral-storage": "1Gi"}
+    assert grown.limits == grown.requests
+
+
+def test_memory_grown_after_an_oom_keeps_cpu_where_no_platform_rules_apply() -> None:
+    local = load_settings(environ={**BASE_ENV, "SCRIPT_RUNNER_PRESET": "local"})
+    spec = plan("# runner: cpu=250m memory=1Gi oom_retry=true", local)
+    assert pod_spec.resources(spec, "4Gi", settings=local).requests["cpu"] == "250m"

@@ -231,7 +231,9 @@ def test_autopilot_raises_small_requests_to_the_minimums_and_records_the_adjustm
 def test_autopilot_keeps_memory_between_1_and_6_5_gib_per_cpu(
     autopilot: Any, asked: tuple[str, str], cpu: str, memory: str
 ) -> None:
-    res, adjustment = _created(autopilot, make_pod("ratio", resources=resources(*asked)))
+    res, adjustment = _created(
+        autopilot, make_pod(f"ratio-{asked[0]}-{asked[1]}".lower(), resources=resources(*asked))
+    )
     assert res["requests"] == {"cpu": cpu, "memory": memory, "ephemeral-storage": "1Gi"}
     assert res["limits"] == res["requests"]
     assert adjustment is not None

@@ -148,17 +148,17 @@ async def create_pod(request: web.Request) -> web.Response:
     if errors:
         return statuses.invalid("pods", str(meta.get("name") or meta.get("generateName") or ""), errors)
     refused = profiles.admit(body, namespace)
-    _audit(request, body, 403 if refused else 201, refused or "")
-    if refused:
-        return statuses.forbidden("pods", meta["name"], refused)
     level = admission.level_of(namespace)
-    found = admission.violations(body, level)
+    found = [] if refused else admission.violations(body, level)
     if found:
-        return statuses.forbidden(
-            "pods", meta["name"], admission.forbidden_message(meta["name"], level, found)
-        )
+        refused = admission.forbidden_message(meta["name"], level, found)
+    if refused:
+        _audit(request, body, 403, refused)
+        return statuses.forbidden("pods", meta["name"], refused)
     if store.get("pods", ns, meta["name"]) is not None:
+        _audit(request, body, 409, "already exists")
         return statuses.already_exists("pods", meta["name"])
+    _audit(request, body, 201, "")
     body.setdefault("apiVersion", "v1")
     body.setdefault("kind", "Pod")
     defaults.default_pod(body)
@@ -168,7 +168,7 @@ async def create_pod(request: web.Request) -> web.Response:
 
 
 def _audit(request: web.Request, pod: dict[str, Any], code: int, message: str) -> None:
-    """Record what the admission profile made of a pod (kept after the pod is deleted)."""
+    """Record what admission made of a pod and the answer (kept after the pod is deleted)."""
     meta = pod.get("metadata") or {}
     log_ = request.app[AUDIT]
     log_.append(

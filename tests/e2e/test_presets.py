@@ -137,7 +137,9 @@ def test_a_pod_composer3_does_not_support_is_refused_with_composers_message(
     assert {e["code"] for e in refused} == {403}
     assert refused[0]["message"].startswith(COMPOSER_DENIAL)
     assert "cpu request 100m is not a supported value" in refused[0]["message"]
-    assert COMPOSER_DENIAL in run.log("tiny.sh")
+    task_log = run.log("tiny.sh")  # the API's Status body, JSON-quoted in the exception
+    assert "user-workloads.composer.googleapis.com" in task_log
+    assert "denied the request" in task_log
     row = run.report()["scripts"][0]
     assert row["path"] == "tiny.sh"
     assert row["status"] != "success"

@@ -4,8 +4,10 @@ composer3 runs against a composer-user-workloads namespace with the ``composer3`
 a namespace with the ``gke-autopilot`` profile. What a user sees: the plan's bent resources are what the pod
 got (the profile had nothing left to change), a script Composer 3 cannot run is rejected at discovery with
 the reason, and a pod the composer3 preset did not prepare (the local preset's 100m cpu) is refused with
-Composer's message. Only the cluster endpoints and the image differ from the cloud presets: the image, kube
-connection (instead of Composer's kube config file or in-cluster access) and the emulators' environment.
+Composer's message. Only what names this machine differs from the cloud presets: the image, the kube
+connection (instead of Composer's kube config file or in-cluster access), composer2's service account (one
+the local IAM knows) and the emulators' environment. composer3's pods run as the namespace's default
+service account, which stands for the environment's identity in the local IAM policy.
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ IMAGE = "localhost/script-runner:local"
 PATH_ANNOTATION = "script-runner.io/script-path"
 # The cloud presets minus what only exists in the cloud: Composer's kube config file and in-cluster access.
 COMPOSER3 = {"preset": "composer3", "config_file": None, "image": IMAGE}
-COMPOSER2 = {"preset": "composer2", "in_cluster": None, "image": IMAGE}
+# composer2's pods run as the Kubernetes service account bound to a Google identity: script-runner in the
+# cloud (k8s/), reader in the local IAM policy.
+COMPOSER2 = {"preset": "composer2", "in_cluster": None, "image": IMAGE, "service_account": "reader"}
 COMPOSER_DENIAL = 'admission webhook "user-workloads.composer.googleapis.com" denied the request'
 
 

@@ -124,7 +124,7 @@ def airflow_env() -> dict[str, str]:
         ),
         "STORAGE_EMULATOR_HOST": gcs_url(),
         "GCS_BUCKET": BUCKET,
-        "SCRIPT_RUNNER_PRESET": "local",
+        "SCRIPT_RUNNER_DEFAULT_PRESET": "local",  # a test may name another preset in the Variable
         "SCRIPT_RUNNER_SCHEDULE": "none",
         "SCRIPT_RUNNER_RETRY_DELAY": "2s",
         "SCRIPT_RUNNER_EXTRA_ENV": json.dumps(pod_env()),

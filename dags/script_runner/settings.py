@@ -2,7 +2,9 @@
 
 Order (later wins): preset defaults → Variable ``script_runner_settings`` (a JSON object) → environment
 variables ``SCRIPT_RUNNER_<FIELD>``. Settings are read at run time only (the discover task), never at parse
-time; :func:`parse_time_settings` reads the few that shape the DAG from the environment alone.
+time; :func:`parse_time_settings` reads the few that shape the DAG from the environment alone. The preset
+is ``SCRIPT_RUNNER_PRESET``, else the Variable's ``preset``, else ``SCRIPT_RUNNER_DEFAULT_PRESET``, else
+composer3.
 """
 
 from __future__ import annotations
@@ -20,16 +22,21 @@ from script_runner.exceptions import SettingsError
 from script_runner.units import parse_bytes, parse_cpu, parse_duration
 
 Preset = Literal["composer3", "composer2", "gke", "local"]
+# The preset when neither SCRIPT_RUNNER_PRESET nor the Variable names one (the local stack sets "local" here,
+# so a test can still pick another preset in the Variable).
+DEFAULT_PRESET_ENV = c.ENV_PREFIX + "DEFAULT_PRESET"
 
 # What differs between the places we run. Everything else is a field default below.
 PRESETS: dict[str, dict[str, Any]] = {
     # Composer 3: pods go to the user-workloads namespace through Composer's kube config. No custom
-    # service accounts there (pods run as the environment's identity), no affinity, no extra sidecars.
+    # service accounts there (pods run as the environment's identity), no affinity, no extra sidecars,
+    # resources only at supported values (composer3_rules).
     "composer3": {
         "namespace": c.COMPOSER3_NAMESPACE,
         "config_file": c.COMPOSER3_KUBE_CONFIG,
         "kubernetes_conn_id": "kubernetes_default",
         "service_account": None,
+        "composer3_rules": True,
     },
     # Composer 2: the environment's GKE Autopilot cluster; Autopilot bends requests (min/max, ratio).
     "composer2": {
@@ -96,6 +103,9 @@ class RunnerSettings(BaseModel):
     max_retries: int = Field(default=5, ge=0)
     # GKE Autopilot request rules (composer2): bend requests up to what Autopilot would apply anyway.
     autopilot: bool = False
+    # Cloud Composer 3's rules for user workloads (composer3): resources bent up to supported values, values
+    # above the supported maximums refused, no custom service accounts, pods in composer-user-workloads.
+    composer3_rules: bool = False
     # Discovery
     max_header_bytes: int = Field(default=8192, ge=256, le=1 << 20)
     discovery_concurrency: int = Field(default=32, ge=1, le=256)
@@ -161,7 +171,22 @@ class RunnerSettings(BaseModel):
             raise ValueError(f"cpu={self.cpu} is above max_cpu={self.max_cpu}")
         if parse_bytes(self.memory) > parse_bytes(self.max_memory):
             raise ValueError(f"memory={self.memory} is above max_memory={self.max_memory}")
+        if self.composer3_rules:
+            self._check_composer3()
         return self
+
+    def _check_composer3(self) -> None:
+        if self.namespace != c.COMPOSER3_NAMESPACE:
+            raise ValueError(
+                f"namespace={self.namespace!r}: Cloud Composer 3 runs every pod in {c.COMPOSER3_NAMESPACE} "
+                "whatever namespace is asked (fix: remove the namespace setting)"
+            )
+        if self.service_account:
+            raise ValueError(
+                f"service_account={self.service_account!r}: Cloud Composer 3 has no custom Kubernetes "
+                "service accounts; pods run as the environment's service account (fix: remove it and grant "
+                "that service account what the scripts need)"
+            )
 
     # Derived values -------------------------------------------------------------------------------
     def fingerprint(self) -> str:
@@ -220,7 +245,9 @@ def load_settings(
     env = os.environ if environ is None else environ
     from_var = _variable_dict(variable)
     from_env = _env_overrides(env)
-    preset = str(from_env.get("preset") or from_var.get("preset") or "composer3")
+    preset = str(
+        from_env.get("preset") or from_var.get("preset") or env.get(DEFAULT_PRESET_ENV) or "composer3"
+    )
     if preset not in PRESETS:
         raise SettingsError(f"preset {preset!r} is unknown; use one of {', '.join(PRESETS)}")
     merged: dict[str, Any] = {**PRESETS[preset], **from_var, **from_env, "preset": preset}
@@ -344,7 +371,11 @@ def fallback_settings(environ: Mapping[str, str] | None = None) -> RunnerSetting
         return load_settings(variable=None, environ=env)
     except SettingsError:
         pass
-    base = {k: v for k, v in env.items() if not k.startswith(c.ENV_PREFIX) or k == c.PRESET_ENV}
+    base = {
+        k: v
+        for k, v in env.items()
+        if not k.startswith(c.ENV_PREFIX) or k in (c.PRESET_ENV, DEFAULT_PRESET_ENV)
+    }
     try:
         load_settings(variable=None, environ=base)
     except SettingsError:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from local.kube_double import admission, namespaces, runtime
+from local.kube_double import admission, namespaces, profiles, runtime
 from local.kube_double.api import make_app
 from local.kube_double.faults import Faults
 from local.kube_double.kubelet import Kubelet
@@ -55,7 +55,9 @@ def namespace_labels(args: argparse.Namespace) -> dict[str, dict[str, str]]:
     """The namespaces that exist at start, with their labels.
 
     "default" and the kubeconfig namespace always exist; the kubeconfig namespace enforces
-    ``--pod-security``; ``--namespace-label NS:KEY=VALUE`` adds namespaces and labels.
+    ``--pod-security``; ``--namespace-label NS:KEY=VALUE`` adds namespaces and labels;
+    ``--namespace-profile NS:PROFILE`` gives NS an admission profile (and the restricted level, as the
+    platforms it stands for enforce at least that).
     """
     out: dict[str, dict[str, str]] = {"default": {}, args.namespace: {}}
     if args.pod_security != "privileged":
@@ -66,6 +68,15 @@ def namespace_labels(args: argparse.Namespace) -> dict[str, dict[str, str]]:
         out.setdefault(name, {})
         if key:
             out[name][key] = value
+    for item in args.namespace_profile:
+        name, _, profile = item.partition(":")
+        if profile not in profiles.PROFILES:
+            raise SystemExit(
+                f"kube double: --namespace-profile {item!r}: use NS:{'|NS:'.join(profiles.PROFILES)}"
+            )
+        labels = out.setdefault(name, {})
+        labels[profiles.PROFILE_LABEL] = profile
+        labels.setdefault(admission.ENFORCE_LABEL, "restricted")
     return out
 
 
@@ -189,6 +200,13 @@ def main() -> None:
         default=[],
         metavar="NS:KEY=VALUE",
         help="create namespace NS at start (with a label if KEY=VALUE is given)",
+    )
+    parser.add_argument(
+        "--namespace-profile",
+        action="append",
+        default=[],
+        metavar="NS:PROFILE",
+        help=f"create namespace NS with an admission profile ({', '.join(profiles.PROFILES)})",
     )
     parser.add_argument(
         "--watch-history", type=int, default=20_000, help="changes kept for watches (older: 410 Expired)"

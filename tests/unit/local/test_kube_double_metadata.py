@@ -158,3 +158,16 @@ def test_metadata_server_the_pods_listener_closes_when_the_pod_is_gone(double: d
         except OSError:
             refused = True
     assert refused, f"{host} still answers after the pod was deleted"
+
+
+def test_process_kubelet_gives_each_pod_its_own_tmp_for_env_paths_under_tmp(double: dict[str, Any]) -> None:
+    """gcloud's CLOUDSDK_CONFIG=/tmp/gcloud-config is in the pod's /tmp emptyDir, not shared on the host."""
+    api = double["api"]
+    body = pod("md-tmp", ["bash", "-c", 'echo "$CLOUDSDK_CONFIG"'])
+    body["spec"]["containers"][0]["env"] = [{"name": "CLOUDSDK_CONFIG", "value": "/tmp/gcloud-config"}]
+    api.create_namespaced_pod(NS, body)
+    wait_phase(api, "md-tmp", {"Succeeded"})
+    seen = api.read_namespaced_pod_log("md-tmp", NS, _preload_content=False).data.decode().strip()
+    api.delete_namespaced_pod("md-tmp", NS, grace_period_seconds=0)
+    assert seen.endswith("/tmp/gcloud-config")
+    assert not seen.startswith("/tmp/gcloud-config")

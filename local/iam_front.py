@@ -1,7 +1,8 @@
 """A thin IAM-enforcing front for the GCS emulator: the local stand-in for Cloud IAM on GCS.
 
-fake-gcs-server lets anyone do anything. Pods that run as a Kubernetes service account get a token for the
-Google identity bound to it (see ``workload_identity`` in the Kubernetes double) and talk to this front,
+fake-gcs-server lets anyone do anything. Every pod gets a token for the Google identity bound to its
+Kubernetes service account from the Kubernetes double's metadata server (``local/kube_double/metadata.py``;
+``default`` when it names none) and talks to this front (never to the emulator),
 which maps the token to an identity, checks the permission the request needs against a policy file, and
 either answers 403 the way GCS does or forwards the request to the emulator. It also answers
 ``testIamPermissions`` (bucket level), which the runner library's ``require`` uses.

@@ -26,6 +26,10 @@ Preset = Literal["composer3", "composer2", "gke", "local"]
 # so a test can still pick another preset in the Variable).
 DEFAULT_PRESET_ENV = c.ENV_PREFIX + "DEFAULT_PRESET"
 
+# Composer mounts its environment bucket gs://$GCS_BUCKET/ here (gcsfuse) on the Airflow workers only: a
+# file:// source under it is read through the GCS API instead (pods cannot see the mount).
+COMPOSER_GCS_MOUNT = "/home/airflow/gcs/"
+
 # What differs between the places we run. Everything else is a field default below.
 PRESETS: dict[str, dict[str, Any]] = {
     # Composer 3: pods go to the user-workloads namespace through Composer's kube config. No custom
@@ -69,7 +73,8 @@ class RunnerSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     preset: Preset = "composer3"
-    # Where scripts live: gs://bucket/prefix/ or file:///mounted/folder/. Default gs://$GCS_BUCKET/data/.
+    # Where scripts live: gs://bucket/prefix/. Default gs://$GCS_BUCKET/data/. load_settings maps Composer's
+    # file:///home/airflow/gcs/... to gs://$GCS_BUCKET/... and refuses other file:// folders for a run.
     source: str = ""
     include: list[str] = Field(default_factory=lambda: ["*.sh"])
     exclude: list[str] = Field(default_factory=list)
@@ -234,12 +239,17 @@ _DICT_FIELDS = {"extra_env", "pod_labels", "notifier_kwargs"}
 
 
 def load_settings(
-    *, variable: str | Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+    *,
+    variable: str | Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    local_folder: bool = False,
 ) -> RunnerSettings:
     """Resolve the settings: preset, then the Variable's JSON, then ``SCRIPT_RUNNER_*`` env.
 
     :param variable: the Variable's value (JSON text or a mapping); None when unset.
     :param environ: the environment (default ``os.environ``).
+    :param local_folder: accept a ``file://`` folder outside Composer's bucket mount (the CLI planning a
+        local checkout: nothing runs from it). A run refuses one: see :func:`pod_readable_source`.
     :raises SettingsError: naming the field, the value and the fix.
     """
     env = os.environ if environ is None else environ
@@ -259,10 +269,49 @@ def load_settings(
                 "SCRIPT_RUNNER_SOURCE=gs://<bucket>/data/ or source in the Variable"
             )
         merged["source"] = f"gs://{bucket}/data/"
+    merged["source"] = pod_readable_source(str(merged["source"]), env, local_folder=local_folder)
     try:
         return RunnerSettings.model_validate(merged)
     except ValidationError as exc:
         raise SettingsError(_describe(exc)) from exc
+
+
+def pod_readable_source(source: str, environ: Mapping[str, str], *, local_folder: bool = False) -> str:
+    """The source as the pods can read it: every script is fetched inside its pod through the GCS API.
+
+    A ``file://`` folder is on the Airflow worker; a pod cannot see it (Composer mounts the environment
+    bucket with gcsfuse on its workers, not in user-workload pods). Under Composer's mount
+    (``file:///home/airflow/gcs/X``) it is the environment bucket itself, so it becomes
+    ``gs://$GCS_BUCKET/X``: discovery lists it and pods fetch the pinned generation through the GCS API.
+    Any other folder is refused, unless ``local_folder`` (planning only).
+
+    :param source: the configured source.
+    :param environ: the environment (``GCS_BUCKET``).
+    :param local_folder: keep another ``file://`` folder as it is.
+    :raises SettingsError: for a folder pods cannot read, naming the reason and the fix.
+    """
+    if not source.startswith("file://"):
+        return source
+    path = source[len("file://") :]
+    mount = COMPOSER_GCS_MOUNT
+    if path.rstrip("/") + "/" == mount or path.startswith(mount):
+        bucket = environ.get("GCS_BUCKET", "")
+        rest = path[len(mount) :] if path.startswith(mount) else ""
+        if not bucket:
+            raise SettingsError(
+                f"setting source={source!r}: {mount} is Composer's mount of the environment bucket "
+                "gs://$GCS_BUCKET/, but GCS_BUCKET is not set (fix: set source to gs://<bucket>/"
+                f"{rest or 'data/'})"
+            )
+        return f"gs://{bucket}/{rest}"
+    if local_folder:
+        return source
+    raise SettingsError(
+        f"setting source={source!r}: a folder on the Airflow worker cannot be a source, because the pods "
+        "that run the scripts cannot see the worker's files (on Composer only the workers mount the "
+        f"bucket, under {mount}) (fix: upload the scripts to a bucket and set source to "
+        "gs://<bucket>/<prefix>/, or use file:///home/airflow/gcs/<prefix>/ for the environment bucket)"
+    )
 
 
 def load_settings_from_airflow() -> RunnerSettings:

@@ -111,9 +111,6 @@ async def serve(args: argparse.Namespace) -> None:
         mounts=_pairs(args.mount, ":"),
         path_map=dict(_pairs(args.path_map, "=")),
         containers_conf=args.containers_conf,
-        identity_dir=Path(args.identity_dir).resolve() if args.identity_dir else None,
-        iam_url=args.iam_url,
-        identity_via=args.identity_via,
     )
     config.mode = await choose_mode(args, config)
     if config.mode == "process":
@@ -125,8 +122,9 @@ async def serve(args: argparse.Namespace) -> None:
     for name, labels in namespace_labels(args).items():
         namespaces.seed(store, name, labels)
     metadata = None
-    if config.identity_dir is not None and args.identity_via != "token-file":
-        metadata = MetadataServer(config.identity_dir)
+    if args.identity_dir:
+        # Local Workload Identity: every pod asks the metadata server for its service account's token.
+        metadata = MetadataServer(Path(args.identity_dir).resolve(), project_id=args.project_id)
         await metadata.start()
     kubelet = Kubelet(store, config, faults, metadata)
     kubelet.start()
@@ -180,14 +178,12 @@ def main() -> None:
     )
     parser.add_argument("--containers-conf", help="CONTAINERS_CONF for podman")
     parser.add_argument("--faults", help="JSON file with fault rules")
-    parser.add_argument("--identity-dir", help="DIR/<service account>.token|.email: local Workload Identity")
     parser.add_argument(
-        "--identity-via",
-        choices=["metadata", "token-file", "both"],
-        default="both",
-        help="how pods get their identity: the local metadata server (GCE_METADATA_HOST), a token file, both",
+        "--identity-dir",
+        help="DIR/<service account>.token|.email: the identity the local metadata server hands each pod "
+        "(GCE_METADATA_HOST), by its spec.serviceAccountName; none: no metadata server",
     )
-    parser.add_argument("--iam-url", help="IAM front for GCS that pods with an identity talk to")
+    parser.add_argument("--project-id", default="test-project", help="what the metadata server's project is")
     parser.add_argument(
         "--pod-security",
         choices=admission.LEVELS,

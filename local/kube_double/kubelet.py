@@ -151,17 +151,6 @@ class Kubelet:
                 return
         await self._watch_running(ns, name, uid, handle, fault)
 
-    def _metadata_for(self, account: str) -> bool:
-        """Whether a pod of this service account gets the metadata server.
-
-        Only with ``--identity-via metadata`` does every pod get it; with ``both`` only pods whose service
-        account has an identity, so the others keep the token-file mode's behaviour (no identity).
-        """
-        if self.config.identity_via == "metadata":
-            return True
-        directory = self.config.identity_dir
-        return directory is not None and (directory / f"{account}.token").is_file()
-
     async def _launch(self, ns: str, name: str, uid: str) -> runtime.Handle | None:
         pod = self._pod(ns, name, uid)
         if pod is None:
@@ -178,7 +167,7 @@ class Kubelet:
         try:
             extra = {}
             account = pod["spec"].get("serviceAccountName") or "default"
-            if self.metadata is not None and self._metadata_for(account):
+            if self.metadata is not None:
                 extra = await self.metadata.open(uid, account)
             handle = await runtime.start(pod, self.config, extra)
         except Exception as exc:

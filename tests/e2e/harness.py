@@ -164,6 +164,8 @@ class ScriptRunnerHarness:
         from local import stack as local_stack
 
         kube_dir = str((local_stack.RUN / "kube").resolve())
+        # this clone's entrypoint only: another clone's stack (or its bats run) on the same host is not ours
+        entrypoint = str((local_stack.ROOT / "runner_image" / "entrypoint").resolve())
         deadline = time.monotonic() + wait
         while True:
             left = []
@@ -175,7 +177,7 @@ class ScriptRunnerHarness:
                     cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
                 except OSError:
                     continue
-                if cwd.startswith(kube_dir + "/pod-") or "runner_image/entrypoint" in cmd:
+                if cwd.startswith(kube_dir + "/pod-") or entrypoint in cmd:
                     left.append(f"{proc.name}: {cmd.strip()[:120]} (cwd {cwd})")
             if not left or time.monotonic() > deadline:
                 return left

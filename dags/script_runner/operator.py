@@ -209,6 +209,35 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
             context, lambda: super(ScriptPodOperator, self).trigger_reentry(context, event), history
         )
 
+    def defer(self, *, trigger: Any, method_name: str, **kwargs: Any) -> Any:
+        """Defer on KPO's trigger, swapped for ours: a user's kill while deferred then lands in the ledger.
+
+        Without it a task marked failed while its pod ran in deferrable mode left no attempt record (the
+        task process is gone; only the triggerer sees the kill) and the report said a bare "failed".
+        """
+        from airflow.providers.cncf.kubernetes.triggers.pod import KubernetesPodTrigger
+
+        from script_runner.trigger import ScriptPodTrigger
+
+        if type(trigger) is KubernetesPodTrigger and self._context is not None:
+            _, trigger_kwargs = trigger.serialize()
+            trigger = ScriptPodTrigger(cancel_record=self._cancel_target(self._context), **trigger_kwargs)
+        return super().defer(trigger=trigger, method_name=method_name, **kwargs)
+
+    def _cancel_target(self, context: Any) -> dict[str, Any]:
+        """Where the trigger records a kill while deferred (empty without a state bucket)."""
+        bucket = self.runner_settings.effective_state_bucket
+        if not bucket:
+            return {}
+        return {
+            "bucket": bucket,
+            "root": self.runner_settings.state_root,
+            "gcp_conn_id": self.runner_settings.gcp_conn_id,
+            "run_id": context["run_id"],
+            "path": self.script_path,
+            "record": self._base_record(context),
+        }
+
     @staticmethod
     def _pod_ref(event: dict[str, Any]) -> k8s.V1Pod | None:
         """The trigger's pod by name, for reading its events when the pod itself is gone."""
@@ -374,11 +403,7 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
         record = {
             **outcome.as_dict(),
             "action": action.value,
-            "try_number": ti.try_number,
-            "max_tries": _max_tries(context),
-            "pod": self.name,
-            "memory": self._memory,
-            "started": self._started_at.isoformat(timespec="seconds"),
+            **self._base_record(context),
             "ended": datetime.now(UTC).isoformat(timespec="seconds"),
             "secs": round(time.monotonic() - self._started, 2),
         }
@@ -397,6 +422,16 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
             self.ledger.append(context["run_id"], self.script_path, record)
         except Exception:
             log.warning("could not write the attempt ledger for %s", self.script_path, exc_info=True)
+
+    def _base_record(self, context: Any) -> dict[str, Any]:
+        """An attempt's fields known at its start (the ledger record adds how it ended)."""
+        return {
+            "try_number": context["ti"].try_number,
+            "max_tries": _max_tries(context),
+            "pod": self.name,
+            "memory": self._memory,
+            "started": self._started_at.isoformat(timespec="seconds"),
+        }
 
     def _exit_code(self) -> int | None:
         return self._outcome.exit_code if self._outcome else None

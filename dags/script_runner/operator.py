@@ -83,7 +83,7 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
         merged = {**pod_spec.operator_kwargs(spec, settings), **_quiet_failure_kwargs(), **kwargs}
         merged["env_vars"] = pod_spec.script_env(spec, settings)
         if merged.get("execution_timeout") is None:  # partial() passes None explicitly when mapped
-            merged["execution_timeout"] = timedelta(seconds=spec.timeout + spec.start_timeout + 300)
+            merged["execution_timeout"] = task_timeout(spec, settings)
         super().__init__(**merged)
 
     # -- helpers ------------------------------------------------------------------------------------
@@ -286,6 +286,10 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
         except Exception as exc:
             if self._cancelled:  # on_kill recorded it; the 404 of the deleted pod is not the script's
                 raise
+            timeout = _timeout_behind(exc)
+            if timeout is not None:  # KPO's cleanup raised "returned a failure" over Airflow's timeout
+                self._interrupted(context, timeout, history)
+                raise
             outcome = self._outcome_for(exc)
             action = self._decide(context, outcome, history)
             self._record(context, outcome, action)
@@ -448,6 +452,34 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
 
 # What on_kill records; the report says more when it knows the task's final state (report.py).
 CANCEL_REASON = "stopped outside the task (marked failed or success, or its worker shut down); pod deleted"
+
+
+def _timeout_behind(exc: BaseException) -> AirflowTaskTimeout | None:
+    """Airflow's execution timeout that ``exc`` was raised while handling, if any.
+
+    KPO deletes the pod in a ``finally`` block and raises "Pod ... returned a failure" for a pod that was
+    still running, which hides the timeout that interrupted it (it stays on ``__context__``).
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, AirflowTaskTimeout):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def task_timeout(spec: ScriptSpec, settings: RunnerSettings) -> timedelta:
+    """Airflow's execution_timeout for a script's task: the ``execution_timeout`` setting when set, else
+    the script's ``timeout`` + ``start_timeout`` + 5 minutes (the pod's own deadline comes first).
+
+    :param spec: the script's resolved spec.
+    :param settings: the runner settings.
+    """
+    if settings.execution_timeout:
+        return timedelta(seconds=parse_duration(settings.execution_timeout))
+    return timedelta(seconds=spec.timeout + spec.start_timeout + 300)
 
 
 def _max_tries(context: Any) -> int | None:

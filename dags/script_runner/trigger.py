@@ -41,18 +41,27 @@ class ScriptPodTrigger(KubernetesPodTrigger):  # type: ignore[misc]
             "cancel_record": self.cancel_record,
         }
 
+    def _deletes_on_kill(self) -> bool:
+        """Whether KPO's trigger deletes the pod on a kill (not after its event fired, not ``keep_pod``)."""
+        action = getattr(self, "on_kill_action", None)
+        return not getattr(self, "_fired_event", False) and getattr(action, "value", action) == "delete_pod"
+
     async def on_kill(self) -> None:
         """A user stopped the task (Airflow 3.3+): KPO deletes the pod, then the attempt is recorded."""
-        fired = self._fired_event
+        record = self._deletes_on_kill()
         await super().on_kill()
-        if not fired and self.on_kill_action.value != "keep_pod":
+        if record:
             await self.record_cancel()
 
     async def cleanup(self) -> None:
-        """Before Airflow 3.3 a user's kill reaches only ``cleanup``: record it where KPO deletes the pod."""
-        from airflow.providers.cncf.kubernetes.version_compat import AIRFLOW_V_3_3_PLUS
+        """Before Airflow 3.3 a user's kill reaches only ``cleanup``: record it where KPO deletes the pod.
 
-        if not AIRFLOW_V_3_3_PLUS and not self._fired_event and self.on_kill_action.value != "keep_pod":
+        Providers older than 10.2x have no ``safe_to_cancel`` and delete nothing here: nothing is recorded.
+        """
+        from airflow.providers.cncf.kubernetes import version_compat
+
+        old_airflow = not getattr(version_compat, "AIRFLOW_V_3_3_PLUS", False)
+        if old_airflow and hasattr(self, "safe_to_cancel") and self._deletes_on_kill():
             try:
                 killed = await self.safe_to_cancel()
             except Exception:

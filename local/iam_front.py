@@ -1,7 +1,8 @@
 """A thin IAM-enforcing front for the GCS emulator: the local stand-in for Cloud IAM on GCS.
 
-fake-gcs-server lets anyone do anything. Pods that run as a Kubernetes service account get a token for the
-Google identity bound to it (see ``workload_identity`` in the Kubernetes double) and talk to this front,
+fake-gcs-server lets anyone do anything. Every pod gets a token for the Google identity bound to its
+Kubernetes service account from the Kubernetes double's metadata server (``local/kube_double/metadata.py``;
+``default`` when it names none) and talks to this front (never to the emulator),
 which maps the token to an identity, checks the permission the request needs against a policy file, and
 either answers 403 the way GCS does or forwards the request to the emulator. It also answers
 ``testIamPermissions`` (bucket level), which the runner library's ``require`` uses.
@@ -16,6 +17,7 @@ A prefix narrows a grant to object names under it; ``*`` in a prefix matches one
 Tokens are ``local-token-<service account>`` (written by ``local.stack`` next to the policy).
 
 ``python -m local.iam_front --port 4490 --upstream http://127.0.0.1:4480 --policy local/iam/policy.json``
+(add ``--https-port 4491 --cert C --key K`` for gsutil, which speaks https only)
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import json
 import logging
 import re
 import signal
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -237,6 +240,12 @@ async def serve(args: argparse.Namespace) -> None:
     await runner.setup()
     await web.TCPSite(runner, args.host, args.port).start()
     log.info("IAM front on http://%s:%d -> %s (policy %s)", args.host, args.port, args.upstream, args.policy)
+    if args.https_port:
+        # gsutil speaks https only: the same front on a TLS port, with the emulator's certificate.
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(args.cert, args.key)
+        await web.TCPSite(runner, args.host, args.https_port, ssl_context=tls).start()
+        log.info("IAM front on https://%s:%d", args.host, args.https_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -252,7 +261,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=4490)
     parser.add_argument("--upstream", default="http://127.0.0.1:4480")
     parser.add_argument("--policy", required=True)
+    parser.add_argument(
+        "--https-port", type=int, help="also serve https here (for gsutil); needs --cert/--key"
+    )
+    parser.add_argument("--cert", help="PEM certificate for --https-port")
+    parser.add_argument("--key", help="PEM private key for --https-port")
     args = parser.parse_args(argv)
+    if args.https_port and not (args.cert and args.key):
+        parser.error("--https-port needs --cert and --key")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     asyncio.run(serve(args))
 

@@ -46,6 +46,10 @@ class Ports:
     kube: int = int(os.environ.get("SR_KUBE_PORT", "8765"))
     airflow: int = int(os.environ.get("SR_AIRFLOW_PORT", "8280"))
     iam: int = int(os.environ.get("SR_IAM_PORT", "4490"))
+    # The IAM front's https port, for gsutil (https only); next to the http one unless set.
+    iam_https: int = int(
+        os.environ.get("SR_IAM_HTTPS_PORT", str(int(os.environ.get("SR_IAM_PORT", "4490")) + 1))
+    )
 
 
 PORTS = Ports()
@@ -64,22 +68,38 @@ def gcs_url() -> str:
 
 
 def pod_env() -> dict[str, str]:
-    """Environment every pod gets locally (SCRIPT_RUNNER_EXTRA_ENV): the emulators instead of the cloud."""
+    """Environment every pod gets locally (SCRIPT_RUNNER_EXTRA_ENV): the emulators instead of the cloud.
+
+    Every GCS client in a pod talks to the IAM front (never to the emulator itself), with the token the
+    local metadata server hands the pod for its service account: the runner library (curl), gcloud and bq
+    through ``GCE_METADATA_ROOT``/``GCE_METADATA_HOST``, gsutil through the boto file below. Nothing here
+    names a credential.
+    """
+    files = pod_files()
     return {
-        "STORAGE_EMULATOR_HOST": gcs_url(),
-        "CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE": f"{gcs_url()}/storage/v1/",
+        "STORAGE_EMULATOR_HOST": iam_url(),
+        "CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE": f"{iam_url()}/storage/v1/",
         "CLOUDSDK_CORE_PROJECT": "test-project",
-        "CLOUDSDK_AUTH_DISABLE_CREDENTIALS": "true",
         "CLOUDSDK_CONFIG": "/tmp/gcloud-config",
         "CLOUDSDK_CORE_DISABLE_PROMPTS": "1",
-        "BOTO_CONFIG": str(RUN / "gcs" / "boto"),
-        "CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE": str(RUN / "gcs" / "tls" / "cert.pem"),
+        "BOTO_CONFIG": str(files / "boto"),
+        "CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE": str(files / "ca.pem"),
         "PGHOST": "127.0.0.1",
         "PGPORT": str(PORTS.pg),
         "PGUSER": "demo",
         "PGPASSWORD": "demo",
         "PGDATABASE": "demo",
     }
+
+
+def pod_files() -> Path:
+    """The one host folder pods see besides the SDK: the local CA certificate and gsutil's boto file.
+
+    They stand for what a real image already has (the public CA bundle; gsutil's defaults need no file):
+    the emulator's self-signed certificate is not in any bundle, and only a boto file can point gsutil at
+    the IAM front. Written by :func:`write_pod_files`; no key, token or object data is in it.
+    """
+    return RUN / "pod-files"
 
 
 def airflow_env() -> dict[str, str]:
@@ -124,7 +144,7 @@ def airflow_env() -> dict[str, str]:
         ),
         "STORAGE_EMULATOR_HOST": gcs_url(),
         "GCS_BUCKET": BUCKET,
-        "SCRIPT_RUNNER_PRESET": "local",
+        "SCRIPT_RUNNER_DEFAULT_PRESET": "local",  # a test may name another preset in the Variable
         "SCRIPT_RUNNER_SCHEDULE": "none",
         "SCRIPT_RUNNER_RETRY_DELAY": "2s",
         "SCRIPT_RUNNER_EXTRA_ENV": json.dumps(pod_env()),
@@ -262,11 +282,6 @@ def start_gcs() -> None:
             timeout=60,
         )
         (tls / "key.pem").chmod(0o644)
-    (gdir / "boto").write_text(
-        f"[Credentials]\ngs_json_host = 127.0.0.1\ngs_json_port = {PORTS.gcs_https}\n"
-        "[Boto]\nnum_retries = 1\nhttps_validate_certificates = True\n"
-        "[GSUtil]\ndefault_project_id = test-project\n"
-    )
     spawn(
         "gcs",
         [
@@ -316,7 +331,10 @@ def iam_url() -> str:
 
 
 def write_identities() -> Path:
-    """One token (and email) per service account of the IAM policy: what the kubelet hands to pods."""
+    """One token (and email) per service account of the IAM policy: what the metadata server hands pods.
+
+    Read by the Kubernetes double only (``--identity-dir``); no pod sees this folder.
+    """
     from local.iam_front import TOKEN_PREFIX
 
     tokens = RUN / "iam" / "tokens"
@@ -327,10 +345,26 @@ def write_identities() -> Path:
     return tokens
 
 
+def write_pod_files() -> Path:
+    """The CA certificate and a boto file that sends gsutil to the IAM front's https port (no credentials:
+    gsutil takes the pod's token from the metadata server)."""
+    files = pod_files()
+    files.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(RUN / "gcs" / "tls" / "cert.pem", files / "ca.pem")
+    (files / "boto").write_text(
+        f"[Credentials]\ngs_json_host = 127.0.0.1\ngs_json_port = {PORTS.iam_https}\n"
+        "[Boto]\nnum_retries = 1\nhttps_validate_certificates = True\n"
+        "[GSUtil]\ndefault_project_id = test-project\n"
+    )
+    return files
+
+
 def start_iam() -> None:
     write_identities()
+    write_pod_files()
     if alive("iam"):
         return
+    tls = RUN / "gcs" / "tls"
     spawn(
         "iam",
         [
@@ -339,6 +373,12 @@ def start_iam() -> None:
             "local.iam_front",
             "--port",
             str(PORTS.iam),
+            "--https-port",
+            str(PORTS.iam_https),
+            "--cert",
+            str(tls / "cert.pem"),
+            "--key",
+            str(tls / "key.pem"),
             "--upstream",
             gcs_url(),
             "--policy",
@@ -346,7 +386,10 @@ def start_iam() -> None:
         ],
     )
     wait_for("IAM front", lambda: http_ok(f"{iam_url()}/_iam/health"), 30, "iam")
-    log(f"IAM front for GCS on {iam_url()} (policy {IAM_POLICY.relative_to(ROOT)})")
+    log(
+        f"IAM front for GCS on {iam_url()} and https :{PORTS.iam_https} (policy "
+        f"{IAM_POLICY.relative_to(ROOT)})"
+    )
 
 
 def _pg(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
@@ -463,16 +506,17 @@ def start_kube() -> None:
         f"/opt/runner={ROOT / 'runner_image'}",
         "--containers-conf",
         str(ROOT / "local" / "image" / "containers.conf"),
+        # The CA certificate and gsutil's boto file (see pod_files): what a real image has built in.
         "--mount",
-        f"{RUN / 'gcs'}:{RUN / 'gcs'}",
-        "--mount",
-        f"{RUN / 'iam'}:{RUN / 'iam'}",
+        f"{pod_files()}:{pod_files()}",
+        # Identity: the double's metadata server hands each pod its service account's token (pods that
+        # name none run as `default`, the environment's identity); no token file is mounted in pods.
         "--identity-dir",
         str(RUN / "iam" / "tokens"),
-        "--iam-url",
-        iam_url(),
     ]
     if SDK.is_dir():
+        # gsutil, gcloud and bq: the Google Cloud SDK the production image installs from Google's apt
+        # repository, which this machine cannot reach (local/image/build.sh).
         cmd += ["--mount", f"{SDK}:{SDK}"]
     faults = os.environ.get("SR_FAULTS")
     if faults:

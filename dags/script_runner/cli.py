@@ -58,7 +58,11 @@ def _parser() -> argparse.ArgumentParser:
     lint = sub.add_parser("lint", help="validate the headers of local script files")
     lint.add_argument("paths", nargs="+", type=Path, help="script files or folders")
     plan = sub.add_parser("plan", help="discover the source and print what would be launched or rejected")
-    plan.add_argument("--source", help="gs://bucket/prefix/ or file:///folder/ (default: settings)")
+    plan.add_argument(
+        "--source",
+        help="gs://bucket/prefix/, or file:///folder/ to plan a local checkout (a run reads only gs://; "
+        "file:///home/airflow/gcs/X is gs://$GCS_BUCKET/X) (default: settings)",
+    )
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
     return parser
 
@@ -73,7 +77,8 @@ def _settings(args: argparse.Namespace) -> RunnerSettings:
         env["GCS_BUCKET"] = "lint-only"  # lint reads local files; the source is irrelevant
     if args.command == "lint" and not env.get(c.ENV_PREFIX + "IMAGE"):
         env[c.ENV_PREFIX + "IMAGE"] = "runner-image"  # the default image is always allowed
-    return load_settings(variable=args.settings, environ=env)
+    # Planning or linting a local folder is fine: nothing runs from it (a run refuses such a source).
+    return load_settings(variable=args.settings, environ=env, local_folder=True)
 
 
 def _lint(paths: list[Path], settings: RunnerSettings) -> int:

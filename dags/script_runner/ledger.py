@@ -12,12 +12,27 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from google.api_core.exceptions import NotFound, PreconditionFailed
-from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+from tenacity import (
+    RetryCallState,
+    RetryError,
+    Retrying,
+    retry,
+    retry_if_exception_type,
+    retry_if_result,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_fixed,
+    wait_random_exponential,
+)
 
 if TYPE_CHECKING:
     from google.cloud.storage import Client
 
 log = logging.getLogger(__name__)
+# Actions after which a script's task ends: a task in a final state should have one of these last.
+FINAL_ACTIONS = frozenset({"done", "skip", "fail", "cancel"})
+# How long the report waits for the records of tasks that Airflow already shows as ended.
+SETTLE_SECONDS = 30.0
 
 
 class Ledger:
@@ -61,6 +76,43 @@ class Ledger:
             if blob.name.endswith(".json"):
                 out[blob.name[len(prefix) : -len(".json")]] = json.loads(blob.download_as_bytes())
         return out
+
+    def read_settled(
+        self, run_id: str, states: dict[str, str | None], *, timeout: float = SETTLE_SECONDS
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Every script's attempts, once the tasks Airflow shows as ended have recorded how.
+
+        A user who marks a running task failed or success ends it in Airflow's database at once, and the
+        report runs right away; the task process learns of it at its next heartbeat and records the
+        attempt as cancelled a few seconds later. So while some task is ``failed`` or ``success`` and its
+        last record is not a final one, read again (up to ``timeout``); then report with what is there.
+
+        :param states: final Airflow state per script path (empty when Airflow does not tell).
+        """
+
+        def lagging(attempts: dict[str, list[dict[str, Any]]]) -> list[str]:
+            return [
+                path
+                for path, state in states.items()
+                if state in ("failed", "success")
+                and (attempts.get(path) or [{}])[-1].get("action") not in FINAL_ACTIONS
+            ]
+
+        def waiting(state: RetryCallState) -> None:
+            found = state.outcome.result() if state.outcome else {}
+            log.info("[runner] waiting for the records of %s", ", ".join(lagging(found)[:5]))
+
+        try:
+            attempts: dict[str, list[dict[str, Any]]] = Retrying(
+                retry=retry_if_result(lambda found: bool(lagging(found))),
+                stop=stop_after_delay(timeout),
+                wait=wait_fixed(2),
+                before_sleep=waiting,
+            )(self.read_all, run_id)
+        except RetryError as exc:
+            attempts = exc.last_attempt.result()
+            log.warning("[runner] no final record for %s: reported from Airflow's state", lagging(attempts))
+        return attempts
 
     def _read(self, name: str) -> tuple[list[dict[str, Any]], int]:
         blob = self.client.bucket(self.bucket).blob(name)

@@ -137,7 +137,9 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
                 self._memory,
                 ooms,
             )
-            self.container_resources = pod_spec.resources(self.script_spec, self._memory)
+            self.container_resources = pod_spec.resources(
+                self.script_spec, self._memory, settings=self.runner_settings
+            )
         self.name = pod_spec.pod_name(self.script_path, run_id, ti.try_number)
         logical = (
             context.get("logical_date")

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 from kubernetes.client import models as k8s
 
 from script_runner import constants as c
-from script_runner.units import format_bytes, parse_bytes
+from script_runner.spec import autopilot_bend
+from script_runner.units import format_bytes, format_cpu, parse_bytes, parse_cpu
 
 if TYPE_CHECKING:
     from script_runner.settings import RunnerSettings
@@ -74,9 +75,19 @@ def memory_for_attempt(spec: ScriptSpec, settings: RunnerSettings, ooms: int) ->
     return format_bytes(min(grown, parse_bytes(settings.max_memory)))
 
 
-def resources(spec: ScriptSpec, memory: str) -> k8s.V1ResourceRequirements:
-    """Requests equal limits (Guaranteed QoS; what Autopilot applies anyway)."""
-    values = {"cpu": spec.cpu, "memory": memory, "ephemeral-storage": spec.ephemeral_storage}
+def resources(
+    spec: ScriptSpec, memory: str, *, settings: RunnerSettings | None = None
+) -> k8s.V1ResourceRequirements:
+    """Requests equal limits (Guaranteed QoS; what Autopilot applies anyway).
+
+    :param memory: this attempt's memory (grown after OOMKilled attempts).
+    :param settings: when the platform has resource rules (composer3, composer2), a grown memory brings
+        the cpu up to keep 6.5 GiB per vCPU at most: Composer 3 refuses the pod otherwise.
+    """
+    cpu = spec.cpu
+    if settings is not None and memory != spec.memory and (settings.composer3_rules or settings.autopilot):
+        cpu = format_cpu(autopilot_bend(parse_cpu(spec.cpu), parse_bytes(memory))[0])
+    values = {"cpu": cpu, "memory": memory, "ephemeral-storage": spec.ephemeral_storage}
     return k8s.V1ResourceRequirements(requests=dict(values), limits=dict(values))
 
 

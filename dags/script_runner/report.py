@@ -10,7 +10,12 @@ from script_runner.policy import Status
 # A script's clean results; every other status is a problem (fails the run, notifies).
 CLEAN_STATUSES = frozenset({Status.SUCCESS.value, Status.SKIPPED.value})
 # Final Airflow task states that mean the script did not run to a result of its own.
-_NOT_RUN = {"upstream_failed": "not run: discovery failed", "removed": "removed", None: "not run"}
+_NOT_RUN = {
+    "upstream_failed": "not run: discovery failed",
+    "removed": "removed",
+    "failed": "ended before any attempt was recorded (marked failed outside the task, or its worker lost)",
+    None: "not run",
+}
 # A cancelled attempt (on_kill) explained by the task's final state, when Airflow tells it (3.1+). Who did
 # it is in Airflow's audit log only, which a task cannot read on Airflow 3.
 _CANCELLED = {

@@ -2,7 +2,9 @@
 
 Order (later wins): preset defaults → Variable ``script_runner_settings`` (a JSON object) → environment
 variables ``SCRIPT_RUNNER_<FIELD>``. Settings are read at run time only (the discover task), never at parse
-time; :func:`parse_time_settings` reads the few that shape the DAG from the environment alone.
+time; :func:`parse_time_settings` reads the few that shape the DAG from the environment alone. The preset
+is ``SCRIPT_RUNNER_PRESET``, else the Variable's ``preset``, else ``SCRIPT_RUNNER_DEFAULT_PRESET``, else
+composer3.
 """
 
 from __future__ import annotations
@@ -20,16 +22,25 @@ from script_runner.exceptions import SettingsError
 from script_runner.units import parse_bytes, parse_cpu, parse_duration
 
 Preset = Literal["composer3", "composer2", "gke", "local"]
+# The preset when neither SCRIPT_RUNNER_PRESET nor the Variable names one (the local stack sets "local" here,
+# so a test can still pick another preset in the Variable).
+DEFAULT_PRESET_ENV = c.ENV_PREFIX + "DEFAULT_PRESET"
+
+# Composer mounts its environment bucket gs://$GCS_BUCKET/ here (gcsfuse) on the Airflow workers only: a
+# file:// source under it is read through the GCS API instead (pods cannot see the mount).
+COMPOSER_GCS_MOUNT = "/home/airflow/gcs/"
 
 # What differs between the places we run. Everything else is a field default below.
 PRESETS: dict[str, dict[str, Any]] = {
     # Composer 3: pods go to the user-workloads namespace through Composer's kube config. No custom
-    # service accounts there (pods run as the environment's identity), no affinity, no extra sidecars.
+    # service accounts there (pods run as the environment's identity), no affinity, no extra sidecars,
+    # resources only at supported values (composer3_rules).
     "composer3": {
         "namespace": c.COMPOSER3_NAMESPACE,
         "config_file": c.COMPOSER3_KUBE_CONFIG,
         "kubernetes_conn_id": "kubernetes_default",
         "service_account": None,
+        "composer3_rules": True,
     },
     # Composer 2: the environment's GKE Autopilot cluster; Autopilot bends requests (min/max, ratio).
     "composer2": {
@@ -62,7 +73,8 @@ class RunnerSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     preset: Preset = "composer3"
-    # Where scripts live: gs://bucket/prefix/ or file:///mounted/folder/. Default gs://$GCS_BUCKET/data/.
+    # Where scripts live: gs://bucket/prefix/. Default gs://$GCS_BUCKET/data/. load_settings maps Composer's
+    # file:///home/airflow/gcs/... to gs://$GCS_BUCKET/... and refuses other file:// folders for a run.
     source: str = ""
     include: list[str] = Field(default_factory=lambda: ["*.sh"])
     exclude: list[str] = Field(default_factory=list)
@@ -96,6 +108,9 @@ class RunnerSettings(BaseModel):
     max_retries: int = Field(default=5, ge=0)
     # GKE Autopilot request rules (composer2): bend requests up to what Autopilot would apply anyway.
     autopilot: bool = False
+    # Cloud Composer 3's rules for user workloads (composer3): resources bent up to supported values, values
+    # above the supported maximums refused, no custom service accounts, pods in composer-user-workloads.
+    composer3_rules: bool = False
     # Discovery
     max_header_bytes: int = Field(default=8192, ge=256, le=1 << 20)
     discovery_concurrency: int = Field(default=32, ge=1, le=256)
@@ -171,7 +186,22 @@ class RunnerSettings(BaseModel):
             raise ValueError(f"cpu={self.cpu} is above max_cpu={self.max_cpu}")
         if parse_bytes(self.memory) > parse_bytes(self.max_memory):
             raise ValueError(f"memory={self.memory} is above max_memory={self.max_memory}")
+        if self.composer3_rules:
+            self._check_composer3()
         return self
+
+    def _check_composer3(self) -> None:
+        if self.namespace != c.COMPOSER3_NAMESPACE:
+            raise ValueError(
+                f"namespace={self.namespace!r}: Cloud Composer 3 runs every pod in {c.COMPOSER3_NAMESPACE} "
+                "whatever namespace is asked (fix: remove the namespace setting)"
+            )
+        if self.service_account:
+            raise ValueError(
+                f"service_account={self.service_account!r}: Cloud Composer 3 has no custom Kubernetes "
+                "service accounts; pods run as the environment's service account (fix: remove it and grant "
+                "that service account what the scripts need)"
+            )
 
     # Derived values -------------------------------------------------------------------------------
     def fingerprint(self) -> str:
@@ -219,18 +249,25 @@ _DICT_FIELDS = {"extra_env", "pod_labels", "notifier_kwargs"}
 
 
 def load_settings(
-    *, variable: str | Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+    *,
+    variable: str | Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    local_folder: bool = False,
 ) -> RunnerSettings:
     """Resolve the settings: preset, then the Variable's JSON, then ``SCRIPT_RUNNER_*`` env.
 
     :param variable: the Variable's value (JSON text or a mapping); None when unset.
     :param environ: the environment (default ``os.environ``).
+    :param local_folder: accept a ``file://`` folder outside Composer's bucket mount (the CLI planning a
+        local checkout: nothing runs from it). A run refuses one: see :func:`pod_readable_source`.
     :raises SettingsError: naming the field, the value and the fix.
     """
     env = os.environ if environ is None else environ
     from_var = _variable_dict(variable)
     from_env = _env_overrides(env)
-    preset = str(from_env.get("preset") or from_var.get("preset") or "composer3")
+    preset = str(
+        from_env.get("preset") or from_var.get("preset") or env.get(DEFAULT_PRESET_ENV) or "composer3"
+    )
     if preset not in PRESETS:
         raise SettingsError(f"preset {preset!r} is unknown; use one of {', '.join(PRESETS)}")
     merged: dict[str, Any] = {**PRESETS[preset], **from_var, **from_env, "preset": preset}
@@ -242,10 +279,49 @@ def load_settings(
                 "SCRIPT_RUNNER_SOURCE=gs://<bucket>/data/ or source in the Variable"
             )
         merged["source"] = f"gs://{bucket}/data/"
+    merged["source"] = pod_readable_source(str(merged["source"]), env, local_folder=local_folder)
     try:
         return RunnerSettings.model_validate(merged)
     except ValidationError as exc:
         raise SettingsError(_describe(exc)) from exc
+
+
+def pod_readable_source(source: str, environ: Mapping[str, str], *, local_folder: bool = False) -> str:
+    """The source as the pods can read it: every script is fetched inside its pod through the GCS API.
+
+    A ``file://`` folder is on the Airflow worker; a pod cannot see it (Composer mounts the environment
+    bucket with gcsfuse on its workers, not in user-workload pods). Under Composer's mount
+    (``file:///home/airflow/gcs/X``) it is the environment bucket itself, so it becomes
+    ``gs://$GCS_BUCKET/X``: discovery lists it and pods fetch the pinned generation through the GCS API.
+    Any other folder is refused, unless ``local_folder`` (planning only).
+
+    :param source: the configured source.
+    :param environ: the environment (``GCS_BUCKET``).
+    :param local_folder: keep another ``file://`` folder as it is.
+    :raises SettingsError: for a folder pods cannot read, naming the reason and the fix.
+    """
+    if not source.startswith("file://"):
+        return source
+    path = source[len("file://") :]
+    mount = COMPOSER_GCS_MOUNT
+    if path.rstrip("/") + "/" == mount or path.startswith(mount):
+        bucket = environ.get("GCS_BUCKET", "")
+        rest = path[len(mount) :] if path.startswith(mount) else ""
+        if not bucket:
+            raise SettingsError(
+                f"setting source={source!r}: {mount} is Composer's mount of the environment bucket "
+                "gs://$GCS_BUCKET/, but GCS_BUCKET is not set (fix: set source to gs://<bucket>/"
+                f"{rest or 'data/'})"
+            )
+        return f"gs://{bucket}/{rest}"
+    if local_folder:
+        return source
+    raise SettingsError(
+        f"setting source={source!r}: a folder on the Airflow worker cannot be a source, because the pods "
+        "that run the scripts cannot see the worker's files (on Composer only the workers mount the "
+        f"bucket, under {mount}) (fix: upload the scripts to a bucket and set source to "
+        "gs://<bucket>/<prefix>/, or use file:///home/airflow/gcs/<prefix>/ for the environment bucket)"
+    )
 
 
 def load_settings_from_airflow() -> RunnerSettings:
@@ -354,7 +430,11 @@ def fallback_settings(environ: Mapping[str, str] | None = None) -> RunnerSetting
         return load_settings(variable=None, environ=env)
     except SettingsError:
         pass
-    base = {k: v for k, v in env.items() if not k.startswith(c.ENV_PREFIX) or k == c.PRESET_ENV}
+    base = {
+        k: v
+        for k, v in env.items()
+        if not k.startswith(c.ENV_PREFIX) or k in (c.PRESET_ENV, DEFAULT_PRESET_ENV)
+    }
     try:
         load_settings(variable=None, environ=base)
     except SettingsError:

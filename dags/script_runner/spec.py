@@ -26,13 +26,17 @@ if TYPE_CHECKING:
     from script_runner.directives import RawDirectives
     from script_runner.settings import RunnerSettings
 
-# GKE Autopilot (general-purpose compute class) request rules: minimum 250m cpu / 512Mi memory per pod,
-# memory between 1 and 6.5 GiB per vCPU, cpu in steps of 250m; limits are set equal to requests.
+# GKE Autopilot (general-purpose compute class) request rules: minimum 250m cpu / 512Mi memory / 10Mi
+# ephemeral storage per pod, memory between 1 and 6.5 GiB per vCPU, cpu in steps of 250m; limits are set
+# equal to requests; above 30 vCPU / 110Gi memory / 10Gi ephemeral storage a pod is refused. Composer 3
+# asks for "supported values" without listing them: we read them as these (docs/DESIGN.md).
 AUTOPILOT_MIN_CPU = Decimal("0.25")
 AUTOPILOT_MIN_MEMORY_GIB = Decimal("0.5")
 AUTOPILOT_MIN_RATIO = Decimal(1)
 AUTOPILOT_MAX_RATIO = Decimal("6.5")
 AUTOPILOT_CPU_STEP = Decimal("0.25")
+AUTOPILOT_MIN_STORAGE = Decimal(10 * 1024**2)
+PLATFORM_MAX = {"cpu": "30", "memory": "110Gi", "ephemeral_storage": "10Gi"}
 _SA_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _NEEDS = re.compile(r"^(gs://[a-z0-9][-a-z0-9_.]*(/\S*)?|bq:(?:[\w.-]+:)?[\w.-]+:[\w.-]+):(read|write)$")
 LOCAL_FAULTS = {"oom", "evict", "preempt", "node_shutdown", "unschedulable", "image_pull"}
@@ -147,8 +151,13 @@ def _build(
     if r.errors or cpu is None or memory is None:
         return None, sorted(r.errors, key=lambda e: e.line or 0)
     notes: list[str] = []
-    if settings.autopilot:
-        cpu, memory, notes = autopilot_bend(cpu, memory)
+    platform = _platform(settings)
+    if platform:
+        cpu, memory, notes = autopilot_bend(cpu, memory, label=platform)
+        storage = parse_bytes(str(fields["ephemeral_storage"]))
+        if storage < AUTOPILOT_MIN_STORAGE:
+            fields["ephemeral_storage"] = format_bytes(AUTOPILOT_MIN_STORAGE)
+            notes.append(f"{platform}: ephemeral_storage {format_bytes(storage)} -> 10Mi")
     spec = ScriptSpec(
         path=obj.path,
         uri=obj.uri,
@@ -162,6 +171,16 @@ def _build(
         **{**fields, "retry_on": fields["retry_on"] or None},
     )
     return spec, []
+
+
+def _platform(settings: RunnerSettings) -> str:
+    """Whose resource rules the pods meet: "composer3", "autopilot" or "" (none)."""
+    if settings.composer3_rules:
+        return "composer3"
+    return "autopilot" if settings.autopilot else ""
+
+
+_PLATFORM_NAMES = {"composer3": "Cloud Composer 3", "autopilot": "GKE Autopilot"}
 
 
 class _Resolver:
@@ -200,6 +219,7 @@ class _Resolver:
                 f"cpu={text} is above the cap {self.s.max_cpu}",
                 f"ask for at most cpu={self.s.max_cpu} or raise max_cpu in the settings",
             )
+        self.platform_max("cpu", text, cpu, parse_cpu)
         return cpu
 
     def memory(self) -> Decimal:
@@ -214,6 +234,7 @@ class _Resolver:
                 f"memory={text} is above the cap {self.s.max_memory}",
                 f"ask for at most memory={self.s.max_memory} or raise max_memory in the settings",
             )
+        self.platform_max("memory", text, memory, parse_bytes)
         return memory
 
     def storage(self) -> str:
@@ -228,7 +249,18 @@ class _Resolver:
                 f"ephemeral_storage={text} is above the cap {self.s.max_ephemeral_storage}",
                 "ask for less or raise max_ephemeral_storage",
             )
+        self.platform_max("ephemeral_storage", text, amount, parse_bytes)
         return format_bytes(amount)
+
+    def platform_max(self, key: str, text: str, amount: Decimal, parse: Callable[[str], Decimal]) -> None:
+        """Refuse a value above what the platform supports (it refuses such a pod instead of bending it)."""
+        platform = _platform(self.s)
+        if platform and amount > parse(PLATFORM_MAX[key]):
+            raise self.fail(
+                key,
+                f"{key}={text} is above what {_PLATFORM_NAMES[platform]} supports ({PLATFORM_MAX[key]})",
+                f"ask for at most {key}={PLATFORM_MAX[key]}",
+            )
 
     def duration(self, key: str, default: str, cap: str | None) -> int:
         text = self.value(key, default)
@@ -276,6 +308,13 @@ class _Resolver:
         name = self.raw.values.get("service_account")
         if name is None:
             return self.s.service_account
+        if self.s.composer3_rules:
+            raise self.fail(
+                "service_account",
+                f"service_account={name}: Cloud Composer 3 has no custom Kubernetes service accounts",
+                "remove the directive: pods run as the environment's service account; grant it what "
+                "the script needs",
+            )
         if not _SA_NAME.match(name) or len(name) > 253:
             raise self.fail(
                 "service_account",
@@ -332,11 +371,16 @@ class _Resolver:
         return fault
 
 
-def autopilot_bend(cpu: Decimal, memory: Decimal) -> tuple[Decimal, Decimal, list[str]]:
+def autopilot_bend(
+    cpu: Decimal, memory: Decimal, *, label: str = "autopilot"
+) -> tuple[Decimal, Decimal, list[str]]:
     """Raise cpu/memory to what GKE Autopilot would apply, and say what changed.
 
     Autopilot rounds cpu up to 250m steps, enforces minimums and keeps memory within 1-6.5 GiB per vCPU by
-    raising the smaller side. Doing it here makes the plan show what the pod will really get.
+    raising the smaller side. Doing it here makes the plan show what the pod will really get. Composer 3
+    refuses values off these rules instead of bending them, so its preset bends them here first.
+
+    :param label: how the notes name the rules ("autopilot", "composer3").
     """
     notes: list[str] = []
     new_cpu = max(cpu, AUTOPILOT_MIN_CPU)
@@ -351,9 +395,9 @@ def autopilot_bend(cpu: Decimal, memory: Decimal) -> tuple[Decimal, Decimal, lis
         ) * AUTOPILOT_CPU_STEP
     new_memory = mem_gib * Decimal(1024**3)
     if new_cpu != cpu:
-        notes.append(f"autopilot: cpu {format_cpu(cpu)} -> {format_cpu(new_cpu)}")
+        notes.append(f"{label}: cpu {format_cpu(cpu)} -> {format_cpu(new_cpu)}")
     if new_memory != memory:
-        notes.append(f"autopilot: memory {format_bytes(memory)} -> {format_bytes(new_memory)}")
+        notes.append(f"{label}: memory {format_bytes(memory)} -> {format_bytes(new_memory)}")
     return new_cpu, new_memory, notes
 
 

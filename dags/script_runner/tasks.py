@@ -106,12 +106,12 @@ def run_report(*, shards: int, run_task_ids: list[str]) -> dict[str, Any]:
     client = gcs_client(settings)
     bucket = settings.effective_state_bucket
     ledger = Ledger(client, bucket=bucket, root=settings.state_root)
+    states = _script_states(ti, run_id, planned, run_task_ids)
     try:
-        attempts = ledger.read_all(run_id)
+        attempts = ledger.read_settled(run_id, states)
     except Exception:
         log.warning("could not read the attempt ledger", exc_info=True)
         attempts = {}
-    states = _script_states(ti, run_id, planned, run_task_ids)
     try:
         events = read_events(client, bucket=bucket, root=settings.state_root, run_id=run_id)
     except Exception:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from local.kube_double import admission, namespaces, runtime
+from local.kube_double import admission, namespaces, profiles, runtime
 from local.kube_double.api import make_app
 from local.kube_double.faults import Faults
 from local.kube_double.kubelet import Kubelet
@@ -55,7 +55,9 @@ def namespace_labels(args: argparse.Namespace) -> dict[str, dict[str, str]]:
     """The namespaces that exist at start, with their labels.
 
     "default" and the kubeconfig namespace always exist; the kubeconfig namespace enforces
-    ``--pod-security``; ``--namespace-label NS:KEY=VALUE`` adds namespaces and labels.
+    ``--pod-security``; ``--namespace-label NS:KEY=VALUE`` adds namespaces and labels;
+    ``--namespace-profile NS:PROFILE`` gives NS an admission profile (and the restricted level, as the
+    platforms it stands for enforce at least that).
     """
     out: dict[str, dict[str, str]] = {"default": {}, args.namespace: {}}
     if args.pod_security != "privileged":
@@ -66,6 +68,15 @@ def namespace_labels(args: argparse.Namespace) -> dict[str, dict[str, str]]:
         out.setdefault(name, {})
         if key:
             out[name][key] = value
+    for item in args.namespace_profile:
+        name, _, profile = item.partition(":")
+        if profile not in profiles.PROFILES:
+            raise SystemExit(
+                f"kube double: --namespace-profile {item!r}: use NS:{'|NS:'.join(profiles.PROFILES)}"
+            )
+        labels = out.setdefault(name, {})
+        labels[profiles.PROFILE_LABEL] = profile
+        labels.setdefault(admission.ENFORCE_LABEL, "restricted")
     return out
 
 
@@ -100,9 +111,6 @@ async def serve(args: argparse.Namespace) -> None:
         mounts=_pairs(args.mount, ":"),
         path_map=dict(_pairs(args.path_map, "=")),
         containers_conf=args.containers_conf,
-        identity_dir=Path(args.identity_dir).resolve() if args.identity_dir else None,
-        iam_url=args.iam_url,
-        identity_via=args.identity_via,
     )
     config.mode = await choose_mode(args, config)
     if config.mode == "process":
@@ -114,8 +122,9 @@ async def serve(args: argparse.Namespace) -> None:
     for name, labels in namespace_labels(args).items():
         namespaces.seed(store, name, labels)
     metadata = None
-    if config.identity_dir is not None and args.identity_via != "token-file":
-        metadata = MetadataServer(config.identity_dir)
+    if args.identity_dir:
+        # Local Workload Identity: every pod asks the metadata server for its service account's token.
+        metadata = MetadataServer(Path(args.identity_dir).resolve(), project_id=args.project_id)
         await metadata.start()
     kubelet = Kubelet(store, config, faults, metadata)
     kubelet.start()
@@ -169,14 +178,12 @@ def main() -> None:
     )
     parser.add_argument("--containers-conf", help="CONTAINERS_CONF for podman")
     parser.add_argument("--faults", help="JSON file with fault rules")
-    parser.add_argument("--identity-dir", help="DIR/<service account>.token|.email: local Workload Identity")
     parser.add_argument(
-        "--identity-via",
-        choices=["metadata", "token-file", "both"],
-        default="both",
-        help="how pods get their identity: the local metadata server (GCE_METADATA_HOST), a token file, both",
+        "--identity-dir",
+        help="DIR/<service account>.token|.email: the identity the local metadata server hands each pod "
+        "(GCE_METADATA_HOST), by its spec.serviceAccountName; none: no metadata server",
     )
-    parser.add_argument("--iam-url", help="IAM front for GCS that pods with an identity talk to")
+    parser.add_argument("--project-id", default="test-project", help="what the metadata server's project is")
     parser.add_argument(
         "--pod-security",
         choices=admission.LEVELS,
@@ -189,6 +196,13 @@ def main() -> None:
         default=[],
         metavar="NS:KEY=VALUE",
         help="create namespace NS at start (with a label if KEY=VALUE is given)",
+    )
+    parser.add_argument(
+        "--namespace-profile",
+        action="append",
+        default=[],
+        metavar="NS:PROFILE",
+        help=f"create namespace NS with an admission profile ({', '.join(profiles.PROFILES)})",
     )
     parser.add_argument(
         "--watch-history", type=int, default=20_000, help="changes kept for watches (older: 410 Expired)"

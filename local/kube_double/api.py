@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from local.kube_double import admission, defaults, namespaces, patching, statuses, validation
+from local.kube_double import admission, defaults, namespaces, patching, profiles, statuses, validation
 from local.kube_double.faults import Faults
 from local.kube_double.kubelet import Kubelet
 from local.kube_double.selectors import field_matcher, label_matcher
@@ -24,6 +24,9 @@ log = logging.getLogger("kube_double.api")
 STORE: web.AppKey[Store] = web.AppKey("store", Store)
 KUBELET: web.AppKey[Kubelet] = web.AppKey("kubelet", Kubelet)
 FAULTS: web.AppKey[Faults] = web.AppKey("faults", Faults)
+AUDIT: web.AppKey[list[dict[str, Any]]] = web.AppKey("audit", list)
+AUDIT_KEPT = 500  # pod creations kept in the admission audit (GET /_double/audit), newest last
+ASKED_NS = "asked_namespace"  # the namespace in the request's path, before the profile redirected it
 _BACKGROUND: set[asyncio.Task[None]] = set()  # keeps fire-and-forget tasks alive until done
 
 
@@ -37,6 +40,17 @@ async def fault_middleware(request: web.Request, handler: Any) -> web.StreamResp
         code = int(rule.get("status", 500))
         log.warning("injected API %s for %s %s", code, request.method, request.path)
         return status(code, "InternalError", f"injected API error {code}")
+    response: web.StreamResponse = await handler(request)
+    return response
+
+
+@web.middleware
+async def namespace_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Send pod and event requests where the admission profile says pods live (Composer 3's namespace)."""
+    asked = request.match_info.get("ns")
+    if asked is not None and request.path.startswith("/api/v1/namespaces/") and "/" in request.path[19:]:
+        request[ASKED_NS] = asked
+        request.match_info["ns"] = profiles.target_namespace(request.app[STORE], asked)
     response: web.StreamResponse = await handler(request)
     return response
 
@@ -107,7 +121,8 @@ async def _json_body(request: web.Request) -> Any:
 
 
 async def create_pod(request: web.Request) -> web.Response:
-    """Create: decode, validate (422), Pod Security admission (403), then store (409 when it exists)."""
+    """Create: decode, validate (422), the namespace's admission profile and Pod Security (403), then store
+    (409 when it exists)."""
     ns = request.match_info["ns"]
     store = request.app[STORE]
     namespace = store.get("namespaces", "", ns)
@@ -119,7 +134,7 @@ async def create_pod(request: web.Request) -> web.Response:
             'Pod in version "v1" cannot be handled as a Pod: the body is not an object'
         )
     meta = body.setdefault("metadata", {})
-    if meta.get("namespace") not in (None, "", ns):
+    if meta.get("namespace") not in (None, "", ns, request.get(ASKED_NS, ns)):
         return statuses.bad_request(
             "the namespace of the provided object does not match the namespace sent on the request"
         )
@@ -132,20 +147,48 @@ async def create_pod(request: web.Request) -> web.Response:
     errors = validation.pod(body)
     if errors:
         return statuses.invalid("pods", str(meta.get("name") or meta.get("generateName") or ""), errors)
+    refused = profiles.admit(body, namespace)
     level = admission.level_of(namespace)
-    found = admission.violations(body, level)
+    found = [] if refused else admission.violations(body, level)
     if found:
-        return statuses.forbidden(
-            "pods", meta["name"], admission.forbidden_message(meta["name"], level, found)
-        )
+        refused = admission.forbidden_message(meta["name"], level, found)
+    if refused:
+        _audit(request, body, 403, refused)
+        return statuses.forbidden("pods", meta["name"], refused)
     if store.get("pods", ns, meta["name"]) is not None:
+        _audit(request, body, 409, "already exists")
         return statuses.already_exists("pods", meta["name"])
+    _audit(request, body, 201, "")
     body.setdefault("apiVersion", "v1")
     body.setdefault("kind", "Pod")
     defaults.default_pod(body)
     pod = store.create("pods", body)
     request.app[KUBELET].wake()
     return web.json_response(copy.deepcopy(pod), status=201)
+
+
+def _audit(request: web.Request, pod: dict[str, Any], code: int, message: str) -> None:
+    """Record what admission made of a pod and the answer (kept after the pod is deleted)."""
+    meta = pod.get("metadata") or {}
+    log_ = request.app[AUDIT]
+    log_.append(
+        {
+            "name": meta.get("name"),
+            "namespace": meta.get("namespace"),
+            "asked_namespace": request.get(ASKED_NS, meta.get("namespace")),
+            "profile": profiles.profile_of(
+                request.app[STORE].get("namespaces", "", meta.get("namespace", ""))
+            ),
+            "code": code,
+            "message": message,
+            "annotations": copy.deepcopy(meta.get("annotations") or {}),
+            "resources": {
+                c.get("name"): copy.deepcopy(c.get("resources") or {})
+                for c in (pod.get("spec") or {}).get("containers") or []
+            },
+        }
+    )
+    del log_[:-AUDIT_KEPT]
 
 
 def _get(request: web.Request) -> dict[str, Any] | None:
@@ -335,6 +378,10 @@ async def admin_state(request: web.Request) -> web.Response:
     )
 
 
+async def admin_audit(request: web.Request) -> web.Response:
+    return web.json_response(request.app[AUDIT])
+
+
 async def admin_faults(request: web.Request) -> web.Response:
     faults = request.app[FAULTS]
     if request.method == "POST":
@@ -363,8 +410,8 @@ async def admin_reset(request: web.Request) -> web.Response:
 
 def make_app(store: Store, kubelet: Kubelet, faults: Faults) -> web.Application:
     """The aiohttp application."""
-    app = web.Application(middlewares=[fault_middleware], client_max_size=16 * 2**20)
-    app[STORE], app[KUBELET], app[FAULTS] = store, kubelet, faults
+    app = web.Application(middlewares=[fault_middleware, namespace_middleware], client_max_size=16 * 2**20)
+    app[STORE], app[KUBELET], app[FAULTS], app[AUDIT] = store, kubelet, faults, []
     pods = "/api/v1/namespaces/{ns}/pods"
     app.add_routes(
         [
@@ -382,6 +429,7 @@ def make_app(store: Store, kubelet: Kubelet, faults: Faults) -> web.Application:
             web.get("/api/v1/events", list_events),
             *namespaces.routes(store),
             web.get("/_double/state", admin_state),
+            web.get("/_double/audit", admin_audit),
             web.get("/_double/faults", admin_faults),
             web.post("/_double/faults", admin_faults),
             web.delete("/_double/faults", admin_faults),

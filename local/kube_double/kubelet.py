@@ -166,8 +166,9 @@ class Kubelet:
         container = runtime.container_of(pod)
         try:
             extra = {}
+            account = pod["spec"].get("serviceAccountName") or "default"
             if self.metadata is not None:
-                extra = await self.metadata.open(uid, pod["spec"].get("serviceAccountName") or "default")
+                extra = await self.metadata.open(uid, account)
             handle = await runtime.start(pod, self.config, extra)
         except Exception as exc:
             self.store.add_event(pod, reason="Failed", message=f"Error: {exc}", type_="Warning")

@@ -3,9 +3,13 @@
 On GKE the metadata server tells pods apart by their pod IP. Here every pod gets its own loopback address
 (127.77.x.y) with its own listener, handed to the pod in the standard overrides (``GCE_METADATA_HOST``,
 ``GCE_METADATA_ROOT``, ``GCE_METADATA_IP``); the address a request arrives on names the pod. The subset
-served is the GCE metadata API that clients use for credentials: ``/computeMetadata/v1/instance/
-service-accounts/default/{token,email,}`` and ``/computeMetadata/v1/project/project-id``, only with the
-``Metadata-Flavor: Google`` header, every answer carrying that header.
+served is the GCE metadata API that clients use for credentials, as gcloud, gsutil, bq and google-auth
+read it: ``instance/service-accounts/`` (the listing), ``instance/service-accounts/{default|EMAIL}/``
+``{token,email,scopes,aliases}`` (and ``?recursive=true`` on the account), ``project/project-id``,
+``project/numeric-project-id`` (gcloud's "am I on GCE" probe), ``instance/zone`` and
+``universe/universe-domain``, all under ``/computeMetadata/v1/``, only with the ``Metadata-Flavor: Google``
+header, every answer carrying that header. A pod whose service account has no identity gets 404 for
+everything about service accounts, as GKE answers a pod whose Kubernetes service account is not bound.
 """
 
 from __future__ import annotations
@@ -22,7 +26,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("kube_double.metadata")
 FLAVOR = {"Metadata-Flavor": "Google"}
-_SA_PREFIX = "/computeMetadata/v1/instance/service-accounts/default"
+_ROOT = "/computeMetadata/v1/"
+_ACCOUNTS = "instance/service-accounts/"
+SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
+NUMERIC_PROJECT_ID = "123456789012"
+ZONE = "projects/123456789012/zones/local-a"
 _FIRST = int(ipaddress.IPv4Address("127.77.0.2"))
 _LAST = int(ipaddress.IPv4Address("127.77.255.254"))
 TOKEN_SECONDS = 3599
@@ -111,26 +119,54 @@ class MetadataServer:
         sockname = request.transport.get_extra_info("sockname") if request.transport else None
         uid = self._by_address.get(str(sockname[0])) if sockname else None
         lease = self.leases.get(uid or "")
-        if lease is None:
-            return web.Response(status=404, text="Not Found\n", headers=FLAVOR)
-        if request.path == "/computeMetadata/v1/project/project-id":
-            return web.Response(text=self.project_id, headers=FLAVOR)
+        if lease is None or not request.path.startswith(_ROOT):
+            return _not_found()
+        path = request.path[len(_ROOT) :]
+        fixed = {
+            "project/project-id": self.project_id,
+            "project/numeric-project-id": NUMERIC_PROJECT_ID,
+            "instance/zone": ZONE,
+            "universe/universe-domain": "googleapis.com",
+        }
+        if path in fixed:
+            return web.Response(text=fixed[path], headers=FLAVOR)
+        if not (path + "/").startswith(_ACCOUNTS):  # gsutil asks for the listing without the slash
+            return _not_found()
         identity = self._identity(lease.service_account)
-        if identity is None or not request.path.startswith(_SA_PREFIX):
+        if identity is None:
             log.info("metadata: %s for a pod without an identity (%s)", request.path, lease.service_account)
-            return web.Response(status=404, text="Not Found\n", headers=FLAVOR)
-        token, email = identity
-        tail = request.path[len(_SA_PREFIX) :].strip("/")
-        if tail == "token":
-            body = {"access_token": token, "expires_in": TOKEN_SECONDS, "token_type": "Bearer"}
-            return web.json_response(body, headers=FLAVOR)
-        if tail == "email":
-            return web.Response(text=email, headers=FLAVOR)
-        if tail == "":
-            info = {
-                "aliases": ["default"],
-                "email": email,
-                "scopes": ["https://www.googleapis.com/auth/cloud-platform"],
-            }
-            return web.json_response(info, headers=FLAVOR)
-        return web.Response(status=404, text="Not Found\n", headers=FLAVOR)
+            return _not_found()
+        return _account_answer(
+            (path + "/")[len(_ACCOUNTS) :].rstrip("/"), identity, request.query.get("recursive") == "true"
+        )
+
+
+def _not_found() -> web.Response:
+    return web.Response(status=404, text="Not Found\n", headers=FLAVOR)
+
+
+def _account_answer(tail: str, identity: tuple[str, str], recursive: bool) -> web.Response:
+    """One answer under ``instance/service-accounts/``: the listing, or an entry of one account.
+
+    :param tail: the path after ``instance/service-accounts/``.
+    :param identity: (token, email) of the pod's account.
+    :param recursive: ``?recursive=true`` (the account as one JSON object).
+    """
+    token, email = identity
+    if tail == "":
+        return web.Response(text=f"default/\n{email}/\n", headers=FLAVOR)
+    name, _, entry = tail.partition("/")
+    if name not in ("default", email):
+        return _not_found()
+    info = {"aliases": ["default"], "email": email, "scopes": SCOPES}
+    if entry == "" and recursive:
+        return web.json_response(info, headers=FLAVOR)
+    if entry == "":
+        return web.Response(text="aliases\nemail\nidentity\nscopes\ntoken\n", headers=FLAVOR)
+    if entry == "token":
+        body = {"access_token": token, "expires_in": TOKEN_SECONDS, "token_type": "Bearer"}
+        return web.json_response(body, headers=FLAVOR)
+    if entry in ("email", "aliases", "scopes"):
+        value = info[entry]
+        return web.Response(text=value if isinstance(value, str) else "\n".join(value) + "\n", headers=FLAVOR)
+    return _not_found()

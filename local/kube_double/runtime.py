@@ -46,13 +46,6 @@ class RuntimeConfig:
     mounts: list[tuple[str, str]] = field(default_factory=list)
     path_map: dict[str, str] = field(default_factory=dict)
     containers_conf: str | None = None
-    # Local Workload Identity: DIR/<service account>.token (and .email) are handed to pods that run as that
-    # Kubernetes service account, and their GCS calls go to the IAM front at iam_url.
-    identity_dir: Path | None = None
-    iam_url: str | None = None
-    # How a pod gets its identity: "metadata" (the local metadata server only, as on GKE), "token-file"
-    # (RUNNER_ACCESS_TOKEN_FILE naming a host file) or "both" (while clients move to the metadata server).
-    identity_via: str = "both"
 
 
 def container_of(pod: dict[str, Any]) -> dict[str, Any]:
@@ -80,33 +73,6 @@ def pod_env(pod: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def workload_identity(pod: dict[str, Any], config: RuntimeConfig) -> dict[str, str]:
-    """Env that gives a pod its service account's identity (the local stand-in for Workload Identity).
-
-    Like GKE's metadata server, the kubelet hands the pod a token for the Google identity bound to its
-    Kubernetes service account; GCS calls then go through the IAM front, which enforces that identity.
-    Pods without a service account (or without a token for it) get nothing and stay anonymous.
-    """
-    account = pod["spec"].get("serviceAccountName") or ""
-    if not account or config.identity_dir is None:
-        return {}
-    token = config.identity_dir / f"{account}.token"
-    if not token.is_file():
-        return {}
-    email_file = config.identity_dir / f"{account}.email"
-    env = {"CLOUDSDK_AUTH_DISABLE_CREDENTIALS": "false"}
-    if config.identity_via in ("token-file", "both"):
-        env.update(
-            RUNNER_ACCESS_TOKEN_FILE=str(token),
-            RUNNER_IDENTITY=email_file.read_text().strip() if email_file.is_file() else account,
-            CLOUDSDK_AUTH_ACCESS_TOKEN_FILE=str(token),
-        )
-    if config.iam_url:
-        env["STORAGE_EMULATOR_HOST"] = config.iam_url
-        env["CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE"] = f"{config.iam_url}/storage/v1/"
-    return env
-
-
 def limits(pod: dict[str, Any]) -> dict[str, str]:
     """The main container's resource limits."""
     return dict((container_of(pod).get("resources") or {}).get("limits") or {})
@@ -127,7 +93,8 @@ async def start(
 ) -> Handle:
     """Start the pod's main container in the configured mode.
 
-    :param extra_env: env the node adds (the metadata server's address), under the pod's own env.
+    :param extra_env: env the node adds (the metadata server's address, ``GCE_METADATA_*``), under the
+        pod's own env. Identity reaches a pod only that way: no token file, no env naming the host.
     """
     if config.mode == "podman":
         return await _start_podman(pod, config, extra_env or {})
@@ -139,15 +106,25 @@ async def _start_process(pod: dict[str, Any], config: RuntimeConfig, extra_env: 
     workdir = Path(tempfile.mkdtemp(prefix=f"pod-{pod['metadata']['name'][:40]}-", dir=config.state_dir))
     (workdir / "work").mkdir()
     (workdir / "tmp").mkdir()
+    # The pod's /tmp emptyDir is its own folder here too: an env value under /tmp (gcloud's
+    # CLOUDSDK_CONFIG=/tmp/gcloud-config) must not be shared with other pods through the host's /tmp.
+    # (A --mount under /tmp stays where it is, as a bind mount inside the emptyDir would.)
+    own_tmp = str(workdir / "tmp")
+    mounted = tuple(ctr.rstrip("/") + "/" for _, ctr in config.mounts)
+    spec_env = {
+        key: own_tmp + value[4:]
+        if (value == "/tmp" or value.startswith("/tmp/")) and not value.startswith(mounted)
+        else value
+        for key, value in pod_env(pod).items()
+    }
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(workdir / "work"),
         "LANG": "C.UTF-8",
         **extra_env,
-        **pod_env(pod),
-        **workload_identity(pod, config),
+        **spec_env,
         "RUNNER_WORKDIR": str(workdir / "work"),
-        "TMPDIR": str(workdir / "tmp"),
+        "TMPDIR": own_tmp,
     }
     proc = await asyncio.create_subprocess_exec(
         *_command(pod, config.path_map),
@@ -221,7 +198,9 @@ async def _start_podman(pod: dict[str, Any], config: RuntimeConfig, extra_env: d
             args += ["--tmpfs", f"{mount['mountPath']}:rw,exec,U"]
     for host, ctr in config.mounts:
         args += ["-v", f"{host}:{ctr}:ro"]
-    for key, value in {**extra_env, **pod_env(pod), **workload_identity(pod, config)}.items():
+    # The container's env is its spec's env plus what the node adds (the metadata server's address):
+    # nothing of the host's environment, no host path.
+    for key, value in {**extra_env, **pod_env(pod)}.items():
         args += ["-e", f"{key}={value}"]
     command = [*(container.get("command") or []), *(container.get("args") or [])]
     if command:

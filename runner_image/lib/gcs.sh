@@ -1,6 +1,8 @@
 # shellcheck shell=bash
 # GCS through its JSON API with curl + jq: works against GCS (Workload Identity token from the metadata
-# server) and the local emulator (STORAGE_EMULATOR_HOST, optional RUNNER_ACCESS_TOKEN_FILE).
+# server) and the local stack (STORAGE_EMULATOR_HOST naming its IAM front, the token from the Kubernetes
+# double's metadata server, as on GKE). RUNNER_ACCESS_TOKEN_FILE, a token file used instead of the metadata
+# server, is for debugging and the bats tests only: nothing sets it in a pod.
 #
 # The bearer token never reaches a command line (curl reads the header from a config on stdin) nor a trace
 # (every function here runs with xtrace off). Transient answers (no answer, 408, 429, 5xx) are retried with

@@ -1,15 +1,20 @@
 # shellcheck shell=bash
 # IAM preflight: fail fast, before the script's own work, naming the identity, resource and permission.
 
+# _runner_identity: the Google identity GCS and BigQuery see, for messages: the metadata server's email for
+#   the pod's account (what a grant names), else RUNNER_IDENTITY (the Kubernetes service account the plan
+#   chose, or a test's stand-in), else "unknown".
 _runner_identity() {
-  if [[ -n "${RUNNER_IDENTITY:-}" ]]; then
-    printf '%s' "${RUNNER_IDENTITY}"
-  elif [[ -z "${STORAGE_EMULATOR_HOST:-}" || -n "${GCE_METADATA_HOST:-}" ]]; then
-    curl -sf --max-time 3 -H 'Metadata-Flavor: Google' \
-      "http://${GCE_METADATA_HOST:-metadata.google.internal}/computeMetadata/v1/instance/service-accounts/default/email" ||
-      printf 'unknown'
+  local email=""
+  if [[ -z "${RUNNER_ACCESS_TOKEN_FILE:-}" && (-z "${STORAGE_EMULATOR_HOST:-}" || -n "${GCE_METADATA_HOST:-}") ]]; then
+    email="$(curl -sf --max-time 3 -H 'Metadata-Flavor: Google' \
+      "http://${GCE_METADATA_HOST:-metadata.google.internal}/computeMetadata/v1/instance/service-accounts/default/email" \
+      2>/dev/null)" || email=""
+  fi
+  if [[ -n "${email}" && "${email}" != *[[:space:]\"]* ]]; then
+    printf '%s' "${email}"
   else
-    printf 'unknown'
+    printf '%s' "${RUNNER_IDENTITY:-unknown}"
   fi
 }
 

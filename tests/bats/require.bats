@@ -81,6 +81,43 @@ stub_requests() {
   grep -q 'fix="grant roles/storage.objectUser on gs://state-bkt to reader@p.iam.gserviceaccount.com"' <<<"${output}"
 }
 
+# A metadata server stand-in for the account "reader": its token (for the IAM front) and its email.
+_METADATA_READER='
+import http.server, json, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.headers.get("Metadata-Flavor") != "Google":
+            body, code = b"", 403
+        elif self.path.endswith("/token"):
+            body, code = json.dumps({"access_token": "local-token-reader", "expires_in": 3599, "token_type": "Bearer"}).encode(), 200
+        elif self.path.endswith("/email"):
+            body, code = b"reader@p.iam.gserviceaccount.com", 200
+        else:
+            body, code = b"", 404
+        self.send_response(code); self.send_header("Metadata-Flavor", "Google")
+        self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+'
+
+@test "require through the metadata server names the Google identity it serves, not the Kubernetes account" {
+  local port i
+  port="$(_common_free_port)"
+  "${BATS_REPO_ROOT}/.venv/bin/python" -c "${_METADATA_READER}" "${port}" >/dev/null 2>&1 &
+  echo $! >"${BATS_TEST_TMPDIR}/metadata.pid"
+  for ((i = 0; i < 100; i++)); do
+    (: </dev/tcp/127.0.0.1/"${port}") 2>/dev/null && break
+    sleep 0.1
+  done
+  export GCE_METADATA_HOST="127.0.0.1:${port}" RUNNER_IDENTITY=reader  # the pod spec's service account name
+  run runner_require gs://state-bkt/out/:write
+  kill "$(cat "${BATS_TEST_TMPDIR}/metadata.pid")" 2>/dev/null || true
+  [ "${status}" -eq 77 ]
+  grep -q 'require=denied identity=reader@p.iam.gserviceaccount.com resource=gs://state-bkt' <<<"${output}"
+  grep -q 'fix="grant roles/storage.objectUser on gs://state-bkt to reader@p.iam.gserviceaccount.com"' <<<"${output}"
+}
+
 @test "require reports an unknown bucket or identity as unavailable, not as ok" {
   export RUNNER_ACCESS_TOKEN_FILE="${BATS_TEST_TMPDIR}/bogus"
   printf 'bogus' >"${RUNNER_ACCESS_TOKEN_FILE}"

@@ -68,6 +68,7 @@ def test_chores_missing_permission_fails_before_the_work_and_identities_are_isol
     allowed = run.log("allowed.sh")
     assert "E2E-IAM-ALLOWED wrote as writer@test-project.iam.gserviceaccount.com" in allowed
     assert "E2E-IAM-LS gs://composer-bucket-out/reports/e2e-iam/" in allowed
+    assert "E2E-IAM-GSUTIL gs://composer-bucket-out/reports/e2e-iam/" in allowed
 
     assert tis["isolated.sh"]["state"] == "success"
     assert "E2E-IAM-ISOLATED put exit=" in run.log("isolated.sh")

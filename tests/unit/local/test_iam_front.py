@@ -120,7 +120,7 @@ POD_WRITABLE = ["state/a.sh/2026-11-30/load", "once/a.sh/boot", "events/run/a.sh
 
 
 @pytest.mark.parametrize("root", ["script-runner", "e2e-state/0123abcd"])
-@pytest.mark.parametrize("account", ["reader", "writer"])
+@pytest.mark.parametrize("account", ["default", "reader", "writer"])
 def test_iam_front_shipped_policy_keeps_pods_out_of_worker_only_prefixes(root: str, account: str) -> None:
     who = Policy(SHIPPED_POLICY).identity(f"local-token-{account}")
     assert who is not None
@@ -138,6 +138,18 @@ def test_iam_front_shipped_policy_keeps_pods_out_of_worker_only_prefixes(root: s
         entry, Need("storage.objects.create", "composer-bucket", "e2e-state/a/b/state/x")
     )
     assert not Policy.allowed(entry, Need("storage.objects.create", "composer-bucket", "e2e-state/state/x"))
+
+
+def test_iam_front_shipped_policy_gives_pods_without_an_account_the_environments_identity() -> None:
+    """Every pod has an identity: one naming no service account runs as the namespace's `default`."""
+    who = Policy(SHIPPED_POLICY).identity("local-token-default")
+    assert who is not None
+    entry = who[1]
+    assert entry["email"] == "composer-env@test-project.iam.gserviceaccount.com"
+    assert Policy.allowed(entry, Need("storage.objects.get", "composer-bucket", "data/hello.sh"))
+    assert Policy.allowed(entry, Need("storage.objects.list", "composer-bucket", "data/"), bucket_level=True)
+    assert Policy.allowed(entry, Need("storage.objects.create", "composer-bucket-out", "copies/x.sh"))
+    assert not Policy.allowed(entry, Need("storage.objects.create", "composer-bucket", "data/evil.sh"))
 
 
 def test_iam_front_in_front_of_the_emulator_denies_a_pod_write_to_the_cache(gcs_emulator: str) -> None:

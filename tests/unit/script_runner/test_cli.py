@@ -86,7 +86,8 @@ def test_cli_lint_and_discovery_agree_on_hidden_and_ignored_files(
     assert "notes.txt" not in out
     assert "1 script(s), 0 with problems, 3 ignored" in out
     settings = load_settings(
-        environ={"SCRIPT_RUNNER_SOURCE": tmp_path.as_uri(), "SCRIPT_RUNNER_PRESET": "local"}
+        environ={"SCRIPT_RUNNER_SOURCE": tmp_path.as_uri(), "SCRIPT_RUNNER_PRESET": "local"},
+        local_folder=True,
     )
     assert [s["path"] for s in discover(settings).specs] == ["ok.sh"]
     # Named on the command line, a file discovery never runs fails the lint.

@@ -73,11 +73,26 @@ def test_discover_file_source(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "x.sh").write_text(GOOD)
     (tmp_path / "y.sh").write_text(BAD)
-    s = load_settings(environ={"SCRIPT_RUNNER_SOURCE": tmp_path.as_uri(), "SCRIPT_RUNNER_PRESET": "local"})
+    s = load_settings(
+        environ={"SCRIPT_RUNNER_SOURCE": tmp_path.as_uri(), "SCRIPT_RUNNER_PRESET": "local"},
+        local_folder=True,
+    )
     result = discover(s)
     assert [x["path"] for x in result.specs] == ["sub/x.sh"]
     assert result.specs[0]["uri"] == (tmp_path / "sub" / "x.sh").as_uri()
     assert [r.path for r in result.rejected] == ["y.sh"]
+
+
+def test_discover_composer_mount_source_pins_gs_uris_pods_can_fetch(
+    make_bucket: Any, gcs_client: Any
+) -> None:
+    """file:///home/airflow/gcs/data/ is listed through the GCS API: every plan names a gs:// generation."""
+    bucket = make_bucket({"etl/b.sh": GOOD})
+    env = {"GCS_BUCKET": bucket.name, "SCRIPT_RUNNER_PRESET": "local"}
+    s = load_settings(environ={**env, "SCRIPT_RUNNER_SOURCE": "file:///home/airflow/gcs/data/"})
+    spec = ScriptSpec.model_validate(discover(s, client=gcs_client).specs[0])
+    assert spec.uri == f"gs://{bucket.name}/data/etl/b.sh"
+    assert spec.generation == str(bucket.get_blob("data/etl/b.sh").generation)
 
 
 def test_discover_too_many_scripts_fails_before_launch(make_bucket: Any, gcs_client: Any) -> None:

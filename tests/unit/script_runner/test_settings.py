@@ -51,10 +51,38 @@ def test_settings_env_overrides_variable_which_overrides_preset() -> None:
     assert s.exclude == ["tmp/*", "old/"]
 
 
-def test_settings_file_source_is_accepted() -> None:
-    s = load_settings(environ={"SCRIPT_RUNNER_SOURCE": "file:///home/airflow/gcs/data"})
-    assert s.source_scheme == "file"
-    assert s.source_prefix == "/home/airflow/gcs/data/"
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        pytest.param("file:///home/airflow/gcs/data", "gs://env-bucket/data/", id="data"),
+        pytest.param("file:///home/airflow/gcs/data/etl/", "gs://env-bucket/data/etl/", id="subfolder"),
+        pytest.param("file:///home/airflow/gcs/", "gs://env-bucket/", id="bucket-root"),
+    ],
+)
+def test_settings_composer_mount_source_is_read_through_the_environment_bucket(
+    source: str, expected: str
+) -> None:
+    """Pods cannot see the workers' gcsfuse mount: the source becomes the bucket it mounts."""
+    s = load_settings(environ={"GCS_BUCKET": "env-bucket", "SCRIPT_RUNNER_SOURCE": source})
+    assert s.source == expected
+    assert s.source_scheme == "gs"
+    assert s.source_bucket == "env-bucket"
+
+
+def test_settings_composer_mount_source_without_gcs_bucket_is_refused_with_the_fix() -> None:
+    with pytest.raises(
+        SettingsError, match=r"GCS_BUCKET is not set \(fix: set source to gs://<bucket>/data/\)"
+    ):
+        load_settings(environ={"SCRIPT_RUNNER_SOURCE": "file:///home/airflow/gcs/data/"})
+
+
+def test_settings_a_worker_folder_source_is_refused_for_a_run_and_kept_for_planning() -> None:
+    env = {"GCS_BUCKET": "b", "SCRIPT_RUNNER_SOURCE": "file:///srv/scripts"}
+    with pytest.raises(SettingsError, match="pods that run the scripts cannot see the worker's files") as err:
+        load_settings(environ=env)
+    assert "fix: upload the scripts to a bucket and set source to gs://<bucket>/<prefix>/" in str(err.value)
+    planned = load_settings(environ=env, local_folder=True)
+    assert (planned.source_scheme, planned.source_prefix) == ("file", "/srv/scripts/")
 
 
 @pytest.mark.parametrize(

@@ -78,6 +78,14 @@ class RunResult:
         blob = self.runner.gcs.bucket(bucket).blob(f"{self.runner.state_root}/reports/{self.run_id}.json")
         return json.loads(blob.download_as_bytes())  # type: ignore[no-any-return]
 
+    def events(self, script: str) -> list[str]:
+        """Messages of the events ``script`` wrote with ``notify`` in this run (read from GCS, report or not)."""
+        prefix = f"{self.runner.state_root}/events/{self.run_id}/{script}/"
+        return [
+            str(json.loads(blob.download_as_bytes()).get("message", ""))
+            for blob in self.runner.gcs.list_blobs(self.runner.bucket, prefix=prefix)
+        ]
+
     def report_markdown(self) -> str:
         blob = self.runner.gcs.bucket(self.runner.bucket).blob(
             f"{self.runner.state_root}/reports/{self.run_id}.md"
@@ -160,11 +168,6 @@ class ScriptRunnerHarness:
             and _is_pod_of(e["involvedObject"]["name"], script)
             and str(e.get("firstTimestamp") or "") >= since
         }
-
-    def marker(self, script: str, name: str) -> str | None:
-        """Text of a marker object a test script wrote under ``<state root>/e2e-lifecycle/``, or None."""
-        blob = self.gcs.bucket(self.bucket).blob(f"{self.state_root}/e2e-lifecycle/{script}.{name}")
-        return str(blob.download_as_text()) if blob.exists() else None
 
     def trigger(self, *, conf: dict[str, Any] | None = None, timeout: float = 300) -> RunResult:
         self.stack.wait_dag_parsed(DAG_ID, timeout=120)

@@ -47,11 +47,14 @@ class ScriptPodTrigger(KubernetesPodTrigger):  # type: ignore[misc]
         return not getattr(self, "_fired_event", False) and getattr(action, "value", action) == "delete_pod"
 
     async def on_kill(self) -> None:
-        """A user stopped the task (Airflow 3.3+): KPO deletes the pod, then the attempt is recorded."""
-        record = self._deletes_on_kill()
-        await super().on_kill()
-        if record:
+        """A user stopped the task (Airflow 3.3+): the attempt is recorded, then KPO deletes the pod.
+
+        Recorded first: a triggerer shutting down right after the kill cancels whatever is still awaited,
+        and a deleted pod with no record reads as a bare "failed" in the report.
+        """
+        if self._deletes_on_kill():
             await self.record_cancel()
+        await super().on_kill()
 
     async def cleanup(self) -> None:
         """Before Airflow 3.3 a user's kill reaches only ``cleanup``: record it where KPO deletes the pod.

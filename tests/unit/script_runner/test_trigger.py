@@ -29,11 +29,14 @@ ANON = json.dumps(
 class FakeAsyncHook:
     """Stands in for the triggerer's Kubernetes hook (no API server in unit tests): records deletions."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_delete: Any = None) -> None:
         self.deleted: list[str] = []
+        self.on_delete = on_delete
 
     async def delete_pod(self, *, name: str, namespace: str, grace_period_seconds: int | None = None) -> None:
         self.deleted.append(name)
+        if self.on_delete is not None:
+            self.on_delete()
 
 
 def _kpo_trigger() -> KubernetesPodTrigger:
@@ -73,11 +76,15 @@ def test_trigger_records_a_kill_while_deferred_as_cancelled(
     op.name = "sr-etl-load-abc-123"
     op._context = {"run_id": "r1", "ti": FakeTI(try_number=2, max_tries=4)}
     trigger = _deferred_trigger(op)
-    hook = FakeAsyncHook()
+    ledger = Ledger(gcs_client, bucket=bucket.name, root=settings.state_root)
+    at_delete: list[int] = []
+    # recorded before the pod goes: a triggerer shutting down right after the kill loses nothing
+    hook = FakeAsyncHook(lambda: at_delete.append(len(ledger.read("r1", SCRIPT["path"]))))
     trigger.__dict__["hook"] = hook
     asyncio.run(trigger.on_kill())  # what the Airflow 3.3 triggerer calls when a user marks the task failed
     assert hook.deleted == ["sr-etl-load-abc-123"]  # KPO's part: the pod goes
-    records = Ledger(gcs_client, bucket=bucket.name, root=settings.state_root).read("r1", SCRIPT["path"])
+    assert at_delete == [1]
+    records = ledger.read("r1", SCRIPT["path"])
     assert [(r["status"], r["action"], r["try_number"], r["max_tries"]) for r in records] == [
         ("cancelled", "cancel", 2, 4)
     ]

@@ -246,6 +246,10 @@ async def stop(handle: Handle, config: RuntimeConfig, *, grace: float, hard: boo
             os.killpg(handle.proc.pid, signal.SIGKILL)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(handle.done.wait(), timeout=10)
+    if config.mode != "podman":
+        # The first process is gone: as with a container's PID namespace, nothing of the pod outlives it.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(handle.proc.pid, signal.SIGKILL)
 
 
 async def cleanup_leftovers(config: RuntimeConfig) -> int:

@@ -122,6 +122,28 @@ class AirflowClient:
             return "\n".join(_log_line(c) for c in content)
         return str(content)
 
+    def task_instance(self, dag_id: str, run_id: str, task_id: str, map_index: int) -> dict[str, Any]:
+        """One task instance as the REST API shows it (state, try_number, pid, hostname, ...)."""
+        return self.request(  # type: ignore[no-any-return]
+            "GET",
+            f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id)}/taskInstances/{task_id}/{map_index}",
+        )
+
+    def set_task_state(self, dag_id: str, run_id: str, task_id: str, map_index: int, state: str) -> None:
+        """Mark a task instance ``failed`` or ``success`` as a user does in the UI."""
+        self.request(
+            "PATCH",
+            f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id)}/taskInstances/{task_id}/{map_index}",
+            {"new_state": state},
+        )
+
+    def set_dag_run_state(self, dag_id: str, run_id: str, state: str) -> None:
+        """Mark a whole DAG run ``failed``, ``success`` or ``queued`` as a user does in the UI."""
+        self.request("PATCH", f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id)}", {"state": state})
+
+    def pause(self, dag_id: str) -> None:
+        self.request("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": True})
+
     def set_variable(self, key: str, value: str) -> None:
         try:
             self.request("PATCH", f"/api/v2/variables/{key}", {"key": key, "value": value})

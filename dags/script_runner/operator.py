@@ -83,7 +83,7 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
         merged = {**pod_spec.operator_kwargs(spec, settings), **_quiet_failure_kwargs(), **kwargs}
         merged["env_vars"] = pod_spec.script_env(spec, settings)
         if merged.get("execution_timeout") is None:  # partial() passes None explicitly when mapped
-            merged["execution_timeout"] = timedelta(seconds=spec.timeout + spec.start_timeout + 300)
+            merged["execution_timeout"] = task_timeout(spec, settings)
         super().__init__(**merged)
 
     # -- helpers ------------------------------------------------------------------------------------
@@ -211,6 +211,35 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
             context, lambda: super(ScriptPodOperator, self).trigger_reentry(context, event), history
         )
 
+    def defer(self, *, trigger: Any, method_name: str, **kwargs: Any) -> Any:
+        """Defer on KPO's trigger, swapped for ours: a user's kill while deferred then lands in the ledger.
+
+        Without it a task marked failed while its pod ran in deferrable mode left no attempt record (the
+        task process is gone; only the triggerer sees the kill) and the report said a bare "failed".
+        """
+        from airflow.providers.cncf.kubernetes.triggers.pod import KubernetesPodTrigger
+
+        from script_runner.trigger import ScriptPodTrigger
+
+        if type(trigger) is KubernetesPodTrigger and self._context is not None:
+            _, trigger_kwargs = trigger.serialize()
+            trigger = ScriptPodTrigger(cancel_record=self._cancel_target(self._context), **trigger_kwargs)
+        return super().defer(trigger=trigger, method_name=method_name, **kwargs)
+
+    def _cancel_target(self, context: Any) -> dict[str, Any]:
+        """Where the trigger records a kill while deferred (empty without a state bucket)."""
+        bucket = self.runner_settings.effective_state_bucket
+        if not bucket:
+            return {}
+        return {
+            "bucket": bucket,
+            "root": self.runner_settings.state_root,
+            "gcp_conn_id": self.runner_settings.gcp_conn_id,
+            "run_id": context["run_id"],
+            "path": self.script_path,
+            "record": self._base_record(context),
+        }
+
     @staticmethod
     def _pod_ref(event: dict[str, Any]) -> k8s.V1Pod | None:
         """The trigger's pod by name, for reading its events when the pod itself is gone."""
@@ -258,6 +287,10 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
             raise
         except Exception as exc:
             if self._cancelled:  # on_kill recorded it; the 404 of the deleted pod is not the script's
+                raise
+            timeout = _timeout_behind(exc)
+            if timeout is not None:  # KPO's cleanup raised "returned a failure" over Airflow's timeout
+                self._interrupted(context, timeout, history)
                 raise
             outcome = self._outcome_for(exc)
             action = self._decide(context, outcome, history)
@@ -376,11 +409,7 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
         record = {
             **outcome.as_dict(),
             "action": action.value,
-            "try_number": ti.try_number,
-            "max_tries": _max_tries(context),
-            "pod": self.name,
-            "memory": self._memory,
-            "started": self._started_at.isoformat(timespec="seconds"),
+            **self._base_record(context),
             "ended": datetime.now(UTC).isoformat(timespec="seconds"),
             "secs": round(time.monotonic() - self._started, 2),
         }
@@ -400,6 +429,16 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
         except Exception:
             log.warning("could not write the attempt ledger for %s", self.script_path, exc_info=True)
 
+    def _base_record(self, context: Any) -> dict[str, Any]:
+        """An attempt's fields known at its start (the ledger record adds how it ended)."""
+        return {
+            "try_number": context["ti"].try_number,
+            "max_tries": _max_tries(context),
+            "pod": self.name,
+            "memory": self._memory,
+            "started": self._started_at.isoformat(timespec="seconds"),
+        }
+
     def _exit_code(self) -> int | None:
         return self._outcome.exit_code if self._outcome else None
 
@@ -415,6 +454,34 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
 
 # What on_kill records; the report says more when it knows the task's final state (report.py).
 CANCEL_REASON = "stopped outside the task (marked failed or success, or its worker shut down); pod deleted"
+
+
+def _timeout_behind(exc: BaseException) -> AirflowTaskTimeout | None:
+    """Airflow's execution timeout that ``exc`` was raised while handling, if any.
+
+    KPO deletes the pod in a ``finally`` block and raises "Pod ... returned a failure" for a pod that was
+    still running, which hides the timeout that interrupted it (it stays on ``__context__``).
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, AirflowTaskTimeout):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def task_timeout(spec: ScriptSpec, settings: RunnerSettings) -> timedelta:
+    """Airflow's execution_timeout for a script's task: the ``execution_timeout`` setting when set, else
+    the script's ``timeout`` + ``start_timeout`` + 5 minutes (the pod's own deadline comes first).
+
+    :param spec: the script's resolved spec.
+    :param settings: the runner settings.
+    """
+    if settings.execution_timeout:
+        return timedelta(seconds=parse_duration(settings.execution_timeout))
+    return timedelta(seconds=spec.timeout + spec.start_timeout + 300)
 
 
 def _max_tries(context: Any) -> int | None:

@@ -126,6 +126,9 @@ class RunnerSettings(BaseModel):
     # rescheduled attempt's exit: a reschedule due before that report is drained is marked up_for_retry by
     # the scheduler (apache/airflow#71172), which spends an Airflow try (never one of the script's retries).
     eviction_delay: str = "15s"
+    # Airflow's execution_timeout of each script's task (per try): the whole task, pod start and log reading
+    # included. Unset: the script's timeout + start_timeout + 5m, so the pod's own deadline comes first.
+    execution_timeout: str | None = None
     # Failure notifications: dotted path of an Airflow BaseNotifier subclass and its arguments.
     notifier: str | None = None
     notifier_kwargs: dict[str, Any] = Field(default_factory=dict)
@@ -166,6 +169,13 @@ class RunnerSettings(BaseModel):
     @classmethod
     def _check_duration(cls, value: str) -> str:
         parse_duration(value)
+        return value
+
+    @field_validator("execution_timeout")
+    @classmethod
+    def _check_optional_duration(cls, value: str | None) -> str | None:
+        if value is not None and parse_duration(value) <= 0:
+            raise ValueError(f"execution_timeout={value} must be longer than 0s (e.g. 2h), or unset")
         return value
 
     @model_validator(mode="after")

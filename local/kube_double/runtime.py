@@ -228,8 +228,14 @@ async def stop(handle: Handle, config: RuntimeConfig, *, grace: float, hard: boo
         base, env = _podman_base(config)
         await _quiet(*base, "kill", "--signal", sig.name, handle.name, env=env)
     else:
+        # As a container runtime does: SIGTERM to the pod's first process only (it forwards it to its
+        # children); SIGKILL to everything. Signalling the whole group sent the script a second TERM (the
+        # entrypoint's forward) that killed its on_exit hooks half-way.
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(handle.proc.pid, sig)
+            if hard:
+                os.killpg(handle.proc.pid, sig)
+            else:
+                os.kill(handle.proc.pid, sig)
     try:
         await asyncio.wait_for(handle.done.wait(), timeout=max(grace, 0.1))
     except TimeoutError:
@@ -240,6 +246,10 @@ async def stop(handle: Handle, config: RuntimeConfig, *, grace: float, hard: boo
             os.killpg(handle.proc.pid, signal.SIGKILL)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(handle.done.wait(), timeout=10)
+    if config.mode != "podman":
+        # The first process is gone: as with a container's PID namespace, nothing of the pod outlives it.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(handle.proc.pid, signal.SIGKILL)
 
 
 async def cleanup_leftovers(config: RuntimeConfig) -> int:

@@ -17,6 +17,18 @@ ROOT = Path(__file__).resolve().parents[2]
 DAG_ID = "gcs_script_runner"
 
 
+def wait_until(what: str, check: Any, timeout: float, interval: float = 0.5) -> Any:
+    """Poll ``check`` until it returns something true and return that; fail naming ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
 @dataclass
 class RunResult:
     """One finished DAG run and accessors for what a user looks at."""
@@ -66,6 +78,14 @@ class RunResult:
         blob = self.runner.gcs.bucket(bucket).blob(f"{self.runner.state_root}/reports/{self.run_id}.json")
         return json.loads(blob.download_as_bytes())  # type: ignore[no-any-return]
 
+    def events(self, script: str) -> list[str]:
+        """Messages of the events ``script`` wrote with ``notify`` in this run (read from GCS, report or not)."""
+        prefix = f"{self.runner.state_root}/events/{self.run_id}/{script}/"
+        return [
+            str(json.loads(blob.download_as_bytes()).get("message", ""))
+            for blob in self.runner.gcs.list_blobs(self.runner.bucket, prefix=prefix)
+        ]
+
     def report_markdown(self) -> str:
         blob = self.runner.gcs.bucket(self.runner.bucket).blob(
             f"{self.runner.state_root}/reports/{self.run_id}.md"
@@ -113,6 +133,41 @@ class ScriptRunnerHarness:
         merged = {"source": f"gs://{self.bucket}/{prefix}", "state_root": self.state_root, **(settings or {})}
         self.stack.set_variable("script_runner_settings", json.dumps(merged))
         return self.trigger(conf=conf, timeout=timeout)
+
+    def launch(self, folder: Path, *, prefix: str, settings: dict[str, Any] | None = None) -> RunResult:
+        """Upload, configure and trigger like :meth:`run_scripts`, but return at once (state ``running``)."""
+        self.upload(folder, prefix)
+        merged = {"source": f"gs://{self.bucket}/{prefix}", "state_root": self.state_root, **(settings or {})}
+        self.stack.set_variable("script_runner_settings", json.dumps(merged))
+        self.stack.wait_dag_parsed(DAG_ID, timeout=120)
+        self.stack.unpause(DAG_ID)
+        return RunResult(self, self.stack.trigger_dag(DAG_ID, {}), "running")
+
+    def running_pod(self, script: str) -> dict[str, Any] | None:
+        """The pod of ``script`` (a path relative to the source) in phase Running, if there is one."""
+        for pod in self.double_state()["pods"]:
+            if pod.get("phase") == "Running" and _is_pod_of(pod["name"], script):
+                return dict(pod)
+        return None
+
+    def pods_of(self, script: str) -> list[dict[str, Any]]:
+        """Pods of ``script`` that exist now (any phase)."""
+        return [p for p in self.double_state()["pods"] if _is_pod_of(p["name"], script)]
+
+    def pods_created(self, script: str, *, since: str) -> set[str]:
+        """Uids of every pod of ``script`` the double scheduled since ``since`` (an RFC 3339 time, UTC).
+
+        Read from the pods' ``Scheduled`` events, which outlive the pods: a second pod for one script
+        shows here even after it was deleted.
+        """
+        events = self._double("GET", "/api/v1/events")["items"]
+        return {
+            e["involvedObject"]["uid"]
+            for e in events
+            if e.get("reason") == "Scheduled"
+            and _is_pod_of(e["involvedObject"]["name"], script)
+            and str(e.get("firstTimestamp") or "") >= since
+        }
 
     def trigger(self, *, conf: dict[str, Any] | None = None, timeout: float = 300) -> RunResult:
         self.stack.wait_dag_parsed(DAG_ID, timeout=120)
@@ -193,3 +248,10 @@ class ScriptRunnerHarness:
             if not left or time.monotonic() > deadline:
                 return left
             time.sleep(1)
+
+
+def _is_pod_of(pod_name: str, script: str) -> bool:
+    """Whether a pod name is one of ``script``'s (names carry the script path's hash, see pod_spec)."""
+    from script_runner.pod_spec import path_hash
+
+    return f"-{path_hash(script)}-" in pod_name

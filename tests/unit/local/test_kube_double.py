@@ -6,6 +6,7 @@ import json
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -123,6 +124,40 @@ def test_kube_double_delete_kills_the_running_process(double: dict[str, Any]) ->
         except ApiException as exc:
             status = exc.status
     assert status == 404
+
+
+def test_kube_double_delete_sends_sigterm_to_the_first_process_only(
+    double: dict[str, Any], tmp_path: Any
+) -> None:
+    # As a container runtime: PID 1 gets the TERM (the runner's entrypoint forwards it to the script); the
+    # rest of the pod gets SIGKILL once PID 1 is gone. A TERM to the whole group reached the script twice.
+    out = tmp_path / "signals"
+    child = f'trap "echo child >> {out}" TERM; echo $$ > {out}.pid; sleep 300 & wait; sleep 300 & wait'
+    first = f"trap \"echo first >> {out}; exit 0\" TERM; bash -c '{child}' & sleep 300 & wait"
+    api = double["api"]
+    api.create_namespaced_pod(NS, pod("signals", ["bash", "-c", first]))
+    assert wait_phase(api, "signals", {"Running"}).status.phase == "Running"
+    deadline = time.monotonic() + 10
+    while not Path(f"{out}.pid").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    child_pid = int(Path(f"{out}.pid").read_text())
+    api.delete_namespaced_pod("signals", NS, grace_period_seconds=5)
+    deadline = time.monotonic() + 15
+    while admin(double["url"], "GET", "/_double/state")["running"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    deadline = time.monotonic() + 10
+    while _alive(child_pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(child_pid)  # nothing of the pod outlives its first process
+    assert out.read_text().splitlines() == ["first"]  # the child got SIGKILL, never a TERM of its own
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process runs (a zombie waiting for its reaper does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][:1] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def test_kube_double_injected_api_errors_are_spent(double: dict[str, Any]) -> None:

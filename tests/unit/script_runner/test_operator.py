@@ -36,6 +36,23 @@ def test_operator_sets_a_deadline_when_mapped_with_execution_timeout_none() -> N
     assert op.startup_check_interval_seconds == 1
 
 
+def test_operator_takes_execution_timeout_from_the_setting() -> None:
+    settings = load_settings(
+        environ={"GCS_BUCKET": "b", "SCRIPT_RUNNER_PRESET": "local", "SCRIPT_RUNNER_EXECUTION_TIMEOUT": "45s"}
+    )
+    op = ScriptPodOperator(
+        task_id="run_scripts", script=SCRIPT, runner_settings=settings, execution_timeout=None
+    )
+    assert op.execution_timeout == timedelta(seconds=45)
+
+
+def test_settings_refuse_an_empty_execution_timeout() -> None:
+    from script_runner.settings import SettingsError
+
+    with pytest.raises(SettingsError, match="execution_timeout"):
+        load_settings(environ={"GCS_BUCKET": "b", "SCRIPT_RUNNER_EXECUTION_TIMEOUT": "0s"})
+
+
 def test_operator_keeps_an_explicit_execution_timeout() -> None:
     op = ScriptPodOperator(
         task_id="run_scripts",
@@ -170,6 +187,24 @@ def test_operator_records_an_attempt_ended_by_airflows_timeout(ledger_op: Script
     assert [(r["status"], r["action"]) for r in records] == [("timeout", "retry"), ("timeout", "fail")]
     assert "execution_timeout" in records[0]["reason"]
     assert records[0]["max_tries"] == 2
+
+
+def test_operator_records_a_timeout_hidden_behind_kpos_cleanup_failure(ledger_op: ScriptPodOperator) -> None:
+    from script_runner.compat import AirflowException
+
+    def timed_out_then_cleaned_up() -> None:
+        try:
+            raise AirflowTaskTimeout("Timeout, PID: 1")
+        finally:  # what KPO's execute_sync does: delete the still running pod, raise "returned a failure"
+            raise AirflowException("Pod sr-x returned a failure.")
+
+    ctx = {"run_id": "r1", "ti": FakeTI(try_number=3)}
+    ledger_op._context = ctx
+    with pytest.raises(AirflowFailException, match="execution_timeout"):  # retries used up: no retry
+        ledger_op._guarded(ctx, timed_out_then_cleaned_up, [{"status": "failed"}, {"status": "failed"}])
+    records = ledger_op.ledger.read("r1", SCRIPT["path"])  # type: ignore[union-attr]
+    assert [(r["status"], r["action"]) for r in records] == [("timeout", "fail")]
+    assert "execution_timeout" in records[0]["reason"]
 
 
 def test_operator_records_a_kill_from_outside_as_cancelled_not_as_the_pods_404(

@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from airflow.providers.cncf.kubernetes.triggers.pod import KubernetesPodTrigger
+
+from script_runner.compat import TaskDeferred
+from script_runner.ledger import Ledger
+from script_runner.operator import ScriptPodOperator
+from script_runner.settings import load_settings
+from script_runner.trigger import ScriptPodTrigger, cancel_record
+from tests.unit.script_runner.test_operator import SCRIPT, FakeTI
+
+# The triggerer calls a trigger's on_kill from Airflow 3.3 (and providers that have it) on.
+needs_on_kill = pytest.mark.skipif(
+    not hasattr(KubernetesPodTrigger, "on_kill"),
+    reason="this provider's trigger has no on_kill (before 10.2x)",
+)
+ANON = json.dumps(
+    {"conn_type": "google_cloud_platform", "extra": {"project": "test-project", "is_anonymous": True}}
+)
+
+
+class FakeAsyncHook:
+    """Stands in for the triggerer's Kubernetes hook (no API server in unit tests): records deletions."""
+
+    def __init__(self, on_delete: Any = None) -> None:
+        self.deleted: list[str] = []
+        self.on_delete = on_delete
+
+    async def delete_pod(self, *, name: str, namespace: str, grace_period_seconds: int | None = None) -> None:
+        self.deleted.append(name)
+        if self.on_delete is not None:
+            self.on_delete()
+
+
+def _kpo_trigger() -> KubernetesPodTrigger:
+    return KubernetesPodTrigger(
+        pod_name="sr-etl-load-abc-123",
+        pod_namespace="composer-user-workloads",
+        trigger_start_time=datetime.now(UTC),
+        base_container_name="base",
+    )
+
+
+def _deferred_trigger(op: ScriptPodOperator) -> ScriptPodTrigger:
+    """What the triggerer runs after the operator deferred: rebuilt from the serialized form."""
+    with pytest.raises(TaskDeferred) as deferred:
+        op.defer(trigger=_kpo_trigger(), method_name="trigger_reentry")
+    classpath, kwargs = deferred.value.trigger.serialize()
+    module, _, name = classpath.rpartition(".")
+    trigger = getattr(importlib.import_module(module), name)(**kwargs)
+    assert isinstance(trigger, ScriptPodTrigger)
+    return trigger
+
+
+@needs_on_kill
+def test_trigger_records_a_kill_while_deferred_as_cancelled(
+    gcs_client: Any, make_bucket: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT", ANON)
+    bucket = make_bucket({})
+    settings = load_settings(
+        environ={
+            "GCS_BUCKET": bucket.name,
+            "SCRIPT_RUNNER_PRESET": "local",
+            "SCRIPT_RUNNER_DEFERRABLE": "true",
+        }
+    )
+    op = ScriptPodOperator(task_id="run_scripts", script=SCRIPT, runner_settings=settings)
+    op.name = "sr-etl-load-abc-123"
+    op._context = {"run_id": "r1", "ti": FakeTI(try_number=2, max_tries=4)}
+    trigger = _deferred_trigger(op)
+    ledger = Ledger(gcs_client, bucket=bucket.name, root=settings.state_root)
+    at_delete: list[int] = []
+    # recorded before the pod goes: a triggerer shutting down right after the kill loses nothing
+    hook = FakeAsyncHook(lambda: at_delete.append(len(ledger.read("r1", SCRIPT["path"]))))
+    trigger.__dict__["hook"] = hook
+    asyncio.run(trigger.on_kill())  # what the Airflow 3.3 triggerer calls when a user marks the task failed
+    assert hook.deleted == ["sr-etl-load-abc-123"]  # KPO's part: the pod goes
+    assert at_delete == [1]
+    records = ledger.read("r1", SCRIPT["path"])
+    assert [(r["status"], r["action"], r["try_number"], r["max_tries"]) for r in records] == [
+        ("cancelled", "cancel", 2, 4)
+    ]
+    assert records[0]["pod"] == "sr-etl-load-abc-123"
+    assert "deferred" in records[0]["reason"]
+
+
+@needs_on_kill
+def test_trigger_records_nothing_once_it_fired_or_without_a_state_bucket(
+    gcs_client: Any, make_bucket: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT", ANON)
+    bucket = make_bucket({})
+    target = {"bucket": bucket.name, "root": "sr", "run_id": "r1", "path": "a.sh", "record": {}}
+    fired = ScriptPodTrigger(cancel_record=target, **_kpo_trigger().serialize()[1])
+    fired.__dict__["hook"] = FakeAsyncHook()
+    fired._fired_event = True  # the pod ended and the task resumed: a later kill is not a cancel
+    asyncio.run(fired.on_kill())
+    assert Ledger(gcs_client, bucket=bucket.name, root="sr").read("r1", "a.sh") == []
+    bare = ScriptPodTrigger(cancel_record={}, **_kpo_trigger().serialize()[1])
+    bare.__dict__["hook"] = FakeAsyncHook()
+    asyncio.run(bare.on_kill())  # no bucket: nothing to write, nothing raised
+
+
+def test_cancel_record_keeps_the_attempt_fields_and_times_it() -> None:
+    started = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+    record = cancel_record(
+        {"try_number": 1, "pod": "p", "started": started.isoformat()},
+        now=datetime(2026, 1, 1, 12, 0, 30, tzinfo=UTC),
+    )
+    assert record["status"] == "cancelled"
+    assert record["exit_code"] is None
+    assert record["secs"] == 30.0
+    assert record["pod"] == "p"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,20 +23,20 @@ if TYPE_CHECKING:
 _LIST_FIELDS = "items(name,generation,md5Hash,size),nextPageToken"
 
 
-class Source:
+class Source(ABC):
     """A place that holds scripts."""
 
+    @abstractmethod
     def list(self) -> list[ScriptObject]:
         """Every object under the source, sorted by path."""
-        raise NotImplementedError
 
+    @abstractmethod
     def read_header(self, obj: ScriptObject, limit: int) -> bytes:
         """The first ``limit`` bytes of the pinned version of ``obj``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def read_file(self, relative: str) -> str | None:
         """A small file at the source's root (``.runnerignore``), None when absent."""
-        raise NotImplementedError
 
 
 class GcsSource(Source):

@@ -33,7 +33,8 @@ def test_core_path_success_failure_rejection(runner: Any, deferrable: bool) -> N
     assert tis["fail3.sh"]["try_number"] >= 2
 
     ok_tries = tis["ok.sh"]["try_number"]
-    ok_logs = [run.log("ok.sh", try_number=t) for t in range(1, ok_tries + 1)]
+    ok_logs = run.logs("ok.sh")  # every try Airflow kept (a renumbered try has no record)
+    assert ok_logs
     if not deferrable or ok_tries == 1:
         assert "E2E-OK-MARKER script=ok.sh" in ok_logs[-1]
     else:

@@ -1,4 +1,4 @@
-"""``script-runner``: check scripts before uploading (``lint``), see what a run would do (``plan``)."""
+"""``script-runner``: check scripts (``lint``), see what a run would do (``plan``), install (``deploy``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from script_runner import constants as c
 from script_runner.content import header_text
@@ -29,6 +29,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
+        if args.command == "deploy":
+            return _deploy(args)
         settings = _settings(args)
         if args.command == "lint":
             return _lint(args.paths, settings)
@@ -64,7 +66,62 @@ def _parser() -> argparse.ArgumentParser:
         "file:///home/airflow/gcs/X is gs://$GCS_BUCKET/X) (default: settings)",
     )
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
+    _deploy_parser(sub)
     return parser
+
+
+def _deploy_parser(sub: Any) -> None:
+    deploy = sub.add_parser(
+        "deploy",
+        help="check versions, upload the DAG and package to dags/, set the settings Variable",
+        description="--preset and --settings (before 'deploy') are merged into the script_runner_settings "
+        "Variable.",
+    )
+    where = deploy.add_mutually_exclusive_group(required=True)
+    where.add_argument("--bucket", help="the environment's bucket, gs://BUCKET")
+    where.add_argument("--environment", help="a Composer environment (gcloud composer environments describe)")
+    deploy.add_argument("--location", help="the Composer environment's region")
+    deploy.add_argument("--airflow-url", help="an Airflow REST API (with --bucket): versions, Variable")
+    deploy.add_argument("--airflow-token", default=os.environ.get("SCRIPT_RUNNER_AIRFLOW_TOKEN"))
+    deploy.add_argument("--airflow-auth", metavar="USER:PASSWORD", help="basic auth (Airflow 2)")
+    deploy.add_argument(
+        "--versions",
+        help="airflow=X.Y.Z,cncf-kubernetes=X.Y.Z,google=X.Y.Z, or 'local' for the Airflow installed here",
+    )
+    deploy.add_argument("--support-table", type=Path, help="support table JSON (e.g. compat/support.json)")
+    deploy.add_argument("--image", help="the runner image (sets image in the Variable)")
+    deploy.add_argument(
+        "--dags-dir", type=Path, help="folder with the DAG file and package (default: this one)"
+    )
+    deploy.add_argument("--gcloud", default="gcloud", help="the gcloud executable")
+    deploy.add_argument("--dry-run", action="store_true", help="print what would be done; write nothing")
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    from script_runner import deploy
+
+    settings: dict[str, Any] = json.loads(args.settings) if args.settings else {}
+    settings.update({k: v for k, v in (("preset", args.preset), ("image", args.image)) if v})
+    request = deploy.DeployRequest(
+        bucket=args.bucket,
+        environment=args.environment,
+        location=args.location,
+        airflow_url=args.airflow_url,
+        versions=args.versions,
+        support_table=args.support_table,
+        settings=settings,
+        gcloud=args.gcloud,
+        airflow_token=args.airflow_token,
+        airflow_auth=args.airflow_auth,
+        **({"dags_dir": args.dags_dir} if args.dags_dir else {}),
+    )
+    plan = deploy.make_plan(request)
+    if args.dry_run:
+        deploy.check_settings(plan)
+    else:
+        deploy.apply(plan)
+    print("\n".join(plan.render(dry_run=args.dry_run)))
+    return 0
 
 
 def _settings(args: argparse.Namespace) -> RunnerSettings:

@@ -29,3 +29,7 @@ class DiscoveryError(ScriptRunnerError):
 
 class TooManyScriptsError(ScriptRunnerError):
     """More scripts than the configured shards can map; raised before anything is launched."""
+
+
+class DeployError(ScriptRunnerError):
+    """``script-runner deploy`` refuses or cannot reach the environment; the message says why and the fix."""

@@ -10,13 +10,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from script_runner import constants as c
-from script_runner.content import header_text
-from script_runner.directives import KEYS, parse_directives
+from script_runner import lint
+from script_runner.directives import KEYS
 from script_runner.discovery import discover
-from script_runner.exceptions import DirectiveError, ScriptRunnerError
-from script_runner.selection import Selector, parse_runnerignore
+from script_runner.exceptions import ScriptRunnerError
 from script_runner.settings import PRESETS, load_settings
-from script_runner.spec import ScriptObject, ScriptSpec, resolve_all
+from script_runner.spec import ScriptSpec
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -33,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _deploy(args)
         settings = _settings(args)
         if args.command == "lint":
-            return _lint(args.paths, settings)
+            return _lint(args, settings)
         return _plan(settings, as_json=args.json)
     except ScriptRunnerError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -57,8 +56,7 @@ def _parser() -> argparse.ArgumentParser:
         "--settings", metavar="JSON", help="settings as JSON (what the Airflow Variable holds)"
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    lint = sub.add_parser("lint", help="validate the headers of local script files")
-    lint.add_argument("paths", nargs="+", type=Path, help="script files or folders")
+    _lint_parser(sub)
     plan = sub.add_parser("plan", help="discover the source and print what would be launched or rejected")
     plan.add_argument(
         "--source",
@@ -68,6 +66,30 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
     _deploy_parser(sub)
     return parser
+
+
+def _lint_parser(sub: Any) -> None:
+    parser = sub.add_parser(
+        "lint",
+        help="check local scripts: headers as discovery does, then shellcheck (exit 1 on problems)",
+    )
+    parser.add_argument("paths", nargs="+", type=Path, help="script files or folders")
+    parser.add_argument(
+        "--format",
+        choices=("text", "json", "github"),
+        default="text",
+        help="text (file:line: problem), json, or github (workflow annotations ::error file=...,line=...::)",
+    )
+    parser.add_argument(
+        "--severity",
+        choices=lint.SEVERITIES,
+        default="style",
+        help="lowest shellcheck level reported (default style: all)",
+    )
+    parser.add_argument("--no-shellcheck", action="store_true", help="check the headers only")
+    # Also after `lint`, for hooks that append their args (pre-commit): --preset/--settings as above.
+    parser.add_argument("--preset", choices=sorted(PRESETS), default=argparse.SUPPRESS, help="as above")
+    parser.add_argument("--settings", metavar="JSON", default=argparse.SUPPRESS, help="as above")
 
 
 def _deploy_parser(sub: Any) -> None:
@@ -138,75 +160,15 @@ def _settings(args: argparse.Namespace) -> RunnerSettings:
     return load_settings(variable=args.settings, environ=env, local_folder=True)
 
 
-def _lint(paths: list[Path], settings: RunnerSettings) -> int:
-    """Check local files as discovery would: same selection, same content checks, every problem shown."""
-    targets = _lint_targets(paths, settings)
-    if not targets:
+def _lint(args: argparse.Namespace, settings: RunnerSettings) -> int:
+    """Check local files as discovery would, plus shellcheck; 1 when anything is wrong."""
+    shellcheck = None if args.no_shellcheck else lint.find_shellcheck()
+    results = lint.lint_paths(args.paths, settings, shellcheck=shellcheck, severity=args.severity)
+    if not results:
         print("error: no scripts found", file=sys.stderr)
         return 2
-    checked = problems = ignored = 0
-    named_but_ignored = False
-    for path, skipped, named in targets:
-        if skipped is not None:
-            ignored += 1
-            named_but_ignored = named_but_ignored or named
-            print(f"{path}: ignored: {skipped}")
-            continue
-        checked += 1
-        spec, errors = _check_file(path, settings)
-        if spec is None:
-            problems += 1
-            for err in errors:
-                print(err)
-            continue
-        notes = f" ({'; '.join(spec.notes)})" if spec.notes else ""
-        print(
-            f"{path}: ok cpu={spec.cpu} memory={spec.memory} timeout={spec.timeout}s",
-            f"retries={spec.retries}{notes}",
-        )
-    print(f"{checked} script(s), {problems} with problems" + (f", {ignored} ignored" if ignored else ""))
-    # A file named on the command line that discovery would never run is a mistake worth failing on.
-    return 1 if problems or named_but_ignored else 0
-
-
-def _lint_targets(paths: list[Path], settings: RunnerSettings) -> list[tuple[Path, str | None, bool]]:
-    """(file, why discovery would skip it or None, named on the command line) for every file to report.
-
-    A folder is walked like a source (its ``.runnerignore`` included); skipped files are reported only when
-    they look like scripts (``*.sh``).
-    """
-    out: dict[Path, tuple[Path, str | None, bool]] = {}
-    for given in paths:
-        if given.is_dir():
-            ignore_file = given / c.RUNNERIGNORE
-            ignore = parse_runnerignore(ignore_file.read_text() if ignore_file.is_file() else None)
-            pick = Selector(settings.include, settings.exclude + ignore)
-            for path in sorted(p for p in given.rglob("*") if p.is_file()):
-                why = pick.reason(path.relative_to(given).as_posix())
-                if why is None or path.name.endswith(".sh"):
-                    out.setdefault(path, (path, why, False))
-        else:
-            why = Selector(settings.include, settings.exclude).reason(given.name)
-            out[given] = (given, why, True)
-    return sorted(out.values(), key=lambda t: str(t[0]))
-
-
-def _check_file(path: Path, settings: RunnerSettings) -> tuple[ScriptSpec | None, list[DirectiveError]]:
-    """Every problem of one local script (content, directives, settings), or its spec."""
-    obj = ScriptObject(path=str(path), uri=path.resolve().as_uri())
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(settings.max_header_bytes)
-        text = header_text(str(path), data, size=path.stat().st_size)
-    except OSError as exc:
-        return None, [DirectiveError(script=str(path), line=None, message=str(exc), fix="check the path")]
-    except DirectiveError as err:
-        return None, [err]
-    errors: list[DirectiveError] = []
-    raw = parse_directives(str(path), text, errors=errors)
-    spec, more = resolve_all(obj, raw, settings)
-    errors = sorted(errors + more, key=lambda e: e.line or 0)
-    return (None if errors else spec), errors
+    print(lint.render(results, args.format))
+    return 1 if any(r.failed for r in results) else 0
 
 
 def _plan(settings: RunnerSettings, *, as_json: bool) -> int:

@@ -1,0 +1,238 @@
+#!/usr/bin/env bash
+# Set up the Google identities of gcs-script-runner's pods (and the Airflow side of the state bucket).
+#
+#   composer2, gke: one Google service account (GSA) per Kubernetes service account (KSA) the pods may run
+#     as (`script-runner` and each --identity, the settings' service_account_allowlist), bound by Workload
+#     Identity (roles/iam.workloadIdentityUser, the KSA's iam.gke.io/gcp-service-account annotation).
+#   composer3: no custom KSAs; pods run as the environment's service account, which impersonates one GSA per
+#     --identity (roles/iam.serviceAccountTokenCreator on that GSA).
+#   Every pod GSA gets read on the scripts (data/) and write on the state root's pod prefixes (state/ once/
+#   events/ done/) only, by IAM conditions on object names; --airflow-sa gets cache/ ledger/ reports/.
+#
+# Usage: k8s/setup-identity.sh --overlay composer2|gke|composer3 --project PROJECT --bucket BUCKET
+#          [--identity NAME[=GSA_EMAIL]]... [--namespace script-runner] [--state-bucket BUCKET]
+#          [--state-root script-runner] [--source-prefix data/] [--airflow-sa EMAIL]
+#          [--environment-sa EMAIL] [--dry-run]
+# --dry-run prints every gcloud/kubectl command (a runnable script) and runs none. Re-running is safe:
+# bindings are added, existing accounts are kept.
+set -Eeuo pipefail
+
+readonly USAGE_LINES=12
+readonly POD_PREFIXES=(state once events "done")
+readonly AIRFLOW_PREFIXES=(cache ledger reports)
+readonly BUCKET_TYPE='resource.type == "storage.googleapis.com/Bucket"'
+
+OVERLAY="" PROJECT="" BUCKET="" STATE_BUCKET="" STATE_ROOT="script-runner" SOURCE_PREFIX="data/"
+NAMESPACE="script-runner" AIRFLOW_SA="" ENVIRONMENT_SA="" DRY_RUN=false
+IDENTITIES=()
+
+_die() {
+  printf 'setup-identity: %s\n' "$*" >&2
+  exit 64
+}
+
+_usage() {
+  sed -n "2,$((USAGE_LINES + 6))p" "$0" | sed 's/^# \{0,1\}//'
+}
+
+# _quote WORD: WORD as a shell word (bare when safe, else single-quoted).
+_quote() {
+  if [[ "$1" =~ ^[A-Za-z0-9_./:=@,+%-]+$ ]]; then
+    printf '%s' "$1"
+  else
+    printf "'%s'" "${1//\'/\'\\\'\'}"
+  fi
+}
+
+# identity_run CMD...: print CMD (--dry-run) or run it.
+# Outputs: the command line on stdout when dry-running.
+# Returns: CMD's status, 0 when dry-running.
+identity_run() {
+  local words=() arg
+  for arg in "$@"; do
+    words+=("$(_quote "$arg")")
+  done
+  if [[ "$DRY_RUN" == true ]]; then
+    printf '%s\n' "${words[*]}"
+    return 0
+  fi
+  printf '+ %s\n' "${words[*]}" >&2
+  "$@"
+}
+
+# _note TEXT: a comment line in the output (a dry run stays a runnable script).
+_note() {
+  printf '# %s\n' "$*"
+}
+
+_parse() {
+  while (($#)); do
+    case "$1" in
+      --overlay) OVERLAY="${2-}" ;;
+      --project) PROJECT="${2-}" ;;
+      --bucket) BUCKET="${2-}" ;;
+      --state-bucket) STATE_BUCKET="${2-}" ;;
+      --state-root) STATE_ROOT="${2-}" ;;
+      --source-prefix) SOURCE_PREFIX="${2-}" ;;
+      --namespace) NAMESPACE="${2-}" ;;
+      --identity) IDENTITIES+=("${2-}") ;;
+      --airflow-sa) AIRFLOW_SA="${2-}" ;;
+      --environment-sa) ENVIRONMENT_SA="${2-}" ;;
+      --dry-run) DRY_RUN=true && shift && continue ;;
+      -h | --help) _usage && exit 0 ;;
+      *) _die "unknown argument '$1' (see --help)" ;;
+    esac
+    [[ $# -ge 2 && -n "$2" ]] || _die "$1 needs a value"
+    shift 2
+  done
+  [[ "$OVERLAY" =~ ^(composer2|gke|composer3)$ ]] || _die "--overlay must be composer2, gke or composer3"
+  [[ "$PROJECT" =~ ^[a-z][a-z0-9-]{4,28}[a-z0-9]$ ]] || _die "--project '$PROJECT' is not a project id"
+  BUCKET="${BUCKET#gs://}" && BUCKET="${BUCKET%/}"
+  [[ "$BUCKET" =~ ^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$ ]] || _die "--bucket '$BUCKET' is not a bucket name"
+  STATE_BUCKET="${STATE_BUCKET#gs://}" && STATE_BUCKET="${STATE_BUCKET%/}"
+  STATE_BUCKET="${STATE_BUCKET:-$BUCKET}"
+  STATE_ROOT="${STATE_ROOT#/}" && STATE_ROOT="${STATE_ROOT%/}"
+  SOURCE_PREFIX="${SOURCE_PREFIX#/}" && SOURCE_PREFIX="${SOURCE_PREFIX%/}/"
+  [[ -n "$STATE_ROOT" ]] || _die "--state-root must not be empty"
+  local identity name
+  for identity in "${IDENTITIES[@]}"; do
+    name="${identity%%=*}"
+    [[ "$name" =~ ^[a-z]([-a-z0-9]*[a-z0-9])?$ ]] || _die "identity '$name' is not a Kubernetes/GSA name"
+    [[ "$identity" == *=* ]] || ((${#name} >= 6 && ${#name} <= 30)) ||
+      _die "identity '$name': a service account id has 6-30 characters (or give NAME=GSA_EMAIL)"
+  done
+  if [[ "$OVERLAY" == composer3 ]]; then
+    [[ -n "$ENVIRONMENT_SA" ]] || _die "composer3 needs --environment-sa (the environment's service account)"
+  else
+    IDENTITIES=("script-runner" "${IDENTITIES[@]}")
+  fi
+}
+
+# _gsa_email NAME[=EMAIL]: the GSA of an identity (NAME@PROJECT.iam.gserviceaccount.com by default).
+_gsa_email() {
+  if [[ "$1" == *=* ]]; then
+    printf '%s' "${1#*=}"
+  else
+    printf '%s@%s.iam.gserviceaccount.com' "$1" "$PROJECT"
+  fi
+}
+
+# _prefix_condition BUCKET PREFIX...: a CEL expression matching the objects under any PREFIX of BUCKET.
+_prefix_condition() {
+  local bucket="$1" prefix out=""
+  shift
+  for prefix in "$@"; do
+    out+="${out:+ || }resource.name.startsWith(\"projects/_/buckets/${bucket}/objects/${prefix}\")"
+  done
+  printf '%s' "$out"
+}
+
+# identity_ensure_gsa NAME[=EMAIL]: create the GSA NAME in PROJECT when it does not exist (an EMAIL given
+# explicitly is yours to manage and is left alone).
+identity_ensure_gsa() {
+  local name="${1%%=*}" email
+  email="$(_gsa_email "$1")"
+  [[ "$1" != *=* ]] || return 0
+  if [[ "$DRY_RUN" == true ]]; then
+    _note "create ${email} unless it exists (gcloud iam service-accounts describe ${email})"
+  elif gcloud iam service-accounts describe "$email" --project "$PROJECT" >/dev/null 2>&1; then
+    return 0
+  fi
+  identity_run gcloud iam service-accounts create "$name" --project "$PROJECT" \
+    --display-name "gcs-script-runner pods: ${name}"
+}
+
+# identity_grant_bucket EMAIL ROLE TITLE EXPRESSION BUCKET: a conditional role on BUCKET for a GSA.
+identity_grant_bucket() {
+  identity_run gcloud storage buckets add-iam-policy-binding "gs://$5" --member "serviceAccount:$1" \
+    --role "$2" --condition "title=$3,expression=$4"
+}
+
+# identity_grant_pod EMAIL: what a pod's identity may do in GCS: read the scripts, write its four prefixes.
+identity_grant_pod() {
+  local email="$1" prefixes=() p
+  for p in "${POD_PREFIXES[@]}"; do
+    prefixes+=("${STATE_ROOT}/${p}/")
+  done
+  identity_grant_bucket "$email" roles/storage.objectViewer script-runner-read-scripts \
+    "${BUCKET_TYPE} || $(_prefix_condition "$BUCKET" "$SOURCE_PREFIX")" "$BUCKET"
+  identity_grant_bucket "$email" roles/storage.objectUser script-runner-pod-state \
+    "$(_prefix_condition "$STATE_BUCKET" "${prefixes[@]}")" "$STATE_BUCKET"
+}
+
+# identity_grant_airflow EMAIL: the Airflow identity reads the whole state root and writes its own prefixes.
+identity_grant_airflow() {
+  local email="$1" prefixes=() p
+  for p in "${AIRFLOW_PREFIXES[@]}"; do
+    prefixes+=("${STATE_ROOT}/${p}/")
+  done
+  identity_grant_bucket "$email" roles/storage.objectViewer script-runner-airflow-read \
+    "${BUCKET_TYPE} || $(_prefix_condition "$STATE_BUCKET" "${STATE_ROOT}/")" "$STATE_BUCKET"
+  identity_grant_bucket "$email" roles/storage.objectUser script-runner-airflow-state \
+    "$(_prefix_condition "$STATE_BUCKET" "${prefixes[@]}")" "$STATE_BUCKET"
+}
+
+# identity_bind_ksa NAME[=EMAIL]: Workload Identity between KSA NAME in NAMESPACE and its GSA.
+identity_bind_ksa() {
+  local name="${1%%=*}" email
+  email="$(_gsa_email "$1")"
+  identity_run gcloud iam service-accounts add-iam-policy-binding "$email" --project "$PROJECT" \
+    --role roles/iam.workloadIdentityUser \
+    --member "serviceAccount:${PROJECT}.svc.id.goog[${NAMESPACE}/${name}]"
+  if [[ "$DRY_RUN" == true ]]; then
+    _note "create the service account ${NAMESPACE}/${name} unless it exists (kubectl get serviceaccount)"
+  fi
+  if [[ "$DRY_RUN" == true ]] || ! kubectl get serviceaccount "$name" --namespace "$NAMESPACE" >/dev/null 2>&1; then
+    identity_run kubectl create serviceaccount "$name" --namespace "$NAMESPACE"
+  fi
+  identity_run kubectl patch serviceaccount "$name" --namespace "$NAMESPACE" \
+    --patch '{"automountServiceAccountToken": false}'
+  identity_run kubectl annotate serviceaccount "$name" --namespace "$NAMESPACE" --overwrite \
+    "iam.gke.io/gcp-service-account=${email}"
+}
+
+# identity_allow_impersonation NAME[=EMAIL]: the environment's service account may mint tokens for the GSA.
+identity_allow_impersonation() {
+  identity_run gcloud iam service-accounts add-iam-policy-binding "$(_gsa_email "$1")" --project "$PROJECT" \
+    --role roles/iam.serviceAccountTokenCreator --member "serviceAccount:${ENVIRONMENT_SA}"
+}
+
+_check_uniform_access() {
+  local bucket="$1" uniform
+  if [[ "$DRY_RUN" == true ]]; then
+    _note "IAM conditions need uniform bucket-level access on gs://${bucket}; check with:"
+    _note "gcloud storage buckets describe gs://${bucket} --format='value(uniform_bucket_level_access)'"
+    return 0
+  fi
+  uniform="$(gcloud storage buckets describe "gs://${bucket}" --format='value(uniform_bucket_level_access)')"
+  [[ "${uniform,,}" == true ]] ||
+    _die "gs://${bucket} has no uniform bucket-level access, which IAM conditions need: turn it on first"
+}
+
+main() {
+  _parse "$@"
+  local identity
+  _note "gcs-script-runner identities: overlay ${OVERLAY}, project ${PROJECT}, scripts gs://${BUCKET}/${SOURCE_PREFIX}, state gs://${STATE_BUCKET}/${STATE_ROOT}/"
+  _check_uniform_access "$BUCKET"
+  [[ "$STATE_BUCKET" == "$BUCKET" ]] || _check_uniform_access "$STATE_BUCKET"
+  if [[ "$OVERLAY" == composer3 && ${#IDENTITIES[@]} -eq 0 ]]; then
+    _note "composer3 without --identity: every pod runs as ${ENVIRONMENT_SA}, which the environment already"
+    _note "lets use its bucket. Name the identities of service_account_allowlist with --identity to add more."
+  fi
+  for identity in "${IDENTITIES[@]}"; do
+    _note "identity ${identity%%=*}: $(_gsa_email "$identity")"
+    identity_ensure_gsa "$identity"
+    if [[ "$OVERLAY" == composer3 ]]; then
+      identity_allow_impersonation "$identity"
+    else
+      identity_bind_ksa "$identity"
+    fi
+    identity_grant_pod "$(_gsa_email "$identity")"
+  done
+  if [[ -n "$AIRFLOW_SA" ]]; then
+    _note "Airflow's identity ${AIRFLOW_SA}: the header cache, the attempt ledger and the reports"
+    identity_grant_airflow "$AIRFLOW_SA"
+  fi
+}
+
+main "$@"

@@ -104,7 +104,11 @@ def _deploy_parser(sub: Any) -> None:
     where.add_argument("--environment", help="a Composer environment (gcloud composer environments describe)")
     deploy.add_argument("--location", help="the Composer environment's region")
     deploy.add_argument("--airflow-url", help="an Airflow REST API (with --bucket): versions, Variable")
-    deploy.add_argument("--airflow-token", default=os.environ.get("SCRIPT_RUNNER_AIRFLOW_TOKEN"))
+    deploy.add_argument(
+        "--airflow-token",
+        default=os.environ.get("SCRIPT_RUNNER_AIRFLOW_TOKEN"),
+        help="bearer token for --airflow-url (default $SCRIPT_RUNNER_AIRFLOW_TOKEN, else /auth/token)",
+    )
     deploy.add_argument("--airflow-auth", metavar="USER:PASSWORD", help="basic auth (Airflow 2)")
     deploy.add_argument(
         "--versions",

@@ -203,7 +203,8 @@ class AirflowRest:
 
     def commands(self, key: str, value: str) -> list[str]:
         """The REST calls, as printable lines."""
+        api = f"{self.base}{self.api()}"
         return [
-            f"GET {self.base}/api/.../variables/{key}",
-            f"PATCH {self.base}/api/.../variables/{key} {json.dumps({'key': key, 'value': value})}",
+            f"GET {api}/variables/{key}",
+            f"PATCH {api}/variables/{key} {json.dumps({'key': key, 'value': value})}",
         ]

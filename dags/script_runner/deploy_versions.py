@@ -7,6 +7,8 @@ by ``make compat``) can replace it (``--support-table``). Both have one shape::
                "providers": {"cncf-kubernetes": "10.11.1", "google": "22.2.0"},
                "passed": true}]}
 
+(``apache-airflow-providers-google`` or ``google``; providers may also sit beside ``airflow``.)
+
 A set says: this Airflow release with at least these provider versions was tested. A set with
 ``"passed": false`` is ignored. An Airflow version is accepted when a set has the same release, or an
 earlier patch release of the same minor (a later patch of a tested minor, e.g. 3.3.2 for 3.3.1).
@@ -113,11 +115,13 @@ def _table(data: Any, origin: str) -> SupportTable:
     for entry in sets:
         if not isinstance(entry, dict) or entry.get("passed", True) is False:
             continue
-        release = str(entry.get("airflow", ""))
+        release = str(
+            entry.get("airflow") or entry.get("apache-airflow") or entry.get("airflow_version") or ""
+        )
         _version(release, f"Airflow in {origin}")
-        providers = {
-            _short(str(k)): str(v) for k, v in dict(entry.get("providers") or {}).items() if _short(str(k))
-        }
+        # Providers nested under "providers", or beside "airflow" (either spelling of the package name).
+        given = {**{k: v for k, v in entry.items() if k != "providers"}, **dict(entry.get("providers") or {})}
+        providers = {_short(str(k)): str(v) for k, v in given.items() if _short(str(k)) and v}
         out.append((release, {k: v for k, v in providers.items() if k in PROVIDERS}))
     if not out:
         raise DeployError(f"{origin}: no supported (passed) set")

@@ -292,3 +292,112 @@ def test_deploy_refuses_settings_the_dag_would_refuse(
     assert main(argv) == 2
     assert "max_retrys" in capsys.readouterr().err
     assert list(bucket.client.list_blobs(bucket.name, prefix="dags/")) == []
+
+
+def test_support_table_reads_providers_beside_airflow(tmp_path: Path) -> None:
+    table = tmp_path / "support.json"
+    table.write_text(
+        json.dumps({"sets": [{"airflow": "3.3.1", "apache-airflow-providers-cncf-kubernetes": "10.14.0"}]})
+    )
+    problems = load_support_table(table).check(
+        Versions(airflow="3.3.1", providers={"cncf-kubernetes": "10.11.1"})
+    )
+    assert "older than 10.14.0" in problems[0]
+
+
+def test_deploy_versions_local_reads_the_installed_airflow(
+    make_bucket: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from importlib import metadata
+
+    bucket = make_bucket({})
+    argv = ["deploy", "--bucket", bucket.name, "--versions", "local", "--dry-run"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert f"Airflow {metadata.version('apache-airflow')}" in out
+    assert f"google {metadata.version('apache-airflow-providers-google')}" in out
+    assert "[installed here]" in out
+
+
+def test_gcloud_variable_value_is_found_among_the_lines_gcloud_adds() -> None:
+    from script_runner.deploy_targets import _value_from_output
+
+    assert _value_from_output('{"a": 1}\n') == '{"a": 1}'
+    assert _value_from_output('Command has been started.\n{\n  "a": 1\n}\n') == '{\n  "a": 1\n}'
+
+
+def _airflow2_api(
+    state: dict[str, Any], method: str, path: str, auth: str | None, body: Any
+) -> tuple[int, Any]:
+    """What a tiny Airflow 2 REST API (/api/v1, basic auth admin:secret) answers: versions and Variables."""
+    state["seen"].append(f"{method} {path}")
+    if not path.startswith("/api/v1/"):
+        return 404, {"detail": "Not Found"}
+    if auth != "Basic YWRtaW46c2VjcmV0":
+        return 401, {"detail": "Unauthorized"}
+    path = path.removeprefix("/api/v1")
+    if path == "/version":
+        return 200, {"version": "2.11.1"}
+    if path.startswith("/providers"):
+        packages = {"google": "22.2.2", "cncf-kubernetes": "10.14.0"}
+        return 200, {
+            "providers": [
+                {"package_name": f"apache-airflow-providers-{k}", "version": v} for k, v in packages.items()
+            ]
+        }
+    key = path.removeprefix("/variables").strip("/")
+    variables = state["variables"]
+    if method == "GET" and key in variables:
+        return 200, {"key": key, "value": variables[key]}
+    if (method == "PATCH" and key in variables) or method == "POST":
+        variables[body["key"]] = body["value"]
+        return 200, body
+    return 404, {"detail": "Variable not found"}
+
+
+@pytest.fixture
+def airflow2() -> Any:
+    """The tiny Airflow 2 API on a real socket; yields (url, state)."""
+    import http.server
+    import threading
+
+    state: dict[str, Any] = {"seen": [], "variables": {}}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _route(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(length)) if length else None
+            code, answer = _airflow2_api(
+                state, self.command, self.path, self.headers.get("Authorization"), body
+            )
+            data = json.dumps(answer).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_PATCH = do_POST = _route
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", state
+    server.shutdown()
+
+
+def test_deploy_airflow2_rest_api_with_basic_auth_creates_the_variable(
+    make_bucket: Any, airflow2: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, state = airflow2
+    bucket = make_bucket({})
+    argv = ["deploy", "--bucket", bucket.name, "--airflow-url", url, "--image", "r/sr:1"]
+    assert main([*argv, "--airflow-auth", "admin:wrong"]) == 2
+    assert "pass a token (--airflow-token) or user:password (--airflow-auth)" in capsys.readouterr().err
+    assert main([*argv, "--airflow-auth", "admin:secret"]) == 0
+    out = capsys.readouterr().out
+    assert "Airflow 2.11.1, cncf-kubernetes 10.14.0, google 22.2.2" in out
+    assert json.loads(state["variables"]["script_runner_settings"]) == {"image": "r/sr:1"}
+    assert "POST /api/v1/variables" in state["seen"]  # created: it did not exist

@@ -7,7 +7,10 @@ environment and keeps the Variable in a file, recording every call.
 from __future__ import annotations
 
 import json
+import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -212,8 +215,33 @@ def test_deploy_environment_dry_run_prints_gcloud_commands_and_writes_nothing(
     assert list(bucket.client.list_blobs(bucket.name, prefix="dags/")) == []
 
 
+def _dag_id_from_bucket(bucket: Any, folder: Path) -> str:
+    """Download dags/ and import the DAG from there alone (as Composer's workers would), in a fresh Python."""
+    for blob in bucket.client.list_blobs(bucket.name, prefix="dags/"):
+        target = folder / blob.name.removeprefix("dags/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        blob.download_to_filename(str(target))
+    code = (
+        "import sys; d = sys.argv[1]; sys.path.insert(0, d); import gcs_script_runner as m, script_runner; "
+        "assert script_runner.__file__.startswith(d), script_runner.__file__; print(m.dag.dag_id)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {
+        "AIRFLOW_HOME": str(folder.parent / "af")
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(folder)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.strip().splitlines()[-1]
+
+
 def test_deploy_environment_uploads_merges_the_variable_and_deletes_stale_package_files(
-    make_bucket: Any, fake_gcloud: Any, capsys: pytest.CaptureFixture[str]
+    make_bucket: Any, fake_gcloud: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     bucket = make_bucket({})
     bucket.blob("dags/script_runner/removed_module.py").upload_from_string("OLD = 1\n")
@@ -239,6 +267,7 @@ def test_deploy_environment_uploads_merges_the_variable_and_deletes_stale_packag
     )
     assert "kubectl apply -k k8s/overlays/composer2" in out
     assert "k8s/setup-identity.sh --overlay composer2" in out
+    assert _dag_id_from_bucket(bucket, tmp_path / "from-bucket") == "gcs_script_runner"
     # Again: every file is current, the Variable keeps its value.
     assert main(argv) == 0
     assert f"upload 0, delete 0, {len(local_files(DAGS))} unchanged" in capsys.readouterr().out

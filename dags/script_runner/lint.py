@@ -29,7 +29,8 @@ Format = Literal["text", "json", "github"]
 SEVERITIES = ("error", "warning", "info", "style")
 # The runner library is sourced from a path only the image has ($RUNNER_LIB): shellcheck cannot follow it.
 DEFAULT_EXCLUDES = ("SC1090", "SC1091")
-SHELLCHECK_TIMEOUT = 120
+SHELLCHECK_TIMEOUT = 120  # seconds per shellcheck process
+SHELLCHECK_BATCH = 200  # files per shellcheck process (a whole scripts repository would overflow argv)
 _GITHUB_LEVEL = {"error": "error", "warning": "warning", "info": "notice", "style": "notice"}
 
 
@@ -106,27 +107,34 @@ def lint_paths(
 
 
 def run_shellcheck(files: list[Path], *, shellcheck: str, severity: str) -> dict[Path, list[Problem]]:
-    """shellcheck's comments per file (one shellcheck process for all files).
+    """shellcheck's comments per file (one shellcheck process per ``SHELLCHECK_BATCH`` files).
 
     :param files: scripts to check.
     :param shellcheck: the executable.
     :param severity: the lowest level reported (error, warning, info, style).
     """
-    if not files:
-        return {}
+    out: dict[Path, list[Problem]] = {}
+    for start in range(0, len(files), SHELLCHECK_BATCH):
+        _shellcheck_batch(files[start : start + SHELLCHECK_BATCH], shellcheck, severity, out)
+    return out
+
+
+def _shellcheck_batch(
+    files: list[Path], shellcheck: str, severity: str, out: dict[Path, list[Problem]]
+) -> None:
     argv = [
         shellcheck,
         "--shell=bash",
         "--format=json1",
         f"--severity={severity}",
         f"--exclude={','.join(DEFAULT_EXCLUDES)}",
+        "--",
         *[str(f) for f in files],
     ]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=SHELLCHECK_TIMEOUT, check=False)
     if done.returncode not in (0, 1):
         raise ScriptRunnerError(f"shellcheck failed ({done.returncode}): {done.stderr.strip()[:300]}")
     by_name = {str(f): f for f in files}
-    out: dict[Path, list[Problem]] = {}
     for comment in json.loads(done.stdout or "{}").get("comments", []):
         path = by_name.get(str(comment["file"]), Path(str(comment["file"])))
         out.setdefault(path, []).append(
@@ -140,7 +148,6 @@ def run_shellcheck(files: list[Path], *, shellcheck: str, severity: str) -> dict
                 source="shellcheck",
             )
         )
-    return out
 
 
 def render(results: list[FileResult], fmt: Format) -> str:

@@ -147,3 +147,23 @@ def test_pre_commit_hooks_run_lint_on_shell_files() -> None:
         assert hook["entry"] == "script-runner lint"
         assert hook["files"] == r"\.sh$"
         assert hook["require_serial"] is True
+
+
+def test_lint_checks_every_file_when_shellcheck_runs_in_batches(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from script_runner import lint as lint_module
+
+    monkeypatch.setattr(lint_module, "SHELLCHECK_BATCH", 2)
+    for i in range(5):
+        (tmp_path / f"s{i}.sh").write_text(SLOPPY)
+    (tmp_path / "-dash.sh").write_text(SLOPPY)  # given to shellcheck as "-dash.sh": not taken for an option
+    monkeypatch.chdir(tmp_path)
+    code, out = lint(capsys, "--format", "json", ".")
+    report = json.loads(out)
+    assert code == 1
+    assert sorted(Path(f["path"]).name for f in report["files"] if f["status"] == "problems") == [
+        "-dash.sh",
+        *[f"s{i}.sh" for i in range(5)],
+    ]
+    assert report["summary"]["problems"] == 12

@@ -213,8 +213,13 @@ def left_to_do(settings: RunnerSettings, *, variable_set: bool, merged: dict[str
         left.append(f"make sure the image {settings.image} is pushed (cloudbuild.yaml builds it)")
     identity = (
         f"bash k8s/setup-identity.sh --overlay {settings.preset} --project PROJECT "
-        f"--bucket {settings.effective_state_bucket} --state-root {settings.state_root}"
+        f"--bucket {settings.source_bucket} --source-prefix {settings.source_prefix} "
+        f"--state-root {settings.state_root}"
     )
+    if settings.effective_state_bucket != settings.source_bucket:
+        identity += f" --state-bucket {settings.effective_state_bucket}"
+    if settings.preset != "composer3" and settings.namespace != "script-runner":
+        identity += f" --namespace {settings.namespace}"
     if settings.preset == "composer3":
         left.append(
             "identities: pods run as the environment's service account; for per-script identities "

@@ -266,7 +266,10 @@ def test_deploy_environment_uploads_merges_the_variable_and_deletes_stale_packag
         == (DAGS / "gcs_script_runner.py").read_bytes()
     )
     assert "kubectl apply -k k8s/overlays/composer2" in out
-    assert "k8s/setup-identity.sh --overlay composer2" in out
+    assert (
+        f"k8s/setup-identity.sh --overlay composer2 --project PROJECT --bucket {bucket.name} --source-prefix data/ "
+        "--state-root script-runner --airflow-sa AIRFLOW_SA"
+    ) in out
     assert _dag_id_from_bucket(bucket, tmp_path / "from-bucket") == "gcs_script_runner"
     # Again: every file is current, the Variable keeps its value.
     assert main(argv) == 0
@@ -297,12 +300,16 @@ def test_deploy_bucket_with_versions_prints_the_variable_to_set(
 ) -> None:
     bucket = make_bucket({})
     argv = ["deploy", "--bucket", f"gs://{bucket.name}", "--versions", "airflow=3.1.8", "--image", "r/sr:1"]
-    assert main(["--preset", "gke", *argv]) == 0
+    settings = '{"source": "gs://scripts-bkt/jobs/", "state_bucket": "state-bkt"}'
+    assert main(["--preset", "gke", "--settings", settings, *argv]) == 0
     out = capsys.readouterr().out
-    assert (
-        'set the Airflow Variable script_runner_settings to \'{"image": "r/sr:1", "preset": "gke"}\'' in out
-    )
+    assert 'set the Airflow Variable script_runner_settings to \'{"image": "r/sr:1", "preset": "gke", ' in out
     assert bucket.blob("dags/.airflowignore").exists()
+    assert (
+        "setup-identity.sh --overlay gke --project PROJECT --bucket scripts-bkt --source-prefix jobs/ "
+        "--state-root script-runner --state-bucket state-bkt --airflow-sa AIRFLOW_SA"
+    ) in out
+    assert "drop scripts into gs://scripts-bkt/jobs/" in out
 
 
 def test_deploy_refuses_settings_the_dag_would_refuse(

@@ -140,7 +140,7 @@ def _resolve_refs(path: str, refs: list[str], known: list[str]) -> tuple[list[st
         else:
             hits = [ref] if ref in known else []
         if not hits:
-            near = difflib.get_close_matches(ref, known, n=3, cutoff=0.6)
+            near = difflib.get_close_matches(ref, [k for k in known if k != path], n=3, cutoff=0.6)
             return [], (
                 f"after={ref}: no script of this source matches it",
                 "name scripts by their path under the source root"

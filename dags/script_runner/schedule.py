@@ -97,7 +97,9 @@ def run_window(
     """
     if due_at:
         at = _utc(datetime.fromisoformat(due_at.replace("Z", "+00:00")))
-        return Window(_previous_fire(dag_schedule, at), at, closed_end=True, why=f"due_at {_iso(at)}")
+        return Window(
+            _previous_fire(dag_schedule, at), at, closed_end=True, why=f"as scheduled at {_iso(at)}"
+        )
     if str(run_type or "").lower().rsplit(".", 1)[-1] not in SCHEDULED_RUN_TYPES or end is None:
         return None
     end = _utc(end)

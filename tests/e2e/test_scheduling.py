@@ -99,7 +99,7 @@ def test_scheduling_only_the_due_scripts_run(scheduled: tuple[RunResult, str]) -
     assert "sched/monthly.sh" not in run.mapped_tasks()
     report = run.report()
     assert report["run"]["reason"] == "e2e: as scheduled"
-    assert "due_at 2026-12-07T06:00:00Z" in report["run"]["window"]
+    assert "as scheduled at 2026-12-07T06:00:00Z" in report["run"]["window"]
 
 
 def test_scheduling_trigger_with_only_and_reason_runs_just_those(

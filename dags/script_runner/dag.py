@@ -68,7 +68,11 @@ def build_dag(dag_id: str = c.DAG_ID, *, params: bool = True) -> DAG:
         def discover() -> list[dict[str, Any]]:
             from script_runner.tasks import run_discovery
 
-            return run_discovery(shards=shards, dag_schedule=schedule)
+            return run_discovery(
+                shards=shards,
+                dag_schedule=schedule,
+                run_task_ids=[_run_task_id(i, shards) for i in range(shards)],
+            )
 
         @task(show_return_value_in_logs=False)
         def pick_shard(index: int) -> list[dict[str, Any]]:

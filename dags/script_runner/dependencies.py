@@ -105,6 +105,39 @@ def within(specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def locate(planned: list[list[dict[str, Any]]], task_ids: list[str]) -> None:
+    """Give each waiting spec the task instance of each dependency (``after_tasks``: path -> [task, index]).
+
+    A waiting script asks Airflow for that instance's state when the ledger has no final record of it (a
+    task marked failed while it waited, or a worker lost before it wrote one), instead of waiting forever.
+
+    :param planned: the shards as mapped (index in a shard = map index); changed in place.
+    :param task_ids: the run task of each shard.
+    """
+    where = {
+        spec["path"]: [task_id, index]
+        for task_id, specs in zip(task_ids, planned, strict=False)
+        for index, spec in enumerate(specs)
+    }
+    for specs in planned:
+        for spec in specs:
+            if spec.get("after"):
+                spec["after_tasks"] = {d: where[d] for d in spec["after"] if d in where}
+
+
+def ended_without_record(dependency: str, state: str | None) -> tuple[str, str] | None:
+    """What a dependency's final Airflow state means when its ledger has no final record (None: wait on).
+
+    :param dependency: the dependency's path.
+    :param state: its task instance's state in Airflow (None when unknown).
+    """
+    if state == "success":  # marked success by a user: take it as done
+        return "ok", ""
+    if state in ("failed", "upstream_failed", "removed", "skipped"):
+        return "skip", f"dependency {dependency} ended {state} in Airflow without a recorded attempt"
+    return None
+
+
 def verdict(dependency: str, records: list[dict[str, Any]]) -> tuple[str, str]:
     """What a waiting script does about one dependency, from that dependency's ledger records in the run.
 

@@ -25,7 +25,7 @@ from script_runner.compat import (
     TaskDeferred,
     parent_execute_kwargs,
 )
-from script_runner.dependencies import verdict
+from script_runner.dependencies import ended_without_record, verdict
 from script_runner.ledger import Ledger, since_last_clear
 from script_runner.params import run_options
 from script_runner.policy import (
@@ -202,6 +202,8 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
             except Exception:
                 log.warning("could not read the ledger of %s; waiting", dep, exc_info=True)
                 kind, why = "wait", f"{dep}: its attempts cannot be read now"
+            if kind == "wait":
+                kind, why = self._airflow_says(context, dep) or (kind, why)
             if kind == "skip":
                 skipped = Outcome(Status.SKIPPED, None, why)
                 self._record(context, skipped, Action.SKIP, extra={"dependency": dep})
@@ -229,6 +231,22 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
             "; ".join(waiting),
         )
         raise AirflowRescheduleException(due)  # type: ignore[no-untyped-call]
+
+    def _airflow_says(self, context: Any, dep: str) -> tuple[str, str] | None:
+        """A dependency's final Airflow state when the ledger has none (Airflow 3.1+; None before)."""
+        where = self.script_spec.after_tasks.get(dep)
+        if where is None:
+            return None
+        task_id, map_index = where
+        ti = context["ti"]
+        try:
+            raw = ti.get_task_states(
+                dag_id=ti.dag_id, map_index=map_index, task_ids=[task_id], run_ids=[context["run_id"]]
+            )
+        except Exception:  # not available before Airflow 3.1: wait on the ledger alone
+            return None
+        state = (raw or {}).get(context["run_id"], {}).get(f"{task_id}_{map_index}")
+        return ended_without_record(dep, str(getattr(state, "value", state)) if state else None)
 
     def _wait_for_own_retry_delay(self, history: list[dict[str, Any]]) -> None:
         """Apply the script's ``retry_delay`` backoff above Airflow's DAG-level one (a reschedule, no try)."""

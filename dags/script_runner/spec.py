@@ -85,6 +85,8 @@ class ScriptSpec(BaseModel):
     fault: str | None = None
     # after=: patterns as written until discovery resolves them to paths (dependencies.py)
     after: list[str] = Field(default_factory=list)
+    # where each dependency runs in this run: path -> (run task id, map index), set after sharding
+    after_tasks: dict[str, tuple[str, int]] = Field(default_factory=dict)
     schedule: str | None = None
     notes: list[str] = Field(default_factory=list)
 

@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 from script_runner import constants as c
 from script_runner.compat import AirflowFailException, get_current_context
+from script_runner.dependencies import locate
 from script_runner.discovery import discover, shard
 from script_runner.exceptions import DiscoveryError, ScriptRunnerError, SettingsError
 from script_runner.header_cache import HeaderCache
@@ -44,7 +45,9 @@ def max_map_length() -> int:
         return c.DEFAULT_MAX_MAP_LENGTH
 
 
-def run_discovery(*, shards: int, dag_schedule: str | None = None) -> list[dict[str, Any]]:
+def run_discovery(
+    *, shards: int, dag_schedule: str | None = None, run_task_ids: list[str] | None = None
+) -> list[dict[str, Any]]:
     """List, validate and plan; narrow to what this run launches (trigger options, schedules, dry run).
 
     Returns shard 0 (the list the first run task maps over) and pushes the XCom keys ``shard_<i>`` for the
@@ -53,6 +56,7 @@ def run_discovery(*, shards: int, dag_schedule: str | None = None) -> list[dict[
 
     :param shards: how many mapped run tasks the DAG has.
     :param dag_schedule: the DAG's schedule setting (scripts' schedules are checked against its runs).
+    :param run_task_ids: the mapped run task of each shard (waiting scripts look their dependencies up).
     """
     settings = load_settings_from_airflow()
     ctx = get_current_context()
@@ -74,6 +78,7 @@ def run_discovery(*, shards: int, dag_schedule: str | None = None) -> list[dict[
         result = discover(settings, client=client, cache=cache)
         left_out = narrow(result, options, window)
         planned = shard(result.specs, shards=shards, max_map_length=max_map_length())
+        locate(planned, run_task_ids or [c.RUN_TASK_ID])
     except ScriptRunnerError as exc:
         # Nothing is launched; the report task (all_done) still runs and states why.
         ti.xcom_push(key="discovery_error", value=f"{type(exc).__name__}: {exc}")

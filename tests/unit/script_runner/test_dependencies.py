@@ -108,3 +108,24 @@ def test_dependencies_verdict_from_the_ledger(
     records: list[dict[str, Any]], expected: tuple[str, str]
 ) -> None:
     assert verdict("x.sh", records) == expected
+
+
+def test_dependencies_locate_names_each_dependencys_task_instance() -> None:
+    from script_runner.dependencies import locate
+
+    planned = [[{"path": "a.sh"}, {"path": "b.sh"}], [{"path": "c.sh", "after": ["b.sh", "gone.sh"]}]]
+    locate(planned, ["run_scripts_0", "run_scripts_1"])
+    assert planned[1][0]["after_tasks"] == {"b.sh": ["run_scripts_0", 1]}
+    assert "after_tasks" not in planned[0][0]
+
+
+def test_dependencies_final_airflow_state_without_a_record() -> None:
+    from script_runner.dependencies import ended_without_record
+
+    assert ended_without_record("x.sh", "failed") == (
+        "skip",
+        "dependency x.sh ended failed in Airflow without a recorded attempt",
+    )
+    assert ended_without_record("x.sh", "success") == ("ok", "")
+    assert ended_without_record("x.sh", "up_for_reschedule") is None
+    assert ended_without_record("x.sh", None) is None

@@ -1,3 +1,0 @@
-#!/usr/bin/env bash
-# runner: cpu=100m memory=64Mi timeout=2m after=chain/load.sh
-echo "E2E-SCHED publish ran"

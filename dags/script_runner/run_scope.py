@@ -58,6 +58,12 @@ def narrow(result: DiscoveryResult, options: RunOptions, window: Window | None) 
                 reason = f"schedule={schedule}: no cron time in {window.describe()} ({window.why})"
                 reason += f"; next {nxt}"
                 result.held.append({"path": spec["path"], "status": NOT_DUE, "reason": reason})
+            elif schedule and window.fires_again(schedule, when):
+                finer = (
+                    f"schedule={schedule} fires more than once in {window.describe()}: it runs once per run"
+                )
+                finer += " (the DAG's SCRIPT_RUNNER_SCHEDULE is coarser)"
+                due.append({**spec, "notes": [*spec.get("notes", []), finer]})
             else:
                 due.append(spec)
         result.specs = due

@@ -62,6 +62,15 @@ class Window:
         inside = when <= self.end if self.closed_end else when < self.end
         return when if inside else None
 
+    def fires_again(self, schedule: str, after: datetime) -> bool:
+        """Whether ``schedule`` has another cron time in this window after ``after`` (finer than the DAG).
+
+        :param schedule: a cron expression or preset.
+        :param after: a cron time found in the window.
+        """
+        when: datetime = croniter(cron_of(schedule), after).get_next(datetime)
+        return when <= self.end if self.closed_end else when < self.end
+
     def describe(self) -> str:
         """``[a, b)`` or ``(a, b]`` in UTC, as the report and ``plan`` print it."""
         left, right = ("(", "]") if self.closed_end else ("[", ")")

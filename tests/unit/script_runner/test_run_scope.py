@@ -119,3 +119,16 @@ def test_discover_resolves_after_and_reads_a_spaced_schedule(make_bucket: Any, g
     assert result.held == [
         {"path": "late.sh", "status": "skipped", "reason": "dependency typo.sh was rejected"}
     ]
+
+
+def test_run_scope_notes_a_schedule_finer_than_the_dags() -> None:
+    result = DiscoveryResult(specs=[{"path": "often.sh", "schedule": "*/15 * * * *"}, {"path": "plain.sh"}])
+    monday = datetime(2026, 12, 7, tzinfo=UTC)
+    window = run_window(run_type="scheduled", start=monday, end=monday, dag_schedule="@daily")
+    narrow(result, RunOptions(), window)
+    often, plain = result.specs
+    assert often["notes"] == [
+        "schedule=*/15 * * * * fires more than once in (2026-12-06T00:00:00Z, 2026-12-07T00:00:00Z]: "
+        "it runs once per run (the DAG's SCRIPT_RUNNER_SCHEDULE is coarser)"
+    ]
+    assert "notes" not in plain

@@ -25,6 +25,8 @@ FILES = {
     "naive": ROOT / "bench" / "baseline" / "naive_dag.py",
     "bare": ROOT / "bench" / "bare" / "bare_mapped_dag.py",
     "bare_kpo": ROOT / "bench" / "bare" / "bare_kpo_dag.py",
+    # ours without the trigger form's params: what the params cost per parse (issue 14)
+    "ours_no_params": ROOT / "bench" / "bare" / "ours_no_params_dag.py",
 }
 COLD_SNIPPET = (
     "import sys, time, runpy; sys.path.insert(0, sys.argv[2]); import airflow.sdk; "
@@ -95,7 +97,7 @@ def run(
                 c = cold_cache[name]
             else:
                 c = cold_cache[name] = cold(path, cold_repeats, env)
-            tasks = {"ours": count + 2, "naive": count}.get(name, 4)
+            tasks = {"ours": count + 2, "ours_no_params": count + 2, "naive": count}.get(name, 4)
             rows.append(
                 {
                     "dag": name,

@@ -31,14 +31,17 @@ def _parse(rows: list[dict[str, Any]]) -> list[str]:
     for n in counts:
         ours, naive, bare = by.get(("ours", n), {}), by.get(("naive", n), {}), by.get(("bare", n), {})
         bare_kpo = by.get(("bare_kpo", n), {})
+        plain = by.get(("ours_no_params", n), {})
         table.append(
             [
                 n,
                 ours.get("warm_ms"),
+                plain.get("warm_ms"),
                 bare.get("warm_ms"),
                 round(ours["warm_ms"] / bare["warm_ms"], 2) if ours and bare else None,
                 naive.get("warm_ms"),
                 ours.get("cold_ms"),
+                plain.get("cold_ms"),
                 bare_kpo.get("cold_ms"),
                 naive.get("cold_ms"),
                 ours.get("parse_cost_per_run_s"),
@@ -49,10 +52,12 @@ def _parse(rows: list[dict[str, Any]]) -> list[str]:
         [
             "scripts",
             "ours warm ms",
+            "ours without params warm ms",
             "bare mapped warm ms",
             "**ours/bare**",
             "naive warm ms",
             "ours cold ms",
+            "ours without params cold ms",
             "bare KPO cold ms",
             "naive cold ms",
             "ours parse s/run",

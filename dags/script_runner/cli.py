@@ -11,14 +11,19 @@ from typing import TYPE_CHECKING, Any
 
 from script_runner import constants as c
 from script_runner import lint
+from script_runner.dependencies import levels
 from script_runner.directives import KEYS
 from script_runner.discovery import discover
-from script_runner.exceptions import ScriptRunnerError
+from script_runner.exceptions import DiscoveryError, ScriptRunnerError
+from script_runner.params import RunOptions
+from script_runner.run_scope import narrow
+from script_runner.schedule import Window, run_window
 from script_runner.settings import PRESETS, load_settings
 from script_runner.spec import ScriptSpec
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from datetime import datetime
 
     from script_runner.settings import RunnerSettings
 
@@ -33,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = _settings(args)
         if args.command == "lint":
             return _lint(args, settings)
-        return _plan(settings, as_json=args.json)
+        return _plan(settings, as_json=args.json, at=args.at, schedule=args.schedule)
     except ScriptRunnerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -64,6 +69,17 @@ def _parser() -> argparse.ArgumentParser:
         "file:///home/airflow/gcs/X is gs://$GCS_BUCKET/X) (default: settings)",
     )
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
+    plan.add_argument(
+        "--at",
+        metavar="TIME",
+        help="explain which scripts are due in the scheduled run at TIME (UTC, e.g. 2026-12-07T06:00:00Z); "
+        "without it every script is planned, as in a manual run",
+    )
+    plan.add_argument(
+        "--schedule",
+        default=os.environ.get(c.ENV_PREFIX + "SCHEDULE", "@daily"),
+        help="the DAG's schedule, for --at (default: $SCRIPT_RUNNER_SCHEDULE or @daily)",
+    )
     _deploy_parser(sub)
     return parser
 
@@ -175,8 +191,18 @@ def _lint(args: argparse.Namespace, settings: RunnerSettings) -> int:
     return 1 if any(r.failed for r in results) else 0
 
 
-def _plan(settings: RunnerSettings, *, as_json: bool) -> int:
+def _plan(
+    settings: RunnerSettings, *, as_json: bool, at: str | None = None, schedule: str | None = None
+) -> int:
     result = discover(settings)
+    window = None
+    if at:
+        try:
+            window = run_window(run_type="scheduled", start=None, end=None, dag_schedule=schedule, due_at=at)
+        except ValueError as exc:
+            raise DiscoveryError(f"--at {at!r} is not a time: {exc} (e.g. 2026-12-07T06:00:00Z)") from exc
+    narrow(result, RunOptions(), window)
+    order = levels(result.specs)
     if as_json:
         print(
             json.dumps(
@@ -184,6 +210,9 @@ def _plan(settings: RunnerSettings, *, as_json: bool) -> int:
                     "source": settings.source,
                     "launch": [ScriptSpec.model_validate(s).model_dump(mode="json") for s in result.specs],
                     "rejected": [r.model_dump(mode="json") for r in result.rejected],
+                    "held": result.held,
+                    "levels": order,
+                    "window": window.describe() if window else None,
                     "summary": result.summary(),
                 },
                 indent=2,
@@ -199,12 +228,47 @@ def _plan(settings: RunnerSettings, *, as_json: bool) -> int:
         )
         for note in s.notes:
             print(f"{'':40}   note: {note}")
+    _print_order(result.specs, order, window)
+    for h in result.held:
+        print(f"{h['status'].upper()} {h['path']}: {h['reason']}")
     for r in result.rejected:
         where = f" line {r.line}" if r.line else ""
         print(f"REJECTED {r.path}{where}: {r.reason} (fix: {r.fix})")
     summary = result.summary()
-    print(f"{summary['launch']} to launch, {summary['rejected']} rejected, {summary['ignored']} ignored")
+    print(
+        f"{summary['launch']} to launch, {summary['held']} held back, {summary['rejected']} rejected, "
+        f"{summary['ignored']} ignored"
+    )
     return 1 if result.rejected else 0
+
+
+def _print_order(specs: list[dict[str, Any]], order: dict[str, int], window: Window | None) -> None:
+    """The run's order as levels (a level starts once the scripts it waits for succeeded) and due-ness."""
+    if window is not None:
+        print(f"scheduled run at {_stamp(window.end)}: schedules checked against {window.describe()}")
+        every = 0
+        for spec in specs:
+            if not spec.get("schedule"):
+                every += 1
+                continue
+            when = window.first_time(spec["schedule"])
+            print(f"  DUE {spec['path']}: schedule={spec['schedule']} at {_stamp(when)}")
+        if every:
+            print(f"  {every} script(s) without schedule= run in every scheduled run")
+    if not order:
+        return
+    print("order:")
+    for level in range(max(order.values()) + 1):
+        names = []
+        for spec in specs:
+            if order[spec["path"]] == level:
+                after = spec.get("after") or []
+                names.append(spec["path"] + (f" (after {', '.join(after)})" if after else ""))
+        print(f"  level {level}: {', '.join(names)}")
+
+
+def _stamp(when: datetime | None) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ") if when else ""
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -14,6 +14,7 @@ from typing import Any
 from script_runner import constants as c
 from script_runner.compat import AIRFLOW_3, DAG, get_current_context, task
 from script_runner.operator import ScriptPodOperator
+from script_runner.params import dag_params
 from script_runner.settings import parse_time_settings
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,9 @@ log = logging.getLogger(__name__)
 DOC = """
 Runs every shell script under the configured source (default `gs://$GCS_BUCKET/data/`) in its own pod.
 `discover` lists the scripts at run time and validates their `# runner:` headers; rejected scripts are
-listed in the report with the fix. Trigger with `{"rerun": true}` to ignore done-markers.
+listed in the report with the fix. Scripts may wait for others (`# runner: after=etl/extract.sh`) and run on
+their own schedule (`# runner: schedule=0 6 * * 1`). The trigger form offers `only`, `exclude`, `dry_run`,
+`rerun` (ignore done-markers), `reason` and `due_at`; a raw conf `{"rerun": true}` works too.
 """
 
 
@@ -37,8 +40,12 @@ def _run_task_id(index: int, shards: int) -> str:
     return c.RUN_TASK_ID if shards == 1 else f"{c.RUN_TASK_ID}_{index}"
 
 
-def build_dag(dag_id: str = c.DAG_ID) -> DAG:
-    """The DAG object. Shape (shards, retry ceiling, schedule) comes from the environment only."""
+def build_dag(dag_id: str = c.DAG_ID, *, params: bool = True) -> DAG:
+    """The DAG object. Shape (shards, retry ceiling, schedule) comes from the environment only.
+
+    :param dag_id: the DAG's id.
+    :param params: give the DAG its run params (the trigger form); False only to measure their parse cost.
+    """
     shape = parse_time_settings()
     shards = shape["shards"]
     raw_schedule = os.environ.get(c.ENV_PREFIX + "SCHEDULE", "@daily").strip()
@@ -50,8 +57,8 @@ def build_dag(dag_id: str = c.DAG_ID) -> DAG:
         start_date=datetime(2024, 1, 1),
         catchup=False,
         max_active_runs=1,
-        # No DAG params: trigger with the conf {"rerun": true}. (Params cost a JSON-schema check on every
-        # parse, a fifth of this file's parse time.)
+        # The trigger form (params.py); the raw conf {"rerun": true} of older releases still works.
+        params=dag_params() if params else None,
         tags=["script-runner"],
         doc_md=DOC,
         default_args={"owner": "script-runner"},
@@ -61,7 +68,11 @@ def build_dag(dag_id: str = c.DAG_ID) -> DAG:
         def discover() -> list[dict[str, Any]]:
             from script_runner.tasks import run_discovery
 
-            return run_discovery(shards=shards)
+            return run_discovery(
+                shards=shards,
+                dag_schedule=schedule,
+                run_task_ids=[_run_task_id(i, shards) for i in range(shards)],
+            )
 
         @task(show_return_value_in_logs=False)
         def pick_shard(index: int) -> list[dict[str, Any]]:

@@ -36,6 +36,14 @@ KEYS: dict[str, tuple[str, str]] = {
     "skip_on": ("exit codes that mean 'nothing to do': the task is skipped", "skip_on=10"),
     "oom_retry": ("after an OOMKilled, retry with memory x oom_memory_factor", "oom_retry=true"),
     "fault": ("local stack only: inject a fault into this script's pod", "fault=oom"),
+    "after": (
+        "start only once these scripts succeeded in the run (paths or globs under the source; repeatable)",
+        "after=etl/extract.sh,etl/dims/*.sh",
+    ),
+    "schedule": (
+        "run only in the scheduled runs whose interval holds one of its cron times (cron or @daily...)",
+        "schedule=0 6 * * 1",
+    ),
 }
 ALIASES = {
     "ephemeral-storage": "ephemeral_storage",
@@ -50,7 +58,7 @@ ALIASES = {
     "skip-on": "skip_on",
     "oom-retry": "oom_retry",
 }
-REPEATABLE = {"env", "needs"}
+REPEATABLE = {"env", "needs", "after"}
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -61,6 +69,7 @@ class RawDirectives:
     values: dict[str, str] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
     needs: list[str] = field(default_factory=list)
+    after: list[str] = field(default_factory=list)
     lines: dict[str, int] = field(default_factory=dict)
 
 
@@ -125,11 +134,18 @@ def parse_directives(script: str, text: str, *, errors: list[DirectiveError] | N
                 ),
             )
             continue
+        in_schedule = False
         for token in tokens:
+            if in_schedule and "=" not in token:  # schedule=0 6 * * 1: cron fields are the next tokens
+                raw.values["schedule"] += " " + token
+                continue
+            in_schedule = False
             try:
                 _add_token(raw, script=script, line=number, token=token)
             except DirectiveError as err:
                 _report(errors, err)
+                continue
+            in_schedule = token.partition("=")[0].strip().lower() == "schedule"
     return raw
 
 
@@ -175,6 +191,8 @@ def _add_token(raw: RawDirectives, *, script: str, line: int, token: str) -> Non
         raw.env[name] = env_value
     elif key == "needs":
         raw.needs.extend(v for v in value.split(",") if v)
+    elif key == "after":
+        raw.after.extend(v.strip() for v in value.split(",") if v.strip())
     elif key in raw.values:
         raise DirectiveError(
             script=script,

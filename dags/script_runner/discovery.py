@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from script_runner import constants as c
+from script_runner import dependencies
 from script_runner.content import header_text
 from script_runner.directives import parse_directives
 from script_runner.exceptions import DirectiveError, TooManyScriptsError
@@ -37,6 +38,9 @@ class DiscoveryResult:
     # Scripts to launch in their wire form: what goes to XCom and what ScriptSpec.model_validate reads.
     specs: list[dict[str, Any]] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
+    # Scripts not launched in this run, with a report row each: skipped (a dependency was rejected), not due,
+    # dry run. Rows of {"path", "status", "reason"}.
+    held: list[dict[str, Any]] = field(default_factory=list)
     ignored: int = 0
     cache_hits: int = 0
 
@@ -45,6 +49,7 @@ class DiscoveryResult:
         return {
             "launch": len(self.specs),
             "rejected": len(self.rejected),
+            "held": len(self.held),
             "ignored": self.ignored,
             "header_cache_hits": self.cache_hits,
         }
@@ -82,6 +87,9 @@ def discover(
             result.rejected.append(outcome)
         else:
             result.specs.append(outcome)
+    graph = dependencies.resolve(result.specs, result.rejected)
+    result.specs, result.held = graph.specs, graph.skipped
+    result.rejected.extend(graph.rejected)
     if len(result.specs) > settings.max_scripts:
         raise TooManyScriptsError(
             f"{len(result.specs)} scripts found under {settings.source}, "

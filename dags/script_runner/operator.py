@@ -25,7 +25,9 @@ from script_runner.compat import (
     TaskDeferred,
     parent_execute_kwargs,
 )
+from script_runner.dependencies import ended_without_record, verdict
 from script_runner.ledger import Ledger, since_last_clear
+from script_runner.params import run_options
 from script_runner.policy import (
     Action,
     Outcome,
@@ -127,6 +129,7 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
         self._context, self._recorded = context, False
         history = self._history(context)
         self._refuse_after_final_verdict(history)
+        self._wait_for_dependencies(context)
         self._wait_for_own_retry_delay(history)
         ooms = self._count(history, Status.OOM)
         self._memory = pod_spec.memory_for_attempt(self.script_spec, self.runner_settings, ooms)
@@ -155,7 +158,7 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
                     run_id=run_id,
                     try_number=ti.try_number,
                     logical_date=logical.strftime("%Y-%m-%d"),
-                    rerun=bool(conf.get("rerun", self.runner_settings.rerun)),
+                    rerun=run_options(context.get("params"), conf).rerun or self.runner_settings.rerun,
                 )
             ),
         ]
@@ -179,6 +182,71 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
                 f"{last.get('exit_code')}, attempt {len(history)}): not run again. Airflow retried the task "
                 "after its final failure (a scheduler race); the report and the earlier try's log have it"
             )
+
+    def _wait_for_dependencies(self, context: Any) -> None:
+        """Start only once every ``after=`` dependency succeeded in this run; skip when one cannot.
+
+        While one has not ended, the task frees its worker slot (a reschedule) and looks again after
+        ``dependency_poll``. What each dependency did comes from its ledger records (:func:`verdict`).
+        """
+        deps = self.script_spec.after
+        if not deps:
+            return
+        if self.ledger is None:
+            log.warning("[runner] script=%s no state bucket: cannot wait for %s", self.script_path, deps)
+            return
+        waiting = []
+        for dep in deps:
+            try:
+                kind, why = verdict(dep, self.ledger.read(context["run_id"], dep))
+            except Exception:
+                log.warning("could not read the ledger of %s; waiting", dep, exc_info=True)
+                kind, why = "wait", f"{dep}: its attempts cannot be read now"
+            if kind == "wait":
+                kind, why = self._airflow_says(context, dep) or (kind, why)
+            if kind == "skip":
+                skipped = Outcome(Status.SKIPPED, None, why)
+                self._record(context, skipped, Action.SKIP, extra={"dependency": dep})
+                log.warning("[runner] script=%s status=skipped reason=%s", self.script_path, why)
+                raise AirflowSkipException(f"{self.script_path}: skipped: {why}")
+            if kind == "wait":
+                waiting.append(why)
+        if not waiting:
+            log.info("[runner] script=%s dependencies=%s status=succeeded", self.script_path, ",".join(deps))
+            return
+        now = datetime.now(UTC)
+        started = getattr(context.get("dag_run"), "start_date", None) or now
+        limit = timedelta(seconds=parse_duration(self.runner_settings.max_dependency_wait))
+        if now - started > limit:
+            reason = (
+                f"waited past max_dependency_wait={self.runner_settings.max_dependency_wait}: {waiting[0]}"
+            )
+            self._record(context, Outcome(Status.FAILED, None, reason), Action.FAIL)
+            raise AirflowFailException(f"{self.script_path}: {reason}")
+        due = now + timedelta(seconds=parse_duration(self.runner_settings.dependency_poll))
+        log.info(
+            "[runner] script=%s status=waiting until=%s reason=%s",
+            self.script_path,
+            due.isoformat(timespec="seconds"),
+            "; ".join(waiting),
+        )
+        raise AirflowRescheduleException(due)  # type: ignore[no-untyped-call]
+
+    def _airflow_says(self, context: Any, dep: str) -> tuple[str, str] | None:
+        """A dependency's final Airflow state when the ledger has none (Airflow 3.1+; None before)."""
+        where = self.script_spec.after_tasks.get(dep)
+        if where is None:
+            return None
+        task_id, map_index = where
+        ti = context["ti"]
+        try:
+            raw = ti.get_task_states(
+                dag_id=ti.dag_id, map_index=map_index, task_ids=[task_id], run_ids=[context["run_id"]]
+            )
+        except Exception:  # not available before Airflow 3.1: wait on the ledger alone
+            return None
+        state = (raw or {}).get(context["run_id"], {}).get(f"{task_id}_{map_index}")
+        return ended_without_record(dep, str(getattr(state, "value", state)) if state else None)
 
     def _wait_for_own_retry_delay(self, history: list[dict[str, Any]]) -> None:
         """Apply the script's ``retry_delay`` backoff above Airflow's DAG-level one (a reschedule, no try)."""
@@ -404,11 +472,14 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
                 "no retry (fatal code, fail_on, retry_on, or the script's retries are used up)"
             ) from exc
 
-    def _record(self, context: Any, outcome: Outcome, action: Action) -> None:
+    def _record(
+        self, context: Any, outcome: Outcome, action: Action, *, extra: dict[str, Any] | None = None
+    ) -> None:
         ti = context["ti"]
         record = {
             **outcome.as_dict(),
             "action": action.value,
+            **(extra or {}),
             **self._base_record(context),
             "ended": datetime.now(UTC).isoformat(timespec="seconds"),
             "secs": round(time.monotonic() - self._started, 2),

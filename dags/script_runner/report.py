@@ -6,9 +6,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from script_runner.policy import Status
+from script_runner.run_scope import DRY_RUN, NOT_DUE, held_row
 
 # A script's clean results; every other status is a problem (fails the run, notifies).
-CLEAN_STATUSES = frozenset({Status.SUCCESS.value, Status.SKIPPED.value})
+CLEAN_STATUSES = frozenset({Status.SUCCESS.value, Status.SKIPPED.value, NOT_DUE, DRY_RUN})
 # Final Airflow task states that mean the script did not run to a result of its own.
 _NOT_RUN = {
     "upstream_failed": "not run: discovery failed",
@@ -34,10 +35,14 @@ def build_report(
     attempts: dict[str, list[dict[str, Any]]],
     states: dict[str, str | None],
     log_url: str = "",
+    held: list[dict[str, Any]] | None = None,
+    run: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Assemble the report.
 
     :param shards: discovery's planned scripts per run task (index in the list = map index).
+    :param held: scripts discovery did not launch, with a row each (skipped, not due, dry run).
+    :param run: the trigger's options (reason, dry_run, only) and the schedule window, when known.
     :param attempts: the ledger: attempts per script path.
     :param states: final Airflow state per script path (when known).
     :param log_url: UI base for links, e.g. ``http://host/dags/<dag>/runs/<run>``.
@@ -57,6 +62,7 @@ def build_report(
                     log_url=log_url,
                 )
             )
+    rows.extend(held_row(h) for h in held or [])
     rows.sort(key=lambda r: r["path"])
     rejected_rows = [
         {
@@ -75,6 +81,7 @@ def build_report(
         "dag_id": dag_id,
         "run_id": run_id,
         "source": source,
+        "run": dict(run or {}),
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "summary": {"total": len(rows) + len(rejected_rows), **counts},
         "scripts": rows,
@@ -145,6 +152,7 @@ def to_markdown(report: dict[str, Any]) -> str:
         "",
         "Summary: " + ", ".join(f"{k}={v}" for k, v in report["summary"].items()),
         "",
+        *_run_lines(report.get("run") or {}),
         "| script | status | attempts | secs | exit | started | ended | reason |",
         "| --- | --- | ---: | ---: | ---: | --- | --- | --- |",
     ]
@@ -162,6 +170,20 @@ def to_markdown(report: dict[str, Any]) -> str:
             f"(fix: {_cell(row['fix'])}) |"
         )
     return "\n".join(out) + "\n"
+
+
+def _run_lines(run: dict[str, Any]) -> list[str]:
+    """What the trigger asked (reason, dry run, only) and the schedule window, one line each."""
+    out = []
+    if run.get("dry_run"):
+        out.append("**Dry run**: nothing was launched; the rows say what would have run, in which order.")
+    if run.get("reason"):
+        out.append(f"Reason: {_cell(str(run['reason']))}")
+    if run.get("only"):
+        out.append("Only: " + ", ".join(f"`{g}`" for g in run["only"]))
+    if run.get("window"):
+        out.append(f"Schedules checked against {run['window']}")
+    return [*(line + "  " for line in out), ""] if out else []
 
 
 def _clock(stamp: str) -> str:

@@ -63,6 +63,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "start_timeout": "2m",
         "retry_delay": "2s",
         "max_retry_delay": "10s",
+        "dependency_poll": "15s",
     },
 }
 
@@ -126,6 +127,11 @@ class RunnerSettings(BaseModel):
     # rescheduled attempt's exit: a reschedule due before that report is drained is marked up_for_retry by
     # the scheduler (apache/airflow#71172), which spends an Airflow try (never one of the script's retries).
     eviction_delay: str = "15s"
+    # A script with after= that waits for its dependencies frees its worker slot and looks again this much
+    # later (a reschedule; at least 15s for the same reason as eviction_delay), and fails when the run is
+    # older than max_dependency_wait while it still waits.
+    dependency_poll: str = "30s"
+    max_dependency_wait: str = "24h"
     # Airflow's execution_timeout of each script's task (per try): the whole task, pod start and log reading
     # included. Unset: the script's timeout + start_timeout + 5m, so the pod's own deadline comes first.
     execution_timeout: str | None = None
@@ -164,7 +170,14 @@ class RunnerSettings(BaseModel):
         return value
 
     @field_validator(
-        "timeout", "start_timeout", "retry_delay", "max_retry_delay", "max_timeout", "eviction_delay"
+        "timeout",
+        "start_timeout",
+        "retry_delay",
+        "max_retry_delay",
+        "max_timeout",
+        "eviction_delay",
+        "dependency_poll",
+        "max_dependency_wait",
     )
     @classmethod
     def _check_duration(cls, value: str) -> str:

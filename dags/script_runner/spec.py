@@ -83,6 +83,11 @@ class ScriptSpec(BaseModel):
     skip_on: list[int] = Field(default_factory=list)
     oom_retry: bool = False
     fault: str | None = None
+    # after=: patterns as written until discovery resolves them to paths (dependencies.py)
+    after: list[str] = Field(default_factory=list)
+    # where each dependency runs in this run: path -> (run task id, map index), set after sharding
+    after_tasks: dict[str, tuple[str, int]] = Field(default_factory=dict)
+    schedule: str | None = None
     notes: list[str] = Field(default_factory=list)
 
 
@@ -147,6 +152,8 @@ def _build(
         "skip_on": r.attempt(r.codes, "skip_on"),
         "oom_retry": r.attempt(r.boolean, "oom_retry"),
         "fault": r.attempt(r.fault),
+        "after": r.attempt(r.after),
+        "schedule": r.attempt(r.schedule),
     }
     if r.errors or cpu is None or memory is None:
         return None, sorted(r.errors, key=lambda e: e.line or 0)
@@ -352,6 +359,33 @@ class _Resolver:
         if text not in ("true", "false", "yes", "no", "1", "0"):
             raise self.fail(key, f"{key}={text!r} is not true or false", f"write {key}=true")
         return text in ("true", "yes", "1")
+
+    def after(self) -> list[str]:
+        for ref in self.raw.after:
+            if ref.startswith("/") or ref.startswith("gs://") or ".." in ref.split("/"):
+                raise self.fail(
+                    "after",
+                    f"after={ref!r} is not a path under the source",
+                    "name scripts relative to the source root, e.g. after=etl/extract.sh,etl/dims/*.sh",
+                )
+        return [ref.removeprefix("./") for ref in self.raw.after]
+
+    def schedule(self) -> str | None:
+        from script_runner.schedule import cron_of
+
+        text = self.raw.values.get("schedule")
+        if text is None:
+            return None
+        try:
+            cron_of(text)
+        except ValueError as exc:
+            raise self.fail(
+                "schedule",
+                f"schedule={text}: {exc}",
+                "write a cron expression (minute hour day month weekday), e.g. schedule=0 6 * * 1, "
+                "or a preset: @hourly, @daily, @weekly, @monthly, @yearly",
+            ) from exc
+        return text.strip()
 
     def fault(self) -> str | None:
         fault = self.raw.values.get("fault")

@@ -9,12 +9,16 @@ from urllib.parse import quote
 
 from script_runner import constants as c
 from script_runner.compat import AirflowFailException, get_current_context
+from script_runner.dependencies import locate
 from script_runner.discovery import discover, shard
-from script_runner.exceptions import ScriptRunnerError, SettingsError
+from script_runner.exceptions import DiscoveryError, ScriptRunnerError, SettingsError
 from script_runner.header_cache import HeaderCache
 from script_runner.ledger import Ledger
 from script_runner.notify import alert_events, failure_message, read_events, send
+from script_runner.params import RunOptions, run_options
 from script_runner.report import build_report, problems, to_markdown
+from script_runner.run_scope import narrow
+from script_runner.schedule import Window, run_window
 from script_runner.settings import RunnerSettings, fallback_settings, load_settings_from_airflow
 
 if TYPE_CHECKING:
@@ -41,13 +45,22 @@ def max_map_length() -> int:
         return c.DEFAULT_MAX_MAP_LENGTH
 
 
-def run_discovery(*, shards: int) -> list[dict[str, Any]]:
-    """List, validate and plan.
+def run_discovery(
+    *, shards: int, dag_schedule: str | None = None, run_task_ids: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """List, validate and plan; narrow to what this run launches (trigger options, schedules, dry run).
 
     Returns shard 0 (the list the first run task maps over) and pushes the XCom keys ``shard_<i>`` for the
-    other shards, ``rejected`` and ``summary``. Airflow maps only over return values, hence the split.
+    other shards, ``rejected``, ``held`` (scripts with a report row but no pod), ``run`` (the trigger's
+    options) and ``summary``. Airflow maps only over return values, hence the split.
+
+    :param shards: how many mapped run tasks the DAG has.
+    :param dag_schedule: the DAG's schedule setting (scripts' schedules are checked against its runs).
+    :param run_task_ids: the mapped run task of each shard (waiting scripts look their dependencies up).
     """
     settings = load_settings_from_airflow()
+    ctx = get_current_context()
+    options = run_options(ctx.get("params"), getattr(ctx.get("dag_run"), "conf", None))
     client = gcs_client(settings) if settings.source_scheme == "gs" else None
     cache = None
     if client is not None:
@@ -56,15 +69,23 @@ def run_discovery(*, shards: int) -> list[dict[str, Any]]:
             bucket=settings.effective_state_bucket,
             name=f"{settings.state_root}/cache/headers.json",  # worker-only prefix (README, Security)
         )  # loaded by discover(), alongside the listing
-    ti = get_current_context()["ti"]
+    ti = ctx["ti"]
+    run_info: dict[str, Any] = {"reason": options.reason, "dry_run": options.dry_run, "only": options.only}
     try:
+        window = _window(ctx, dag_schedule, options)
+        if window is not None:
+            run_info["window"] = f"{window.describe()} ({window.why})"
         result = discover(settings, client=client, cache=cache)
+        left_out = narrow(result, options, window)
         planned = shard(result.specs, shards=shards, max_map_length=max_map_length())
+        locate(planned, run_task_ids or [c.RUN_TASK_ID])
     except ScriptRunnerError as exc:
         # Nothing is launched; the report task (all_done) still runs and states why.
         ti.xcom_push(key="discovery_error", value=f"{type(exc).__name__}: {exc}")
         raise
-    summary = {**result.summary(), "source": settings.source, "shards": shards}
+    finally:
+        ti.xcom_push(key="run", value=run_info)  # the report shows the reason whatever happened
+    summary = {**result.summary(), "left_out": left_out, "source": settings.source, "shards": shards}
     log.info("[runner] discovery %s", " ".join(f"{k}={v}" for k, v in summary.items()))
     for spec in result.specs:
         log.info(
@@ -80,8 +101,27 @@ def run_discovery(*, shards: int) -> list[dict[str, Any]]:
     for i, specs in enumerate(planned[1:], start=1):
         ti.xcom_push(key=f"shard_{i}", value=specs)
     ti.xcom_push(key="rejected", value=[r.model_dump(mode="json") for r in result.rejected])
+    ti.xcom_push(key="held", value=result.held)
     ti.xcom_push(key="summary", value=summary)
     return planned[0]
+
+
+def _window(ctx: Any, dag_schedule: str | None, options: RunOptions) -> Window | None:
+    """The run's schedule window from its type and data interval (None: every selected script runs)."""
+    dag_run = ctx.get("dag_run")
+    run_type = getattr(dag_run, "run_type", None)
+    try:
+        return run_window(
+            run_type=str(getattr(run_type, "value", run_type) or ""),
+            start=ctx.get("data_interval_start"),
+            end=ctx.get("data_interval_end"),
+            dag_schedule=dag_schedule,
+            due_at=options.due_at,
+        )
+    except ValueError as exc:
+        raise DiscoveryError(
+            f"due_at={options.due_at!r} is not a time: {exc} (fix: write e.g. 2026-12-07T06:00:00Z)"
+        ) from exc
 
 
 def run_report(*, shards: int, run_task_ids: list[str]) -> dict[str, Any]:
@@ -102,6 +142,8 @@ def run_report(*, shards: int, run_task_ids: list[str]) -> dict[str, Any]:
         for i in range(shards)
     ]
     rejected = ti.xcom_pull(task_ids=c.DISCOVER_TASK_ID, key="rejected") or []
+    held = ti.xcom_pull(task_ids=c.DISCOVER_TASK_ID, key="held") or []
+    run_info = ti.xcom_pull(task_ids=c.DISCOVER_TASK_ID, key="run") or {}
     summary = ti.xcom_pull(task_ids=c.DISCOVER_TASK_ID, key="summary")
     client = gcs_client(settings)
     bucket = settings.effective_state_bucket
@@ -126,6 +168,8 @@ def run_report(*, shards: int, run_task_ids: list[str]) -> dict[str, Any]:
         attempts=attempts,
         states=states,
         log_url=_ui_base(ti.dag_id, run_id),
+        held=held,
+        run=run_info,
     )
     for row in report["scripts"]:
         row["events"] = events.get(row["path"], [])

@@ -112,3 +112,33 @@ def test_cli_lint_rejects_what_discovery_rejects(
     (tmp_path / "x.sh").write_bytes(content)
     assert main(["--preset", "local", "lint", str(tmp_path / "x.sh")]) == 1
     assert needle in capsys.readouterr().out
+
+
+def test_cli_plan_shows_the_order_as_levels_and_explains_due_ness(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scripts = {
+        "extract.sh": "#!/bin/bash\necho e\n",
+        "dims/a.sh": "#!/bin/bash\n# runner: schedule=0 6 * * 1\necho a\n",
+        "load.sh": "#!/bin/bash\n# runner: after=extract.sh,dims/*.sh\necho l\n",
+        "monthly.sh": "#!/bin/bash\n# runner: schedule=@monthly\necho m\n",
+    }
+    for name, text in scripts.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    source = ["--source", tmp_path.as_uri() + "/"]
+    assert main(["--preset", "local", "plan", *source]) == 0
+    out = capsys.readouterr().out
+    assert "  level 0: dims/a.sh, extract.sh, monthly.sh\n" in out
+    assert "  level 1: load.sh (after extract.sh, dims/a.sh)\n" in out
+
+    at = ["--at", "2026-12-07T06:00:00Z", "--schedule", "@hourly"]  # a Monday
+    assert main(["--preset", "local", "plan", *source, *at]) == 0
+    out = capsys.readouterr().out
+    assert "schedules checked against (2026-12-07T05:00:00Z, 2026-12-07T06:00:00Z]" in out
+    assert "DUE dims/a.sh: schedule=0 6 * * 1 at 2026-12-07T06:00:00Z" in out
+    assert "NOT DUE monthly.sh: schedule=@monthly: no cron time in" in out
+    assert "next 2027-01-01T00:00:00Z" in out
+    assert "3 to launch, 1 held back" in out
+
+    assert main(["--preset", "local", "plan", *source, "--at", "monday"]) == 2

@@ -140,3 +140,15 @@ def test_dag_schedule_from_env(monkeypatch: pytest.MonkeyPatch, raw: str, expect
     assert (dag.schedule_interval if _AIRFLOW_2 else dag.schedule) == expected
     if expected is None:
         assert type(dag.timetable).__name__ == "NullTimetable"
+
+
+def test_dag_offers_the_trigger_form(dagbag: Any) -> None:
+    dag = dagbag.dags["gcs_script_runner"]
+    params = dag.params
+    assert set(params.keys()) == {"only", "exclude", "dry_run", "rerun", "reason", "due_at"}
+    for name in params:
+        assert params.get_param(name).description, name
+    assert params["dry_run"] is False
+    assert params["only"] == []
+    # the shape does not change with the form: still discover -> run_scripts -> report
+    assert {t.task_id for t in dag.tasks} == {"discover", "run_scripts", "report"}

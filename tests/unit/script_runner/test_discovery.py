@@ -37,6 +37,7 @@ def test_discover_lists_subfolders_pins_generation_and_rejects_bad(make_bucket: 
     assert result.summary() == {
         "launch": 2,
         "rejected": 1,
+        "held": 0,
         "ignored": 2,
         "header_cache_hits": 1,
     }  # a.sh and etl/b.sh share content

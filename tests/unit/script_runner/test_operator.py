@@ -270,3 +270,79 @@ def test_operator_records_an_airflow2_termination_once(ledger_op: ScriptPodOpera
         ("cancelled", "cancel", 2),
     ]
     assert "Terminated" in records[1]["reason"]
+
+
+def test_operator_waits_for_its_dependencies_without_a_slot_then_skips_when_one_failed(
+    gcs_client: Any, make_bucket: Any
+) -> None:
+    from datetime import UTC, datetime
+
+    from script_runner.compat import AirflowSkipException
+
+    bucket = make_bucket({})
+    ledger = Ledger(gcs_client, bucket=bucket.name, root="script-runner")
+    op = ScriptPodOperator(
+        task_id="run_scripts",
+        script={**SCRIPT, "after": ["etl/extract.sh", "etl/dims.sh"]},
+        runner_settings=SETTINGS,
+    )
+    op.__dict__["ledger"] = ledger
+    ctx = {"run_id": "r1", "ti": FakeTI(try_number=1)}
+    with pytest.raises(AirflowRescheduleException) as info:  # nothing ended yet: free the slot, look again
+        op._wait_for_dependencies(ctx)
+    wait = (info.value.reschedule_date - datetime.now(UTC)).total_seconds()
+    assert 13 < wait <= 15  # the local preset's dependency_poll
+    ledger.append("r1", "etl/extract.sh", {"status": "success", "action": "done"})
+    with pytest.raises(AirflowRescheduleException):  # one of two succeeded: still waiting
+        op._wait_for_dependencies(ctx)
+    ledger.append("r1", "etl/dims.sh", {"status": "failed", "action": "fail", "exit_code": 3})
+    with pytest.raises(AirflowSkipException, match=r"skipped: dependency etl/dims\.sh failed"):
+        op._wait_for_dependencies(ctx)
+    (record,) = ledger.read("r1", SCRIPT["path"])
+    assert (record["status"], record["action"], record["dependency"]) == ("skipped", "skip", "etl/dims.sh")
+    assert record["reason"] == "dependency etl/dims.sh failed"
+    assert record["exit_code"] is None  # no pod was started
+
+
+def test_operator_starts_once_every_dependency_succeeded(gcs_client: Any, make_bucket: Any) -> None:
+    bucket = make_bucket({})
+    ledger = Ledger(gcs_client, bucket=bucket.name, root="script-runner")
+    op = ScriptPodOperator(
+        task_id="run_scripts", script={**SCRIPT, "after": ["etl/extract.sh"]}, runner_settings=SETTINGS
+    )
+    op.__dict__["ledger"] = ledger
+    ledger.append("r1", "etl/extract.sh", {"status": "failed", "action": "retry"})
+    ledger.append("r1", "etl/extract.sh", {"status": "success", "action": "done"})
+    op._wait_for_dependencies({"run_id": "r1", "ti": FakeTI(try_number=1)})  # returns: the pod may start
+    assert ledger.read("r1", SCRIPT["path"]) == []
+
+
+class StatesTI(FakeTI):
+    """A task instance that answers get_task_states as Airflow 3.1+ does (keys "<task id>_<map index>")."""
+
+    def __init__(self, states: dict[str, str]) -> None:
+        super().__init__()
+        self.states = states
+
+    def get_task_states(self, **kwargs: Any) -> dict[str, Any]:
+        return {kwargs["run_ids"][0]: self.states}
+
+
+def test_operator_stops_waiting_for_a_dependency_airflow_ended_without_a_record(
+    gcs_client: Any, make_bucket: Any
+) -> None:
+    from script_runner.compat import AirflowSkipException
+
+    bucket = make_bucket({})
+    op = ScriptPodOperator(
+        task_id="run_scripts",
+        script={**SCRIPT, "after": ["etl/extract.sh"], "after_tasks": {"etl/extract.sh": ["run_scripts", 0]}},
+        runner_settings=SETTINGS,
+    )
+    op.__dict__["ledger"] = Ledger(gcs_client, bucket=bucket.name, root="script-runner")
+    with pytest.raises(AirflowRescheduleException):  # still waiting in Airflow: wait on
+        op._wait_for_dependencies({"run_id": "r1", "ti": StatesTI({"run_scripts_0": "up_for_reschedule"})})
+    # a user marked the waiting dependency failed: no attempt was ever recorded, Airflow says it ended
+    marked = {"run_id": "r1", "ti": StatesTI({"run_scripts_0": "failed"})}
+    with pytest.raises(AirflowSkipException, match="ended failed in Airflow without a recorded attempt"):
+        op._wait_for_dependencies(marked)

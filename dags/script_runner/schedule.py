@@ -1,0 +1,137 @@
+"""Script schedules (``# runner: schedule=0 6 * * 1``): is a script due in a run?
+
+The DAG runs at the schedule of the ``SCRIPT_RUNNER_SCHEDULE`` setting (the finest any script needs); a
+script with ``schedule=`` runs only in the scheduled runs whose data interval holds one of its cron times.
+Airflow 2 (and Airflow 3 with data-interval timetables) gives a run the interval ``[start, end)``; Airflow 3's
+default cron timetable gives a zero-width interval at the fire time, which here stands for
+``(the DAG schedule's previous fire, fire time]``. Manual runs run every selected script.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from croniter import croniter
+
+PRESETS = {
+    "@hourly": "0 * * * *",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@weekly": "0 0 * * 0",
+    "@monthly": "0 0 1 * *",
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+}
+# Run types whose data interval is a slot of the DAG's schedule (the rest run every selected script).
+SCHEDULED_RUN_TYPES = frozenset({"scheduled", "backfill"})
+_TICK = timedelta(microseconds=1)
+
+
+def cron_of(text: str) -> str:
+    """The five-field cron expression of a schedule (a preset is expanded).
+
+    :param text: ``0 6 * * 1`` or a preset such as ``@hourly``.
+    :raises ValueError: when it is neither.
+    """
+    expr = PRESETS.get(text.strip().lower(), text.strip())
+    if expr.startswith("@"):
+        raise ValueError(f"unknown preset {text!r} (known: {', '.join(PRESETS)})")
+    if len(expr.split()) != 5 or not croniter.is_valid(expr):
+        raise ValueError(f"{text!r} is not a five-field cron expression")
+    return expr
+
+
+@dataclass(frozen=True)
+class Window:
+    """The span of time a run stands for: ``[start, end)``, or ``(start, end]`` when ``closed_end``."""
+
+    start: datetime
+    end: datetime
+    closed_end: bool = False
+    why: str = ""
+
+    def first_time(self, schedule: str) -> datetime | None:
+        """The first cron time of ``schedule`` in this window (None: the script is not due).
+
+        :param schedule: a cron expression or preset (already validated).
+        """
+        after = self.start if self.closed_end else self.start - _TICK
+        when: datetime = croniter(cron_of(schedule), after).get_next(datetime)
+        inside = when <= self.end if self.closed_end else when < self.end
+        return when if inside else None
+
+    def fires_again(self, schedule: str, after: datetime) -> bool:
+        """Whether ``schedule`` has another cron time in this window after ``after`` (finer than the DAG).
+
+        :param schedule: a cron expression or preset.
+        :param after: a cron time found in the window.
+        """
+        when: datetime = croniter(cron_of(schedule), after).get_next(datetime)
+        return when <= self.end if self.closed_end else when < self.end
+
+    def describe(self) -> str:
+        """``[a, b)`` or ``(a, b]`` in UTC, as the report and ``plan`` print it."""
+        left, right = ("(", "]") if self.closed_end else ("[", ")")
+        return f"{left}{_iso(self.start)}, {_iso(self.end)}{right}"
+
+
+def next_time(schedule: str, after: datetime) -> datetime:
+    """The script's next cron time after ``after`` (for "not due; next ...").
+
+    :param schedule: a cron expression or preset.
+    :param after: a time (UTC).
+    """
+    when: datetime = croniter(cron_of(schedule), after).get_next(datetime)
+    return when
+
+
+def run_window(
+    *,
+    run_type: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    dag_schedule: str | None,
+    due_at: str | None = None,
+) -> Window | None:
+    """The window a run's scripts are checked against, or None when every selected script runs.
+
+    :param run_type: the dag run's type (``scheduled``, ``backfill``, ``manual``, ...).
+    :param start: its data_interval_start (None when it has none).
+    :param end: its data_interval_end.
+    :param dag_schedule: the DAG's schedule setting (a cron expression, preset or None).
+    :param due_at: the trigger's ``due_at`` (ISO time): run as the scheduled run at that time would.
+    :raises ValueError: when ``due_at`` is not an ISO time.
+    """
+    if due_at:
+        at = _utc(datetime.fromisoformat(due_at.replace("Z", "+00:00")))
+        return Window(
+            _previous_fire(dag_schedule, at), at, closed_end=True, why=f"as scheduled at {_iso(at)}"
+        )
+    if str(run_type or "").lower().rsplit(".", 1)[-1] not in SCHEDULED_RUN_TYPES or end is None:
+        return None
+    end = _utc(end)
+    begin = _utc(start) if start is not None else end
+    if begin < end:
+        return Window(begin, end, why="data interval")
+    return Window(_previous_fire(dag_schedule, end), end, closed_end=True, why="since the previous run")
+
+
+def _previous_fire(dag_schedule: str | None, at: datetime) -> datetime:
+    """The DAG schedule's fire time before ``at`` (a minute before when the DAG has no cron schedule)."""
+    try:
+        expr = cron_of(dag_schedule or "")
+    except ValueError:
+        return at - timedelta(minutes=1)
+    when: datetime = croniter(expr, at - _TICK).get_prev(datetime)
+    return when
+
+
+def _utc(when: Any) -> datetime:
+    stamp = datetime.fromisoformat(str(when)) if not isinstance(when, datetime) else when
+    return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

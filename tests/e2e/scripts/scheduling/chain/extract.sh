@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# runner: cpu=100m memory=64Mi timeout=2m retries=0
+set -Eeuo pipefail
+echo "E2E-SCHED extract fails"
+exit 3

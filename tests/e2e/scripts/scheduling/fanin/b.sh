@@ -1,0 +1,4 @@
+#!/usr/bin/env bash
+# runner: cpu=100m memory=64Mi timeout=2m
+sleep 1
+echo "E2E-SCHED b done"

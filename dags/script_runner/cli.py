@@ -16,6 +16,7 @@ from script_runner.discovery import discover
 from script_runner.exceptions import DirectiveError, ScriptRunnerError
 from script_runner.selection import Selector, parse_runnerignore
 from script_runner.settings import PRESETS, load_settings
+from script_runner.sizing import SizingHistory, Suggestion, suggest
 from script_runner.spec import ScriptObject, ScriptSpec, resolve_all
 
 if TYPE_CHECKING:
@@ -152,8 +153,30 @@ def _check_file(path: Path, settings: RunnerSettings) -> tuple[ScriptSpec | None
     return (None if errors else spec), errors
 
 
+def _suggestions(settings: RunnerSettings, specs: list[ScriptSpec]) -> dict[str, Suggestion]:
+    """Sizing suggestions for the planned scripts, from the usage history in the state bucket."""
+    bucket = settings.effective_state_bucket
+    if not bucket or not specs:
+        return {}
+    from script_runner.sources import default_client
+
+    try:
+        history = SizingHistory(default_client(), bucket=bucket, root=settings.state_root).read()
+    except Exception as exc:
+        print(f"note: no sizing history read from gs://{bucket} ({type(exc).__name__})", file=sys.stderr)
+        return {}
+    out = {}
+    for spec in specs:
+        hint = suggest(history.get(spec.path, []), memory=spec.memory, cpu=spec.cpu)
+        if hint is not None:
+            out[spec.path] = hint
+    return out
+
+
 def _plan(settings: RunnerSettings, *, as_json: bool) -> int:
     result = discover(settings)
+    specs = [ScriptSpec.model_validate(wire) for wire in result.specs]
+    hints = _suggestions(settings, specs)
     if as_json:
         print(
             json.dumps(
@@ -162,6 +185,9 @@ def _plan(settings: RunnerSettings, *, as_json: bool) -> int:
                     "launch": [ScriptSpec.model_validate(s).model_dump(mode="json") for s in result.specs],
                     "rejected": [r.model_dump(mode="json") for r in result.rejected],
                     "summary": result.summary(),
+                    "suggestions": {
+                        path: {"directive": h.directive, "reason": h.reason} for path, h in hints.items()
+                    },
                 },
                 indent=2,
             )
@@ -169,13 +195,15 @@ def _plan(settings: RunnerSettings, *, as_json: bool) -> int:
         return 1 if result.rejected else 0
     print(f"source: {settings.source} (preset {settings.preset})")
     print(f"{'script':40} {'generation':>18} {'cpu':>6} {'memory':>8} {'timeout':>8} {'retries':>7}  image")
-    for s in (ScriptSpec.model_validate(wire) for wire in result.specs):
+    for s in specs:
         print(
             f"{s.path:40} {s.generation:>18} {s.cpu:>6} {s.memory:>8} {s.timeout:>7}s {s.retries:>7} ",
             s.image,
         )
         for note in s.notes:
             print(f"{'':40}   note: {note}")
+        if s.path in hints:
+            print(f"{'':40}   suggest: # runner: {hints[s.path].directive} ({hints[s.path].reason})")
     for r in result.rejected:
         where = f" line {r.line}" if r.line else ""
         print(f"REJECTED {r.path}{where}: {r.reason} (fix: {r.fix})")

@@ -270,3 +270,15 @@ def test_operator_records_an_airflow2_termination_once(ledger_op: ScriptPodOpera
         ("cancelled", "cancel", 2),
     ]
     assert "Terminated" in records[1]["reason"]
+
+
+def test_operator_records_the_attempts_usage_and_its_cpu_ask(ledger_op: ScriptPodOperator) -> None:
+    ctx = {"run_id": "r1", "ti": FakeTI(try_number=1)}
+    ledger_op._context = ctx
+    ledger_op._usage = {"cpu_secs": 0.61, "mem_peak_bytes": 61673472, "usage": "cgroup"}  # from cleanup
+    ledger_op._guarded(ctx, lambda: None, [])
+    (record,) = ledger_op.ledger.read("r1", SCRIPT["path"])  # type: ignore[union-attr]
+    assert record["cpu_secs"] == 0.61
+    assert record["mem_peak_bytes"] == 61673472
+    assert record["usage"] == "cgroup"
+    assert (record["cpu"], record["memory"]) == ("250m", "256Mi")

@@ -29,7 +29,7 @@ COLOURS = {
 }
 OTHER = "#d84315"
 WIDTH = 900  # the timeline's drawing width in px
-LABEL = 260  # px for the script labels left of the bars
+LABEL = 280  # px for the script labels left of the bars
 ROW = 22  # px per bar row
 
 _CSS = """
@@ -138,10 +138,12 @@ def _timeline(rows: list[dict[str, Any]]) -> str:
     out.append(f'<text x="{LABEL}" y="{axis_y}">{_e(t0.strftime("%H:%M:%S"))}</text>')
     out.append(f'<text x="{WIDTH - 10}" y="{axis_y}" text-anchor="end">+{span:.0f} s</text>')
     out.append("</svg>")
-    return "".join(out)
+    seen = dict.fromkeys(str(b[1].get("status")) for b in bars)
+    legend = " ".join(_chip(status) for status in seen)
+    return "".join(out) + f'<p class="legend">{legend}</p>'
 
 
-def _short(text: str, limit: int = 40) -> str:
+def _short(text: str, limit: int = 34) -> str:
     return text if len(text) <= limit else "…" + text[-(limit - 1) :]
 
 

@@ -32,7 +32,7 @@ HEADROOM = Decimal("1.5")
 # Memory steps: powers of two from 64Mi. CPU steps below; anything above the last is whole cores.
 MEMORY_FLOOR = 64 * MI
 CPU_STEPS = [Decimal(s) for s in ("0.1", "0.25", "0.5", "1", "2", "4", "8", "16")]
-# "Far off": an ask at least this many times the suggestion (memory, cpu), or a peak above this share of it.
+# "Far off": an ask at least this many times the suggestion (memory, cpu), or CPU use above this share of it.
 MEMORY_OVER = Decimal(2)
 CPU_OVER = Decimal(4)
 TIGHT = Decimal("0.9")
@@ -79,8 +79,7 @@ def suggest(entries: list[dict[str, Any]], *, memory: str, cpu: str) -> Suggesti
     """A directive when the last runs show the ask is far off (None when it fits or nothing is known).
 
     Memory: the highest peak of the last ``WINDOW`` runs times 1.5, rounded up to a power of two (at least
-    64Mi), suggested when the ask is twice that or more, or the peak passed 90 % of the ask; a run ended
-    OOMKilled suggests twice the ask. CPU: the busiest run's average cores times 1.5 rounded up to a step
+    64Mi), suggested when the ask is twice that or more; a run ended OOMKilled suggests twice the ask. CPU: the busiest run's average cores times 1.5 rounded up to a step
     (100m, 250m, 500m, 1, 2, …), suggested when the ask is four times that or more, or above 90 % used.
 
     :param entries: the script's history, oldest first.
@@ -101,7 +100,9 @@ def suggest(entries: list[dict[str, Any]], *, memory: str, cpu: str) -> Suggesti
     elif peaks:
         peak = max(peaks)
         target = _memory_step(peak * HEADROOM)
-        if asked_mem >= target * MEMORY_OVER or peak > asked_mem * TIGHT:
+        # Only downwards: the peak counts page cache, which the kernel reclaims before an OOM kill, so a peak
+        # near the ask is no sign of a shortage (an OOMKilled run is, above).
+        if asked_mem >= target * MEMORY_OVER:
             directives.append(f"memory={format_bytes(target)}")
             reasons.append(
                 f"asked memory={memory}, peak {_mebis(peak)} {runs} → memory={format_bytes(target)}"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# shellcheck disable=SC2030,SC2031  # bats runs each test in a subshell
+# shellcheck disable=SC2030,SC2031,SC2016  # bats runs each test in a subshell; quoted code is written to files
 # runner_usage: CPU time and peak memory from the container's own cgroup, or CPU from rusage when only a
 # shared (host) cgroup is visible. Cgroup trees are built under the test's temp dir.
 
@@ -72,4 +72,24 @@ v1_tree() {
     run "${BATS_TEST_DIRNAME}/../../runner_image/entrypoint"
   [ "${status}" -eq 0 ]
   [[ "${output}" == *"event=end script=s.sh exit=0 secs="*" reason=ok cpu_secs=2.500 mem_peak=314572800 usage=cgroup"* ]]
+}
+
+@test "in a real podman container the end line gives the container's own peak memory and CPU time" {
+  local image="${SR_IMAGE:-localhost/script-runner:local}" root
+  root="$(cd "${BATS_TEST_DIRNAME}/../.." && pwd)"
+  export CONTAINERS_CONF="${root}/local/image/containers.conf"
+  command -v podman >/dev/null || skip "podman is not installed"
+  podman image exists "${image}" 2>/dev/null || skip "the local image ${image} is not built (make image)"
+  unset RUNNER_CGROUP_ROOT RUNNER_PROC_CGROUP
+  # About 40 MB held by bash at once (more while it reads them), in a container limited to 256 MiB.
+  printf '%s\n' 'x="$(head -c 40000000 /dev/zero | tr "\0" a)"; echo "${#x}"' >"${BATS_TEST_TMPDIR}/hog.sh"
+  run timeout 120 podman run --rm --pull never --memory 256m --memory-swap 256m --user 10001:10001 --read-only \
+    --tmpfs /work:rw,exec,U --tmpfs /tmp:rw,exec,U -v "${root}/runner_image:/opt/runner:ro" \
+    -v "${BATS_TEST_TMPDIR}/hog.sh:/in/hog.sh:ro" -e RUNNER_SCRIPT_URI=file:///in/hog.sh -e RUNNER_SCRIPT_PATH=hog.sh \
+    --entrypoint /opt/runner/entrypoint "${image}"
+  echo "${output}"
+  [ "${status}" -eq 0 ]
+  [[ "${output}" =~ cpu_secs=([0-9]+)\.([0-9]{3})\ mem_peak=([0-9]+)\ usage=cgroup ]]
+  (( BASH_REMATCH[3] >= 40000000 && BASH_REMATCH[3] < 256 * 1024 * 1024 ))
+  (( 10#${BASH_REMATCH[1]}${BASH_REMATCH[2]} > 0 ))
 }

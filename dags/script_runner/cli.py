@@ -16,7 +16,7 @@ from script_runner.discovery import discover
 from script_runner.exceptions import DirectiveError, ScriptRunnerError
 from script_runner.selection import Selector, parse_runnerignore
 from script_runner.settings import PRESETS, load_settings
-from script_runner.sizing import SizingHistory, Suggestion, suggest
+from script_runner.sizing import SizingHistory, Suggestion, platform_bend, suggest
 from script_runner.spec import ScriptObject, ScriptSpec, resolve_all
 
 if TYPE_CHECKING:
@@ -165,9 +165,9 @@ def _suggestions(settings: RunnerSettings, specs: list[ScriptSpec]) -> dict[str,
     except Exception as exc:
         print(f"note: no sizing history read from gs://{bucket} ({type(exc).__name__})", file=sys.stderr)
         return {}
-    out = {}
+    out, bend = {}, platform_bend(settings)
     for spec in specs:
-        hint = suggest(history.get(spec.path, []), memory=spec.memory, cpu=spec.cpu)
+        hint = suggest(history.get(spec.path, []), memory=spec.memory, cpu=spec.cpu, bend=bend)
         if hint is not None:
             out[spec.path] = hint
     return out

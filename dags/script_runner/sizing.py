@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,11 @@ from script_runner.units import format_bytes, format_cpu, parse_bytes, parse_cpu
 
 if TYPE_CHECKING:
     from google.cloud.storage import Client
+
+    from script_runner.settings import RunnerSettings
+
+# A platform's rules for what a pod gets, (cpu cores, memory bytes) -> the same, raised (Autopilot's).
+Bend = Callable[[Decimal, Decimal], tuple[Decimal, Decimal]]
 
 log = logging.getLogger(__name__)
 MI = 1024**2
@@ -75,31 +81,54 @@ def run_entry(row: dict[str, Any], tries: list[dict[str, Any]], run_id: str) -> 
     return entry
 
 
-def suggest(entries: list[dict[str, Any]], *, memory: str, cpu: str) -> Suggestion | None:
+def platform_bend(settings: RunnerSettings) -> Bend | None:
+    """How the platform raises small asks (Composer 3 and Autopilot: at least 250m and 512Mi, ...), or None.
+
+    A suggestion below what the pod would get anyway saves nothing: suggestions are bent the same way.
+
+    :param settings: the runner settings.
+    """
+    if not (settings.composer3_rules or settings.autopilot):
+        return None
+    from script_runner.spec import autopilot_bend
+
+    def bend(cores: Decimal, amount: Decimal) -> tuple[Decimal, Decimal]:
+        new_cpu, new_memory, _ = autopilot_bend(cores, amount)
+        return new_cpu, new_memory
+
+    return bend
+
+
+def suggest(
+    entries: list[dict[str, Any]], *, memory: str, cpu: str, bend: Bend | None = None
+) -> Suggestion | None:
     """A directive when the last runs show the ask is far off (None when it fits or nothing is known).
 
     Memory: the highest peak of the last ``WINDOW`` runs times 1.5, rounded up to a power of two (at least
-    64Mi), suggested when the ask is twice that or more; a run ended OOMKilled suggests twice the ask. CPU: the busiest run's average cores times 1.5 rounded up to a step
-    (100m, 250m, 500m, 1, 2, …), suggested when the ask is four times that or more, or above 90 % used.
+    64Mi), suggested when the ask is twice that or more; a run ended OOMKilled suggests twice the ask.
+    CPU: the busiest run's average cores times 1.5 rounded up to a step (100m, 250m, 500m, 1, 2, …),
+    suggested when the ask is four times that or more, or above 90 % used.
 
     :param entries: the script's history, oldest first.
     :param memory: the memory asked now (a Kubernetes quantity).
     :param cpu: the cpu asked now.
+    :param bend: the platform's rules (``platform_bend``): targets are raised as the pod's asks would be.
     """
     recent = entries[-WINDOW:]
     if not recent:
         return None
+    raise_cpu, raise_mem = _raisers(bend)
     runs = f"over the last {len(recent)} run{'s' if len(recent) > 1 else ''}"
     directives, reasons = [], []
     asked_mem = parse_bytes(memory)
     peaks = [Decimal(e["mem_peak_bytes"]) for e in recent if "mem_peak_bytes" in e]
     if any(e.get("oom") for e in recent):
-        target = _memory_step(asked_mem * 2)
+        target = raise_mem(_memory_step(asked_mem * 2))
         directives.append(f"memory={format_bytes(target)}")
         reasons.append(f"asked memory={memory}, OOMKilled {runs} → memory={format_bytes(target)}")
     elif peaks:
         peak = max(peaks)
-        target = _memory_step(peak * HEADROOM)
+        target = raise_mem(_memory_step(peak * HEADROOM))
         # Only downwards: the peak counts page cache, which the kernel reclaims before an OOM kill, so a peak
         # near the ask is no sign of a shortage (an OOMKilled run is, above).
         if asked_mem >= target * MEMORY_OVER:
@@ -111,7 +140,7 @@ def suggest(entries: list[dict[str, Any]], *, memory: str, cpu: str) -> Suggesti
     cores = [Decimal(str(e["avg_cores"])) for e in recent if "avg_cores" in e]
     if cores:
         busiest = max(cores)
-        target_cpu = _cpu_step(busiest * HEADROOM)
+        target_cpu = raise_cpu(_cpu_step(busiest * HEADROOM))
         if asked_cpu >= target_cpu * CPU_OVER or busiest > asked_cpu * TIGHT:
             directives.append(f"cpu={format_cpu(target_cpu)}")
             used = format_cpu(busiest)
@@ -119,6 +148,14 @@ def suggest(entries: list[dict[str, Any]], *, memory: str, cpu: str) -> Suggesti
     if not directives:
         return None
     return Suggestion(directive=" ".join(directives), reason="; ".join(reasons))
+
+
+def _raisers(bend: Bend | None) -> tuple[Callable[[Decimal], Decimal], Callable[[Decimal], Decimal]]:
+    """Raise a cpu or a memory target alone to the platform's minimums (identity without a platform)."""
+    if bend is None:
+        return (lambda cores: cores), (lambda amount: amount)
+    smallest = Decimal("0.001")
+    return (lambda cores: bend(cores, Decimal(MI))[0]), (lambda amount: bend(smallest, amount)[1])
 
 
 def _memory_step(amount: Decimal) -> Decimal:
@@ -196,7 +233,11 @@ class SizingHistory:
 
 
 def apply_sizing(
-    report: dict[str, Any], attempts: dict[str, list[dict[str, Any]]], history: SizingHistory | None
+    report: dict[str, Any],
+    attempts: dict[str, list[dict[str, Any]]],
+    history: SizingHistory | None,
+    *,
+    bend: Bend | None = None,
 ) -> None:
     """Add this run to the usage history, then put a ``suggestion`` on each report row that needs one.
 
@@ -205,6 +246,7 @@ def apply_sizing(
     :param report: the run report (its ``scripts`` rows get ``suggestion``).
     :param attempts: the ledger: attempts per script path.
     :param history: the history object in the state bucket, or None.
+    :param bend: the platform's rules for small asks (``platform_bend``).
     """
     entries = {
         row["path"]: entry
@@ -220,6 +262,6 @@ def apply_sizing(
     for row in report["scripts"]:
         if not row.get("memory") or not row.get("cpu"):
             continue
-        hint = suggest(known.get(row["path"], []), memory=row["memory"], cpu=row["cpu"])
+        hint = suggest(known.get(row["path"], []), memory=row["memory"], cpu=row["cpu"], bend=bend)
         if hint is not None:
             row["suggestion"] = {"directive": hint.directive, "reason": hint.reason}

@@ -17,7 +17,7 @@ from script_runner.notify import alert_events, failure_message, read_events, sen
 from script_runner.report import build_report, problems, to_markdown
 from script_runner.report_html import to_html
 from script_runner.settings import RunnerSettings, fallback_settings, load_settings_from_airflow
-from script_runner.sizing import SizingHistory, apply_sizing
+from script_runner.sizing import SizingHistory, apply_sizing, platform_bend
 
 if TYPE_CHECKING:
     from google.cloud.storage import Client
@@ -131,7 +131,8 @@ def run_report(*, shards: int, run_task_ids: list[str]) -> dict[str, Any]:
     )
     for row in report["scripts"]:
         row["events"] = events.get(row["path"], [])
-    apply_sizing(report, attempts, SizingHistory(client, bucket=bucket, root=settings.state_root))
+    history = SizingHistory(client, bucket=bucket, root=settings.state_root)
+    apply_sizing(report, attempts, history, bend=platform_bend(settings))
     bad = problems(report["summary"])
     if summary is None:
         error = ti.xcom_pull(task_ids=c.DISCOVER_TASK_ID, key="discovery_error")

@@ -151,3 +151,18 @@ def test_sizing_report_rows_show_usage_and_get_a_suggestion_from_history(
     assert "| 250m / 0.8s | 2Gi / 310Mi |" in markdown
     assert "- big.sh: `# runner: memory=512Mi` (asked memory=2Gi, peak 310Mi over the last 5 runs" in markdown
     assert len(history.read()["big.sh"]) == 5
+
+
+def test_sizing_on_composer3_never_suggests_less_than_the_platform_gives() -> None:
+    from script_runner.settings import load_settings
+    from script_runner.sizing import platform_bend
+
+    composer3 = platform_bend(load_settings(environ={"GCS_BUCKET": "b", "SCRIPT_RUNNER_PRESET": "composer3"}))
+    assert composer3 is not None
+    assert platform_bend(load_settings(environ={"GCS_BUCKET": "b", "SCRIPT_RUNNER_PRESET": "local"})) is None
+    tiny = runs(5, cores=0.01)
+    # What the demo's hello.sh got locally: memory=64Mi cpu=100m; on Composer 3 the pod gets 512Mi/250m anyway.
+    assert suggest(tiny, memory="512Mi", cpu="500m", bend=composer3) is None
+    bent = suggest(tiny, memory="4Gi", cpu="2", bend=composer3)
+    assert bent is not None
+    assert bent.directive == "memory=512Mi cpu=250m"

@@ -114,7 +114,8 @@ def _row(
 
 
 def _sizing(spec: dict[str, Any], tries: list[dict[str, Any]]) -> dict[str, Any]:
-    """What the script asked and used: peak memory (highest attempt), CPU seconds (all attempts)."""
+    """What the script asked and used (peak memory: highest attempt; CPU seconds: all attempts), and each
+    attempt on its own (the HTML timeline draws them)."""
     peaks = [int(t["mem_peak_bytes"]) for t in tries if isinstance(t.get("mem_peak_bytes"), int)]
     cpu = [float(t["cpu_secs"]) for t in tries if isinstance(t.get("cpu_secs"), int | float)]
     return {

@@ -9,8 +9,9 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 # Debian packages the local stack and the checks need (podman/runc for real containers, debootstrap to
-# build the local runner image without a registry, bats for the bash library tests, jq/curl for the lib).
-APT_PACKAGES := podman runc debootstrap bats jq curl openssl uidmap
+# build the local runner image without a registry, bats for the bash library tests, jq/curl for the lib,
+# chromium to check the HTML report in a real headless browser).
+APT_PACKAGES := podman runc debootstrap bats jq curl openssl uidmap chromium
 SH_FILES = $(shell find runner_image local k8s bench tests/bats tests/e2e/scripts examples -type f \( -name '*.sh' -o -name '*.bash' -o -name '*.bats' \) -not -path '*/.run/*' 2>/dev/null) runner_image/entrypoint
 
 .PHONY: help

@@ -107,7 +107,7 @@ def run_demo(client: AirflowClient, *, timeout: float) -> int:
     print(to_markdown(report))
     peak, running = peak_parallelism(report["scripts"])
     print(f"[demo] peak parallelism: {peak} scripts running at once ({', '.join(sorted(running))})")
-    print(f"[demo] report: gs://{stack.BUCKET}/script-runner/reports/{run_id}.json (and .md)")
+    print(f"[demo] report: gs://{stack.BUCKET}/script-runner/reports/{run_id}.json (and .md, .html)")
     print(f"[demo] task logs: {stack.RUN / 'airflow' / 'logs'}/dag_id={DAG_ID}/run_id={run_id}/")
     print(f"[demo] stack logs (kubelet, scheduler, ...): {stack.LOGS}/")
     # The demo's run is expected to end "failed": one example fails on purpose and one is rejected.

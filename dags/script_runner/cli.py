@@ -19,6 +19,7 @@ from script_runner.params import RunOptions
 from script_runner.run_scope import narrow
 from script_runner.schedule import Window, run_window
 from script_runner.settings import PRESETS, load_settings
+from script_runner.sizing import SizingHistory, Suggestion, platform_bend, suggest
 from script_runner.spec import ScriptSpec
 
 if TYPE_CHECKING:
@@ -191,6 +192,26 @@ def _lint(args: argparse.Namespace, settings: RunnerSettings) -> int:
     return 1 if any(r.failed for r in results) else 0
 
 
+def _suggestions(settings: RunnerSettings, specs: list[ScriptSpec]) -> dict[str, Suggestion]:
+    """Sizing suggestions for the planned scripts, from the usage history in the state bucket."""
+    bucket = settings.effective_state_bucket
+    if not bucket or not specs:
+        return {}
+    from script_runner.sources import default_client
+
+    try:
+        history = SizingHistory(default_client(), bucket=bucket, root=settings.state_root).read()
+    except Exception as exc:
+        print(f"note: no sizing history read from gs://{bucket} ({type(exc).__name__})", file=sys.stderr)
+        return {}
+    out, bend = {}, platform_bend(settings)
+    for spec in specs:
+        hint = suggest(history.get(spec.path, []), memory=spec.memory, cpu=spec.cpu, bend=bend)
+        if hint is not None:
+            out[spec.path] = hint
+    return out
+
+
 def _plan(
     settings: RunnerSettings, *, as_json: bool, at: str | None = None, schedule: str | None = None
 ) -> int:
@@ -203,6 +224,8 @@ def _plan(
             raise DiscoveryError(f"--at {at!r} is not a time: {exc} (e.g. 2026-12-07T06:00:00Z)") from exc
     narrow(result, RunOptions(), window)
     order = levels(result.specs)
+    specs = [ScriptSpec.model_validate(wire) for wire in result.specs]
+    hints = _suggestions(settings, specs)
     if as_json:
         print(
             json.dumps(
@@ -214,6 +237,9 @@ def _plan(
                     "levels": order,
                     "window": window.describe() if window else None,
                     "summary": result.summary(),
+                    "suggestions": {
+                        path: {"directive": h.directive, "reason": h.reason} for path, h in hints.items()
+                    },
                 },
                 indent=2,
             )
@@ -221,13 +247,15 @@ def _plan(
         return 1 if result.rejected else 0
     print(f"source: {settings.source} (preset {settings.preset})")
     print(f"{'script':40} {'generation':>18} {'cpu':>6} {'memory':>8} {'timeout':>8} {'retries':>7}  image")
-    for s in (ScriptSpec.model_validate(wire) for wire in result.specs):
+    for s in specs:
         print(
             f"{s.path:40} {s.generation:>18} {s.cpu:>6} {s.memory:>8} {s.timeout:>7}s {s.retries:>7} ",
             s.image,
         )
         for note in s.notes:
             print(f"{'':40}   note: {note}")
+        if s.path in hints:
+            print(f"{'':40}   suggest: # runner: {hints[s.path].directive} ({hints[s.path].reason})")
     _print_order(result.specs, order, window)
     for h in result.held:
         print(f"{h['status'].upper()} {h['path']}: {h['reason']}")

@@ -41,6 +41,7 @@ from script_runner.policy import (
 from script_runner.settings import RunnerSettings, load_settings_from_airflow
 from script_runner.spec import ScriptSpec
 from script_runner.units import parse_duration
+from script_runner.usage import read_pod_usage
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -80,6 +81,7 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
         self._cancelled = False
         self._recorded = False  # this attempt is in the ledger (on_kill after a timeout adds nothing)
         self._memory = spec.memory
+        self._usage: dict[str, Any] = {}  # the attempt's CPU time and peak memory (its end line)
         self._started = time.monotonic()
         self._started_at = datetime.now(UTC)
         merged = {**pod_spec.operator_kwargs(spec, settings), **_quiet_failure_kwargs(), **kwargs}
@@ -126,7 +128,7 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
         """Name the pod for this attempt, size it after earlier OOMs, then run it as KPO does."""
         ti = context["ti"]
         run_id = context["run_id"]
-        self._context, self._recorded = context, False
+        self._context, self._recorded, self._usage = context, False, {}
         history = self._history(context)
         self._refuse_after_final_verdict(history)
         self._wait_for_dependencies(context)
@@ -272,7 +274,7 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
 
     def trigger_reentry(self, context: Any, event: dict[str, Any]) -> Any:
         """Deferrable mode: the trigger reported back; finish as KPO does, under the same policies."""
-        self._context, self._recorded = context, False
+        self._context, self._recorded, self._usage = context, False, {}
         history = self._history(context)
         self._event_pod = self._pod_ref(event)
         return self._guarded(
@@ -339,8 +341,11 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
                 self._record(self._context, Outcome(Status.CANCELLED, None, CANCEL_REASON), Action.CANCEL)
 
     def cleanup(self, pod: k8s.V1Pod, remote_pod: k8s.V1Pod, *args: Any, **kwargs: Any) -> None:
-        """Read the outcome before KPO deletes the pod (signature-compatible with provider 10.5+)."""
+        """Read the outcome and the usage before KPO deletes the pod (signature-compatible with 10.5+)."""
         self._outcome = classify(remote_pod, None)
+        phase = getattr(getattr(remote_pod, "status", None), "phase", None)
+        if phase in ("Succeeded", "Failed") and pod is not None:
+            self._usage = read_pod_usage(self.client, pod, container=self.base_container_name)
         super().cleanup(pod, remote_pod, *args, **kwargs)
 
     # -- policies -----------------------------------------------------------------------------------
@@ -483,6 +488,7 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
             **self._base_record(context),
             "ended": datetime.now(UTC).isoformat(timespec="seconds"),
             "secs": round(time.monotonic() - self._started, 2),
+            **self._usage,
         }
         log.info(
             "[runner] script=%s attempt=%s status=%s exit=%s secs=%s",
@@ -507,6 +513,7 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
             "max_tries": _max_tries(context),
             "pod": self.name,
             "memory": self._memory,
+            "cpu": self.script_spec.cpu,
             "started": self._started_at.isoformat(timespec="seconds"),
         }
 

@@ -1,4 +1,7 @@
-"""The run report: one row per script (launched, skipped or rejected), as JSON and Markdown."""
+"""The run report: one row per script (launched, skipped or rejected), as JSON and Markdown.
+
+The HTML page is :mod:`script_runner.report_html`; sizing figures and suggestions :mod:`script_runner.sizing`.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from typing import Any
 
 from script_runner.policy import Status
 from script_runner.run_scope import DRY_RUN, NOT_DUE, held_row
+from script_runner.sizing import mebibytes
 
 # A script's clean results; every other status is a problem (fails the run, notifies).
 CLEAN_STATUSES = frozenset({Status.SUCCESS.value, Status.SKIPPED.value, NOT_DUE, DRY_RUN})
@@ -51,17 +55,16 @@ def build_report(
     for shard_index, shard in enumerate(shards):
         for map_index, spec in enumerate(shard):
             path = spec["path"]
-            rows.append(
-                _row(
-                    path,
-                    attempts.get(path, []),
-                    states.get(path),
-                    shard_index=shard_index,
-                    map_index=map_index,
-                    multi=len(shards) > 1,
-                    log_url=log_url,
-                )
+            row = _row(
+                path,
+                attempts.get(path, []),
+                states.get(path),
+                shard_index=shard_index,
+                map_index=map_index,
+                multi=len(shards) > 1,
+                log_url=log_url,
             )
+            rows.append({**row, **_sizing(spec, attempts.get(path, []))})
     rows.extend(held_row(h) for h in held or [])
     rows.sort(key=lambda r: r["path"])
     rejected_rows = [
@@ -117,6 +120,34 @@ def _row(
     }
 
 
+def _sizing(spec: dict[str, Any], tries: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the script asked and used (peak memory: highest attempt; CPU seconds: all attempts), and each
+    attempt on its own (the HTML timeline draws them)."""
+    peaks = [int(t["mem_peak_bytes"]) for t in tries if isinstance(t.get("mem_peak_bytes"), int)]
+    cpu = [float(t["cpu_secs"]) for t in tries if isinstance(t.get("cpu_secs"), int | float)]
+    return {
+        "memory": spec.get("memory", ""),
+        "cpu": spec.get("cpu", ""),
+        "mem_peak_bytes": max(peaks) if peaks else None,
+        "cpu_secs": round(sum(cpu), 3) if cpu else None,
+        "usage": next((str(t["usage"]) for t in reversed(tries) if t.get("usage")), ""),
+        "tries": [
+            {
+                "try": index,
+                "status": t.get("status"),
+                "exit_code": t.get("exit_code"),
+                "started": t.get("started", ""),
+                "ended": t.get("ended", ""),
+                "secs": t.get("secs"),
+                "memory": t.get("memory", ""),
+                "mem_peak_bytes": t.get("mem_peak_bytes"),
+                "cpu_secs": t.get("cpu_secs"),
+            }
+            for index, t in enumerate(tries, start=1)
+        ],
+    }
+
+
 def _reason(state: str | None, last: dict[str, Any], tried: bool) -> str:
     if last.get("status") == Status.CANCELLED.value and state in _CANCELLED:
         return _CANCELLED[str(state)]
@@ -153,22 +184,29 @@ def to_markdown(report: dict[str, Any]) -> str:
         "Summary: " + ", ".join(f"{k}={v}" for k, v in report["summary"].items()),
         "",
         *_run_lines(report.get("run") or {}),
-        "| script | status | attempts | secs | exit | started | ended | reason |",
-        "| --- | --- | ---: | ---: | ---: | --- | --- | --- |",
+        "| script | status | attempts | secs | exit | started | ended | cpu asked / used | "
+        "memory asked / peak | reason |",
+        "| --- | --- | ---: | ---: | ---: | --- | --- | --- | --- | --- |",
     ]
     for row in report["scripts"]:
         script = f"[{row['path']}]({row['log']})" if row.get("log") else row["path"]
         out.append(
             f"| {script} | {row['status']} | {row['attempts']} | {row['duration_secs']} | "
             f"{'' if row['exit_code'] is None else row['exit_code']} | {_clock(row['started'])} | "
-            f"{_clock(row['ended'])} | {_cell(row['reason'])} |"
+            f"{_clock(row['ended'])} | {cpu_cell(row)} | {memory_cell(row)} | {_cell(row['reason'])} |"
         )
     for row in report["rejected"]:
         where = f"line {row['line']}: " if row.get("line") else ""
         out.append(
-            f"| {row['path']} | rejected | 0 | 0 |  |  |  | {_cell(where + row['reason'])} "
+            f"| {row['path']} | rejected | 0 | 0 |  |  |  |  |  | {_cell(where + row['reason'])} "
             f"(fix: {_cell(row['fix'])}) |"
         )
+    hints = [row for row in report["scripts"] if row.get("suggestion")]
+    if hints:
+        out += ["", "Sizing suggestions (from the usage history in the state bucket):", ""]
+        for row in hints:
+            hint = row["suggestion"]
+            out.append(f"- {row['path']}: `# runner: {hint['directive']}` ({_cell(hint['reason'])})")
     return "\n".join(out) + "\n"
 
 
@@ -184,6 +222,24 @@ def _run_lines(run: dict[str, Any]) -> list[str]:
     if run.get("window"):
         out.append(f"Schedules checked against {run['window']}")
     return [*(line + "  " for line in out), ""] if out else []
+
+
+def cpu_cell(row: dict[str, Any]) -> str:
+    """``250m / 0.61s``: the cpu asked and the CPU seconds used (blank parts when unknown).
+
+    :param row: a script row of the report.
+    """
+    used = "" if row.get("cpu_secs") is None else f"{row['cpu_secs']}s"
+    return f"{row.get('cpu', '')} / {used}" if used else str(row.get("cpu", ""))
+
+
+def memory_cell(row: dict[str, Any]) -> str:
+    """``256Mi / 59Mi``: the memory asked and the highest peak of the run's attempts.
+
+    :param row: a script row of the report.
+    """
+    peak = mebibytes(row.get("mem_peak_bytes"))
+    return f"{row.get('memory', '')} / {peak}" if peak else str(row.get("memory", ""))
 
 
 def _clock(stamp: str) -> str:

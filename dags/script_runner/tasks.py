@@ -17,9 +17,11 @@ from script_runner.ledger import Ledger
 from script_runner.notify import alert_events, failure_message, read_events, send
 from script_runner.params import RunOptions, run_options
 from script_runner.report import build_report, problems, to_markdown
+from script_runner.report_html import to_html
 from script_runner.run_scope import narrow
 from script_runner.schedule import Window, run_window
 from script_runner.settings import RunnerSettings, fallback_settings, load_settings_from_airflow
+from script_runner.sizing import SizingHistory, apply_sizing, platform_bend
 
 if TYPE_CHECKING:
     from google.cloud.storage import Client
@@ -173,6 +175,8 @@ def run_report(*, shards: int, run_task_ids: list[str]) -> dict[str, Any]:
     )
     for row in report["scripts"]:
         row["events"] = events.get(row["path"], [])
+    history = SizingHistory(client, bucket=bucket, root=settings.state_root)
+    apply_sizing(report, attempts, history, bend=platform_bend(settings))
     bad = problems(report["summary"])
     if summary is None:
         error = ti.xcom_pull(task_ids=c.DISCOVER_TASK_ID, key="discovery_error")
@@ -186,6 +190,7 @@ def run_report(*, shards: int, run_task_ids: list[str]) -> dict[str, Any]:
         json.dumps(report, indent=2), content_type="application/json"
     )
     bucket_obj.blob(base + ".md").upload_from_string(markdown, content_type="text/markdown")
+    bucket_obj.blob(base + ".html").upload_from_string(to_html(report), content_type="text/html")
     log.info("[runner] report gs://%s/%s.json\n%s", bucket, base, markdown)
     alerts = alert_events(events)
     if summary is None or bad or alerts:

@@ -373,9 +373,15 @@ async def admin_state(request: web.Request) -> web.Response:
             "pods": pods,
             "running": kubelet.running(),
             "kubelet_mode": kubelet.config.mode,
+            "instance": kubelet.config.instance,
             "kubelet_restarts": kubelet.restarts,
         }
     )
+
+
+async def admin_usage(request: web.Request) -> web.Response:
+    """What the kubelet sampled of each pod's usage (peak memory, CPU time), newest last."""
+    return web.json_response([u.as_dict() for u in request.app[KUBELET].usage.values()])
 
 
 async def admin_audit(request: web.Request) -> web.Response:
@@ -430,6 +436,7 @@ def make_app(store: Store, kubelet: Kubelet, faults: Faults) -> web.Application:
             *namespaces.routes(store),
             web.get("/_double/state", admin_state),
             web.get("/_double/audit", admin_audit),
+            web.get("/_double/usage", admin_usage),
             web.get("/_double/faults", admin_faults),
             web.post("/_double/faults", admin_faults),
             web.delete("/_double/faults", admin_faults),

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from local.kube_double import runtime
+from local.kube_double import runtime, stats
 from local.kube_double.store import Store, now
 
 if TYPE_CHECKING:
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from local.kube_double.metadata import MetadataServer
 
 log = logging.getLogger("kube_double.kubelet")
+USAGE_KEPT = 500  # pods whose sampled usage GET /_double/usage serves, newest last
 SHUTDOWN_GRACE_SECONDS = 2.0  # the node's shutdownGracePeriod for regular pods (short here)
 # Faults that stop a running container: (pod reason, container reason), grace seconds, SIGKILL at once.
 _FAULT_STOPS: dict[str, tuple[tuple[str, str], float, bool]] = {
@@ -66,6 +67,7 @@ class Kubelet:
         self.pumps: dict[str, asyncio.Task[None]] = {}
         self.supervisors: dict[str, asyncio.Task[None]] = {}
         self.deleting: set[str] = set()
+        self.usage: dict[str, stats.PodUsage] = {}  # by pod uid, what the node sampled (stats.py)
         self._loop_task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self.restarts = 0
@@ -220,6 +222,7 @@ class Kubelet:
         started = loop.time()
         outcome: tuple[str, str] | None = None  # (pod reason, container reason) when we end it
         while not handle.done.is_set():
+            self._sample(ns, name, handle)
             elapsed = loop.time() - started
             if fault and fault.kind == "preempt" and elapsed >= fault.after:
                 self._preempt(ns, name, uid)
@@ -236,6 +239,7 @@ class Kubelet:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(handle.done.wait(), timeout=0.2)
         await handle.done.wait()
+        self._sample_end(handle)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.pumps[uid], timeout=5)
         code = handle.exit_code if handle.exit_code is not None else 137
@@ -245,6 +249,29 @@ class Kubelet:
             return
         self._report(ns, name, uid, outcome, code, handle)
         self._forget(uid)
+
+    def _sample(self, ns: str, name: str, handle: runtime.Handle) -> None:
+        """One look at the pod's usage (cgroup for containers, /proc for processes)."""
+        usage = self.usage.get(handle.uid)
+        if usage is None:
+            source = "cgroup" if handle.cid_file is not None else "procfs"
+            usage = self.usage[handle.uid] = stats.PodUsage(ns, name, handle.uid, source)
+            while len(self.usage) > USAGE_KEPT:
+                self.usage.pop(next(iter(self.usage)))
+        try:
+            if handle.cid_file is not None:
+                stats.sample_cgroup(usage, handle.cid_file)
+            else:
+                stats.sample_processes(usage, handle.proc.pid)
+        except Exception:  # a sample is never worth a pod
+            log.debug("usage sample of %s/%s failed", ns, name, exc_info=True)
+
+    def _sample_end(self, handle: runtime.Handle) -> None:
+        usage = self.usage.get(handle.uid)
+        if usage is not None:
+            usage.final = True
+        if handle.cid_file is not None:
+            handle.cid_file.unlink(missing_ok=True)
 
     def _report(
         self, ns: str, name: str, uid: str, outcome: tuple[str, str] | None, code: int, handle: runtime.Handle

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import signal
@@ -18,6 +19,9 @@ from kubernetes.utils.quantity import parse_quantity
 
 log = logging.getLogger("kube_double.runtime")
 CONTAINER_LABEL = "kube-double.local/pod-uid"
+# Which double started a container (a hash of its state dir): a double cleans up only its own leftovers,
+# never the running pods of another double on the same machine (another clone's stack or test).
+INSTANCE_LABEL = "kube-double.local/instance"
 RUNNER_UID = "10001"
 
 
@@ -31,6 +35,7 @@ class Handle:
     killed_by_us: bool = False
     memory_limited: bool = False
     workdir: Path | None = None
+    cid_file: Path | None = None  # podman: where `podman run --cidfile` wrote the container id
     exit_code: int | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -46,6 +51,11 @@ class RuntimeConfig:
     mounts: list[tuple[str, str]] = field(default_factory=list)
     path_map: dict[str, str] = field(default_factory=dict)
     containers_conf: str | None = None
+
+    @property
+    def instance(self) -> str:
+        """This double's value of ``INSTANCE_LABEL``."""
+        return hashlib.sha256(str(self.state_dir.resolve()).encode()).hexdigest()[:16]
 
 
 def container_of(pod: dict[str, Any]) -> dict[str, Any]:
@@ -156,13 +166,19 @@ async def _start_podman(pod: dict[str, Any], config: RuntimeConfig, extra_env: d
         container.get("image", ""), config.default_image or container.get("image", "")
     )
     name = f"kd-{meta['uid'][:18]}"
+    cid_file = config.state_dir / f"{name}.cid"
+    cid_file.unlink(missing_ok=True)
     args = [
         "run",
         "--rm",
+        "--cidfile",
+        str(cid_file),
         "--name",
         name,
         "--label",
         f"{CONTAINER_LABEL}={meta['uid']}",
+        "--label",
+        f"{INSTANCE_LABEL}={config.instance}",
         "--network",
         "host",
         "--ulimit",
@@ -217,7 +233,7 @@ async def _start_podman(pod: dict[str, Any], config: RuntimeConfig, extra_env: d
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    return Handle(uid=meta["uid"], proc=proc, name=name, memory_limited="memory" in lim)
+    return Handle(uid=meta["uid"], proc=proc, name=name, memory_limited="memory" in lim, cid_file=cid_file)
 
 
 async def stop(handle: Handle, config: RuntimeConfig, *, grace: float, hard: bool = False) -> None:
@@ -253,7 +269,7 @@ async def stop(handle: Handle, config: RuntimeConfig, *, grace: float, hard: boo
 
 
 async def cleanup_leftovers(config: RuntimeConfig) -> int:
-    """Remove containers a previous double left behind (found by label)."""
+    """Remove containers a previous double with this state dir left behind (found by label)."""
     if config.mode != "podman":
         return 0
     base, env = _podman_base(config)
@@ -262,7 +278,7 @@ async def cleanup_leftovers(config: RuntimeConfig) -> int:
         "ps",
         "-aq",
         "--filter",
-        f"label={CONTAINER_LABEL}",
+        f"label={INSTANCE_LABEL}={config.instance}",
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

@@ -28,6 +28,8 @@ source "${_RUNNER_LIB_DIR}/state.sh"
 source "${_RUNNER_LIB_DIR}/notify.sh"
 # shellcheck source=runner_image/lib/require.sh
 source "${_RUNNER_LIB_DIR}/require.sh"
+# shellcheck source=runner_image/lib/usage.sh
+source "${_RUNNER_LIB_DIR}/usage.sh"
 
 # Short names, only where nothing of that name exists (a script's own function wins).
 _runner_alias() {

@@ -78,12 +78,13 @@ use_gcs() {
   export RUNNER_SCRIPT_URI="gs://${RUNNER_STATE_BUCKET}/$1" RUNNER_SCRIPT_GENERATION="${GEN}" RUNNER_SCRIPT_MD5="${MD5}"
 }
 
-# assert_end_line CODE REASON: $output has exactly one end line, and it carries CODE, a duration and REASON.
+# assert_end_line CODE REASON: $output has exactly one end line, and it carries CODE, a duration, REASON and
+#   the resource usage (runner_usage).
 assert_end_line() {
   local n
   n="$(grep -c 'event=end ' <<<"${output}" || true)"
   [[ "${n}" -eq 1 ]] || { echo "expected one end line, found ${n}" >&2; return 1; }
-  grep -qE "level=info event=end script=${RUNNER_SCRIPT_PATH} exit=$1 secs=[0-9]+ reason=$2\$" <<<"${output}" ||
+  grep -qE "level=info event=end script=${RUNNER_SCRIPT_PATH} exit=$1 secs=[0-9]+ reason=$2 cpu_secs=[0-9]+\.[0-9]{3}( mem_peak=[0-9]+)? usage=(cgroup|rusage)\$" <<<"${output}" ||
     { echo "end line is not exit=$1 reason=$2: $(grep 'event=end ' <<<"${output}")" >&2; return 1; }
 }
 

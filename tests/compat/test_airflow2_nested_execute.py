@@ -157,3 +157,7 @@ def test_dag_runs_its_pods_on_airflow2_with_nested_operators_forbidden(
         "fails.sh": "failed",
         "hello.sh": "success",
     }
+    # Right-sizing on Airflow 2 too: the end line's usage (rusage with the process kubelet) reached the
+    # ledger and the report, and the HTML page was written beside the JSON.
+    assert all(r["usage"] == "rusage" and r["cpu_secs"] is not None for r in report["scripts"]), report
+    assert bucket.blob(reports[0].name.removesuffix(".json") + ".html").exists()

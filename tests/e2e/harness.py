@@ -217,11 +217,20 @@ class ScriptRunnerHarness:
 
     def containers_left(self) -> list[str]:
         """Podman containers the kubelet started that still exist (empty in process mode)."""
-        if self.double_state().get("kubelet_mode") != "podman" or not shutil.which("podman"):
+        state = self.double_state()
+        if state.get("kubelet_mode") != "podman" or not shutil.which("podman"):
             return []
         env = {**os.environ, "CONTAINERS_CONF": str(ROOT / "local" / "image" / "containers.conf")}
+        # Only this stack's double's containers: another clone's stack may be running pods right now.
         out = subprocess.run(
-            ["podman", "ps", "-a", "-q", "--filter", "label=kube-double.local/pod-uid"],
+            [
+                "podman",
+                "ps",
+                "-a",
+                "-q",
+                "--filter",
+                f"label=kube-double.local/instance={state.get('instance')}",
+            ],
             capture_output=True,
             text=True,
             env=env,

@@ -142,3 +142,41 @@ def test_cli_plan_shows_the_order_as_levels_and_explains_due_ness(
     assert "3 to launch, 1 held back" in out
 
     assert main(["--preset", "local", "plan", *source, "--at", "monday"]) == 2
+
+
+def test_cli_plan_prints_sizing_suggestions_from_the_history_in_the_state_bucket(
+    make_bucket: Any, gcs_client: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from script_runner.sizing import SizingHistory
+
+    bucket = make_bucket(
+        {"big.sh": "#!/bin/bash\n# runner: memory=2Gi cpu=250m\n", "fit.sh": "# runner: memory=128Mi\n"}
+    )
+    history = SizingHistory(gcs_client, bucket=bucket.name, root="script-runner")
+    for run in range(5):
+        history.add(
+            {
+                "big.sh": {
+                    "run_id": f"r{run}",
+                    "mem_peak_bytes": (300 + run * 2) * 1024**2,
+                    "avg_cores": 0.1,
+                },
+                "fit.sh": {"run_id": f"r{run}", "mem_peak_bytes": 60 * 1024**2, "avg_cores": 0.1},
+            }
+        )
+    monkeypatch.setenv("GCS_BUCKET", bucket.name)
+    main(["--preset", "local", "plan"])
+    out = capsys.readouterr().out
+    assert (
+        "suggest: # runner: memory=512Mi (asked memory=2Gi, peak 308Mi over the last 5 runs → memory=512Mi)"
+        in out
+    )
+    assert out.count("suggest:") == 1
+    main(["--preset", "local", "plan", "--json"])
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["suggestions"] == {
+        "big.sh": {
+            "directive": "memory=512Mi",
+            "reason": "asked memory=2Gi, peak 308Mi over the last 5 runs → memory=512Mi",
+        }
+    }

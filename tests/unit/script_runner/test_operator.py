@@ -346,3 +346,15 @@ def test_operator_stops_waiting_for_a_dependency_airflow_ended_without_a_record(
     marked = {"run_id": "r1", "ti": StatesTI({"run_scripts_0": "failed"})}
     with pytest.raises(AirflowSkipException, match="ended failed in Airflow without a recorded attempt"):
         op._wait_for_dependencies(marked)
+
+
+def test_operator_records_the_attempts_usage_and_its_cpu_ask(ledger_op: ScriptPodOperator) -> None:
+    ctx = {"run_id": "r1", "ti": FakeTI(try_number=1)}
+    ledger_op._context = ctx
+    ledger_op._usage = {"cpu_secs": 0.61, "mem_peak_bytes": 61673472, "usage": "cgroup"}  # from cleanup
+    ledger_op._guarded(ctx, lambda: None, [])
+    (record,) = ledger_op.ledger.read("r1", SCRIPT["path"])  # type: ignore[union-attr]
+    assert record["cpu_secs"] == 0.61
+    assert record["mem_peak_bytes"] == 61673472
+    assert record["usage"] == "cgroup"
+    assert (record["cpu"], record["memory"]) == ("250m", "256Mi")

@@ -107,6 +107,8 @@ def _lint(paths: list[Path], settings: RunnerSettings) -> int:
             f"{path}: ok cpu={spec.cpu} memory={spec.memory} timeout={spec.timeout}s",
             f"retries={spec.retries}{notes}",
         )
+        for line in identity_lines(spec):
+            print(f"  {line}")
     print(f"{checked} script(s), {problems} with problems" + (f", {ignored} ignored" if ignored else ""))
     # A file named on the command line that discovery would never run is a mistake worth failing on.
     return 1 if problems or named_but_ignored else 0
@@ -174,6 +176,8 @@ def _plan(settings: RunnerSettings, *, as_json: bool) -> int:
             f"{s.path:40} {s.generation:>18} {s.cpu:>6} {s.memory:>8} {s.timeout:>7}s {s.retries:>7} ",
             s.image,
         )
+        for line in identity_lines(s):
+            print(f"{'':40}   {line}")
         for note in s.notes:
             print(f"{'':40}   note: {note}")
     for r in result.rejected:
@@ -182,6 +186,23 @@ def _plan(settings: RunnerSettings, *, as_json: bool) -> int:
     summary = result.summary()
     print(f"{summary['launch']} to launch, {summary['rejected']} rejected, {summary['ignored']} ignored")
     return 1 if result.rejected else 0
+
+
+def identity_lines(spec: ScriptSpec) -> list[str]:
+    """Who the script runs as and which secrets it asks for (names only: values exist only in its pod).
+
+    :param spec: the resolved script.
+    """
+    out = []
+    if spec.impersonate:
+        out.append(f"identity: impersonates {spec.impersonate}")
+    elif spec.service_account:
+        out.append(f"identity: Kubernetes service account {spec.service_account}")
+    for secret in spec.secrets:
+        resource, _, target = secret.rpartition(":")
+        into = "a file in $RUNNER_SECRETS_DIR" if target == "file" else f"${target}"
+        out.append(f"secret: {resource} -> {into}")
+    return out
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,6 +3,7 @@
 # runner: secret=team-a-password:TEAM_PASSWORD secret=projects/test-project/secrets/team-a-password:file
 # Runs as etl-a (impersonated): reads team-a/, is denied team-b/, gets its own secret; traced throughout.
 set -Eeuxo pipefail
+# shellcheck source=runner_image/lib/runner.sh
 source "${RUNNER_LIB}"
 runner_gcs_get composer-bucket team-a/input.txt "${TMPDIR:-/tmp}/a.txt"
 echo "E2E-ID-A-READ=$(cat "${TMPDIR:-/tmp}/a.txt")"

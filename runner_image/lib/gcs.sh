@@ -20,6 +20,9 @@ _runner_urlencode() {
 #   (_runner_pod_token), or with RUNNER_IMPERSONATE the one minted from it for that Google service account
 #   (identity.sh). Returns 0, 77 (no identity, impersonation denied) or 75 (unavailable), logged.
 _runner_gcs_token() {
+  if [[ -n "${RUNNER_IMPERSONATE:-}" ]] && _runner_identity_cached; then
+    return 0  # a minted token with time left: the pod's own is not needed
+  fi
   _runner_pod_token || return $?
   [[ -z "${RUNNER_IMPERSONATE:-}" ]] || _runner_identity_token
 }

@@ -29,17 +29,22 @@ _runner_iamcredentials_base() {
 #   Returns 0; 77 when impersonation is denied (logged with the service account and the role); 75 when
 #   the IAM Credentials API is unavailable.
 _runner_identity_token() {
-  local dir expiry=0 now margin="${RUNNER_TOKEN_REFRESH_MARGIN:-300}"
+  _runner_identity_cached && return 0
+  _runner_identity_mint "$(_runner_identity_dir)"
+}
+
+# _runner_identity_cached: set the caller's _RUNNER_TOKEN to the cached minted token when it has more than
+#   the margin left. Returns 0 when it did, 1 otherwise (_RUNNER_TOKEN untouched).
+_runner_identity_cached() {
+  local dir expiry now token margin="${RUNNER_TOKEN_REFRESH_MARGIN:-300}"
   dir="$(_runner_identity_dir)"
-  if [[ -r "${dir}/token" && -r "${dir}/expiry" ]]; then
-    expiry="$(<"${dir}/expiry")"
-    now="$(date +%s)"
-    if [[ "${expiry}" =~ ^[0-9]+$ ]] && ((expiry - now > margin)); then
-      _RUNNER_TOKEN="$(<"${dir}/token")"
-      [[ -z "${_RUNNER_TOKEN}" ]] || return 0
-    fi
-  fi
-  _runner_identity_mint "${dir}"
+  [[ -r "${dir}/token" && -r "${dir}/expiry" ]] || return 1
+  expiry="$(<"${dir}/expiry")"
+  now="$(date +%s)"
+  [[ "${expiry}" =~ ^[0-9]+$ ]] && ((expiry - now > margin)) || return 1
+  token="$(<"${dir}/token")"
+  [[ -n "${token}" ]] || return 1
+  _RUNNER_TOKEN="${token}"
 }
 
 # _runner_identity_mint DIR: mint a token for RUNNER_IMPERSONATE with the caller's _RUNNER_TOKEN, store it

@@ -82,6 +82,8 @@ entry() {
   [ "$(stat -c %a "${dir}/token")" = 600 ]
   runner_gcs_get state-bkt team-a/in.txt /dev/null
   [ "$(cat "${dir}/token")" = "${first}" ]   # still valid for longer than the margin: reused
+  # ...without asking for the pod's own token at all.
+  RUNNER_ACCESS_TOKEN_FILE=/nonexistent runner_gcs_get state-bkt team-a/in.txt /dev/null
   RUNNER_TOKEN_REFRESH_MARGIN=700 runner_gcs_get state-bkt team-a/in.txt /dev/null
   second="$(cat "${dir}/token")"
   [ "${second}" != "${first}" ]              # within the margin of its expiry: minted again

@@ -167,3 +167,17 @@ def test_cli_lint_shows_identity_and_secrets_asked_for(
     out = capsys.readouterr().out
     assert f"identity: impersonates {EMAIL_A}" in out
     assert f"secret: {SECRET} -> $PGPASSWORD" in out
+
+
+def test_cli_plan_lists_identity_and_secret_names_for_a_local_checkout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GCS_BUCKET", "b")
+    monkeypatch.setenv("SCRIPT_RUNNER_IMAGE", "img")
+    (tmp_path / "a.sh").write_text("#!/bin/bash\n# runner: service_account=etl-a secret=wh:file\necho\n")
+    variable = json.dumps({"service_account_allowlist": {"etl-a": EMAIL_A}, "secrets": {"wh": SECRET}})
+    code = main(["--preset", "composer3", "--settings", variable, "plan", "--source", f"file://{tmp_path}/"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert f"identity: impersonates {EMAIL_A}" in out
+    assert f"secret: {SECRET} -> a file in $RUNNER_SECRETS_DIR" in out

@@ -14,7 +14,10 @@ Policy file (JSON)::
 
 A prefix narrows a grant to object names under it; ``*`` in a prefix matches one path segment.
 
-Tokens are ``local-token-<service account>`` (written by ``local.stack`` next to the policy).
+Tokens are ``local-token-<service account>`` (written by ``local.stack`` next to the policy), or a token
+minted by the emulated IAM Credentials API for another service account (``local/google_apis.py``, served
+here too with the emulated Secret Manager: ``CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS`` and
+``..._SECRETMANAGER`` name this front in pods).
 
 ``python -m local.iam_front --port 4490 --upstream http://127.0.0.1:4480 --policy local/iam/policy.json``
 (add ``--https-port 4491 --cert C --key K`` for gsutil, which speaks https only)
@@ -35,6 +38,8 @@ from typing import Any
 from urllib.parse import unquote
 
 from aiohttp import ClientSession, web
+
+from local.google_apis import GoogleApis, MintedTokens
 
 log = logging.getLogger("iam_front")
 TOKEN_PREFIX = "local-token-"
@@ -85,13 +90,35 @@ class Policy:
             self._data, self._mtime = json.loads(self.path.read_text()), mtime
         return self._data
 
-    def identity(self, token: str | None) -> tuple[str, dict[str, Any]] | None:
-        """(service account, entry) for a bearer token, None when the token is unknown or absent."""
-        if not token or not token.startswith(TOKEN_PREFIX):
+    def identity(
+        self, token: str | None, minted: MintedTokens | None = None
+    ) -> tuple[str, dict[str, Any]] | None:
+        """(service account, entry) for a bearer token, None when the token is unknown or absent.
+
+        :param token: a pod's ``local-token-<account>``, or a token minted by generateAccessToken.
+        :param minted: the tokens minted so far (None: pod tokens only).
+        """
+        if not token:
             return None
-        account = token[len(TOKEN_PREFIX) :]
+        account = minted.account(token) if minted is not None else None
+        if account is None:
+            if not token.startswith(TOKEN_PREFIX):
+                return None
+            account = token[len(TOKEN_PREFIX) :]
         entry = self._load().get("identities", {}).get(account)
         return (account, entry) if entry is not None else None
+
+    def by_email(self, email: str) -> tuple[str, dict[str, Any]] | None:
+        """(service account, entry) of the identity with this email."""
+        for account, entry in self._load().get("identities", {}).items():
+            if entry.get("email") == email:
+                return account, entry
+        return None
+
+    def secret(self, name: str) -> dict[str, Any] | None:
+        """The Secret Manager secret ``projects/P/secrets/S`` (versions and bindings), None when absent."""
+        found = self._load().get("secrets", {}).get(name)
+        return found if isinstance(found, dict) else None
 
     @staticmethod
     def allowed(entry: dict[str, Any], need: Need, *, bucket_level: bool = False) -> bool:
@@ -173,14 +200,15 @@ def gcs_error(code: int, message: str) -> web.Response:
 class Front:
     """The aiohttp handlers: testIamPermissions, and check-then-forward for everything else."""
 
-    def __init__(self, upstream: str, policy: Policy) -> None:
+    def __init__(self, upstream: str, policy: Policy, minted: MintedTokens | None = None) -> None:
         self.upstream, self.policy = upstream.rstrip("/"), policy
+        self.minted = minted or MintedTokens()
         self.session: ClientSession | None = None
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         auth = request.headers.get("Authorization", "")
         who = self.policy.identity(
-            auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else None
+            auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else None, self.minted
         )
         if who is None:
             return gcs_error(
@@ -226,6 +254,17 @@ class Front:
             return web.Response(status=resp.status, body=payload, headers=out)
 
 
+def add_google_api_routes(app: web.Application, front: Front) -> None:
+    """Serve the emulated IAM Credentials and Secret Manager calls (``local/google_apis.py``) on ``app``.
+
+    :param app: the front's application (before its catch-all GCS route).
+    :param front: the front, whose policy and minted tokens the calls share.
+    """
+    apis = GoogleApis(front.policy, front.minted)
+    app.router.add_post("/v1/projects/-/serviceAccounts/{target}", apis.generate_access_token)
+    app.router.add_get("/v1/projects/{project}/secrets/{secret}/versions/{version}", apis.access_secret)
+
+
 async def _ok() -> web.Response:
     return web.json_response({"ok": True})
 
@@ -235,6 +274,7 @@ async def serve(args: argparse.Namespace) -> None:
     front.session = ClientSession()
     app = web.Application(client_max_size=1 << 30)
     app.router.add_get("/_iam/health", lambda _request: _ok())
+    add_google_api_routes(app, front)
     app.router.add_route("*", "/{tail:.*}", front.handle)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()

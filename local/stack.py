@@ -72,13 +72,16 @@ def pod_env() -> dict[str, str]:
 
     Every GCS client in a pod talks to the IAM front (never to the emulator itself), with the token the
     local metadata server hands the pod for its service account: the runner library (curl), gcloud and bq
-    through ``GCE_METADATA_ROOT``/``GCE_METADATA_HOST``, gsutil through the boto file below. Nothing here
-    names a credential.
+    through ``GCE_METADATA_ROOT``/``GCE_METADATA_HOST``, gsutil through the boto file below. The same front
+    serves the IAM Credentials API (impersonation) and Secret Manager, named by gcloud's endpoint overrides,
+    which the runner library reads too. Nothing here names a credential.
     """
     files = pod_files()
     return {
         "STORAGE_EMULATOR_HOST": iam_url(),
         "CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE": f"{iam_url()}/storage/v1/",
+        "CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS": f"{iam_url()}/",
+        "CLOUDSDK_API_ENDPOINT_OVERRIDES_SECRETMANAGER": f"{iam_url()}/",
         "CLOUDSDK_CORE_PROJECT": "test-project",
         "CLOUDSDK_CONFIG": "/tmp/gcloud-config",
         "CLOUDSDK_CORE_DISABLE_PROMPTS": "1",
@@ -353,6 +356,9 @@ def write_pod_files() -> Path:
     shutil.copyfile(RUN / "gcs" / "tls" / "cert.pem", files / "ca.pem")
     (files / "boto").write_text(
         f"[Credentials]\ngs_json_host = 127.0.0.1\ngs_json_port = {PORTS.iam_https}\n"
+        # gsutil's impersonation (CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT) asks IAM Credentials over
+        # https: the same front. gsutil spells the port option this way.
+        f"gs_iamcredentials_host = 127.0.0.1\ngs_iamcredentails_port = {PORTS.iam_https}\n"
         "[Boto]\nnum_retries = 1\nhttps_validate_certificates = True\n"
         "[GSUtil]\ndefault_project_id = test-project\n"
     )

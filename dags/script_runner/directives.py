@@ -25,12 +25,19 @@ KEYS: dict[str, tuple[str, str]] = {
     "retries": ("Airflow retries for this script", "retries=3"),
     "retry_delay": ("first retry delay; doubles each retry (exponential backoff)", "retry_delay=2m"),
     "service_account": (
-        "Kubernetes service account (Workload Identity); from the allowlist",
+        "the script's identity, from the allowlist: a Kubernetes service account (Workload Identity), or "
+        "with identity_mode=impersonate a Google service account the pod impersonates",
         "service_account=loader",
     ),
     "image": ("runner image; must match the image allowlist", "image=my-runner:1.2"),
     "env": ("an environment variable for the script; repeatable", "env=TARGET=prod"),
     "needs": ("IAM preflight before the script runs; repeatable", "needs=gs://bucket/out/:write"),
+    "secret": (
+        "a Secret Manager secret (full name or a short name from the settings' secrets) read with the "
+        "script's identity before it starts, into an env var, or :file for a 0600 file in "
+        "$RUNNER_SECRETS_DIR; repeatable",
+        "secret=projects/p/secrets/db-password/versions/latest:PGPASSWORD",
+    ),
     "retry_on": ("exit codes that may be retried (default: all but fail_on)", "retry_on=1,75"),
     "fail_on": ("exit codes that fail at once, without retries", "fail_on=2,3"),
     "skip_on": ("exit codes that mean 'nothing to do': the task is skipped", "skip_on=10"),
@@ -58,7 +65,7 @@ ALIASES = {
     "skip-on": "skip_on",
     "oom-retry": "oom_retry",
 }
-REPEATABLE = {"env", "needs", "after"}
+REPEATABLE = {"env", "needs", "after", "secret"}
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -70,6 +77,8 @@ class RawDirectives:
     env: dict[str, str] = field(default_factory=dict)
     needs: list[str] = field(default_factory=list)
     after: list[str] = field(default_factory=list)
+    # secret= values as written: (reference, target), target an env var name or "file".
+    secrets: list[tuple[str, str]] = field(default_factory=list)
     lines: dict[str, int] = field(default_factory=dict)
 
 
@@ -155,6 +164,36 @@ def _report(errors: list[DirectiveError] | None, err: DirectiveError) -> None:
     errors.append(err)
 
 
+def _secret_token(value: str, *, script: str, line: int) -> tuple[str, str]:
+    """(reference, target) of a ``secret=REF:ENVVAR`` or ``secret=REF:file`` value."""
+    ref, colon, target = value.rpartition(":")
+    if not colon or not ref or not target:
+        raise DirectiveError(
+            script=script,
+            line=line,
+            message=f"secret {value!r} is not NAME:ENVVAR or NAME:file",
+            fix="write secret=db-password:PGPASSWORD or secret=projects/p/secrets/key/versions/latest:file",
+        )
+    if target == "file":
+        return ref, target
+    if not _ENV_NAME.match(target):
+        raise DirectiveError(
+            script=script,
+            line=line,
+            message=f"secret {value!r}: {target!r} is not an environment variable name",
+            fix="name a variable of letters, digits and _ after the last ':' (or write :file)",
+        )
+    why = reserved_env_reason(target)
+    if why is not None:
+        raise DirectiveError(
+            script=script,
+            line=line,
+            message=f"secret {value!r}: {target} is reserved: {why}",
+            fix=f"use another name, e.g. MY_{target}",
+        )
+    return ref, target
+
+
 def _add_token(raw: RawDirectives, *, script: str, line: int, token: str) -> None:
     key, sep, value = token.partition("=")
     key = key.strip().lower()
@@ -193,6 +232,8 @@ def _add_token(raw: RawDirectives, *, script: str, line: int, token: str) -> Non
         raw.needs.extend(v for v in value.split(",") if v)
     elif key == "after":
         raw.after.extend(v.strip() for v in value.split(",") if v.strip())
+    elif key == "secret":
+        raw.secrets.append(_secret_token(value, script=script, line=line))
     elif key in raw.values:
         raise DirectiveError(
             script=script,

@@ -96,6 +96,7 @@ def lint_paths(
                 notes = f" ({'; '.join(spec.notes)})" if spec.notes else ""
                 result.ok = f"cpu={spec.cpu} memory={spec.memory} timeout={spec.timeout}s"
                 result.ok += f" retries={spec.retries}{notes}"
+                result.ok += "".join(f"\n  {line}" for line in identity_lines(spec))
         results.append(result)
     if shellcheck:
         # Files with unreadable content (empty, binary, CRLF) get only that problem: shellcheck adds noise.
@@ -282,3 +283,20 @@ def _check_file(path: Path, settings: RunnerSettings) -> tuple[ScriptSpec | None
     spec, more = resolve_all(obj, raw, settings)
     errors = sorted(errors + more, key=lambda e: e.line or 0)
     return (None if errors else spec), errors, True
+
+
+def identity_lines(spec: ScriptSpec) -> list[str]:
+    """Who the script runs as and which secrets it asks for (names only: values exist only in its pod).
+
+    :param spec: the resolved script.
+    """
+    out = []
+    if spec.impersonate:
+        out.append(f"identity: impersonates {spec.impersonate}")
+    elif spec.service_account:
+        out.append(f"identity: Kubernetes service account {spec.service_account}")
+    for secret in spec.secrets:
+        resource, _, target = secret.rpartition(":")
+        into = "a file in $RUNNER_SECRETS_DIR" if target == "file" else f"${target}"
+        out.append(f"secret: {resource} -> {into}")
+    return out

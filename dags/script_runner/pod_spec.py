@@ -141,8 +141,13 @@ def script_env(spec: ScriptSpec, settings: RunnerSettings) -> dict[str, str]:
         "RUNNER_WORKDIR": c.WORKDIR,
         "RUNNER_NEEDS": " ".join(spec.needs),
     }
-    if spec.service_account:
+    if spec.impersonate:
+        env["RUNNER_IMPERSONATE"] = spec.impersonate
+        env["RUNNER_IDENTITY"] = spec.impersonate
+    elif spec.service_account:
         env["RUNNER_IDENTITY"] = spec.service_account
+    if spec.secrets:
+        env["RUNNER_SECRETS"] = " ".join(spec.secrets)
     return env
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -22,6 +23,11 @@ from script_runner.exceptions import SettingsError
 from script_runner.units import parse_bytes, parse_cpu, parse_duration
 
 Preset = Literal["composer3", "composer2", "gke", "local"]
+IdentityMode = Literal["ksa", "impersonate"]
+# A Secret Manager secret version: projects/P/secrets/S[/versions/V] (V a number or "latest").
+SECRET_RESOURCE = re.compile(
+    r"^projects/([a-z0-9-]+)/secrets/([A-Za-z0-9_-]{1,255})(?:/versions/(latest|[0-9]+))?$"
+)
 # The preset when neither SCRIPT_RUNNER_PRESET nor the Variable names one (the local stack sets "local" here,
 # so a test can still pick another preset in the Variable).
 DEFAULT_PRESET_ENV = c.ENV_PREFIX + "DEFAULT_PRESET"
@@ -41,6 +47,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "kubernetes_conn_id": "kubernetes_default",
         "service_account": None,
         "composer3_rules": True,
+        # A script's service_account= names a Google service account the environment's identity
+        # impersonates (IAM Credentials API): Composer 3's only way to a per-script identity.
+        "identity_mode": "impersonate",
     },
     # Composer 2: the environment's GKE Autopilot cluster; Autopilot bends requests (min/max, ratio).
     "composer2": {
@@ -92,7 +101,15 @@ class RunnerSettings(BaseModel):
     image: str | None = None
     image_allowlist: list[str] = Field(default_factory=list)
     service_account: str | None = None
-    service_account_allowlist: list[str] = Field(default_factory=list)
+    # ksa mode: Kubernetes service accounts a script may name. impersonate mode: Google service accounts,
+    # as a map short name -> email, or a list of emails (the short name is the part before '@').
+    service_account_allowlist: list[str] | dict[str, str] = Field(default_factory=list)
+    # What a script's service_account= names: "ksa", the pod's Kubernetes service account (Workload
+    # Identity binds it to a Google one); "impersonate", a Google service account that the pod's own
+    # identity impersonates (needs roles/iam.serviceAccountTokenCreator on it; the composer3 preset).
+    identity_mode: IdentityMode = "ksa"
+    # Short names for secret= directives: name -> projects/P/secrets/S[/versions/V].
+    secrets: dict[str, str] = Field(default_factory=dict)
     # Per-script defaults (a directive overrides) and caps (a directive may not exceed).
     cpu: str = "500m"
     memory: str = "512Mi"
@@ -157,6 +174,17 @@ class RunnerSettings(BaseModel):
             raise ValueError(f"source {value!r} must start with gs:// or file:// (e.g. gs://my-bucket/data/)")
         return value if not value or value.endswith("/") else value + "/"
 
+    @field_validator("secrets")
+    @classmethod
+    def _check_secrets(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, resource in value.items():
+            if not SECRET_RESOURCE.match(resource):
+                raise ValueError(
+                    f"secret {name!r}: {resource!r} is not projects/P/secrets/S[/versions/V] "
+                    "(e.g. projects/my-project/secrets/warehouse-password/versions/latest)"
+                )
+        return value
+
     @field_validator("cpu", "max_cpu")
     @classmethod
     def _check_cpu(cls, value: str) -> str:
@@ -201,6 +229,8 @@ class RunnerSettings(BaseModel):
             raise ValueError(f"memory={self.memory} is above max_memory={self.max_memory}")
         if self.composer3_rules:
             self._check_composer3()
+        if self.identity_mode == "impersonate":
+            self.impersonation_targets()  # raises on an entry that is not a Google service account
         return self
 
     def _check_composer3(self) -> None:
@@ -217,6 +247,27 @@ class RunnerSettings(BaseModel):
             )
 
     # Derived values -------------------------------------------------------------------------------
+    def impersonation_targets(self) -> dict[str, str]:
+        """Google service accounts a script may impersonate (identity_mode=impersonate): name -> email.
+
+        Both the short name and the email are keys, so a directive may use either.
+
+        :raises ValueError: for an allowlist entry that is not a service account email.
+        """
+        allow = self.service_account_allowlist
+        pairs = allow.items() if isinstance(allow, dict) else ((e.split("@", 1)[0], e) for e in allow)
+        out: dict[str, str] = {}
+        for short, email in pairs:
+            if "@" not in email or email.startswith("@") or " " in email:
+                raise ValueError(
+                    f"service_account_allowlist entry {email!r}: with identity_mode=impersonate every entry "
+                    'names a Google service account by email (e.g. {"loader": '
+                    '"loader@my-project.iam.gserviceaccount.com"})'
+                )
+            out[short] = email
+            out[email] = email
+        return out
+
     def fingerprint(self) -> str:
         """Hash of every setting (to tell whether two runs had the same settings)."""
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
@@ -258,7 +309,7 @@ class RunnerSettings(BaseModel):
 
 
 _LIST_FIELDS = {"include", "exclude", "image_allowlist", "service_account_allowlist"}
-_DICT_FIELDS = {"extra_env", "pod_labels", "notifier_kwargs"}
+_DICT_FIELDS = {"extra_env", "pod_labels", "notifier_kwargs", "secrets"}
 
 
 def load_settings(
@@ -397,19 +448,25 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
         name = key[len(c.ENV_PREFIX) :].lower()
         if name not in fields:
             continue
-        if name in _LIST_FIELDS:
+        if name == "service_account_allowlist" and raw.lstrip().startswith("{"):
+            out[name] = _env_dict(key, raw)
+        elif name in _LIST_FIELDS:
             out[name] = _env_list(key, raw)
         elif name in _DICT_FIELDS:
-            try:
-                out[name] = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise SettingsError(
-                    f"{key}={raw!r} is not valid JSON ({exc.msg} at character {exc.pos}) "
-                    f'(fix: set it to a JSON object like {{"K": "V"}})'
-                ) from exc
+            out[name] = _env_dict(key, raw)
         else:
             out[name] = None if raw == "" and name in ("config_file", "kubernetes_conn_id") else raw
     return out
+
+
+def _env_dict(key: str, raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise SettingsError(
+            f"{key}={raw!r} is not valid JSON ({exc.msg} at character {exc.pos}) "
+            f'(fix: set it to a JSON object like {{"K": "V"}})'
+        ) from exc
 
 
 def _env_list(key: str, raw: str) -> list[str]:

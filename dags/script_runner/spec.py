@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from script_runner.exceptions import DirectiveError
+from script_runner.settings import SECRET_RESOURCE
 from script_runner.units import (
     format_bytes,
     format_cpu,
@@ -76,8 +77,13 @@ class ScriptSpec(BaseModel):
     retry_delay: int
     image: str
     service_account: str | None = None
+    # identity_mode=impersonate: the Google service account the pod's own identity impersonates.
+    impersonate: str | None = None
     env: dict[str, str] = Field(default_factory=dict)
     needs: list[str] = Field(default_factory=list)
+    # secret= directives resolved: "projects/P/secrets/S/versions/V:TARGET" (an env name or "file").
+    # References only: the values are read inside the pod, never here.
+    secrets: list[str] = Field(default_factory=list)
     retry_on: list[int] | None = None
     fail_on: list[int] = Field(default_factory=list)
     skip_on: list[int] = Field(default_factory=list)
@@ -146,6 +152,8 @@ def _build(
         "retry_delay": r.attempt(r.duration, "retry_delay", settings.retry_delay, settings.max_retry_delay),
         "image": r.attempt(r.image),
         "service_account": r.attempt(r.service_account),
+        "impersonate": r.attempt(r.impersonate),
+        "secrets": r.attempt(r.secrets),
         "needs": r.attempt(r.needs),
         "retry_on": r.attempt(r.codes, "retry_on"),
         "fail_on": r.attempt(r.codes, "fail_on"),
@@ -312,8 +320,9 @@ class _Resolver:
         return image
 
     def service_account(self) -> str | None:
+        """The pod's Kubernetes service account (ksa mode: the directive's; impersonate: the setting's)."""
         name = self.raw.values.get("service_account")
-        if name is None:
+        if name is None or self.s.identity_mode == "impersonate":
             return self.s.service_account
         if self.s.composer3_rules:
             raise self.fail(
@@ -336,6 +345,52 @@ class _Resolver:
                 "use an allowed service account or add it to service_account_allowlist",
             )
         return name
+
+    def impersonate(self) -> str | None:
+        """identity_mode=impersonate: the email of the Google service account the script runs as."""
+        name = self.raw.values.get("service_account")
+        if name is None or self.s.identity_mode != "impersonate":
+            return None
+        targets = self.s.impersonation_targets()
+        if name not in targets:
+            allowed = ", ".join(k for k in targets if "@" not in k) or "none"
+            raise self.fail(
+                "service_account",
+                f"service account {name!r} is not allowed to be impersonated (allowed: {allowed})",
+                "use an allowed service account or add it to service_account_allowlist "
+                '(a map short name -> email, e.g. {"loader": "loader@my-project.iam.gserviceaccount.com"})',
+            )
+        return targets[name]
+
+    def secrets(self) -> list[str]:
+        """secret= directives as full resource names with their target, checked against the settings."""
+        out: list[str] = []
+        seen_targets: dict[str, str] = {}
+        for ref, target in self.raw.secrets:
+            resource = self.s.secrets.get(ref, ref)
+            match = SECRET_RESOURCE.match(resource)
+            if match is None:
+                known = ", ".join(self.s.secrets) or "none"
+                raise self.fail(
+                    "secret",
+                    f"secret {ref!r} is neither projects/P/secrets/S[/versions/V] nor a name in the "
+                    f"secrets setting (known: {known})",
+                    "write the full name, e.g. secret=projects/my-project/secrets/db-password:PGPASSWORD, "
+                    "or add the short name to the secrets setting",
+                )
+            if match.group(3) is None:
+                resource += "/versions/latest"
+            key = f"file:{match.group(2)}" if target == "file" else target
+            if key in seen_targets or (target != "file" and target in self.raw.env):
+                raise self.fail(
+                    "secret",
+                    f"secret {ref!r}: {target if target != 'file' else 'file ' + match.group(2)} is "
+                    "already set by another secret= or env= directive",
+                    "give each secret its own variable (or file)",
+                )
+            seen_targets[key] = resource
+            out.append(f"{resource}:{target}")
+        return out
 
     def needs(self) -> list[str]:
         for need in self.raw.needs:

@@ -16,12 +16,23 @@ _runner_urlencode() {
   jq -rn --arg s "$1" '$s|@uri'
 }
 
-# _runner_gcs_token: set the caller's local _RUNNER_TOKEN ("" when no auth is needed: an emulator without a
+# _runner_gcs_token: set the caller's local _RUNNER_TOKEN to the token every call uses: the pod's own
+#   (_runner_pod_token), or with RUNNER_IMPERSONATE the one minted from it for that Google service account
+#   (identity.sh). Returns 0, 77 (no identity, impersonation denied) or 75 (unavailable), logged.
+_runner_gcs_token() {
+  if [[ -n "${RUNNER_IMPERSONATE:-}" ]] && _runner_identity_cached; then
+    return 0  # a minted token with time left: the pod's own is not needed
+  fi
+  _runner_pod_token || return $?
+  [[ -z "${RUNNER_IMPERSONATE:-}" ]] || _runner_identity_token
+}
+
+# _runner_pod_token: set the caller's local _RUNNER_TOKEN ("" when no auth is needed: an emulator without a
 #   token file). The token comes from RUNNER_ACCESS_TOKEN_FILE, else the metadata server (GCE_METADATA_HOST,
 #   default metadata.google.internal; with an emulator only when GCE_METADATA_HOST is set).
 #   Returns 0; 77 when the identity is not configured or denied (no token file, 403/404 from the metadata
 #   server: no Google service account bound); 75 when the metadata server is unavailable. Logs the reason.
-_runner_gcs_token() {
+_runner_pod_token() {
   local host tmp code body
   _RUNNER_TOKEN=""
   if [[ -n "${RUNNER_ACCESS_TOKEN_FILE:-}" ]]; then

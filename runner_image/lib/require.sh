@@ -1,11 +1,16 @@
 # shellcheck shell=bash
 # IAM preflight: fail fast, before the script's own work, naming the identity, resource and permission.
 
-# _runner_identity: the Google identity GCS and BigQuery see, for messages: the metadata server's email for
+# _runner_identity: the Google identity GCS and BigQuery see, for messages: RUNNER_IMPERSONATE (the service
+#   account the script impersonates), else the metadata server's email for
 #   the pod's account (what a grant names), else RUNNER_IDENTITY (the Kubernetes service account the plan
 #   chose, or a test's stand-in), else "unknown".
 _runner_identity() {
   local email=""
+  if [[ -n "${RUNNER_IMPERSONATE:-}" ]]; then
+    printf '%s' "${RUNNER_IMPERSONATE}"
+    return 0
+  fi
   if [[ -z "${RUNNER_ACCESS_TOKEN_FILE:-}" && (-z "${STORAGE_EMULATOR_HOST:-}" || -n "${GCE_METADATA_HOST:-}") ]]; then
     email="$(curl -sf --max-time 3 -H 'Metadata-Flavor: Google' \
       "http://${GCE_METADATA_HOST:-metadata.google.internal}/computeMetadata/v1/instance/service-accounts/default/email" \

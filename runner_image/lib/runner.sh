@@ -18,6 +18,10 @@ readonly _RUNNER_LIB_DIR
 source "${_RUNNER_LIB_DIR}/log.sh"
 # shellcheck source=runner_image/lib/gcs.sh
 source "${_RUNNER_LIB_DIR}/gcs.sh"
+# shellcheck source=runner_image/lib/identity.sh
+source "${_RUNNER_LIB_DIR}/identity.sh"
+# shellcheck source=runner_image/lib/secrets.sh
+source "${_RUNNER_LIB_DIR}/secrets.sh"
 # shellcheck source=runner_image/lib/retry.sh
 source "${_RUNNER_LIB_DIR}/retry.sh"
 # shellcheck source=runner_image/lib/hooks.sh

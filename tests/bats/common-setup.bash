@@ -48,17 +48,24 @@ common_stop_emulator() {
 # common_start_iam_front: start the local IAM front (local/iam_front.py) before this file's emulator, with
 #   two identities on state-bkt: "reader" (objectViewer) and "writer" (objectUser). Writes iam.url and the
 #   token files reader.token / writer.token to BATS_FILE_TMPDIR. Call after common_start_emulator.
+#   With POLICY (a file), that policy instead, and a token file <account>.token for each of its identities.
 common_start_iam_front() {
-  local port policy
+  local port policy="${BATS_FILE_TMPDIR}/policy.json" account
   port="$(_common_free_port)"
-  policy="${BATS_FILE_TMPDIR}/policy.json"
-  cat >"${policy}" <<'JSON'
+  if [[ -n "${1:-}" ]]; then
+    cp "$1" "${policy}"
+    for account in $(jq -r '.identities | keys[]' "${policy}"); do
+      printf 'local-token-%s' "${account}" >"${BATS_FILE_TMPDIR}/${account}.token"
+    done
+  else
+    cat >"${policy}" <<'JSON'
 {"identities": {
   "reader": {"email": "reader@p.iam.gserviceaccount.com",
              "grants": [{"bucket": "state-bkt", "role": "roles/storage.objectViewer"}]},
   "writer": {"email": "writer@p.iam.gserviceaccount.com",
              "grants": [{"bucket": "state-bkt", "role": "roles/storage.objectUser"}]}}}
 JSON
+  fi
   (cd "${BATS_REPO_ROOT}" && exec .venv/bin/python -m local.iam_front --port "${port}" \
     --upstream "$(cat "${BATS_FILE_TMPDIR}/emulator.url")" --policy "${policy}") \
     >"${BATS_FILE_TMPDIR}/iam.log" 2>&1 &
@@ -126,7 +133,7 @@ common_setup() {
   export RUNNER_TRY_NUMBER=1
   export RUNNER_LIB="${BATS_REPO_ROOT}/runner_image/lib/runner.sh"
   export RUNNER_WORKDIR="${BATS_TEST_TMPDIR}"
-  unset RUNNER_SLEEP RUNNER_ACCESS_TOKEN_FILE RUNNER_IDENTITY
+  unset RUNNER_SLEEP RUNNER_ACCESS_TOKEN_FILE RUNNER_IDENTITY RUNNER_IMPERSONATE RUNNER_SECRETS RUNNER_SECRETS_DIR
 }
 
 # common_object_json OBJECT: print the stored object's content (404 → empty, status 1).

@@ -105,7 +105,8 @@ def test_composer3_preset_runs_pods_composer3_admits_with_the_planned_resources(
     rows = {r["path"]: r for r in report["scripts"]}
     assert rows["small.sh"]["status"] == "success"
     assert [r["path"] for r in report["rejected"]] == ["loader.sh"]
-    assert "Cloud Composer 3 has no custom Kubernetes service accounts" in report["rejected"][0]["reason"]
+    # composer3 impersonates Google service accounts from the allowlist; none is allowed here.
+    assert "'reader' is not allowed to be impersonated" in report["rejected"][0]["reason"]
     assert "E2E-PRESET-NEVER-RUNS" not in json.dumps(report)
     assert runner.pods_left() == []
 

@@ -92,10 +92,36 @@ def stack_slice(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
             stack.stop("gcs")
 
 
-def _run_tools(double: dict[str, Any], name: str, account: str | None) -> dict[str, str]:
+IMPERSONATING = """
+set -u
+echo hi >"$TMPDIR/x.txt"
+gcloud storage cp -q "$TMPDIR/x.txt" "gs://composer-bucket/team-a/$1-gcloud.txt" >/dev/null 2>"$TMPDIR/g.err"
+echo "gcloud-own=$?"; sed "s/^/gcloud-err: /" "$TMPDIR/g.err" | tail -5
+gcloud storage cp -q "$TMPDIR/x.txt" "gs://composer-bucket-out/tools/$1-gcloud.txt" >/dev/null 2>&1
+echo "gcloud-other=$?"
+timeout 60 gsutil -q -o Boto:num_retries=1 cp "$TMPDIR/x.txt" "gs://composer-bucket/team-a/$1-gsutil.txt" \
+  >"$TMPDIR/s.err" 2>&1
+echo "gsutil-own=$?"; sed "s/^/gsutil-err: /" "$TMPDIR/s.err" | tail -5
+timeout 60 gsutil -q -o Boto:num_retries=1 cp "$TMPDIR/x.txt" "gs://composer-bucket-out/tools/$1-gsutil.txt" \
+  >/dev/null 2>&1
+echo "gsutil-other=$?"
+timeout 60 bq --api="$BQ_API" show --format=prettyjson test-project:ds >/dev/null 2>&1
+echo "bq=$?"
+"""
+
+
+def _run_tools(
+    double: dict[str, Any],
+    name: str,
+    account: str | None,
+    *,
+    script: str = TOOLS,
+    env: dict[str, str] | None = None,
+) -> dict[str, str]:
     api = double["api"]
-    body = pod(name, ["bash", "-c", TOOLS, "tools", name])
-    body["spec"]["containers"][0]["env"] = [{"name": k, "value": v} for k, v in double["env"].items()]
+    body = pod(name, ["bash", "-c", script, "tools", name])
+    merged = {**double["env"], **(env or {})}
+    body["spec"]["containers"][0]["env"] = [{"name": k, "value": v} for k, v in merged.items()]
     if account:
         body["spec"]["serviceAccountName"] = account
     api.create_namespaced_pod(NS, body)
@@ -140,6 +166,24 @@ def test_pod_tools_act_as_the_pods_own_service_account(stack_slice: dict[str, An
     assert out["gsutil-put"] != "0"
     assert not _exists(stack_slice["gcs"], "composer-bucket-out", "tools/tools-reader-gsutil.txt")
     assert "Bearer local-token-reader" in stack_slice["bq_seen"][seen_before:]
+
+
+def test_pod_tools_impersonate_the_scripts_google_service_account(stack_slice: dict[str, Any]) -> None:
+    """What the entrypoint gives an impersonating script: the pod runs as the environment's identity
+    (default), and CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT makes gcloud, gsutil and bq mint etl-a's tokens
+    through the (emulated) IAM Credentials API: etl-a may write team-a/, not the out bucket the
+    environment's identity may write."""
+    seen_before = len(stack_slice["bq_seen"])
+    env = {"CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT": "etl-a@test-project.iam.gserviceaccount.com"}
+    out = _run_tools(stack_slice, "tools-imp", None, script=IMPERSONATING, env=env)
+    assert out["gcloud-own"] == "0", out["_log"]
+    assert out["gcloud-other"] != "0", out["_log"]
+    assert out["gsutil-own"] == "0", out["_log"]
+    assert out["gsutil-other"] != "0", out["_log"]
+    assert _exists(stack_slice["gcs"], "composer-bucket", "team-a/tools-imp-gcloud.txt")
+    assert _exists(stack_slice["gcs"], "composer-bucket", "team-a/tools-imp-gsutil.txt")
+    assert not _exists(stack_slice["gcs"], "composer-bucket-out", "tools/tools-imp-gcloud.txt")
+    assert any(h.startswith("Bearer local-minted-etl-a-") for h in stack_slice["bq_seen"][seen_before:])
 
 
 def test_pod_env_sends_every_gcs_client_through_the_iam_front(stack_slice: dict[str, Any]) -> None:

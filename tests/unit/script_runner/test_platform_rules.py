@@ -73,11 +73,29 @@ def test_composer3_preset_refuses_values_above_what_composer_3_supports() -> Non
     assert "ephemeral_storage=20Gi is above what Cloud Composer 3 supports (10Gi)" in err.value.message
 
 
-def test_composer3_preset_refuses_a_service_account_directive() -> None:
+def test_composer3_preset_in_ksa_mode_refuses_a_service_account_directive() -> None:
+    ksa = load_settings(
+        environ={**BASE_ENV, "SCRIPT_RUNNER_PRESET": "composer3", "SCRIPT_RUNNER_IDENTITY_MODE": "ksa"}
+    )
     with pytest.raises(DirectiveError) as err:
-        plan("# runner: service_account=loader")
+        plan("# runner: service_account=loader", ksa)
     assert "Cloud Composer 3 has no custom Kubernetes service accounts" in err.value.message
     assert err.value.line == 1
+
+
+def test_composer3_preset_impersonates_only_allowlisted_google_service_accounts() -> None:
+    assert C3.identity_mode == "impersonate"
+    with pytest.raises(DirectiveError) as err:
+        plan("# runner: service_account=loader")
+    assert "'loader' is not allowed to be impersonated (allowed: none)" in err.value.message
+    allowed = load_settings(
+        variable={"service_account_allowlist": {"loader": "loader@p.iam.gserviceaccount.com"}},
+        environ={**BASE_ENV, "SCRIPT_RUNNER_PRESET": "composer3"},
+    )
+    spec = plan("# runner: service_account=loader", allowed)
+    assert (spec.impersonate, spec.service_account) == ("loader@p.iam.gserviceaccount.com", None)
+    kwargs = pod_spec.operator_kwargs(spec, allowed)
+    assert "service_account_name" not in kwargs  # the pod keeps the environment's identity
 
 
 @pytest.mark.parametrize(

@@ -141,6 +141,7 @@ def test_settings_env_lists_accept_json_and_commas() -> None:
     s = load_settings(
         environ={
             "GCS_BUCKET": "b",
+            "SCRIPT_RUNNER_PRESET": "gke",  # Kubernetes names: composer3 impersonates (emails)
             "SCRIPT_RUNNER_IMAGE_ALLOWLIST": '["a/*", "b:1"]',
             "SCRIPT_RUNNER_SERVICE_ACCOUNT_ALLOWLIST": "reader, writer",
         }

@@ -97,7 +97,7 @@ entry() {
   [ "${status}" -eq 77 ]
   grep -q 'auth=impersonation-denied service_account=b@p.iam.gserviceaccount.com http=403' <<<"${output}"
   grep -q 'roles/iam.serviceAccountTokenCreator' <<<"${output}"
-  grep -q 'reason=auth$' <<<"${output}"
+  grep -Eq 'reason=auth( |$)' <<<"${output}"
   refute_grep 'SHOULD-NOT-RUN'
 }
 
@@ -152,7 +152,7 @@ echo "secrets dir=${RUNNER_SECRETS_DIR}"'
   [ "${status}" -eq 77 ]
   grep -q 'secret=denied name=projects/p/secrets/b-password/versions/latest identity=a@p.iam.gserviceaccount.com http=403' <<<"${output}"
   grep -q 'roles/secretmanager.secretAccessor' <<<"${output}"
-  grep -q 'reason=secrets$' <<<"${output}"
+  grep -Eq 'reason=secrets( |$)' <<<"${output}"
   refute_grep 'SHOULD-NOT-RUN'
   refute_grep 'hunter2'
 }

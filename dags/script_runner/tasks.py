@@ -9,13 +9,14 @@ from urllib.parse import quote
 
 from script_runner import constants as c
 from script_runner.compat import AirflowFailException, get_current_context
-from script_runner.discovery import discover, shard
+from script_runner.discovery import DiscoveryResult, discover, shard
 from script_runner.exceptions import ScriptRunnerError, SettingsError
 from script_runner.header_cache import HeaderCache
 from script_runner.ledger import Ledger
 from script_runner.notify import alert_events, failure_message, read_events, send
 from script_runner.report import build_report, problems, to_markdown
 from script_runner.settings import RunnerSettings, fallback_settings, load_settings_from_airflow
+from script_runner.upload import matches_only, only_globs
 
 if TYPE_CHECKING:
     from google.cloud.storage import Client
@@ -59,6 +60,7 @@ def run_discovery(*, shards: int) -> list[dict[str, Any]]:
     ti = get_current_context()["ti"]
     try:
         result = discover(settings, client=client, cache=cache)
+        _restrict_to_only(result)
         planned = shard(result.specs, shards=shards, max_map_length=max_map_length())
     except ScriptRunnerError as exc:
         # Nothing is launched; the report task (all_done) still runs and states why.
@@ -82,6 +84,20 @@ def run_discovery(*, shards: int) -> list[dict[str, Any]]:
     ti.xcom_push(key="rejected", value=[r.model_dump(mode="json") for r in result.rejected])
     ti.xcom_push(key="summary", value=summary)
     return planned[0]
+
+
+def _restrict_to_only(result: DiscoveryResult) -> None:
+    """Keep the scripts the run's ``only`` names (a run started by uploads: the uploaded ones)."""
+    from script_runner.dag import current_conf
+
+    only = only_globs(current_conf())
+    if not only:
+        return
+    specs = [s for s in result.specs if matches_only(str(s["path"]), only)]
+    rejected = [r for r in result.rejected if matches_only(r.path, only)]
+    result.ignored += len(result.specs) - len(specs) + len(result.rejected) - len(rejected)
+    result.specs, result.rejected = specs, rejected
+    log.info("[runner] only=%s: %d script(s) kept", ",".join(only), len(specs) + len(rejected))
 
 
 def run_report(*, shards: int, run_task_ids: list[str]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ deadline.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import time
@@ -28,6 +29,10 @@ try:  # Airflow 3
 except ImportError:  # pragma: no cover - moved in later releases
     from airflow.sdk.triggers import TriggerEvent  # type: ignore[no-redef,import-not-found]
 
+from script_runner import constants as c
+from script_runner.selection import parse_runnerignore
+from script_runner.settings import load_settings_from_airflow
+from script_runner.sources import make_source
 from script_runner.upload import ONLY_KEY, Upload, select_uploads, uploads_from_messages
 
 if TYPE_CHECKING:
@@ -100,7 +105,13 @@ class UploadTrigger(PubsubPullTrigger):  # type: ignore[misc]
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Pull, let the burst settle, select; fire when a script is among the uploads; repeat."""
+        # The GCS hook is imported once, here, rather than first in the worker thread below: a first import
+        # there holds Python's import lock while other triggers on the loop may need it (the loop was seen
+        # stalled for 39 s, on a loaded machine, while the first burst was resolved).
+        from airflow.providers.google.cloud.hooks.gcs import GCSHook  # noqa: F401
         from asgiref.sync import sync_to_async
+
+        _quiet(self.hook)
 
         while True:
             pulled = await self._settled_batch()
@@ -145,22 +156,25 @@ class UploadTrigger(PubsubPullTrigger):  # type: ignore[misc]
         return [ReceivedMessage.to_dict(m) for m in pulled]
 
 
+def _quiet(hook: Any) -> None:
+    """The provider's hook logs two lines per pull at info; once a second, all day, that is noise."""
+    with contextlib.suppress(AttributeError):
+        hook.log.setLevel(logging.WARNING)
+
+
 def resolve_uploads(uploads: list[Upload]) -> tuple[list[str], dict[str, str]]:
     """The scripts among ``uploads`` under the current settings (read now, as discovery does), and why the
     other uploads are ignored. Nothing is selected while the settings' ``on_upload`` is off.
 
     :param uploads: the uploaded objects of one burst.
     """
-    from script_runner import constants as c
-    from script_runner.selection import parse_runnerignore
-    from script_runner.settings import load_settings_from_airflow
-    from script_runner.sources import make_source
-    from script_runner.tasks import gcs_client
+    from airflow.providers.google.cloud.hooks.gcs import GCSHook
 
     if not uploads:
         return [], {}
     settings = load_settings_from_airflow()
     if not settings.on_upload:
         return [], {f"gs://{u.bucket}/{u.name}": "on_upload is off in the settings" for u in uploads}
-    source = make_source(settings, gcs_client(settings) if settings.source_scheme == "gs" else None)
+    client = GCSHook(gcp_conn_id=settings.gcp_conn_id).get_conn() if settings.source_scheme == "gs" else None
+    source = make_source(settings, client)
     return select_uploads(uploads, settings, parse_runnerignore(source.read_file(c.RUNNERIGNORE)))

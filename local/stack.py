@@ -176,6 +176,11 @@ def airflow_env() -> dict[str, str]:
         env["PUBSUB_EMULATOR_HOST"] = local_pubsub.host(PORTS.pubsub)
         env["SCRIPT_RUNNER_UPLOAD_SUBSCRIPTION"] = local_pubsub.subscription_path()
         env["SCRIPT_RUNNER_UPLOAD_SETTLE"] = os.environ.get("SR_UPLOAD_SETTLE", "2s")
+        # The provider's Pub/Sub hook logs two info lines per pull: the watcher pulls every second.
+        env["AIRFLOW__LOGGING__NAMESPACE_LEVELS"] = " ".join(
+            f"{prefix}airflow.providers.google.cloud.hooks.pubsub=WARNING"
+            for prefix in ("", "airflow.task.hooks.")
+        )
     return env
 
 

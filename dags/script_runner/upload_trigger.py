@@ -16,7 +16,6 @@ deadline.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import logging
 import time
@@ -33,10 +32,12 @@ from script_runner import constants as c
 from script_runner.selection import parse_runnerignore
 from script_runner.settings import load_settings_from_airflow
 from script_runner.sources import make_source
-from script_runner.upload import ONLY_KEY, Upload, select_uploads, uploads_from_messages
+from script_runner.upload import ONLY_KEY, select_uploads, uploads_from_messages
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Sequence
+    from collections.abc import AsyncIterator, Callable, Sequence
+
+    from script_runner.settings import RunnerSettings
 
 log = logging.getLogger(__name__)
 
@@ -111,27 +112,42 @@ class UploadTrigger(PubsubPullTrigger):  # type: ignore[misc]
         from airflow.providers.google.cloud.hooks.gcs import GCSHook  # noqa: F401
         from asgiref.sync import sync_to_async
 
-        _quiet(self.hook)
-
         while True:
-            pulled = await self._settled_batch()
-            uploads = uploads_from_messages(self._as_dicts(pulled))
+            # The settings and .runnerignore are read (in a thread: Airflow's API, GCS) while the burst
+            # settles, from its first notification on: the read overlaps the settle window.
+            pulled, selection = await self._settled_batch(
+                lambda: asyncio.ensure_future(sync_to_async(read_selection)())
+            )
+            started = time.monotonic()
             try:
-                paths, ignored = await sync_to_async(resolve_uploads)(uploads)
+                rules = await selection
             except Exception:
                 log.exception("[runner] upload: cannot read the settings; the notifications come back later")
                 continue
+            uploads = uploads_from_messages(self._as_dicts(pulled))
+            paths, ignored = select_uploads(uploads, rules[0], rules[1]) if rules else ([], {})
+            if rules is None:
+                ignored = {f"gs://{u.bucket}/{u.name}": "on_upload is off in the settings" for u in uploads}
             for uri, why in sorted(ignored.items()):
                 log.info("[runner] upload ignored %s: %s", uri, why)
             await self.message_acknowledgement(pulled)  # type: ignore[no-untyped-call]
             if paths:
-                log.info("[runner] upload run for %d script(s): %s", len(paths), " ".join(paths))
+                log.info(
+                    "[runner] upload run for %d script(s) (settings read %.1fs after the burst settled): %s",
+                    len(paths),
+                    time.monotonic() - started,
+                    " ".join(paths),
+                )
                 payload = {ONLY_KEY: paths, "uploads": len(uploads), "ignored": len(ignored)}
                 yield TriggerEvent(payload)  # type: ignore[no-untyped-call]
 
-    async def _settled_batch(self) -> list[Any]:
-        """Messages of one burst: pulled until ``settle`` seconds pass with nothing new (or ``max_wait``)."""
+    async def _settled_batch(
+        self, on_first: Callable[[], asyncio.Future[Any]]
+    ) -> tuple[list[Any], asyncio.Future[Any]]:
+        """Messages of one burst: pulled until ``settle`` seconds pass with nothing new (or ``max_wait``),
+        and what ``on_first`` started when the first of them arrived."""
         batch: list[Any] = []
+        started: asyncio.Future[Any] | None = None
         first = last = 0.0
         while True:
             pulled = await self.hook.pull(
@@ -145,8 +161,9 @@ class UploadTrigger(PubsubPullTrigger):  # type: ignore[misc]
                 batch.extend(pulled)
                 first = first or now
                 last = now
-            if batch and (now - last >= self.settle or now - first >= self.max_wait):
-                return batch
+                started = started or on_first()
+            if started is not None and (now - last >= self.settle or now - first >= self.max_wait):
+                return batch, started
             await asyncio.sleep(min(self.poke_interval, self.settle) if batch else self.poke_interval)
 
     @staticmethod
@@ -156,25 +173,13 @@ class UploadTrigger(PubsubPullTrigger):  # type: ignore[misc]
         return [ReceivedMessage.to_dict(m) for m in pulled]
 
 
-def _quiet(hook: Any) -> None:
-    """The provider's hook logs two lines per pull at info; once a second, all day, that is noise."""
-    with contextlib.suppress(AttributeError):
-        hook.log.setLevel(logging.WARNING)
-
-
-def resolve_uploads(uploads: list[Upload]) -> tuple[list[str], dict[str, str]]:
-    """The scripts among ``uploads`` under the current settings (read now, as discovery does), and why the
-    other uploads are ignored. Nothing is selected while the settings' ``on_upload`` is off.
-
-    :param uploads: the uploaded objects of one burst.
-    """
+def read_selection() -> tuple[RunnerSettings, list[str]] | None:
+    """The current settings and the source's ``.runnerignore`` globs (read now, as discovery does), or None
+    while the settings' ``on_upload`` is off."""
     from airflow.providers.google.cloud.hooks.gcs import GCSHook
 
-    if not uploads:
-        return [], {}
     settings = load_settings_from_airflow()
     if not settings.on_upload:
-        return [], {f"gs://{u.bucket}/{u.name}": "on_upload is off in the settings" for u in uploads}
+        return None
     client = GCSHook(gcp_conn_id=settings.gcp_conn_id).get_conn() if settings.source_scheme == "gs" else None
-    source = make_source(settings, client)
-    return select_uploads(uploads, settings, parse_runnerignore(source.read_file(c.RUNNERIGNORE)))
+    return settings, parse_runnerignore(make_source(settings, client).read_file(c.RUNNERIGNORE))

@@ -110,13 +110,12 @@ class UploadTrigger(PubsubPullTrigger):  # type: ignore[misc]
         # there holds Python's import lock while other triggers on the loop may need it (the loop was seen
         # stalled for 39 s, on a loaded machine, while the first burst was resolved).
         from airflow.providers.google.cloud.hooks.gcs import GCSHook  # noqa: F401
-        from asgiref.sync import sync_to_async
 
         while True:
             # The settings and .runnerignore are read (in a thread: Airflow's API, GCS) while the burst
             # settles, from its first notification on: the read overlaps the settle window.
             pulled, selection = await self._settled_batch(
-                lambda: asyncio.ensure_future(sync_to_async(read_selection)())
+                lambda: asyncio.ensure_future(asyncio.to_thread(read_selection))
             )
             started = time.monotonic()
             try:

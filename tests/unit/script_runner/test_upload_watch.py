@@ -149,3 +149,31 @@ def test_discovery_keeps_only_the_scripts_the_run_names(monkeypatch: pytest.Monk
     assert [s["path"] for s in result.specs] == ["up/a.sh"]
     assert [r.path for r in result.rejected] == ["up/bad.sh"]
     assert result.ignored == 2
+
+
+@pytest.mark.skipif(not _AIRFLOW_2, reason="the watcher DAG is Airflow 2.11's (make unit-af2)")
+@pytest.mark.usefixtures("wired")
+def test_watcher_dag_defers_to_the_upload_trigger_and_triggers_a_run_of_the_uploaded_scripts() -> None:
+    from script_runner.compat import TaskDeferred
+    from script_runner.upload import upload_wiring
+    from script_runner.upload_trigger import UploadTrigger
+    from script_runner.upload_watch import build_watcher_dag
+
+    wiring = upload_wiring()
+    assert wiring is not None
+    dag = build_watcher_dag(wiring)
+    wait, run = dag.get_task("wait_for_upload"), dag.get_task("run_uploaded")
+    with pytest.raises(TaskDeferred) as deferred:
+        wait.execute({})
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, UploadTrigger)
+    assert (trigger.subscription, trigger.settle) == ("script-runner-uploads", 3.0)
+    paths = wait.execute_complete({}, {"only": ["etl/load.sh", "a.sh"], "uploads": 3, "ignored": 1})
+    assert paths == ["etl/load.sh", "a.sh"]
+
+    class TI:
+        def xcom_pull(self, task_ids: str) -> Any:
+            return paths if task_ids == "wait_for_upload" else None
+
+    conf = run.render_template(run.conf, {"ti": TI()}, jinja_env=dag.get_template_env())
+    assert conf == {"only": ["etl/load.sh", "a.sh"], "reason": "upload"}  # a list, not its text

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -23,11 +24,19 @@ EVENT_PREFIX = "data/"
 # Longer than the watcher's settle window and its longest batch: a message is acked after its event.
 ACK_DEADLINE_SECONDS = 60
 GCLOUD = Path("/usr/bin/gcloud")
+# The emulator component (Debian package google-cloud-cli-pubsub-emulator), run by gcloud with Java.
+EMULATOR = Path("/usr/lib/google-cloud-sdk/platform/pubsub-emulator")
+
+
+def installed() -> bool:
+    """Whether gcloud, its Pub/Sub emulator component and Java are on this machine."""
+    return GCLOUD.exists() and EMULATOR.is_dir() and shutil.which("java") is not None
 
 
 def enabled() -> bool:
-    """Whether the stack runs the emulator (``SR_PUBSUB=0`` leaves it out, and with it runs on upload)."""
-    return os.environ.get("SR_PUBSUB", "1") != "0" and GCLOUD.exists()
+    """Whether the stack runs the emulator: installed, and not left out with ``SR_PUBSUB=0`` (without it
+    there are no runs on upload locally)."""
+    return os.environ.get("SR_PUBSUB", "1") != "0" and installed()
 
 
 def host(port: int) -> str:

@@ -594,6 +594,8 @@ def spawn_pubsub() -> None:
 def finish_pubsub() -> None:
     """Wait for the emulator, then create the topic fake-gcs-server publishes to and the subscription."""
     if not local_pubsub.enabled():
+        if not local_pubsub.installed():
+            log("no Pub/Sub emulator (gcloud's pubsub-emulator component and Java): no runs on upload")
         return
     wait_for("Pub/Sub emulator", lambda: local_pubsub.ready(PORTS.pubsub), 90, "pubsub")
     local_pubsub.create_topic_and_subscription(PORTS.pubsub)

@@ -20,7 +20,9 @@ from tests.e2e.harness import DAG_ID, RunResult, wait_until
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.slow,
-    pytest.mark.skipif(not pubsub.enabled(), reason="no Pub/Sub emulator on this stack (SR_PUBSUB=0)"),
+    pytest.mark.skipif(
+        not pubsub.enabled(), reason="no Pub/Sub emulator on this stack (SR_PUBSUB=0, or not installed)"
+    ),
 ]
 PREFIX = "data/e2e-upload/"
 SETTLE = 2.0  # the stack's SCRIPT_RUNNER_UPLOAD_SETTLE

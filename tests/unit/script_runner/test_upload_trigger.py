@@ -11,8 +11,8 @@ import json
 import os
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,7 +24,8 @@ from tests.conftest import EMULATOR_BIN, free_port
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
-        not pubsub.GCLOUD.exists(), reason="the Google Cloud CLI (Pub/Sub emulator) is missing"
+        not pubsub.installed(),
+        reason="no Pub/Sub emulator here (gcloud, its pubsub-emulator component, Java)",
     ),
 ]
 BUCKET = "composer-bucket"
@@ -216,4 +217,8 @@ def test_upload_trigger_drops_uploads_while_on_upload_is_off(
 
 def test_local_pubsub_topic_and_subscription_creation_is_idempotent(wired: dict[str, Any]) -> None:
     pubsub.create_topic_and_subscription(wired["port"])  # a reused stack creates them again: no error
-    assert Path(pubsub.GCLOUD).exists()
+    base = f"http://{pubsub.host(wired['port'])}/v1/projects/{pubsub.PROJECT}"
+    with urllib.request.urlopen(f"{base}/subscriptions/{pubsub.SUBSCRIPTION}", timeout=10) as resp:
+        sub = json.loads(resp.read())
+    assert sub["topic"] == f"projects/{pubsub.PROJECT}/topics/{pubsub.TOPIC}"
+    assert sub["ackDeadlineSeconds"] == pubsub.ACK_DEADLINE_SECONDS

@@ -56,7 +56,8 @@ AF2_STAMP := $(VENV_AF2)/.installed
 AF2_PINS := compat/airflow-2.11.1.txt
 AF2_TESTS := tests/compat tests/unit/script_runner/test_operator.py tests/unit/script_runner/test_report.py \
 	tests/unit/script_runner/test_dag.py tests/unit/script_runner/test_notify.py tests/unit/script_runner/test_policy.py \
-	tests/unit/script_runner/test_run_scope.py tests/unit/script_runner/test_schedule.py
+	tests/unit/script_runner/test_run_scope.py tests/unit/script_runner/test_schedule.py \
+	tests/unit/script_runner/test_upload.py tests/unit/script_runner/test_upload_watch.py
 
 $(AF2_STAMP): $(AF2_PINS)
 	@test -x $(VENV_AF2)/bin/python || $(PYTHON) -m venv $(VENV_AF2)

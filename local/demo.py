@@ -51,7 +51,7 @@ def upload_dags() -> list[str]:
     client = storage.Client(project="test-project")
     bucket = client.bucket(stack.BUCKET)
     dags = ROOT / "dags"
-    files = [dags / "gcs_script_runner.py", dags / ".airflowignore"]
+    files = [dags / "gcs_script_runner.py", dags / "gcs_script_runner_upload.py", dags / ".airflowignore"]
     files += sorted((dags / "script_runner").glob("*.py"))
     names = []
     for path in files:

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from local import pubsub as local_pubsub
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -50,12 +52,23 @@ class Ports:
     iam_https: int = int(
         os.environ.get("SR_IAM_HTTPS_PORT", str(int(os.environ.get("SR_IAM_PORT", "4490")) + 1))
     )
+    pubsub: int = int(os.environ.get("SR_PUBSUB_PORT", "8685"))
 
 
 PORTS = Ports()
 BUCKET = os.environ.get("SR_BUCKET", "composer-bucket")
 OUT_BUCKET = BUCKET + "-out"
-COMPONENTS = ["gcs", "iam", "postgres", "kube", "api-server", "scheduler", "dag-processor", "triggerer"]
+COMPONENTS = [
+    "pubsub",
+    "gcs",
+    "iam",
+    "postgres",
+    "kube",
+    "api-server",
+    "scheduler",
+    "dag-processor",
+    "triggerer",
+]
 
 
 def log(msg: str) -> None:
@@ -160,6 +173,17 @@ def airflow_env() -> dict[str, str]:
         "SR_KUBE_URL": f"http://127.0.0.1:{PORTS.kube}",
         "SR_AIRFLOW_URL": api,
     }
+    if local_pubsub.enabled():
+        # Runs on upload (README "Run on upload"): the DAG's asset watcher pulls the emulator's subscription;
+        # whether an upload starts a run is the settings' on_upload (off in the local preset).
+        env["PUBSUB_EMULATOR_HOST"] = local_pubsub.host(PORTS.pubsub)
+        env["SCRIPT_RUNNER_UPLOAD_SUBSCRIPTION"] = local_pubsub.subscription_path()
+        env["SCRIPT_RUNNER_UPLOAD_SETTLE"] = os.environ.get("SR_UPLOAD_SETTLE", "2s")
+        # The provider's Pub/Sub hook logs two info lines per pull: the watcher pulls every second.
+        env["AIRFLOW__LOGGING__NAMESPACE_LEVELS"] = " ".join(
+            f"{prefix}airflow.providers.google.cloud.hooks.pubsub=WARNING"
+            for prefix in ("", "airflow.task.hooks.")
+        )
     return env
 
 
@@ -311,7 +335,9 @@ def start_gcs() -> None:
             f"127.0.0.1:{PORTS.gcs_http}",
             "-log-level",
             "warn",
+            *(local_pubsub.gcs_event_flags(BUCKET) if local_pubsub.enabled() else []),
         ],
+        env={**full_env(), "PUBSUB_EMULATOR_HOST": local_pubsub.host(PORTS.pubsub)},
     )
     wait_for("GCS emulator", lambda: http_ok(f"{gcs_url()}/storage/v1/b"), 30, "gcs")
     for bucket in (BUCKET, OUT_BUCKET):
@@ -565,14 +591,37 @@ def start_airflow() -> None:
     log(f"Airflow UI {api} (simple auth, every user is admin: no login needed)")
 
 
+def spawn_pubsub() -> None:
+    """Start the Pub/Sub emulator without waiting: Java takes seconds; the others start meanwhile."""
+    if local_pubsub.enabled() and not alive("pubsub"):
+        spawn("pubsub", local_pubsub.command(PORTS.pubsub, RUN / "pubsub"))
+
+
+def finish_pubsub() -> None:
+    """Wait for the emulator, then create the topic fake-gcs-server publishes to and the subscription."""
+    if not local_pubsub.enabled():
+        if not local_pubsub.installed():
+            log("no Pub/Sub emulator (gcloud's pubsub-emulator component and Java): no runs on upload")
+        return
+    wait_for("Pub/Sub emulator", lambda: local_pubsub.ready(PORTS.pubsub), 90, "pubsub")
+    local_pubsub.create_topic_and_subscription(PORTS.pubsub)
+    log(
+        f"Pub/Sub emulator on {local_pubsub.host(PORTS.pubsub)}: uploads under gs://{BUCKET}/"
+        f"{local_pubsub.EVENT_PREFIX} published to {local_pubsub.TOPIC}, pulled from "
+        f"{local_pubsub.subscription_path()}"
+    )
+
+
 def up(*, kube: bool = True, airflow_too: bool = True) -> None:
     RUN.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
+    spawn_pubsub()
     start_gcs()
     start_iam()
     start_postgres()
     if kube:
         start_kube()
+    finish_pubsub()
     if airflow_too:
         start_airflow()
     log(f"up in {time.monotonic() - start:.1f}s; logs in {LOGS}; stop with `make down`")

@@ -16,6 +16,8 @@ from script_runner.compat import AIRFLOW_3, DAG, get_current_context, task
 from script_runner.operator import ScriptPodOperator
 from script_runner.params import dag_params
 from script_runner.settings import parse_time_settings
+from script_runner.upload import ONLY_KEY, only_from_asset_events, upload_wiring
+from script_runner.upload_watch import upload_schedule
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +52,10 @@ def build_dag(dag_id: str = c.DAG_ID, *, params: bool = True) -> DAG:
     shards = shape["shards"]
     raw_schedule = os.environ.get(c.ENV_PREFIX + "SCHEDULE", "@daily").strip()
     # "none"/"" mean: only manual or API triggers (the local stack and tests use this).
-    schedule = None if raw_schedule.lower() in ("", "none", "null") else raw_schedule
+    cron = None if raw_schedule.lower() in ("", "none", "null") else raw_schedule
+    wiring = upload_wiring()
+    # Runs on upload (Airflow 3): the upload asset's watcher, alone or beside the time schedule.
+    schedule = cron if wiring is None else upload_schedule(cron, wiring)
     with DAG(
         dag_id=dag_id,
         schedule=schedule,
@@ -110,10 +115,20 @@ def build_dag(dag_id: str = c.DAG_ID, *, params: bool = True) -> DAG:
 
 
 def current_conf() -> dict[str, Any]:
-    """The triggering conf of the current run (empty outside a task)."""
+    """The triggering conf of the current run (empty outside a task).
+
+    A run started by uploads (Airflow 3's asset watcher) has no conf of its own: its ``only`` is the
+    uploaded scripts, from the asset events that triggered it.
+    """
     ctx = get_current_context()
     conf = getattr(ctx.get("dag_run"), "conf", None) or {}
-    return dict(conf) if isinstance(conf, dict) else json.loads(str(conf))
+    out = dict(conf) if isinstance(conf, dict) else json.loads(str(conf))
+    if ONLY_KEY not in out:
+        uploaded = only_from_asset_events(ctx.get("triggering_asset_events"))
+        if uploaded:
+            out[ONLY_KEY] = uploaded
+            out.setdefault("reason", "upload")  # kept in the report, as the Airflow 2.11 watcher sends it
+    return out
 
 
 __all__ = ["AIRFLOW_3", "build_dag", "current_conf"]

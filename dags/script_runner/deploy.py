@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 VARIABLE = "script_runner_settings"
 DAG_FILE = "gcs_script_runner.py"
+# The Airflow 2.11 upload watcher (defines no DAG on Airflow 3, where the runner DAG watches the asset).
+UPLOAD_DAG_FILE = "gcs_script_runner_upload.py"
 PACKAGE = "script_runner"
 IGNORE_FILE = ".airflowignore"
 SKIPPED_PARTS = ("__pycache__",)
@@ -317,7 +319,7 @@ def local_files(dags_dir: Path) -> dict[str, Path]:
     :param dags_dir: the folder with ``gcs_script_runner.py``, ``.airflowignore`` and ``script_runner/``.
     """
     out: dict[str, Path] = {}
-    for name in (DAG_FILE, IGNORE_FILE):
+    for name in (DAG_FILE, UPLOAD_DAG_FILE, IGNORE_FILE):
         path = dags_dir / name
         if not path.is_file():
             raise DeployError(f"{path} is missing: run deploy from a checkout (or pass --dags-dir)")
@@ -336,7 +338,7 @@ def _file_actions(dags_dir: Path, bucket_name: str) -> list[FileAction]:
     wanted = local_files(dags_dir)
     client = storage.Client()
     remote = {b.name: b.md5_hash for b in client.list_blobs(bucket_name, prefix=f"dags/{PACKAGE}/")}
-    for name in (DAG_FILE, IGNORE_FILE):
+    for name in (DAG_FILE, UPLOAD_DAG_FILE, IGNORE_FILE):
         blob = client.bucket(bucket_name).get_blob(f"dags/{name}")
         if blob is not None:
             remote[blob.name] = blob.md5_hash

@@ -73,6 +73,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "retry_delay": "2s",
         "max_retry_delay": "10s",
         "dependency_poll": "15s",
+        # The stack always wires the upload watcher; a test turns runs on upload on in the Variable, so
+        # the demo's and other tests' uploads under data/ never start runs of their own.
+        "on_upload": False,
     },
 }
 
@@ -155,6 +158,9 @@ class RunnerSettings(BaseModel):
     # Failure notifications: dotted path of an Airflow BaseNotifier subclass and its arguments.
     notifier: str | None = None
     notifier_kwargs: dict[str, Any] = Field(default_factory=dict)
+    # Runs on upload (README "Run on upload"): an upload the DAG's watcher pulls (from
+    # SCRIPT_RUNNER_UPLOAD_SUBSCRIPTION) starts a run only while this is on; off, notifications are dropped.
+    on_upload: bool = True
     # Fail the report task (and so the run) when a script failed or was rejected.
     fail_run_on_problems: bool = True
     # Local stack only: honour `fault=` directives (never in the cloud presets).

@@ -62,7 +62,11 @@ def run_discovery(
     """
     settings = load_settings_from_airflow()
     ctx = get_current_context()
-    options = run_options(ctx.get("params"), getattr(ctx.get("dag_run"), "conf", None))
+    from script_runner.dag import (
+        current_conf,  # the conf, or the uploaded scripts of a run started by uploads
+    )
+
+    options = run_options(ctx.get("params"), current_conf())
     client = gcs_client(settings) if settings.source_scheme == "gs" else None
     cache = None
     if client is not None:

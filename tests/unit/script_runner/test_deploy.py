@@ -171,10 +171,12 @@ def test_local_files_are_dag_ignore_and_package_without_bytecode(tmp_path: Path)
     (tmp_path / "script_runner" / "a.py").write_text("A = 1\n")
     (tmp_path / "script_runner" / "stale.pyc").write_bytes(b"\0")
     (tmp_path / "gcs_script_runner.py").write_text("")
+    (tmp_path / "gcs_script_runner_upload.py").write_text("")
     (tmp_path / ".airflowignore").write_text("script_runner/\n")
     assert sorted(local_files(tmp_path)) == [
         "dags/.airflowignore",
         "dags/gcs_script_runner.py",
+        "dags/gcs_script_runner_upload.py",
         "dags/script_runner/a.py",
     ]
 

@@ -36,7 +36,7 @@ from script_runner.policy import (
     disruption_from_events,
     retry_due,
 )
-from script_runner.settings import RunnerSettings, load_settings_from_airflow
+from script_runner.settings import RunnerSettings, load_settings_from_airflow, settings_from_wire
 from script_runner.spec import ScriptSpec
 from script_runner.units import parse_duration
 
@@ -56,8 +56,11 @@ SLEEP_IN_PLACE_SECONDS = 15.0
 class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
     """Run one discovered script in its own pod.
 
-    :param script: the script's spec as discovery returned it (a dict, from XCom).
-    :param runner_settings: resolved settings; read from the Variable/env at run time when omitted.
+    :param script: the script's spec as discovery returned it (a dict, from XCom). Its ``settings`` key,
+        when present, is the run's resolved settings in their wire form (discovery hands them over, so a
+        task does not read the Variable again).
+    :param runner_settings: resolved settings; from ``script["settings"]``, else read from the
+        Variable/env at run time, when omitted.
     """
 
     # Nothing is templated: script paths and env values are data, never Jinja.
@@ -66,7 +69,10 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
     def __init__(
         self, *, script: dict[str, Any], runner_settings: RunnerSettings | None = None, **kwargs: Any
     ) -> None:
-        settings = runner_settings or load_settings_from_airflow()
+        wire = script.get("settings")
+        settings = runner_settings or (
+            settings_from_wire(wire) if isinstance(wire, dict) else load_settings_from_airflow()
+        )
         spec = ScriptSpec.model_validate(script)
         self.script_spec = spec
         self.script_path = spec.path
@@ -105,8 +111,15 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
         return min(int(try_number), 1 + counted_failures(history))
 
     def _history(self, context: Any) -> list[dict[str, Any]]:
-        """This run's earlier attempts since a user last cleared the task (``since_last_clear``)."""
+        """This run's earlier attempts since a user last cleared the task (``since_last_clear``).
+
+        A first try never rescheduled has none: the ledger is not read (no storage client, no round trip
+        before the pod on the common path).
+        """
         self._ledger_read = False
+        if first_attempt(context):
+            self._ledger_read = bool(self.runner_settings.effective_state_bucket)
+            return []
         try:
             history = self.ledger.read(context["run_id"], self.script_path) if self.ledger else []
             self._ledger_read = self.ledger is not None
@@ -482,6 +495,22 @@ def task_timeout(spec: ScriptSpec, settings: RunnerSettings) -> timedelta:
     if settings.execution_timeout:
         return timedelta(seconds=parse_duration(settings.execution_timeout))
     return timedelta(seconds=spec.timeout + spec.start_timeout + 300)
+
+
+def first_attempt(context: Any) -> bool:
+    """Whether this is a script's first attempt in its run, so the ledger can hold nothing for it yet.
+
+    True only for try 1 never rescheduled (Airflow 3 puts ``task_reschedule_count`` in the context). Every
+    way an earlier attempt of the same run can exist moves one of them: a retry, a user's clear and a try
+    the scheduler lost raise the try number; an eviction or a ``retry_delay`` wait reschedules. A deferred
+    try that resumes is the same attempt (its only possible record, a cancel, ends it). Unknown (Airflow
+    2): False, and the ledger is read.
+
+    :param context: the task's context.
+    """
+    ti = context.get("ti")
+    reschedules = context.get("task_reschedule_count")
+    return getattr(ti, "try_number", None) == 1 and isinstance(reschedules, int) and reschedules == 0
 
 
 def _max_tries(context: Any) -> int | None:

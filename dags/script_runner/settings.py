@@ -332,6 +332,36 @@ def load_settings_from_airflow() -> RunnerSettings:
     return load_settings(variable=raw)
 
 
+# Settings the run tasks never use and that may hold secrets (webhook URLs): never put in XCom.
+_NOT_ON_THE_WIRE = frozenset({"notifier", "notifier_kwargs"})
+
+
+def settings_to_wire(settings: RunnerSettings) -> dict[str, Any]:
+    """The settings a run task needs, as small JSON for discovery's XCom: the fields that differ from
+    their preset (the preset named in ``preset``); notifier fields are left out.
+
+    :param settings: resolved settings.
+    """
+    base = RunnerSettings.model_construct(**PRESETS[settings.preset]).model_dump(mode="json")
+    dumped = settings.model_dump(mode="json")
+    wire = {k: v for k, v in dumped.items() if k not in _NOT_ON_THE_WIRE and base.get(k) != v}
+    wire["preset"] = settings.preset
+    return wire
+
+
+def settings_from_wire(wire: Mapping[str, Any]) -> RunnerSettings:
+    """Settings back from :func:`settings_to_wire` (validated again; notifier fields unset).
+
+    :param wire: the wire form.
+    :raises SettingsError: when the wire form is not valid settings.
+    """
+    preset = str(wire.get("preset") or "composer3")
+    try:
+        return RunnerSettings.model_validate({**PRESETS.get(preset, {}), **wire})
+    except ValidationError as exc:
+        raise SettingsError(f"settings handed over by discovery are not valid: {exc}") from exc
+
+
 def parse_time_settings(environ: Mapping[str, str] | None = None) -> dict[str, int]:
     """The few settings that shape the DAG itself, from the environment only (no I/O at parse time).
 

@@ -15,7 +15,12 @@ from script_runner.header_cache import HeaderCache
 from script_runner.ledger import Ledger
 from script_runner.notify import alert_events, failure_message, read_events, send
 from script_runner.report import build_report, problems, to_markdown
-from script_runner.settings import RunnerSettings, fallback_settings, load_settings_from_airflow
+from script_runner.settings import (
+    RunnerSettings,
+    fallback_settings,
+    load_settings_from_airflow,
+    settings_to_wire,
+)
 
 if TYPE_CHECKING:
     from google.cloud.storage import Client
@@ -59,6 +64,10 @@ def run_discovery(*, shards: int) -> list[dict[str, Any]]:
     ti = get_current_context()["ti"]
     try:
         result = discover(settings, client=client, cache=cache)
+        # Each run task gets the run's settings with its script: none reads the Variable again.
+        wire = settings_to_wire(settings)
+        for spec in result.specs:
+            spec["settings"] = wire
         planned = shard(result.specs, shards=shards, max_map_length=max_map_length())
     except ScriptRunnerError as exc:
         # Nothing is launched; the report task (all_done) still runs and states why.

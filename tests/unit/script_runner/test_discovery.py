@@ -139,13 +139,13 @@ def test_discover_header_cache_skips_unchanged_headers(
 
     bucket = make_bucket({"a.sh": GOOD, "b.sh": BAD, "c.sh": GOOD.replace("250m", "300m")})
     reads: list[str] = []
-    real = mod.GcsSource.read_header
+    real = mod.GcsSource.read_headers
 
-    def counting(self: Any, obj: Any, limit: int) -> bytes:
-        reads.append(obj.path)
-        return real(self, obj, limit)
+    def counting(self: Any, objs: Any, limit: int, concurrency: int) -> Any:
+        reads.extend(obj.path for obj in objs)
+        return real(self, objs, limit, concurrency)
 
-    monkeypatch.setattr(mod.GcsSource, "read_header", counting)
+    monkeypatch.setattr(mod.GcsSource, "read_headers", counting)
     s = settings_for(bucket.name)
 
     def run() -> Any:

@@ -5,6 +5,7 @@ Nothing here does I/O at parse time: settings, listing and header reads all happ
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -15,6 +16,7 @@ from script_runner import constants as c
 from script_runner.compat import AIRFLOW_3, DAG, get_current_context, task
 from script_runner.operator import ScriptPodOperator
 from script_runner.settings import parse_time_settings
+from script_runner.shards import ShardList, default_shards, max_map_length, run_task_id
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +35,11 @@ def _backoff() -> Any:
     return 2.0 if (major, minor) >= (3, 3) else True
 
 
-def _run_task_id(index: int, shards: int) -> str:
-    return c.RUN_TASK_ID if shards == 1 else f"{c.RUN_TASK_ID}_{index}"
-
-
 def build_dag(dag_id: str = c.DAG_ID) -> DAG:
     """The DAG object. Shape (shards, retry ceiling, schedule) comes from the environment only."""
     shape = parse_time_settings()
-    shards = shape["shards"]
+    # 0 (unset): enough shards for the default max_scripts under Airflow's max_map_length (10 by default).
+    shards = shape["shards"] or default_shards(max_map_length())
     raw_schedule = os.environ.get(c.ENV_PREFIX + "SCHEDULE", "@daily").strip()
     # "none"/"" mean: only manual or API triggers (the local stack and tests use this).
     schedule = None if raw_schedule.lower() in ("", "none", "null") else raw_schedule
@@ -63,18 +62,15 @@ def build_dag(dag_id: str = c.DAG_ID) -> DAG:
 
             return run_discovery(shards=shards)
 
-        @task(show_return_value_in_logs=False)
-        def pick_shard(index: int) -> list[dict[str, Any]]:
-            ti = get_current_context()["ti"]
-            return ti.xcom_pull(task_ids=c.DISCOVER_TASK_ID, key=f"shard_{index}") or []  # type: ignore[no-any-return]
-
         found = discover()
         # Shard 0 is discover's return value; each further shard gets a small task returning its list
         # (Airflow maps only over return values). Shards exist to pass max_map_length (1 024 by default).
-        sources = [found] + [pick_shard.override(task_id=f"shard_{i}")(i) for i in range(1, shards)]
+        # The producers form a chain: the first empty shard skips, and the rest are skipped unrun.
+        producers = [ShardList(index=i) for i in range(1, shards)]
+        sources = [found, *(p.output for p in producers)]
         runs = [
             ScriptPodOperator.partial(
-                task_id=_run_task_id(i, shards),
+                task_id=run_task_id(i),
                 retries=shape["max_retries"],
                 retry_delay=timedelta(seconds=shape["retry_delay"]),
                 retry_exponential_backoff=_backoff(),
@@ -88,12 +84,12 @@ def build_dag(dag_id: str = c.DAG_ID) -> DAG:
         def report() -> dict[str, Any]:
             from script_runner.tasks import run_report
 
-            return run_report(shards=shards, run_task_ids=[_run_task_id(i, shards) for i in range(shards)])
+            return run_report(shards=shards, run_task_ids=[run_task_id(i) for i in range(shards)])
 
         done = report()
-        found >> sources[1:]  # type: ignore[operator]
-        for source, run in zip(sources, runs, strict=True):
-            source >> run  # type: ignore[operator]
+        chain = [found, *producers]
+        for before, after in itertools.pairwise(chain):
+            before >> after  # type: ignore[operator]
         runs >> done  # type: ignore[operator]
     return dag
 

@@ -200,8 +200,9 @@ def shard(
 ) -> list[list[dict[str, Any]]]:
     """Split specs into ``shards`` lists for the mapped run tasks, each at most ``max_map_length`` long.
 
-    Scripts keep their sorted order and land in contiguous blocks, so a script stays in the same shard as
-    long as the folder does not change much.
+    Scripts keep their sorted order and fill the shards in turn (each up to ``max_map_length``), so a run
+    that fits in one shard uses the first run task only, and the later shards are empty (their producers
+    skip without launching anything).
 
     :raises TooManyScriptsError: when the shards cannot hold them all (before anything is launched).
     """
@@ -213,5 +214,4 @@ def shard(
             f"{-(-len(specs) // max_map_length)} or raise [core] max_map_length)"
         )
     ordered = sorted(specs, key=lambda s: str(s["path"]))
-    size = -(-len(ordered) // shards) if ordered else 0
-    return [ordered[i * size : (i + 1) * size] for i in range(shards)]
+    return [ordered[i * max_map_length : (i + 1) * max_map_length] for i in range(shards)]

@@ -365,14 +365,15 @@ def settings_from_wire(wire: Mapping[str, Any]) -> RunnerSettings:
 def parse_time_settings(environ: Mapping[str, str] | None = None) -> dict[str, int]:
     """The few settings that shape the DAG itself, from the environment only (no I/O at parse time).
 
-    ``SCRIPT_RUNNER_SHARDS``: mapped run tasks, each maps up to Airflow's max_map_length scripts.
+    ``SCRIPT_RUNNER_SHARDS``: mapped run tasks, each maps up to Airflow's max_map_length scripts; 0 when
+    unset (the DAG then has enough for the default max_scripts: :func:`script_runner.shards.default_shards`).
     ``SCRIPT_RUNNER_MAX_RETRIES``: the Airflow retries ceiling; each script's own ``retries`` is enforced
     by the operator under it. ``SCRIPT_RUNNER_RETRY_DELAY``: first retry delay (doubles each retry).
     """
     env = os.environ if environ is None else environ
     out = {}
     for key, default, low, high in (
-        ("SHARDS", "1", 1, 64),
+        ("SHARDS", "0", 0, 64),
         ("MAX_RETRIES", "5", 0, 20),
         ("RETRY_DELAY", "10", 0, 86400),
     ):

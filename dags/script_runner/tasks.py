@@ -21,6 +21,7 @@ from script_runner.settings import (
     load_settings_from_airflow,
     settings_to_wire,
 )
+from script_runner.shards import max_map_length
 
 if TYPE_CHECKING:
     from google.cloud.storage import Client
@@ -34,16 +35,6 @@ def gcs_client(settings: RunnerSettings) -> Client:
 
     client: Client = GCSHook(gcp_conn_id=settings.gcp_conn_id).get_conn()
     return client
-
-
-def max_map_length() -> int:
-    """Airflow's [core] max_map_length (what one mapped task can expand to)."""
-    try:
-        from airflow.configuration import conf
-
-        return conf.getint("core", "max_map_length", fallback=c.DEFAULT_MAX_MAP_LENGTH)
-    except Exception:  # pragma: no cover - config unavailable outside Airflow
-        return c.DEFAULT_MAX_MAP_LENGTH
 
 
 def run_discovery(*, shards: int) -> list[dict[str, Any]]:
@@ -87,7 +78,7 @@ def run_discovery(*, shards: int) -> list[dict[str, Any]]:
             (" notes=" + ";".join(spec["notes"])) if spec.get("notes") else "",
         )
     for i, specs in enumerate(planned[1:], start=1):
-        ti.xcom_push(key=f"shard_{i}", value=specs)
+        ti.xcom_push(key=c.producer_task_id(i), value=specs)
     ti.xcom_push(key="rejected", value=[r.model_dump(mode="json") for r in result.rejected])
     ti.xcom_push(key="summary", value=summary)
     return planned[0]

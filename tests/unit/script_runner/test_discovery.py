@@ -323,3 +323,11 @@ def test_discover_skips_files_in_hidden_folders(make_bucket: Any, gcs_client: An
     result = discover(settings_for(bucket.name), client=gcs_client)
     assert [s["path"] for s in result.specs] == ["a.sh"]
     assert result.ignored == 2
+
+
+def test_shard_fills_the_first_shard_before_the_next() -> None:
+    # A run that fits in one shard uses run_scripts only; the producers of the empty ones skip unrun.
+    specs = [_spec(f"s{i:04}.sh") for i in range(1030)]
+    shards = shard(specs, shards=10, max_map_length=1024)
+    assert [len(s) for s in shards] == [1024, 6] + [0] * 8
+    assert [len(s) for s in shard(specs[:100], shards=10, max_map_length=1024)] == [100] + [0] * 9

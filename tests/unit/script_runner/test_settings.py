@@ -111,12 +111,13 @@ def test_settings_errors_name_the_field_and_fix(
 
 
 def test_parse_time_settings_reads_env_only() -> None:
-    assert parse_time_settings({}) == {"shards": 1, "max_retries": 5, "retry_delay": 10}
+    # shards 0: unset, the DAG sizes itself for the default max_scripts (script_runner.shards)
+    assert parse_time_settings({}) == {"shards": 0, "max_retries": 5, "retry_delay": 10}
     out = parse_time_settings({"SCRIPT_RUNNER_SHARDS": "10", "SCRIPT_RUNNER_RETRY_DELAY": "2m"})
     assert out["shards"] == 10
     assert out["retry_delay"] == 120
     with pytest.raises(SettingsError, match="SHARDS"):
-        parse_time_settings({"SCRIPT_RUNNER_SHARDS": "0"})
+        parse_time_settings({"SCRIPT_RUNNER_SHARDS": "-1"})
 
 
 @pytest.mark.parametrize(

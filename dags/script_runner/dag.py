@@ -5,6 +5,7 @@ Nothing here does I/O at parse time: settings, listing and header reads all happ
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 import logging
@@ -33,6 +34,13 @@ def _backoff() -> Any:
 
     major, minor = (int(p) for p in airflow.__version__.split(".")[:2])
     return 2.0 if (major, minor) >= (3, 3) else True
+
+
+def _same_partial(first: Any, task_id: str) -> Any:
+    """A copy of an operator's ``partial()`` (not yet expanded) under another task id."""
+    import attrs
+
+    return attrs.evolve(first, kwargs={**first.kwargs, "task_id": task_id}, params=copy.copy(first.params))
 
 
 def build_dag(dag_id: str = c.DAG_ID) -> DAG:
@@ -68,17 +76,18 @@ def build_dag(dag_id: str = c.DAG_ID) -> DAG:
         # The producers form a chain: the first empty shard skips, and the rest are skipped unrun.
         producers = [ShardList(index=i) for i in range(1, shards)]
         sources = [found, *(p.output for p in producers)]
-        runs = [
-            ScriptPodOperator.partial(
-                task_id=run_task_id(i),
-                retries=shape["max_retries"],
-                retry_delay=timedelta(seconds=shape["retry_delay"]),
-                retry_exponential_backoff=_backoff(),
-                max_retry_delay=timedelta(minutes=30),
-                map_index_template="{{ task.script_path }}",
-            ).expand(script=sources[i])
-            for i in range(shards)
-        ]
+        first = ScriptPodOperator.partial(
+            task_id=run_task_id(0),
+            retries=shape["max_retries"],
+            retry_delay=timedelta(seconds=shape["retry_delay"]),
+            retry_exponential_backoff=_backoff(),
+            max_retry_delay=timedelta(minutes=30),
+            map_index_template="{{ task.script_path }}",
+        )
+        # The other shards' partials are copies with their own task id: partial() inspects the signature
+        # of every class of the KubernetesPodOperator each time, most of this file's parse at 10 shards.
+        partials = [first] + [_same_partial(first, run_task_id(i)) for i in range(1, shards)]
+        runs = [part.expand(script=source) for part, source in zip(partials, sources, strict=True)]
 
         @task(task_id=c.REPORT_TASK_ID, trigger_rule="all_done")
         def report() -> dict[str, Any]:

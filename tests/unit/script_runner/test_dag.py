@@ -40,6 +40,10 @@ def test_dagbag_has_no_import_errors(dagbag: Any) -> None:
     assert "gcs_script_runner" in dagbag.dags
 
 
+def run_partial(dag: Any) -> dict[str, Any]:
+    return dict(dag.get_task("run_scripts").partial_kwargs)
+
+
 def test_dag_shape_discover_run_report(dagbag: Any) -> None:
     dag = dagbag.dags["gcs_script_runner"]
     # By default enough shards for 10 000 scripts under Airflow's default max_map_length (1 024): 10.
@@ -52,6 +56,9 @@ def test_dag_shape_discover_run_report(dagbag: Any) -> None:
     assert dag.get_task("shard_1").upstream_task_ids == {"discover"}
     assert dag.get_task("shard_5").upstream_task_ids == {"shard_4"}
     assert dag.get_task("run_scripts_5").upstream_task_ids == {"shard_5"}
+    # Every shard's run task is configured as the first (their partials are copies of its partial).
+    for other in (dag.get_task(f"run_scripts_{i}") for i in range(1, 10)):
+        assert {**other.partial_kwargs, "task_id": "-"} == {**run_partial(dag), "task_id": "-"}
     run = dag.get_task("run_scripts")
     assert run.upstream_task_ids == {"discover"}
     assert run.partial_kwargs["map_index_template"] == "{{ task.script_path }}"

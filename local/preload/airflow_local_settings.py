@@ -10,3 +10,5 @@ one to two seconds of CPU per task otherwise). On Composer the same line can go 
 import importlib
 
 importlib.import_module("airflow.providers.cncf.kubernetes.operators.pod")
+# What the run tasks use after their pod (the attempt ledger's one write): the GCS hook and its client.
+importlib.import_module("airflow.providers.google.cloud.hooks.gcs")

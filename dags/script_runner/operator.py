@@ -87,7 +87,7 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
         self._started = time.monotonic()
         self._started_at = datetime.now(UTC)
         merged = {**pod_spec.operator_kwargs(spec, settings), **_quiet_failure_kwargs(), **kwargs}
-        merged["env_vars"] = pod_spec.script_env(spec, settings)
+        merged["env_vars"] = pod_spec.env_list(pod_spec.script_env(spec, settings))
         if merged.get("execution_timeout") is None:  # partial() passes None explicitly when mapped
             merged["execution_timeout"] = task_timeout(spec, settings)
         super().__init__(**merged)
@@ -162,7 +162,7 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
         conf = getattr(context.get("dag_run"), "conf", None) or {}
         self.env_vars = [
             *self.env_vars,
-            *self._k8s_env(
+            *pod_spec.env_list(
                 pod_spec.run_env(
                     dag_id=ti.dag_id,
                     run_id=run_id,
@@ -457,12 +457,6 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
 
     def _skip_reason(self) -> str:
         return self._outcome.reason if self._outcome and self._outcome.reason else "skip exit code"
-
-    @staticmethod
-    def _k8s_env(env: dict[str, str]) -> list[k8s.V1EnvVar]:
-        from kubernetes.client import models as k8s_models
-
-        return [k8s_models.V1EnvVar(name=k, value=v) for k, v in env.items()]
 
 
 # What on_kill records; the report says more when it knows the task's final state (report.py).

@@ -163,7 +163,7 @@ def compare(
             json.dumps(
                 {
                     "source": f"gs://{stack.BUCKET}/{prefix}",
-                    "state_root": f"bench/{uuid.uuid4().hex[:8]}",
+                    "state_root": f"e2e-state/bench-{uuid.uuid4().hex[:8]}",
                     "deferrable": deferrable,
                 }
             ),
@@ -234,7 +234,7 @@ def deferrable(count: int, sleep: float, slots: int) -> list[dict[str, Any]]:
                     {
                         "source": f"gs://{stack.BUCKET}/{prefix}",
                         "deferrable": mode,
-                        "state_root": f"bench/{uuid.uuid4().hex[:8]}",
+                        "state_root": f"e2e-state/bench-{uuid.uuid4().hex[:8]}",
                     }
                 ),
             )
@@ -269,7 +269,10 @@ def shards(count_ok: int, count_over: int, max_map: int, shard_count: int) -> li
             client.set_variable(
                 "script_runner_settings",
                 json.dumps(
-                    {"source": f"gs://{stack.BUCKET}/{prefix}", "state_root": f"bench/{uuid.uuid4().hex[:8]}"}
+                    {
+                        "source": f"gs://{stack.BUCKET}/{prefix}",
+                        "state_root": f"e2e-state/bench-{uuid.uuid4().hex[:8]}",
+                    }
                 ),
             )
             client.wait_dag_parsed(OURS, timeout=180)
@@ -322,7 +325,10 @@ def scale(count: int, shard_count: int, timeout: float = 900) -> list[dict[str, 
         client.set_variable(
             "script_runner_settings",
             json.dumps(
-                {"source": f"gs://{stack.BUCKET}/{prefix}", "state_root": f"bench/{uuid.uuid4().hex[:8]}"}
+                {
+                    "source": f"gs://{stack.BUCKET}/{prefix}",
+                    "state_root": f"e2e-state/bench-{uuid.uuid4().hex[:8]}",
+                }
             ),
         )
         client.wait_dag_parsed(OURS, timeout=180)
@@ -376,7 +382,7 @@ def _report(run_id: str) -> dict[str, Any]:
     from google.cloud import storage
 
     client = storage.Client(project="test-project")
-    for blob in client.list_blobs(stack.BUCKET, prefix="bench/"):
+    for blob in client.list_blobs(stack.BUCKET, prefix="e2e-state/bench-"):
         if blob.name.endswith(f"/reports/{run_id}.json"):
             return json.loads(blob.download_as_bytes())  # type: ignore[no-any-return]
     return {}

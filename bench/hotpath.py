@@ -152,7 +152,7 @@ def main(quick: bool) -> dict[str, Any]:
                 "capabilities": {"drop": ["ALL"]},
             },
         }
-        rounds = 20 if quick else 200
+        rounds = 10 if quick else 200
         for i in range(rounds + 1):
             context["run_id"] = f"bench-{i}"  # a run of its own each round: one first attempt each
             start = time.perf_counter()

@@ -128,6 +128,14 @@ def _discovery(rows: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+def _rows(rows: list[dict[str, Any]]) -> list[str]:
+    """Every key of the rows as a column."""
+    if not rows:
+        return ["(not run)", ""]
+    keys = list(rows[0])
+    return _table(keys, [[r.get(k) for k in keys] for r in rows])
+
+
 def _hotpath(rows: list[dict[str, Any]]) -> list[str]:
     if not rows:
         return ["(not run)", ""]
@@ -297,6 +305,12 @@ def render(folder: Path) -> str:
         "pre-imports); cold = a fresh interpreter with the Airflow SDK imported (paid by each task).",
         "",
         *_parse(_load(folder, "parse")),
+        "### 1b. After issue 15: default shards vs the bare two-task mapped DAG, warm (`bench.parse15`)",
+        "",
+        *_rows(_load(folder, "issue15-parse")),
+        "### 1c. Per phase of the mapped task instances, from their task logs (`bench.phases`)",
+        "",
+        *_rows(_load(folder, "issue15-phases")),
         "## 2. Discovery in the GCS emulator vs a bare listing of the same prefix",
         "",
         "warm = header cache hit (unchanged scripts: list + cache + validation); cold = every header read,",

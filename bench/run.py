@@ -22,6 +22,7 @@ from bench.render import render
 ROOT = Path(__file__).resolve().parents[1]
 BENCHES: dict[str, list[str]] = {
     "parse": ["-m", "bench.parse"],
+    "issue15-parse": ["-m", "bench.parse15"],
     "discovery": ["-m", "bench.discovery"],
     "hotpath": ["-m", "bench.hotpath"],
     "compare-process": ["-m", "bench.e2e", "compare", "--kubelet", "process"],

@@ -77,8 +77,10 @@ def run_discovery(*, shards: int) -> list[dict[str, Any]]:
             spec["retries"],
             (" notes=" + ";".join(spec["notes"])) if spec.get("notes") else "",
         )
+    # Empty shards push nothing (each push is an API round trip): their producers find no list and skip.
     for i, specs in enumerate(planned[1:], start=1):
-        ti.xcom_push(key=c.producer_task_id(i), value=specs)
+        if specs:
+            ti.xcom_push(key=c.producer_task_id(i), value=specs)
     ti.xcom_push(key="rejected", value=[r.model_dump(mode="json") for r in result.rejected])
     ti.xcom_push(key="summary", value=summary)
     return planned[0]

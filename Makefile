@@ -88,8 +88,8 @@ e2e: sysdeps venv ## end-to-end tests on the local stack (real scheduler, GCS em
 	$(BIN)/pytest -q -m e2e tests/e2e
 
 .PHONY: bench-smoke
-bench-smoke: venv ## a quick run of the parse and discovery benchmarks (sizes 10-200; results not recorded)
-	$(PY) -m bench.run --quick --only parse,discovery
+bench-smoke: venv ## quick parse, discovery and per-task hot-path benchmarks (issue 15 goals 1-3 at small sizes)
+	$(PY) -m bench.run --quick --only parse,discovery,hotpath
 
 .PHONY: test
 test: sysdeps venv lint image-check unit unit-af2 bats bench-smoke e2e ## everything CI runs

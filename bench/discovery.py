@@ -3,14 +3,17 @@
 - bare: ``list_blobs`` of the prefix (the least any run-time discovery must do).
 - ours, warm: list + header cache hit for every script + validation + sharding (the steady state: scripts
   rarely change between runs).
-- ours, cold: list + every header downloaded (first run, or every script changed), per concurrency.
-Also peak Python memory of a discovery (tracemalloc) and the XCom bytes per script.
+- ours, cold: list + every header downloaded (first run, or every script changed), per concurrency, over
+  the pooled async session (the default) and through the storage client (the fallback, the old path),
+  interleaved in the same run. CPU per script is split between this process (client) and the emulator.
+Also peak memory of a cold discovery (tracemalloc, and the process's peak RSS) and XCom bytes per script.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -27,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from script_runner.discovery import discover, shard  # noqa: E402
 from script_runner.header_cache import HeaderCache  # noqa: E402
-from script_runner.settings import load_settings  # noqa: E402
+from script_runner.settings import load_settings, settings_to_wire  # noqa: E402
 from tests.conftest import EMULATOR_BIN, free_port  # noqa: E402
 
 FIELDS = "items(name,generation,md5Hash,size,updated),nextPageToken"
@@ -79,6 +82,12 @@ def populate(client: Any, bucket: str, count: int) -> None:
         list(pool.map(put, range(count)))
 
 
+def proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def median_time(fn: Any, repeats: int) -> float:
     samples = []
     for _ in range(repeats):
@@ -111,7 +120,7 @@ def measure(count: int, repeats: int) -> dict[str, Any]:
             list(client.list_blobs(bucket, prefix="data/", fields=FIELDS))
 
         def ours_warm() -> None:
-            cache = HeaderCache(client, bucket=bucket, name=cache_name, fingerprint=settings.fingerprint())
+            cache = HeaderCache(client, bucket=bucket, name=cache_name)
             result = discover(settings, client=client, cache=cache)
             shard(result.specs, shards=10)
 
@@ -122,19 +131,61 @@ def measure(count: int, repeats: int) -> dict[str, Any]:
         row.update(
             bare_list_s=round(bare_s, 3), ours_warm_s=round(warm_s, 3), warm_ratio=round(warm_s / bare_s, 2)
         )
-        for conc in (8, 32, 64):
+        from script_runner import sources
+
+        pooled_read = sources.GcsSource.read_headers
+        client_read = sources.Source.read_headers  # the storage client, a thread per read (fallback)
+
+        def cold(conc: int, reader: Any) -> tuple[float, float, float]:
+            """Median wall s, client CPU ms/script, emulator CPU ms/script of a cold discovery."""
             s = settings.model_copy(update={"discovery_concurrency": conc})
-            row[f"ours_cold_c{conc}_s"] = round(
-                median_time(lambda s=s: discover(s, client=client), max(1, repeats // 2)), 3
-            )
-        row["cold_ratio_c32"] = round(row["ours_cold_c32_s"] / bare_s, 2)
+            sources.GcsSource.read_headers = reader  # type: ignore[method-assign]
+            try:
+                cpu0, emu0 = time.process_time(), proc_cpu(proc.pid)
+                runs = max(1, repeats // 2)
+                wall = median_time(lambda: discover(s, client=client), runs)
+                cpu = (time.process_time() - cpu0) / runs / count * 1000
+                emu = (proc_cpu(proc.pid) - emu0) / runs / count * 1000
+            finally:
+                sources.GcsSource.read_headers = pooled_read  # type: ignore[method-assign]
+            return wall, cpu, emu
+
+        for conc in (8, 32, 64):
+            for label, reader in (("pooled", pooled_read), ("client", client_read)):
+                if label == "client" and conc != 8:
+                    continue  # more threads do not help the client past 8 (recorded before)
+                wall, cpu, emu = cold(conc, reader)
+                row[f"cold_{label}_c{conc}_s"] = round(wall, 3)
+                row[f"cold_{label}_c{conc}_client_cpu_ms"] = round(cpu, 3)
+                row[f"cold_{label}_c{conc}_emulator_cpu_ms"] = round(emu, 3)
+        best = min(row[f"cold_pooled_c{c}_s"] for c in (8, 32, 64))
+        row["cold_pooled_best_s"] = best
+        row["cold_ratio"] = round(best / bare_s, 2)
+        row["cold_client_ratio"] = round(row["cold_client_c8_s"] / bare_s, 2)
+        # CPU per script against the listing's CPU per script (the machine is shared: wall time is noisy).
+        cpu0, emu0 = time.process_time(), proc_cpu(proc.pid)
+        bare_runs = 3
+        for _ in range(bare_runs):
+            bare()
+        row["bare_cpu_ms_per_script"] = round(
+            ((time.process_time() - cpu0) + (proc_cpu(proc.pid) - emu0)) / bare_runs / count * 1000, 4
+        )
         tracemalloc.start()
-        cache = HeaderCache(client, bucket=bucket, name=cache_name, fingerprint=settings.fingerprint()).load()
+        result = discover(settings.model_copy(update={"discovery_concurrency": 32}), client=client)
+        shards = shard(result.specs, shards=10)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        row["peak_mib_cold"] = round(peak / 2**20, 1)
+        row["max_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        tracemalloc.start()
+        cache = HeaderCache(client, bucket=bucket, name=cache_name).load()
         result = discover(settings, client=client, cache=cache)
         shards = shard(result.specs, shards=10)
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         row["peak_mib_warm"] = round(peak / 2**20, 1)
+        wire = settings_to_wire(settings)  # what run_discovery adds to each spec for its run task
+        shards = [[{**spec, "settings": wire} for spec in specs] for specs in shards]
         row["xcom_bytes_per_script"] = round(len(json.dumps(shards)) / max(1, len(result.specs)))
         row["launch"], row["rejected"] = len(result.specs), len(result.rejected)
         return row
@@ -145,6 +196,6 @@ def measure(count: int, repeats: int) -> dict[str, Any]:
 
 if __name__ == "__main__":
     quick = "--quick" in sys.argv
-    rows = [measure(n, 3 if quick else 7) for n in ([200] if quick else [1000, 10000])]
+    rows = [measure(n, 3 if quick else 5) for n in ([200] if quick else [1000, 10000])]
     for r in rows:
         print(json.dumps(r))

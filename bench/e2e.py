@@ -127,32 +127,53 @@ def run_and_time(
     }
 
 
-def compare(count: int, repeats: int, kubelet: str, *, preload: bool = False) -> list[dict[str, Any]]:
-    """Benchmark 3: ours vs the naive DAG, same stack, alternating runs.
+def compare(
+    count: int,
+    repeats: int,
+    kubelet: str,
+    *,
+    preload: bool = False,
+    deferrable: bool = False,
+    naive: bool = True,
+) -> list[dict[str, Any]]:
+    """Benchmark 3: ours vs the naive DAG and a bare KubernetesPodOperator DAG, same stack, alternating.
 
     ``preload``: the Airflow processes import the KubernetesPodOperator at start (local/preload), so the
     forked task processes inherit it instead of importing it each (3b: what a worker-side preload buys).
+    ``deferrable``: ours and the bare KPO DAG both run their pods deferrable. ``naive``: include the naive
+    BashOperator DAG.
     """
     folder = write_scripts(count)
     rows: list[dict[str, Any]] = []
     env = {"SR_KUBELET": kubelet, "NAIVE_DATA_DIR": str(folder), "BARE_KPO_ITEMS": str(count)}
     if preload:
         env["SR_PRELOAD_PROVIDERS"] = "1"
+    if deferrable:
+        env["BARE_KPO_DEFERRABLE"] = "1"
     with session(**env) as client:
-        mode = (stack.RUN / "kube" / "mode").read_text().strip() + ("+preload" if preload else "")
+        mode = (
+            (stack.RUN / "kube" / "mode").read_text().strip()
+            + ("+preload" if preload else "")
+            + ("+deferrable" if deferrable else "")
+        )
         prefix = f"bench-{count}/"
         upload(folder, prefix)
         client.set_variable(
             "script_runner_settings",
             json.dumps(
-                {"source": f"gs://{stack.BUCKET}/{prefix}", "state_root": f"bench/{uuid.uuid4().hex[:8]}"}
+                {
+                    "source": f"gs://{stack.BUCKET}/{prefix}",
+                    "state_root": f"e2e-state/bench-{uuid.uuid4().hex[:8]}",
+                    "deferrable": deferrable,
+                }
             ),
         )
         client.wait_dag_parsed(OURS, timeout=180)
         client.wait_dag_parsed(NAIVE, timeout=180)
         client.wait_dag_parsed(BARE_KPO, timeout=180)
+        dags = [(OURS, {"rerun": True}), *([(NAIVE, {})] if naive else []), (BARE_KPO, {})]
         for _ in range(repeats):
-            for dag_id, conf in ((OURS, {"rerun": True}), (NAIVE, {}), (BARE_KPO, {})):
+            for dag_id, conf in dags:
                 row = run_and_time(client, dag_id, conf)
                 row.update(kubelet=mode, scripts=count)
                 rows.append(row)
@@ -213,7 +234,7 @@ def deferrable(count: int, sleep: float, slots: int) -> list[dict[str, Any]]:
                     {
                         "source": f"gs://{stack.BUCKET}/{prefix}",
                         "deferrable": mode,
-                        "state_root": f"bench/{uuid.uuid4().hex[:8]}",
+                        "state_root": f"e2e-state/bench-{uuid.uuid4().hex[:8]}",
                     }
                 ),
             )
@@ -248,7 +269,10 @@ def shards(count_ok: int, count_over: int, max_map: int, shard_count: int) -> li
             client.set_variable(
                 "script_runner_settings",
                 json.dumps(
-                    {"source": f"gs://{stack.BUCKET}/{prefix}", "state_root": f"bench/{uuid.uuid4().hex[:8]}"}
+                    {
+                        "source": f"gs://{stack.BUCKET}/{prefix}",
+                        "state_root": f"e2e-state/bench-{uuid.uuid4().hex[:8]}",
+                    }
                 ),
             )
             client.wait_dag_parsed(OURS, timeout=180)
@@ -301,7 +325,10 @@ def scale(count: int, shard_count: int, timeout: float = 900) -> list[dict[str, 
         client.set_variable(
             "script_runner_settings",
             json.dumps(
-                {"source": f"gs://{stack.BUCKET}/{prefix}", "state_root": f"bench/{uuid.uuid4().hex[:8]}"}
+                {
+                    "source": f"gs://{stack.BUCKET}/{prefix}",
+                    "state_root": f"e2e-state/bench-{uuid.uuid4().hex[:8]}",
+                }
             ),
         )
         client.wait_dag_parsed(OURS, timeout=180)
@@ -355,7 +382,7 @@ def _report(run_id: str) -> dict[str, Any]:
     from google.cloud import storage
 
     client = storage.Client(project="test-project")
-    for blob in client.list_blobs(stack.BUCKET, prefix="bench/"):
+    for blob in client.list_blobs(stack.BUCKET, prefix="e2e-state/bench-"):
         if blob.name.endswith(f"/reports/{run_id}.json"):
             return json.loads(blob.download_as_bytes())  # type: ignore[no-any-return]
     return {}
@@ -367,10 +394,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--kubelet", default="process", choices=["process", "podman"])
     parser.add_argument("--preload", action="store_true", help="compare: Airflow preloads the KPO (3b)")
+    parser.add_argument("--deferrable", action="store_true", help="compare: ours and bare KPO deferrable")
+    parser.add_argument("--no-naive", action="store_true", help="compare: ours and bare KPO only")
+    parser.add_argument("--repeats", type=int, default=0, help="compare: runs of each DAG (default 3)")
     args = parser.parse_args(argv)
     if args.which == "compare":
         count, repeats = (10, 1) if args.quick else (100, 3)
-        result = compare(count, repeats, args.kubelet, preload=args.preload)
+        result = compare(
+            count,
+            args.repeats or repeats,
+            args.kubelet,
+            preload=args.preload,
+            deferrable=args.deferrable,
+            naive=not args.no_naive,
+        )
     elif args.which == "deferrable":
         result = deferrable(8 if args.quick else 50, 5 if args.quick else 20, 4)
     elif args.which == "scale":
@@ -378,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         result = shards(30 if args.quick else 180, 50 if args.quick else 250, 10 if args.quick else 50, 4)
     WORK.mkdir(parents=True, exist_ok=True)
-    suffix = "-preload" if args.preload else ""
+    suffix = ("-preload" if args.preload else "") + ("-deferrable" if args.deferrable else "")
     (WORK / f"{args.which}-{args.kubelet}{suffix}.json").write_text(json.dumps(result, indent=1, default=str))
     return 0
 

@@ -70,17 +70,22 @@ def _parse(rows: list[dict[str, Any]]) -> list[str]:
 def _discovery(rows: list[dict[str, Any]]) -> list[str]:
     if not rows:
         return ["(not run)", ""]
-    return _table(
+    if "cold_pooled_best_s" not in rows[0]:  # recorded before the pooled reads
+        keys = ["scripts", "bare_list_s", "ours_warm_s", "warm_ratio", "ours_cold_c8_s", "ours_cold_c32_s"]
+        keys += ["ours_cold_c64_s", "cold_ratio_c32", "peak_mib_warm", "xcom_bytes_per_script"]
+        return _table(keys, [[r.get(k) for k in keys] for r in rows])
+    out = _table(
         [
             "scripts",
             "bare list s",
-            "ours warm s",
+            "warm s",
             "**warm/bare**",
-            "cold c8 s",
-            "cold c32 s",
-            "cold c64 s",
-            "cold c32/bare",
-            "peak MiB",
+            "cold pooled c8 / c32 / c64 s",
+            "**cold best/bare**",
+            "cold via client c8 s (old path)",
+            "client/bare",
+            "peak MiB cold (warm)",
+            "max RSS MiB",
             "XCom B/script",
         ],
         [
@@ -89,16 +94,67 @@ def _discovery(rows: list[dict[str, Any]]) -> list[str]:
                 r["bare_list_s"],
                 r["ours_warm_s"],
                 r["warm_ratio"],
-                r["ours_cold_c8_s"],
-                r["ours_cold_c32_s"],
-                r["ours_cold_c64_s"],
-                r["cold_ratio_c32"],
-                r["peak_mib_warm"],
+                " / ".join(str(r[f"cold_pooled_c{c}_s"]) for c in (8, 32, 64)),
+                r["cold_ratio"],
+                r["cold_client_c8_s"],
+                r["cold_client_ratio"],
+                f"{r['peak_mib_cold']} ({r['peak_mib_warm']})",
+                r["max_rss_mib"],
                 r["xcom_bytes_per_script"],
             ]
             for r in rows
         ],
     )
+    out += [
+        "CPU per script (ms; this process + the emulator), cold, against the listing's:",
+        "",
+        *_table(
+            [
+                "scripts",
+                "pooled c8 client",
+                "pooled c32 client",
+                "client c8 client",
+                "emulator (pooled c8)",
+                "listing",
+            ],
+            [
+                [
+                    r["scripts"],
+                    r["cold_pooled_c8_client_cpu_ms"],
+                    r["cold_pooled_c32_client_cpu_ms"],
+                    r["cold_client_c8_client_cpu_ms"],
+                    r["cold_pooled_c8_emulator_cpu_ms"],
+                    r["bare_cpu_ms_per_script"],
+                ]
+                for r in rows
+            ],
+        ),
+    ]
+    return out
+
+
+def _rows(rows: list[dict[str, Any]]) -> list[str]:
+    """Every key of the rows as a column."""
+    if not rows:
+        return ["(not run)", ""]
+    keys = list(rows[0])
+    return _table(keys, [[r.get(k) for k in keys] for r in rows])
+
+
+def _hotpath(rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return ["(not run)", ""]
+    keys = [
+        "rounds",
+        "variable_reads_per_task",
+        "gcs_requests_before_pod",
+        "gcs_requests_after_pod",
+        "ours_pre_pod_ms",
+        "bare_kpo_pre_pod_ms",
+        "pre_pod_ratio",
+        "ours_after_pod_ms",
+    ]
+    return _table(keys, [[r.get(k) for k in keys] for r in rows])
 
 
 def _compare(rows: list[dict[str, Any]]) -> list[str]:
@@ -248,21 +304,44 @@ def render(folder: Path) -> str:
         "",
         "Machine: " + ", ".join(f"{k} {v}" for k, v in machine.items()),
         "",
+        'Sections 1-5 were recorded on that date, before issue 15; the subsections marked "after issue 15"',
+        "on 2026-12-01 on the same machine type under a much heavier load (see the notes below).",
+        "",
         "## 1. DAG parse time vs scripts in the source",
         "",
         "warm = the file executed again with its imports loaded (what the dag-processor pays: it",
         "pre-imports); cold = a fresh interpreter with the Airflow SDK imported (paid by each task).",
         "",
         *_parse(_load(folder, "parse")),
+        "### 1b. After issue 15: default shards vs the bare two-task mapped DAG, warm (`bench.parse15`)",
+        "",
+        *_rows(_load(folder, "issue15-parse")),
+        "### 1c. Per phase of the mapped task instances, from their task logs (`bench.phases`)",
+        "",
+        *_rows(_load(folder, "issue15-phases")),
         "## 2. Discovery in the GCS emulator vs a bare listing of the same prefix",
         "",
         "warm = header cache hit (unchanged scripts: list + cache + validation); cold = every header read,",
         "at the given concurrency. Peak memory by tracemalloc; XCom bytes of the planned specs.",
         "",
         *_discovery(_load(folder, "discovery")),
+        "### 2b. After issue 15: cold reads pooled vs through the storage client, interleaved",
+        "",
+        *_discovery(_load(folder, "issue15-discovery")),
         "## 3. End to end on the local stack: ours (one pod per script) vs the naive BashOperator DAG",
         "",
         *_compare([r for k in ("process", "podman", "preload") for r in _load(folder, f"compare-{k}")]),
+        "### 3c. After issue 15: ours vs the bare KPO DAG",
+        "",
+        "Settings handed over, no ledger read on a first try, one ledger write, a shared model",
+        "configuration in the pod; the preload variant also preloads the runner's modules.",
+        "",
+        "Each block is one stack session with ours and the bare KPO DAG run alternately (side by side).",
+        "",
+        *_compare(_load(folder, "issue15-compare")),
+        "### 3d. One task's work around its pod, in process (`bench.hotpath`)",
+        "",
+        *_hotpath(_load(folder, "hotpath")),
         "## 4. Deferrable vs sync",
         "",
         *_deferrable(_load(folder, "deferrable")),

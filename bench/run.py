@@ -22,10 +22,16 @@ from bench.render import render
 ROOT = Path(__file__).resolve().parents[1]
 BENCHES: dict[str, list[str]] = {
     "parse": ["-m", "bench.parse"],
+    "issue15-parse": ["-m", "bench.parse15"],
     "discovery": ["-m", "bench.discovery"],
+    "hotpath": ["-m", "bench.hotpath"],
+    # Same as "discovery" (recorded under its own name beside the earlier results).
+    "issue15-discovery": ["-m", "bench.discovery"],
     "compare-process": ["-m", "bench.e2e", "compare", "--kubelet", "process"],
     "compare-podman": ["-m", "bench.e2e", "compare", "--kubelet", "podman"],
     "compare-preload": ["-m", "bench.e2e", "compare", "--kubelet", "process", "--preload"],
+    # Issue 15's goal 1: ours vs the bare KPO DAG, with and without the preload, sync and deferrable.
+    "issue15-compare": ["-m", "bench.compare15"],
     "deferrable": ["-m", "bench.e2e", "deferrable"],
     "shards": ["-m", "bench.e2e", "shards"],
     "scale": ["-m", "bench.e2e", "scale"],

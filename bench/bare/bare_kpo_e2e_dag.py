@@ -13,6 +13,7 @@ from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperato
 from airflow.sdk import DAG, task
 
 ITEMS = int(os.environ.get("BARE_KPO_ITEMS", "10"))
+DEFERRABLE = os.environ.get("BARE_KPO_DEFERRABLE") == "1"
 
 with DAG(dag_id="bare_kpo_pods", schedule=None, start_date=datetime(2024, 1, 1), catchup=False) as dag:
 
@@ -29,6 +30,7 @@ with DAG(dag_id="bare_kpo_pods", schedule=None, start_date=datetime(2024, 1, 1),
         get_logs=True,
         on_finish_action="delete_pod",
         do_xcom_push=False,
+        deferrable=DEFERRABLE,
         # the double's namespace enforces Pod Security "restricted", as Composer 3 / GKE do for ours
         security_context={
             "runAsNonRoot": True,

@@ -9,12 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 try:  # Airflow 3.x
-    from airflow.sdk import DAG, Param, Variable, get_current_context, task
+    from airflow.sdk import DAG, BaseOperator, Param, Variable, get_current_context, task
 
     AIRFLOW_3 = True
 except ImportError:  # pragma: no cover - Airflow 2.10
     from airflow.decorators import task  # type: ignore[no-redef,attr-defined]
-    from airflow.models import DAG, Variable  # type: ignore[no-redef]
+    from airflow.models import DAG, BaseOperator, Variable  # type: ignore[no-redef]
     from airflow.models.param import Param  # type: ignore[no-redef]
     from airflow.operators.python import get_current_context  # type: ignore[no-redef]
 
@@ -74,6 +74,7 @@ __all__ = [
     "AirflowRescheduleException",
     "AirflowSkipException",
     "AirflowTaskTimeout",
+    "BaseOperator",
     "Param",
     "TaskDeferred",
     "Variable",

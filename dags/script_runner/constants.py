@@ -89,3 +89,19 @@ RESERVED_ENV_PREFIXES: Final[dict[str, str]] = {
     "KUBERNETES_": "variables are the pod's view of the cluster API",
     "AIRFLOW_": "variables are Airflow's configuration and context",
 }
+
+
+def run_task_id(index: int) -> str:
+    """The mapped run task of shard ``index``: ``run_scripts``, then ``run_scripts_1``, ``_2``, …
+
+    :param index: the shard's index.
+    """
+    return RUN_TASK_ID if index == 0 else f"{RUN_TASK_ID}_{index}"
+
+
+def producer_task_id(index: int) -> str:
+    """The task that hands shard ``index`` (from 1) to its run task.
+
+    :param index: the shard's index.
+    """
+    return f"shard_{index}"

@@ -5,6 +5,8 @@ Nothing here does I/O at parse time: settings, listing and header reads all happ
 
 from __future__ import annotations
 
+import copy
+import itertools
 import json
 import logging
 import os
@@ -16,6 +18,7 @@ from script_runner.compat import AIRFLOW_3, DAG, get_current_context, task
 from script_runner.operator import ScriptPodOperator
 from script_runner.params import dag_params
 from script_runner.settings import parse_time_settings
+from script_runner.shards import ShardList, default_shards, max_map_length, run_task_id
 from script_runner.upload import ONLY_KEY, only_from_asset_events, upload_wiring
 from script_runner.upload_watch import upload_schedule
 
@@ -38,8 +41,11 @@ def _backoff() -> Any:
     return 2.0 if (major, minor) >= (3, 3) else True
 
 
-def _run_task_id(index: int, shards: int) -> str:
-    return c.RUN_TASK_ID if shards == 1 else f"{c.RUN_TASK_ID}_{index}"
+def _same_partial(first: Any, task_id: str) -> Any:
+    """A copy of an operator's ``partial()`` (not yet expanded) under another task id."""
+    import attrs
+
+    return attrs.evolve(first, kwargs={**first.kwargs, "task_id": task_id}, params=copy.copy(first.params))
 
 
 def build_dag(dag_id: str = c.DAG_ID, *, params: bool = True) -> DAG:
@@ -49,7 +55,8 @@ def build_dag(dag_id: str = c.DAG_ID, *, params: bool = True) -> DAG:
     :param params: give the DAG its run params (the trigger form); False only to measure their parse cost.
     """
     shape = parse_time_settings()
-    shards = shape["shards"]
+    # 0 (unset): enough shards for the default max_scripts under Airflow's max_map_length (10 by default).
+    shards = shape["shards"] or default_shards(max_map_length())
     raw_schedule = os.environ.get(c.ENV_PREFIX + "SCHEDULE", "@daily").strip()
     # "none"/"" mean: only manual or API triggers (the local stack and tests use this).
     cron = None if raw_schedule.lower() in ("", "none", "null") else raw_schedule
@@ -75,52 +82,52 @@ def build_dag(dag_id: str = c.DAG_ID, *, params: bool = True) -> DAG:
 
             return run_discovery(
                 shards=shards,
-                dag_schedule=schedule,
-                run_task_ids=[_run_task_id(i, shards) for i in range(shards)],
+                dag_schedule=cron,
+                run_task_ids=[run_task_id(i) for i in range(shards)],
             )
-
-        @task(show_return_value_in_logs=False)
-        def pick_shard(index: int) -> list[dict[str, Any]]:
-            ti = get_current_context()["ti"]
-            return ti.xcom_pull(task_ids=c.DISCOVER_TASK_ID, key=f"shard_{index}") or []  # type: ignore[no-any-return]
 
         found = discover()
         # Shard 0 is discover's return value; each further shard gets a small task returning its list
         # (Airflow maps only over return values). Shards exist to pass max_map_length (1 024 by default).
-        sources = [found] + [pick_shard.override(task_id=f"shard_{i}")(i) for i in range(1, shards)]
-        runs = [
-            ScriptPodOperator.partial(
-                task_id=_run_task_id(i, shards),
-                retries=shape["max_retries"],
-                retry_delay=timedelta(seconds=shape["retry_delay"]),
-                retry_exponential_backoff=_backoff(),
-                max_retry_delay=timedelta(minutes=30),
-                map_index_template="{{ task.script_path }}",
-            ).expand(script=sources[i])
-            for i in range(shards)
-        ]
+        # The producers form a chain: the first empty shard skips, and the rest are skipped unrun.
+        producers = [ShardList(index=i) for i in range(1, shards)]
+        sources = [found, *(p.output for p in producers)]
+        first = ScriptPodOperator.partial(
+            task_id=run_task_id(0),
+            retries=shape["max_retries"],
+            retry_delay=timedelta(seconds=shape["retry_delay"]),
+            retry_exponential_backoff=_backoff(),
+            max_retry_delay=timedelta(minutes=30),
+            map_index_template="{{ task.script_path }}",
+        )
+        # The other shards' partials are copies with their own task id: partial() inspects the signature
+        # of every class of the KubernetesPodOperator each time, most of this file's parse at 10 shards.
+        partials = [first] + [_same_partial(first, run_task_id(i)) for i in range(1, shards)]
+        runs = [part.expand(script=source) for part, source in zip(partials, sources, strict=True)]
 
         @task(task_id=c.REPORT_TASK_ID, trigger_rule="all_done")
         def report() -> dict[str, Any]:
             from script_runner.tasks import run_report
 
-            return run_report(shards=shards, run_task_ids=[_run_task_id(i, shards) for i in range(shards)])
+            return run_report(shards=shards, run_task_ids=[run_task_id(i) for i in range(shards)])
 
         done = report()
-        found >> sources[1:]  # type: ignore[operator]
-        for source, run in zip(sources, runs, strict=True):
-            source >> run  # type: ignore[operator]
+        chain = [found, *producers]
+        for before, after in itertools.pairwise(chain):
+            before >> after  # type: ignore[operator]
         runs >> done  # type: ignore[operator]
     return dag
 
 
-def current_conf() -> dict[str, Any]:
+def current_conf(ctx: Any = None) -> dict[str, Any]:
     """The triggering conf of the current run (empty outside a task).
 
     A run started by uploads (Airflow 3's asset watcher) has no conf of its own: its ``only`` is the
     uploaded scripts, from the asset events that triggered it.
+
+    :param ctx: the task's context (default: the current one).
     """
-    ctx = get_current_context()
+    ctx = ctx if ctx is not None else get_current_context()
     conf = getattr(ctx.get("dag_run"), "conf", None) or {}
     out = dict(conf) if isinstance(conf, dict) else json.loads(str(conf))
     if ONLY_KEY not in out:

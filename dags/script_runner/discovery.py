@@ -108,14 +108,12 @@ def _headers(
 ) -> dict[str, str | Rejected]:
     """Directive text (or why not) per path: from the cache by md5, else read (misses concurrently)."""
 
-    def fetch(obj: ScriptObject) -> str | Rejected:
-        try:
-            data = b"" if obj.size == 0 else source.read_header(obj, settings.max_header_bytes)
-        except Exception as exc:  # a read error rejects this script only
+    def outcome_of(obj: ScriptObject, data: bytes | Exception) -> str | Rejected:
+        if isinstance(data, Exception):  # a read error rejects this script only
             return Rejected(
                 path=obj.path,
                 uri=obj.uri,
-                reason=f"cannot read the script header: {exc}",
+                reason=f"cannot read the script header: {data}",
                 fix="check that the object still exists and the Airflow identity can read it",
             )
         try:
@@ -125,7 +123,7 @@ def _headers(
         cache.put(obj.md5, text)
         return text
 
-    # Cached headers need no I/O; only the misses go to the thread pool (its overhead is not free).
+    # Cached headers need no I/O; only the misses are read (all at once, by the source).
     # Copies of one content (same md5) are read once and count as cache hits.
     headers: dict[str, str | Rejected] = {}
     misses: dict[str, list[ScriptObject]] = {}
@@ -140,14 +138,23 @@ def _headers(
             misses[obj.md5 or obj.path] = [obj]
     if misses:
         firsts = [group[0] for group in misses.values()]
-        with ThreadPoolExecutor(max_workers=min(settings.discovery_concurrency, len(firsts))) as pool:
-            for group, outcome in zip(misses.values(), pool.map(fetch, firsts), strict=True):
-                for obj in group:
-                    headers[obj.path] = (
-                        outcome.model_copy(update={"path": obj.path, "uri": obj.uri})
-                        if isinstance(outcome, Rejected)
-                        else outcome
-                    )
+        # Empty objects need no read (their header is empty); the rest go out together.
+        to_read = [o for o in firsts if o.size != 0]
+        read: dict[str, bytes | Exception] = dict(
+            zip(
+                (o.path for o in to_read),
+                source.read_headers(to_read, settings.max_header_bytes, settings.discovery_concurrency),
+                strict=True,
+            )
+        )
+        for group in misses.values():
+            outcome = outcome_of(group[0], read.get(group[0].path, b""))
+            for obj in group:
+                headers[obj.path] = (
+                    outcome.model_copy(update={"path": obj.path, "uri": obj.uri})
+                    if isinstance(outcome, Rejected)
+                    else outcome
+                )
     return headers
 
 
@@ -201,8 +208,9 @@ def shard(
 ) -> list[list[dict[str, Any]]]:
     """Split specs into ``shards`` lists for the mapped run tasks, each at most ``max_map_length`` long.
 
-    Scripts keep their sorted order and land in contiguous blocks, so a script stays in the same shard as
-    long as the folder does not change much.
+    Scripts keep their sorted order and fill the shards in turn (each up to ``max_map_length``), so a run
+    that fits in one shard uses the first run task only, and the later shards are empty (their producers
+    skip without launching anything).
 
     :raises TooManyScriptsError: when the shards cannot hold them all (before anything is launched).
     """
@@ -214,5 +222,4 @@ def shard(
             f"{-(-len(specs) // max_map_length)} or raise [core] max_map_length)"
         )
     ordered = sorted(specs, key=lambda s: str(s["path"]))
-    size = -(-len(ordered) // shards) if ordered else 0
-    return [ordered[i * size : (i + 1) * size] for i in range(shards)]
+    return [ordered[i * max_map_length : (i + 1) * max_map_length] for i in range(shards)]

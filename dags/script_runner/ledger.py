@@ -1,14 +1,20 @@
-"""Attempt ledger: one small JSON object per (run, script) in GCS listing every attempt.
+"""Attempt ledger: one small JSON object per attempt record, under the (run, script) it belongs to.
 
 The report reads it (Airflow 3 tasks cannot query the metadata DB), and the operator reads it to count
-earlier evictions and OOM kills of the same run. Writes use generation preconditions, so two writers never
-lose each other's record.
+earlier evictions and OOM kills of the same run. Each record is its own object,
+``<root>/ledger/<run id>/<script path>/<try number>-<seq>.json``, written create-only
+(``ifGenerationMatch=0``): an attempt's outcome costs one write, no read-modify-write, and two writers of
+the same try (a cancel racing an end) take the next ``seq`` instead of overwriting each other. Names sort
+in the order of the attempts (zero-padded try number, then seq). Objects of the older layout (one list per
+script, ``<script path>.json``) are still read.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from google.api_core.exceptions import NotFound, PreconditionFailed
@@ -16,13 +22,9 @@ from tenacity import (
     RetryCallState,
     RetryError,
     Retrying,
-    retry,
-    retry_if_exception_type,
     retry_if_result,
-    stop_after_attempt,
     stop_after_delay,
     wait_fixed,
-    wait_random_exponential,
 )
 
 if TYPE_CHECKING:
@@ -33,49 +35,72 @@ log = logging.getLogger(__name__)
 FINAL_ACTIONS = frozenset({"done", "skip", "fail", "cancel"})
 # How long the report waits for the records of tasks that Airflow already shows as ended.
 SETTLE_SECONDS = 30.0
+# Create-only names tried per record before giving up (each taken name means a concurrent record).
+MAX_SEQ = 100
+# Threads for the report's reads of every record of a run (one GET each).
+READ_THREADS = 16
+_RECORD = re.compile(r"^(?P<path>.+)/(?P<try>\d{5})-(?P<seq>\d{3})\.json$")
 
 
 class Ledger:
-    """Read and append attempt records under ``gs://<bucket>/<root>/ledger/<run id>/<script>.json``."""
+    """Read and add attempt records under ``gs://<bucket>/<root>/ledger/<run id>/<script>/``."""
 
     def __init__(self, client: Client, *, bucket: str, root: str) -> None:
         self.client = client
         self.bucket = bucket
         self.root = root.strip("/")
 
-    def object_name(self, run_id: str, path: str) -> str:
-        """Object holding a script's attempts in a run."""
-        return f"{self.root}/ledger/{run_id}/{path}.json"
+    def object_name(self, run_id: str, path: str, *, try_number: int = 0, seq: int = 0) -> str:
+        """The object of one attempt record of a script in a run.
+
+        :param run_id: the DAG run.
+        :param path: the script's path in the source.
+        :param try_number: Airflow's try number of the attempt (0 when unknown).
+        :param seq: the record's place among the records of the same try.
+        """
+        return f"{self._run_prefix(run_id)}{path}/{try_number:05d}-{seq:03d}.json"
 
     def read(self, run_id: str, path: str) -> list[dict[str, Any]]:
-        """Attempts recorded so far (empty when none)."""
-        records, _ = self._read(self.object_name(run_id, path))
-        return records
+        """Attempts recorded so far for one script, oldest first (empty when none).
 
-    @retry(
-        retry=retry_if_exception_type(PreconditionFailed),
-        stop=stop_after_attempt(8),
-        wait=wait_random_exponential(multiplier=0.05, max=1),
-        reraise=True,
-    )
+        :param run_id: the DAG run.
+        :param path: the script's path in the source.
+        """
+        prefix = self._run_prefix(run_id)
+        blobs = self.client.list_blobs(self.bucket, prefix=prefix + path)
+        wanted = [b.name for b in blobs if _script_of(b.name[len(prefix) :]) == path]
+        return self._records(prefix, wanted).get(path, [])
+
     def append(self, run_id: str, path: str, record: dict[str, Any]) -> None:
-        """Add one attempt record; retried on a concurrent write."""
-        name = self.object_name(run_id, path)
-        records, generation = self._read(name)
-        records.append(record)
-        blob = self.client.bucket(self.bucket).blob(name)
-        blob.upload_from_string(
-            json.dumps(records), content_type="application/json", if_generation_match=generation
-        )
+        """Add one attempt record: one create-only write (the next ``seq`` when the name is taken).
+
+        :param run_id: the DAG run.
+        :param path: the script's path in the source.
+        :param record: the attempt's record (its ``try_number`` names the object).
+        """
+        try_number = record.get("try_number")
+        number = try_number if isinstance(try_number, int) and try_number >= 0 else 0
+        data = json.dumps(record)
+        bucket = self.client.bucket(self.bucket)
+        for seq in range(MAX_SEQ):
+            blob = bucket.blob(self.object_name(run_id, path, try_number=number, seq=seq))
+            try:
+                blob.upload_from_string(data, content_type="application/json", if_generation_match=0)
+            except PreconditionFailed:
+                continue
+            return
+        raise RuntimeError(f"{MAX_SEQ} ledger records of {path} try {number} in {run_id}: none added")
 
     def read_all(self, run_id: str) -> dict[str, list[dict[str, Any]]]:
-        """Every script's attempts in a run, by script path."""
-        prefix = f"{self.root}/ledger/{run_id}/"
-        out: dict[str, list[dict[str, Any]]] = {}
-        for blob in self.client.list_blobs(self.bucket, prefix=prefix):
-            if blob.name.endswith(".json"):
-                out[blob.name[len(prefix) : -len(".json")]] = json.loads(blob.download_as_bytes())
-        return out
+        """Every script's attempts in a run, by script path (records read side by side).
+
+        :param run_id: the DAG run.
+        """
+        prefix = self._run_prefix(run_id)
+        names = [
+            b.name for b in self.client.list_blobs(self.bucket, prefix=prefix) if b.name.endswith(".json")
+        ]
+        return self._records(prefix, names)
 
     def read_settled(
         self, run_id: str, states: dict[str, str | None], *, timeout: float = SETTLE_SECONDS
@@ -114,14 +139,50 @@ class Ledger:
             log.warning("[runner] no final record for %s: reported from Airflow's state", lagging(attempts))
         return attempts
 
-    def _read(self, name: str) -> tuple[list[dict[str, Any]], int]:
-        blob = self.client.bucket(self.bucket).blob(name)
-        try:
-            data = blob.download_as_bytes()
-        except NotFound:
-            return [], 0
-        records = json.loads(data)
-        return (records if isinstance(records, list) else []), int(blob.generation or 0)
+    def _run_prefix(self, run_id: str) -> str:
+        return f"{self.root}/ledger/{run_id}/"
+
+    def _records(self, prefix: str, names: list[str]) -> dict[str, list[dict[str, Any]]]:
+        """Records per script from the objects ``names`` (both layouts), oldest first."""
+        bucket = self.client.bucket(self.bucket)
+
+        def download(name: str) -> Any:
+            try:
+                return json.loads(bucket.blob(name).download_as_bytes())
+            except NotFound:  # deleted between the listing and the read
+                return None
+
+        ordered = sorted(names, key=lambda n: _order(n[len(prefix) :]))
+        if len(ordered) > 1:
+            with ThreadPoolExecutor(max_workers=min(READ_THREADS, len(ordered))) as pool:
+                loaded = list(pool.map(download, ordered))
+        else:
+            loaded = [download(n) for n in ordered]
+        out: dict[str, list[dict[str, Any]]] = {}
+        for name, data in zip(ordered, loaded, strict=True):
+            relative = name[len(prefix) :]
+            records = out.setdefault(_script_of(relative), [])
+            if isinstance(data, list):  # older layout: the whole list in one object
+                records.extend(r for r in data if isinstance(r, dict))
+            elif isinstance(data, dict):
+                records.append(data)
+        return out
+
+
+def _script_of(relative: str) -> str:
+    """The script path an object under a run's prefix belongs to (either layout)."""
+    match = _RECORD.match(relative)
+    if match:
+        return match["path"]
+    return relative[: -len(".json")] if relative.endswith(".json") else relative
+
+
+def _order(relative: str) -> tuple[str, int, int]:
+    """Sort key: by script, an older-layout list first, then try number and seq."""
+    match = _RECORD.match(relative)
+    if match:
+        return (match["path"], int(match["try"]), int(match["seq"]))
+    return (_script_of(relative), -1, 0)
 
 
 def since_last_clear(history: list[dict[str, Any]], max_tries: int | None) -> list[dict[str, Any]]:

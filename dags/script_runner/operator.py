@@ -38,7 +38,7 @@ from script_runner.policy import (
     disruption_from_events,
     retry_due,
 )
-from script_runner.settings import RunnerSettings, load_settings_from_airflow
+from script_runner.settings import RunnerSettings, load_settings_from_airflow, settings_from_wire
 from script_runner.spec import ScriptSpec
 from script_runner.units import parse_duration
 from script_runner.usage import read_pod_usage
@@ -59,8 +59,11 @@ SLEEP_IN_PLACE_SECONDS = 15.0
 class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
     """Run one discovered script in its own pod.
 
-    :param script: the script's spec as discovery returned it (a dict, from XCom).
-    :param runner_settings: resolved settings; read from the Variable/env at run time when omitted.
+    :param script: the script's spec as discovery returned it (a dict, from XCom). Its ``settings`` key,
+        when present, is the run's resolved settings in their wire form (discovery hands them over, so a
+        task does not read the Variable again).
+    :param runner_settings: resolved settings; from ``script["settings"]``, else read from the
+        Variable/env at run time, when omitted.
     """
 
     # Nothing is templated: script paths and env values are data, never Jinja.
@@ -69,7 +72,10 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
     def __init__(
         self, *, script: dict[str, Any], runner_settings: RunnerSettings | None = None, **kwargs: Any
     ) -> None:
-        settings = runner_settings or load_settings_from_airflow()
+        wire = script.get("settings")
+        settings = runner_settings or (
+            settings_from_wire(wire) if isinstance(wire, dict) else load_settings_from_airflow()
+        )
         spec = ScriptSpec.model_validate(script)
         self.script_spec = spec
         self.script_path = spec.path
@@ -85,7 +91,7 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
         self._started = time.monotonic()
         self._started_at = datetime.now(UTC)
         merged = {**pod_spec.operator_kwargs(spec, settings), **_quiet_failure_kwargs(), **kwargs}
-        merged["env_vars"] = pod_spec.script_env(spec, settings)
+        merged["env_vars"] = pod_spec.env_list(pod_spec.script_env(spec, settings))
         if merged.get("execution_timeout") is None:  # partial() passes None explicitly when mapped
             merged["execution_timeout"] = task_timeout(spec, settings)
         super().__init__(**merged)
@@ -109,8 +115,15 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
         return min(int(try_number), 1 + counted_failures(history))
 
     def _history(self, context: Any) -> list[dict[str, Any]]:
-        """This run's earlier attempts since a user last cleared the task (``since_last_clear``)."""
+        """This run's earlier attempts since a user last cleared the task (``since_last_clear``).
+
+        A first try never rescheduled has none: the ledger is not read (no storage client, no round trip
+        before the pod on the common path).
+        """
         self._ledger_read = False
+        if first_attempt(context):
+            self._ledger_read = bool(self.runner_settings.effective_state_bucket)
+            return []
         try:
             history = self.ledger.read(context["run_id"], self.script_path) if self.ledger else []
             self._ledger_read = self.ledger is not None
@@ -154,7 +167,7 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
         conf = getattr(context.get("dag_run"), "conf", None) or {}
         self.env_vars = [
             *self.env_vars,
-            *self._k8s_env(
+            *pod_spec.env_list(
                 pod_spec.run_env(
                     dag_id=ti.dag_id,
                     run_id=run_id,
@@ -523,12 +536,6 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
     def _skip_reason(self) -> str:
         return self._outcome.reason if self._outcome and self._outcome.reason else "skip exit code"
 
-    @staticmethod
-    def _k8s_env(env: dict[str, str]) -> list[k8s.V1EnvVar]:
-        from kubernetes.client import models as k8s_models
-
-        return [k8s_models.V1EnvVar(name=k, value=v) for k, v in env.items()]
-
 
 # What on_kill records; the report says more when it knows the task's final state (report.py).
 CANCEL_REASON = "stopped outside the task (marked failed or success, or its worker shut down); pod deleted"
@@ -560,6 +567,22 @@ def task_timeout(spec: ScriptSpec, settings: RunnerSettings) -> timedelta:
     if settings.execution_timeout:
         return timedelta(seconds=parse_duration(settings.execution_timeout))
     return timedelta(seconds=spec.timeout + spec.start_timeout + 300)
+
+
+def first_attempt(context: Any) -> bool:
+    """Whether this is a script's first attempt in its run, so the ledger can hold nothing for it yet.
+
+    True only for try 1 never rescheduled (Airflow 3 puts ``task_reschedule_count`` in the context). Every
+    way an earlier attempt of the same run can exist moves one of them: a retry, a user's clear and a try
+    the scheduler lost raise the try number; an eviction or a ``retry_delay`` wait reschedules. A deferred
+    try that resumes is the same attempt (its only possible record, a cancel, ends it). Unknown (Airflow
+    2): False, and the ledger is read.
+
+    :param context: the task's context.
+    """
+    ti = context.get("ti")
+    reschedules = context.get("task_reschedule_count")
+    return getattr(ti, "try_number", None) == 1 and isinstance(reschedules, int) and reschedules == 0
 
 
 def _max_tries(context: Any) -> int | None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import re
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from functools import cache
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kubernetes.client import models as k8s
 
@@ -16,6 +17,39 @@ from script_runner.units import format_bytes, format_cpu, parse_bytes, parse_cpu
 if TYPE_CHECKING:
     from script_runner.settings import RunnerSettings
     from script_runner.spec import ScriptSpec
+
+_Model = TypeVar("_Model")
+
+
+@cache
+def _shared_configuration() -> Any:
+    """One client Configuration for every model object this module builds (see :func:`new_model`)."""
+    from kubernetes.client import Configuration
+
+    return Configuration.get_default_copy()
+
+
+def new_model(cls: type[_Model], **fields: Any) -> _Model:
+    """A Kubernetes model object that shares one client Configuration with the others built here.
+
+    Each model made without one gets a Configuration of its own, and KPO deep-copies the pod several
+    times while building it: every copied Configuration sets its loggers' levels again, which clears
+    the cache of every logger in the process (hundreds in a task). Sharing one (copied once per deep
+    copy) cut building a script's pod from ~60 to ~15 ms of CPU here (54 copied Configurations to 8).
+
+    :param cls: the model class, e.g. ``k8s.V1EnvVar``.
+    :param fields: the model's fields.
+    """
+    return cls(local_vars_configuration=_shared_configuration(), **fields)  # type: ignore[call-arg]
+
+
+def env_list(env: dict[str, str]) -> list[k8s.V1EnvVar]:
+    """Environment variables as model objects (see :func:`new_model`), in order.
+
+    :param env: name to value.
+    """
+    return [new_model(k8s.V1EnvVar, name=k, value=v) for k, v in env.items()]
+
 
 _NON_DNS = re.compile(r"[^a-z0-9-]+")
 _NON_LABEL = re.compile(r"[^A-Za-z0-9._-]+")
@@ -88,28 +122,30 @@ def resources(
     if settings is not None and memory != spec.memory and (settings.composer3_rules or settings.autopilot):
         cpu = format_cpu(autopilot_bend(parse_cpu(spec.cpu), parse_bytes(memory))[0])
     values = {"cpu": cpu, "memory": memory, "ephemeral-storage": spec.ephemeral_storage}
-    return k8s.V1ResourceRequirements(requests=dict(values), limits=dict(values))
+    return new_model(k8s.V1ResourceRequirements, requests=dict(values), limits=dict(values))
 
 
 def pod_security_context() -> k8s.V1PodSecurityContext:
     """Pod-level part of the restricted Pod Security Standard."""
-    return k8s.V1PodSecurityContext(
+    return new_model(
+        k8s.V1PodSecurityContext,
         run_as_non_root=True,
         run_as_user=RUNNER_UID,
         run_as_group=RUNNER_UID,
         fs_group=RUNNER_UID,
-        seccomp_profile=k8s.V1SeccompProfile(type="RuntimeDefault"),
+        seccomp_profile=new_model(k8s.V1SeccompProfile, type="RuntimeDefault"),
     )
 
 
 def container_security_context() -> k8s.V1SecurityContext:
     """Container-level part: no privilege escalation, read-only root, no capabilities."""
-    return k8s.V1SecurityContext(
+    return new_model(
+        k8s.V1SecurityContext,
         allow_privilege_escalation=False,
         read_only_root_filesystem=True,
         run_as_non_root=True,
-        capabilities=k8s.V1Capabilities(drop=["ALL"]),
-        seccomp_profile=k8s.V1SeccompProfile(type="RuntimeDefault"),
+        capabilities=new_model(k8s.V1Capabilities, drop=["ALL"]),
+        seccomp_profile=new_model(k8s.V1SeccompProfile, type="RuntimeDefault"),
     )
 
 
@@ -117,12 +153,14 @@ def volumes(spec: ScriptSpec) -> tuple[list[k8s.V1Volume], list[k8s.V1VolumeMoun
     """Writable emptyDirs for the work dir and /tmp (the root filesystem is read-only)."""
     size = spec.ephemeral_storage
     vols = [
-        k8s.V1Volume(name="work", empty_dir=k8s.V1EmptyDirVolumeSource(size_limit=size)),
-        k8s.V1Volume(name="tmp", empty_dir=k8s.V1EmptyDirVolumeSource(size_limit=size)),
+        new_model(
+            k8s.V1Volume, name="work", empty_dir=new_model(k8s.V1EmptyDirVolumeSource, size_limit=size)
+        ),
+        new_model(k8s.V1Volume, name="tmp", empty_dir=new_model(k8s.V1EmptyDirVolumeSource, size_limit=size)),
     ]
     mounts = [
-        k8s.V1VolumeMount(name="work", mount_path=c.WORKDIR),
-        k8s.V1VolumeMount(name="tmp", mount_path="/tmp"),
+        new_model(k8s.V1VolumeMount, name="work", mount_path=c.WORKDIR),
+        new_model(k8s.V1VolumeMount, name="tmp", mount_path="/tmp"),
     ]
     return vols, mounts
 
@@ -203,8 +241,11 @@ def env_from_sources(settings: RunnerSettings) -> list[k8s.V1EnvFromSource]:
     """Every pod's ``envFrom``: the configured ConfigMaps, then Secrets (later keys win, as in Kubernetes)."""
     return [
         *(
-            k8s.V1EnvFromSource(config_map_ref=k8s.V1ConfigMapEnvSource(name=n))
+            new_model(k8s.V1EnvFromSource, config_map_ref=new_model(k8s.V1ConfigMapEnvSource, name=n))
             for n in settings.env_from_config_maps
         ),
-        *(k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=n)) for n in settings.env_from_secrets),
+        *(
+            new_model(k8s.V1EnvFromSource, secret_ref=new_model(k8s.V1SecretEnvSource, name=n))
+            for n in settings.env_from_secrets
+        ),
     ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from script_runner.constants import run_task_id
 from script_runner.policy import Status
 from script_runner.run_scope import DRY_RUN, NOT_DUE, held_row
 from script_runner.sizing import mebibytes
@@ -104,7 +105,8 @@ def _row(
 ) -> dict[str, Any]:
     last = tries[-1] if tries else {}
     status = _status(state, last)
-    task_id = f"run_scripts_{shard_index}" if multi else "run_scripts"
+    del multi  # shard 0 is run_scripts whatever the number of shards
+    task_id = run_task_id(shard_index)
     return {
         "path": path,
         "status": status,

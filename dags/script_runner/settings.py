@@ -402,17 +402,48 @@ def load_settings_from_airflow() -> RunnerSettings:
     return load_settings(variable=raw)
 
 
+# Settings the run tasks never use and that may hold secrets (webhook URLs): never put in XCom.
+_NOT_ON_THE_WIRE = frozenset({"notifier", "notifier_kwargs"})
+
+
+def settings_to_wire(settings: RunnerSettings) -> dict[str, Any]:
+    """The settings a run task needs, as small JSON for discovery's XCom: the fields that differ from
+    their preset (the preset named in ``preset``); notifier fields are left out.
+
+    :param settings: resolved settings.
+    """
+    base = RunnerSettings.model_construct(**PRESETS[settings.preset]).model_dump(mode="json")
+    dumped = settings.model_dump(mode="json")
+    wire = {k: v for k, v in dumped.items() if k not in _NOT_ON_THE_WIRE and base.get(k) != v}
+    wire["preset"] = settings.preset
+    return wire
+
+
+def settings_from_wire(wire: Mapping[str, Any]) -> RunnerSettings:
+    """Settings back from :func:`settings_to_wire` (validated again; notifier fields unset).
+
+    :param wire: the wire form.
+    :raises SettingsError: when the wire form is not valid settings.
+    """
+    preset = str(wire.get("preset") or "composer3")
+    try:
+        return RunnerSettings.model_validate({**PRESETS.get(preset, {}), **wire})
+    except ValidationError as exc:
+        raise SettingsError(f"settings handed over by discovery are not valid: {exc}") from exc
+
+
 def parse_time_settings(environ: Mapping[str, str] | None = None) -> dict[str, int]:
     """The few settings that shape the DAG itself, from the environment only (no I/O at parse time).
 
-    ``SCRIPT_RUNNER_SHARDS``: mapped run tasks, each maps up to Airflow's max_map_length scripts.
+    ``SCRIPT_RUNNER_SHARDS``: mapped run tasks, each maps up to Airflow's max_map_length scripts; 0 when
+    unset (the DAG then has enough for the default max_scripts: :func:`script_runner.shards.default_shards`).
     ``SCRIPT_RUNNER_MAX_RETRIES``: the Airflow retries ceiling; each script's own ``retries`` is enforced
     by the operator under it. ``SCRIPT_RUNNER_RETRY_DELAY``: first retry delay (doubles each retry).
     """
     env = os.environ if environ is None else environ
     out = {}
     for key, default, low, high in (
-        ("SHARDS", "1", 1, 64),
+        ("SHARDS", "0", 0, 64),
         ("MAX_RETRIES", "5", 0, 20),
         ("RETRY_DELAY", "10", 0, 86400),
     ):

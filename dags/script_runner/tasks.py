@@ -20,7 +20,13 @@ from script_runner.report import build_report, problems, to_markdown
 from script_runner.report_html import to_html
 from script_runner.run_scope import narrow
 from script_runner.schedule import Window, run_window
-from script_runner.settings import RunnerSettings, fallback_settings, load_settings_from_airflow
+from script_runner.settings import (
+    RunnerSettings,
+    fallback_settings,
+    load_settings_from_airflow,
+    settings_to_wire,
+)
+from script_runner.shards import max_map_length
 from script_runner.sizing import SizingHistory, apply_sizing, platform_bend
 
 if TYPE_CHECKING:
@@ -35,16 +41,6 @@ def gcs_client(settings: RunnerSettings) -> Client:
 
     client: Client = GCSHook(gcp_conn_id=settings.gcp_conn_id).get_conn()
     return client
-
-
-def max_map_length() -> int:
-    """Airflow's [core] max_map_length (what one mapped task can expand to)."""
-    try:
-        from airflow.configuration import conf
-
-        return conf.getint("core", "max_map_length", fallback=c.DEFAULT_MAX_MAP_LENGTH)
-    except Exception:  # pragma: no cover - config unavailable outside Airflow
-        return c.DEFAULT_MAX_MAP_LENGTH
 
 
 def run_discovery(
@@ -66,7 +62,7 @@ def run_discovery(
         current_conf,  # the conf, or the uploaded scripts of a run started by uploads
     )
 
-    options = run_options(ctx.get("params"), current_conf())
+    options = run_options(ctx.get("params"), current_conf(ctx))
     client = gcs_client(settings) if settings.source_scheme == "gs" else None
     cache = None
     if client is not None:
@@ -83,6 +79,10 @@ def run_discovery(
             run_info["window"] = f"{window.describe()} ({window.why})"
         result = discover(settings, client=client, cache=cache)
         left_out = narrow(result, options, window)
+        # Each run task gets the run's settings with its script: none reads the Variable again.
+        wire = settings_to_wire(settings)
+        for spec in result.specs:
+            spec["settings"] = wire
         planned = shard(result.specs, shards=shards, max_map_length=max_map_length())
         locate(planned, run_task_ids or [c.RUN_TASK_ID])
     except ScriptRunnerError as exc:
@@ -104,8 +104,10 @@ def run_discovery(
             spec["retries"],
             (" notes=" + ";".join(spec["notes"])) if spec.get("notes") else "",
         )
+    # Empty shards push nothing (each push is an API round trip): their producers find no list and skip.
     for i, specs in enumerate(planned[1:], start=1):
-        ti.xcom_push(key=f"shard_{i}", value=specs)
+        if specs:
+            ti.xcom_push(key=c.producer_task_id(i), value=specs)
     ti.xcom_push(key="rejected", value=[r.model_dump(mode="json") for r in result.rejected])
     ti.xcom_push(key="held", value=result.held)
     ti.xcom_push(key="summary", value=summary)

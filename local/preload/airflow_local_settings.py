@@ -10,3 +10,12 @@ one to two seconds of CPU per task otherwise). On Composer the same line can go 
 import importlib
 
 importlib.import_module("airflow.providers.cncf.kubernetes.operators.pod")
+# What the run tasks use after their pod (the attempt ledger's one write): the GCS hook and its client.
+importlib.import_module("airflow.providers.google.cloud.hooks.gcs")
+# The runner's own modules (pydantic models, policies): a task's parse of the DAG file then builds the DAG
+# only. The package is found on the DAGs folder's path (as on Composer, where it lives in dags/).
+try:
+    importlib.import_module("script_runner.dag")
+    importlib.import_module("script_runner.tasks")
+except ImportError:  # the DAGs folder is not on this process's path: tasks import it themselves
+    pass

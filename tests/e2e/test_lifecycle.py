@@ -10,7 +10,6 @@ numbering where a documented scheduler race can change it (see ``RunResult.airfl
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import time
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from local import stack as local_stack
+from script_runner.ledger import Ledger
 from tests.e2e.harness import DAG_ID, RunResult, ScriptRunnerHarness, wait_until
 
 if TYPE_CHECKING:
@@ -47,10 +47,8 @@ class Driven:
         return {r["path"]: r for r in self.run.report()["scripts"]}
 
     def ledger(self, script: str) -> list[dict[str, Any]]:
-        blob = self.runner.gcs.bucket(self.runner.bucket).blob(
-            f"{self.runner.state_root}/ledger/{self.run.run_id}/{script}.json"
-        )
-        return list(json.loads(blob.download_as_bytes())) if blob.exists() else []
+        ledger = Ledger(self.runner.gcs, bucket=self.runner.bucket, root=self.runner.state_root)
+        return ledger.read(self.run.run_id, script)
 
 
 def _harness(stack: AirflowClient) -> ScriptRunnerHarness:

@@ -40,10 +40,25 @@ def test_dagbag_has_no_import_errors(dagbag: Any) -> None:
     assert "gcs_script_runner" in dagbag.dags
 
 
+def run_partial(dag: Any) -> dict[str, Any]:
+    return dict(dag.get_task("run_scripts").partial_kwargs)
+
+
 def test_dag_shape_discover_run_report(dagbag: Any) -> None:
     dag = dagbag.dags["gcs_script_runner"]
-    assert {t.task_id for t in dag.tasks} == {"discover", "run_scripts", "report"}
+    # By default enough shards for 10 000 scripts under Airflow's default max_map_length (1 024): 10.
+    producers = {f"shard_{i}" for i in range(1, 10)}
+    runs = {"run_scripts"} | {f"run_scripts_{i}" for i in range(1, 10)}
+    assert {t.task_id for t in dag.tasks} == {"discover", "report"} | producers | runs
     assert dag.get_task("report").trigger_rule == "all_done"
+    assert dag.get_task("report").upstream_task_ids == runs
+    # The producers form a chain after discover: the first empty shard skips the rest without running them.
+    assert dag.get_task("shard_1").upstream_task_ids == {"discover"}
+    assert dag.get_task("shard_5").upstream_task_ids == {"shard_4"}
+    assert dag.get_task("run_scripts_5").upstream_task_ids == {"shard_5"}
+    # Every shard's run task is configured as the first (their partials are copies of its partial).
+    for other in (dag.get_task(f"run_scripts_{i}") for i in range(1, 10)):
+        assert {**other.partial_kwargs, "task_id": "-"} == {**run_partial(dag), "task_id": "-"}
     run = dag.get_task("run_scripts")
     assert run.upstream_task_ids == {"discover"}
     assert run.partial_kwargs["map_index_template"] == "{{ task.script_path }}"
@@ -59,8 +74,9 @@ def test_dag_shards_beyond_max_map_length(monkeypatch: pytest.MonkeyPatch, tmp_p
     monkeypatch.setenv("SCRIPT_RUNNER_SHARDS", "4")
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
     dag = dag_bag(DAGS).dags["gcs_script_runner"]
-    assert {f"run_scripts_{i}" for i in range(4)} <= {t.task_id for t in dag.tasks}
-    assert dag.get_task("report").upstream_task_ids == {f"run_scripts_{i}" for i in range(4)}
+    runs = {"run_scripts", "run_scripts_1", "run_scripts_2", "run_scripts_3"}
+    assert {t.task_id for t in dag.tasks} == {"discover", "shard_1", "shard_2", "shard_3", "report"} | runs
+    assert dag.get_task("report").upstream_task_ids == runs
 
 
 PROBE = r"""
@@ -150,5 +166,9 @@ def test_dag_offers_the_trigger_form(dagbag: Any) -> None:
         assert params.get_param(name).description, name
     assert params["dry_run"] is False
     assert params["only"] == []
-    # the shape does not change with the form: still discover -> run_scripts -> report
-    assert {t.task_id for t in dag.tasks} == {"discover", "run_scripts", "report"}
+    # the shape does not change with the form: the same tasks as the DAG built without it
+    from script_runner.dag import build_dag
+
+    ids = {t.task_id for t in dag.tasks}
+    assert {"discover", "run_scripts", "report"} <= ids
+    assert ids == {t.task_id for t in build_dag(params=False).tasks}

@@ -140,13 +140,13 @@ def test_discover_header_cache_skips_unchanged_headers(
 
     bucket = make_bucket({"a.sh": GOOD, "b.sh": BAD, "c.sh": GOOD.replace("250m", "300m")})
     reads: list[str] = []
-    real = mod.GcsSource.read_header
+    real = mod.GcsSource.read_headers
 
-    def counting(self: Any, obj: Any, limit: int) -> bytes:
-        reads.append(obj.path)
-        return real(self, obj, limit)
+    def counting(self: Any, objs: Any, limit: int, concurrency: int) -> Any:
+        reads.extend(obj.path for obj in objs)
+        return real(self, objs, limit, concurrency)
 
-    monkeypatch.setattr(mod.GcsSource, "read_header", counting)
+    monkeypatch.setattr(mod.GcsSource, "read_headers", counting)
     s = settings_for(bucket.name)
 
     def run() -> Any:
@@ -324,3 +324,11 @@ def test_discover_skips_files_in_hidden_folders(make_bucket: Any, gcs_client: An
     result = discover(settings_for(bucket.name), client=gcs_client)
     assert [s["path"] for s in result.specs] == ["a.sh"]
     assert result.ignored == 2
+
+
+def test_shard_fills_the_first_shard_before_the_next() -> None:
+    # A run that fits in one shard uses run_scripts only; the producers of the empty ones skip unrun.
+    specs = [_spec(f"s{i:04}.sh") for i in range(1030)]
+    shards = shard(specs, shards=10, max_map_length=1024)
+    assert [len(s) for s in shards] == [1024, 6] + [0] * 8
+    assert [len(s) for s in shard(specs[:100], shards=10, max_map_length=1024)] == [100] + [0] * 9

@@ -8,7 +8,7 @@ import pytest
 from script_runner.compat import AirflowFailException, AirflowRescheduleException, AirflowTaskTimeout
 from script_runner.ledger import Ledger, since_last_clear
 from script_runner.operator import ScriptPodOperator
-from script_runner.settings import load_settings
+from script_runner.settings import load_settings, settings_to_wire
 
 SETTINGS = load_settings(environ={"GCS_BUCKET": "b", "SCRIPT_RUNNER_PRESET": "local"})
 SCRIPT = {
@@ -358,3 +358,46 @@ def test_operator_records_the_attempts_usage_and_its_cpu_ask(ledger_op: ScriptPo
     assert record["mem_peak_bytes"] == 61673472
     assert record["usage"] == "cgroup"
     assert (record["cpu"], record["memory"]) == ("250m", "256Mi")
+
+
+class ReadRefusingLedger:
+    """A ledger whose reads fail the test: the first attempt must not read it."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def read(self, run_id: str, path: str) -> list[dict[str, Any]]:
+        self.reads += 1
+        return [{"status": "evicted", "action": "reschedule", "max_tries": 2}]
+
+
+def test_operator_reads_no_ledger_on_a_first_try_never_rescheduled() -> None:
+    op = ScriptPodOperator(task_id="run_scripts", script=SCRIPT, runner_settings=SETTINGS)
+    ledger = ReadRefusingLedger()
+    op.__dict__["ledger"] = ledger
+    first = {"run_id": "r1", "ti": FakeTI(try_number=1), "task_reschedule_count": 0}
+    assert op._history(first) == []
+    assert ledger.reads == 0
+    assert op._ledger_read  # known empty: retries count from it, not from Airflow's try number
+    # A reschedule (eviction, retry_delay wait), a later try, or Airflow 2 (no count): read it.
+    for context in (
+        {**first, "task_reschedule_count": 1},
+        {**first, "ti": FakeTI(try_number=2)},
+        {"run_id": "r1", "ti": FakeTI(try_number=1)},
+    ):
+        assert len(op._history(context)) == 1
+    assert ledger.reads == 3
+
+
+def test_operator_takes_the_settings_discovery_handed_over_without_reading_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import script_runner.operator as operator_module
+
+    def no_variable() -> None:
+        raise AssertionError("the Variable was read")
+
+    monkeypatch.setattr(operator_module, "load_settings_from_airflow", no_variable)
+    op = ScriptPodOperator(task_id="run_scripts", script={**SCRIPT, "settings": settings_to_wire(SETTINGS)})
+    assert op.runner_settings == SETTINGS
+    assert op.script_spec.path == SCRIPT["path"]

@@ -135,3 +135,28 @@ def test_pod_spec_env_from_config_maps_then_secrets() -> None:
     assert [s.config_map_ref.name for s in sources if s.config_map_ref] == ["script-runner-env"]
     assert [s.secret_ref.name for s in sources if s.secret_ref] == ["db-credentials"]
     assert env_from_sources(RunnerSettings()) == []
+
+
+def test_the_script_pods_model_objects_share_one_client_configuration() -> None:
+    # KPO deep-copies the pod while building it; each model's own Configuration, when copied, resets its
+    # loggers and clears every logger's cache in the process: sharing one made the pod build ~4x cheaper.
+    from script_runner.operator import ScriptPodOperator
+    from script_runner.settings import load_settings
+
+    settings = load_settings(environ={"GCS_BUCKET": "b", "SCRIPT_RUNNER_PRESET": "local"})
+    script = {
+        "path": "a.sh",
+        "uri": "gs://b/data/a.sh",
+        "cpu": "100m",
+        "memory": "64Mi",
+        "ephemeral_storage": "1Gi",
+        "timeout": 60,
+        "start_timeout": 60,
+        "retries": 0,
+        "retry_delay": 1,
+        "image": "img",
+    }
+    op = ScriptPodOperator(task_id="run_scripts", script=script, runner_settings=settings)
+    models = [*op.env_vars, *op.volumes, *op.volume_mounts, op.container_resources, op.security_context]
+    assert len(models) > 5
+    assert len({id(m.local_vars_configuration) for m in models}) == 1

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from script_runner.exceptions import SettingsError
-from script_runner.settings import load_settings, parse_time_settings
+from script_runner.settings import load_settings, parse_time_settings, settings_from_wire, settings_to_wire
 
 
 def test_settings_default_source_is_composer_bucket_data() -> None:
@@ -111,12 +111,13 @@ def test_settings_errors_name_the_field_and_fix(
 
 
 def test_parse_time_settings_reads_env_only() -> None:
-    assert parse_time_settings({}) == {"shards": 1, "max_retries": 5, "retry_delay": 10}
+    # shards 0: unset, the DAG sizes itself for the default max_scripts (script_runner.shards)
+    assert parse_time_settings({}) == {"shards": 0, "max_retries": 5, "retry_delay": 10}
     out = parse_time_settings({"SCRIPT_RUNNER_SHARDS": "10", "SCRIPT_RUNNER_RETRY_DELAY": "2m"})
     assert out["shards"] == 10
     assert out["retry_delay"] == 120
     with pytest.raises(SettingsError, match="SHARDS"):
-        parse_time_settings({"SCRIPT_RUNNER_SHARDS": "0"})
+        parse_time_settings({"SCRIPT_RUNNER_SHARDS": "-1"})
 
 
 @pytest.mark.parametrize(
@@ -175,3 +176,27 @@ def test_settings_fallback_keeps_valid_env_and_drops_the_invalid_variable() -> N
 def test_settings_sub_byte_quantities_are_rejected(field: str, value: str) -> None:
     with pytest.raises(SettingsError, match="not a whole number of bytes"):
         load_settings(environ={"GCS_BUCKET": "b", field: value})
+
+
+@pytest.mark.parametrize("preset", ["composer3", "composer2", "local"])
+def test_settings_travel_to_the_run_tasks_small_and_whole_but_without_the_notifier(preset: str) -> None:
+    variable = {
+        "deferrable": True,
+        "extra_env": {"A": "1"},
+        "max_scripts": 20_000,
+        "notifier": "airflow.providers.slack.notifications.slack.SlackNotifier",
+        "notifier_kwargs": {"webhook": "https://hooks.example/secret"},
+    }
+    settings = load_settings(variable=variable, environ={"GCS_BUCKET": "b", "SCRIPT_RUNNER_PRESET": preset})
+    wire = settings_to_wire(settings)
+    assert "notifier_kwargs" not in wire
+    assert "secret" not in str(wire)
+    assert settings_from_wire(wire) == settings.model_copy(update={"notifier": None, "notifier_kwargs": {}})
+    # Only what differs from the preset travels (one copy per script in XCom).
+    plain = settings_to_wire(load_settings(environ={"GCS_BUCKET": "b", "SCRIPT_RUNNER_PRESET": preset}))
+    assert set(plain) == {"preset", "source"}
+
+
+def test_settings_handed_over_broken_are_a_settings_error() -> None:
+    with pytest.raises(SettingsError, match="handed over by discovery"):
+        settings_from_wire({"preset": "local", "source": "gs://b/data/", "cpu": "lots"})

@@ -133,7 +133,9 @@ def test_current_conf_takes_only_from_the_uploads_that_triggered_the_run(
 
 
 def test_discovery_keeps_only_the_scripts_the_run_names(monkeypatch: pytest.MonkeyPatch) -> None:
-    from script_runner import dag, tasks
+    from script_runner import dag
+    from script_runner.params import run_options
+    from script_runner.run_scope import narrow
 
     monkeypatch.setattr(
         dag, "get_current_context", lambda: _context({}, [{"only": ["up/a.sh", "up/bad.sh"]}])
@@ -145,10 +147,10 @@ def test_discovery_keeps_only_the_scripts_the_run_names(monkeypatch: pytest.Monk
             Rejected(path="x.sh", uri="u", reason="r"),
         ],
     )
-    tasks._restrict_to_only(result)
+    left_out = narrow(result, run_options({}, dag.current_conf()), None)
     assert [s["path"] for s in result.specs] == ["up/a.sh"]
     assert [r.path for r in result.rejected] == ["up/bad.sh"]
-    assert result.ignored == 2
+    assert left_out == 2
 
 
 @pytest.mark.skipif(not _AIRFLOW_2, reason="the watcher DAG is Airflow 2.11's (make unit-af2)")

@@ -89,9 +89,19 @@ def _mark(driven: Driven, script: str, state: str) -> float:
 
 
 def _wait_running(driven: Driven, *scripts: str) -> None:
+    """Wait until each script is under way: its pod runs and the script printed its first line.
+
+    The test scripts print an ``E2E-`` line once their cleanup hooks are installed. A pod that is Running
+    has not necessarily started the script yet (the entrypoint first gets a token and fetches and checks
+    it: seconds with podman on a busy machine): a SIGTERM then ends the pod before any hook exists.
+    """
     for script in scripts:
-        wait_until(f"{script}'s pod to run", lambda s=script: driven.runner.running_pod(s), 240)
-    time.sleep(2)  # the scripts are under way (traps installed, first lines logged)
+
+        def started(s: str = script) -> bool:
+            pod = driven.runner.running_pod(s)
+            return pod is not None and "\nE2E-" in "\n" + driven.runner.pod_log(pod)
+
+        wait_until(f"{script} to start in its pod", started, 240)
 
 
 # -- sync mode: cancel (failed, success), worker loss, the script's timeout, a paused DAG ----------------
@@ -234,12 +244,6 @@ def test_lifecycle_deferred_task_marked_failed_deletes_its_pod_and_reports_cance
     assert row["status"] == "cancelled", row
     assert row["reason"].startswith("cancelled (marked failed outside the task)"), row
     assert len(deferred_run.runner.pods_created("deferred_cancel.sh", since=deferred_run.since)) == 1
-    if deferred_run.runner.double_state().get("kubelet_mode") == "podman" and CLEANUP not in (
-        deferred_run.run.events("deferred_cancel.sh")
-    ):
-        # Seen once with podman pods (a fresh make test, 2026-11-30): the pod was deleted in time but its
-        # on_exit event never reached GCS; shown with the process kubelet only so far. Open in issue 12.
-        pytest.xfail("deferred cancel: the cleanup hook's event is not yet shown with podman pods")
     assert CLEANUP in deferred_run.run.events("deferred_cancel.sh")
 
 

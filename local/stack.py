@@ -575,6 +575,12 @@ def start_airflow() -> None:
         if not alive(name):
             spawn(name, [str(VENV_BIN / "airflow"), name])
     wait_for("Airflow api-server", lambda: http_ok(f"{api}/api/v2/monitor/health"), 180, "api-server")
+    # The execution API (what task processes call) builds its versioned app on its first request: 8 s here
+    # on a quiet machine, 47-53 s on a busy one, longer than a task's client waits (the first task of a
+    # fresh stack, discover, then failed with ReadTimeout). Pay it now, before any task runs.
+    wait_for(
+        "Airflow execution API", lambda: http_ok(f"{api}/execution/health", timeout=120), 240, "api-server"
+    )
     log(f"Airflow UI {api} (simple auth, every user is admin: no login needed)")
 
 

@@ -135,6 +135,7 @@ async def serve(args: argparse.Namespace) -> None:
         await metadata.start()
     kubelet = Kubelet(store, config, faults, metadata)
     if saved:
+        kubelet.restore_logs(saved.get("logs") or {})
         adopted = await kubelet.adopt(list(saved.get("containers") or []))
         log.warning(
             "restarted: %d pod(s) and %d event(s) restored, %d running container(s) re-adopted",
@@ -174,7 +175,7 @@ async def serve(args: argparse.Namespace) -> None:
     if restart.is_set():
         # The API server (and its kubelet) goes down; the node's containers run on under their monitors
         # and the objects are kept, as etcd keeps them: a double started again carries on from here.
-        _save(state, store.snapshot(), kubelet.saved_handles())
+        _save(state, store.snapshot(), kubelet.saved_handles(), kubelet.saved_logs())
         log.info("stopping for a restart: %d running container(s) left running", len(kubelet.running()))
     else:
         log.info("stopping: killing %d running container(s)", len(kubelet.running()))
@@ -186,9 +187,9 @@ async def serve(args: argparse.Namespace) -> None:
     await runner.cleanup()
 
 
-def _save(state: Path, store: dict[str, Any], containers: list[dict[str, Any]]) -> None:
+def _save(state: Path, store: dict[str, Any], containers: list[dict[str, Any]], logs: dict[str, Any]) -> None:
     tmp = state / (SAVED + ".tmp")
-    tmp.write_text(json.dumps({"store": store, "containers": containers}))
+    tmp.write_text(json.dumps({"store": store, "containers": containers, "logs": logs}))
     tmp.replace(state / SAVED)
 
 

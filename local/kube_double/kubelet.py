@@ -230,6 +230,23 @@ class Kubelet:
             adopted += 1
         return adopted
 
+    def saved_logs(self) -> dict[str, list[list[str]]]:
+        """The logs of finished pods that still exist (a node keeps them until the pod is deleted)."""
+        live = {p["metadata"]["uid"] for p in self.store.objects["pods"].values()}
+        return {
+            uid: [list(line) for line in logs.lines]
+            for uid, logs in self.logs.items()
+            if uid in live and uid not in self.handles and logs.closed
+        }
+
+    def restore_logs(self, saved: dict[str, list[list[str]]]) -> None:
+        """Take back :meth:`saved_logs` after a restart.
+
+        :param saved: pod uid -> ``[timestamp, line]`` pairs.
+        """
+        for uid, lines in saved.items():
+            self.logs[uid] = PodLogs(lines=[(at, text) for at, text in lines], closed=True)
+
     def saved_handles(self) -> list[dict[str, Any]]:
         """Every container this kubelet runs, as :meth:`adopt` takes them back."""
         out = []

@@ -64,6 +64,8 @@ def test_kube_double_restart_keeps_running_pods_their_logs_and_events(tmp_path: 
     port = free_port()
     with _double(tmp_path, port) as (first, api):
         created = api.create_namespaced_pod(NS, pod("survivor", ["bash", "-c", SCRIPT]))
+        api.create_namespaced_pod(NS, pod("finished", ["bash", "-c", "echo finished early"]))
+        assert wait_phase(api, "finished", {"Succeeded"}).status.phase == "Succeeded"
         running = wait_phase(api, "survivor", {"Running"})
         assert running.status.phase == "Running"
         deadline = time.monotonic() + 10
@@ -82,7 +84,9 @@ def test_kube_double_restart_keeps_running_pods_their_logs_and_events(tmp_path: 
         log = _log(api, "survivor")
         assert log.splitlines() == [f"begin {pid}", f"end {pid}"], log  # every line once, none lost
         assert _scheduled(api, created.metadata.uid) == 1  # events survive: still one pod scheduled
+        assert _log(api, "finished") == "finished early\n"  # a finished pod's log stays until it is deleted
         api.delete_namespaced_pod("survivor", NS)
+        api.delete_namespaced_pod("finished", NS)
 
 
 def test_kube_double_stopped_for_good_stops_its_pods_and_starts_empty(tmp_path: Path) -> None:

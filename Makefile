@@ -113,6 +113,10 @@ bench: sysdeps venv ## all benchmarks (about 30 minutes); results in bench/RESUL
 	-bash local/image/build.sh || echo "local image not built: the podman comparison will fall back to processes"
 	$(PY) -m bench.run
 
+.PHONY: soak
+soak: sysdeps venv ## lifecycle soak: 200 scripts with faults, 4 runs (sync, deferrable); not in make test; results in bench/SOAK.md
+	$(PY) -m bench.soak
+
 .PHONY: clean
 clean: ## stop the stack, remove runtime files (keeps the venv)
 	@test -x $(PY) && $(PY) -m local.stack clean || true

@@ -566,6 +566,25 @@ def start_kube() -> None:
         )
 
 
+def restart_kube(timeout: float = 20) -> None:
+    """Restart the Kubernetes double as a cluster's API server restarts: pods run on, objects are kept.
+
+    SIGUSR1 makes the double save its objects and leave its containers running (each under its own
+    monitor); the double started again re-adopts them. ``stop("kube")`` (SIGTERM) ends the pods too.
+    """
+    pid = alive("kube")
+    if pid is None:
+        raise RuntimeError("the Kubernetes double is not running")
+    os.kill(pid, signal.SIGUSR1)
+    deadline = time.monotonic() + timeout
+    while alive("kube") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if alive("kube"):
+        raise RuntimeError(f"the Kubernetes double did not stop for its restart in {timeout:.0f}s")
+    _pidfile("kube").unlink(missing_ok=True)
+    start_kube()
+
+
 def airflow(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(VENV_BIN / "airflow"), *args],
@@ -588,6 +607,12 @@ def start_airflow() -> None:
         if not alive(name):
             spawn(name, [str(VENV_BIN / "airflow"), name])
     wait_for("Airflow api-server", lambda: http_ok(f"{api}/api/v2/monitor/health"), 180, "api-server")
+    # The execution API (what task processes call) builds its versioned app on its first request: 8 s here
+    # on a quiet machine, 47-53 s on a busy one, longer than a task's client waits (the first task of a
+    # fresh stack, discover, then failed with ReadTimeout). Pay it now, before any task runs.
+    wait_for(
+        "Airflow execution API", lambda: http_ok(f"{api}/execution/health", timeout=120), 240, "api-server"
+    )
     log(f"Airflow UI {api} (simple auth, every user is admin: no login needed)")
 
 

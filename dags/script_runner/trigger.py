@@ -7,17 +7,24 @@ the attempt to the ledger as ``cancelled``, so the report says what happened ins
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.cncf.kubernetes.triggers.pod import KubernetesPodTrigger
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable
 
 log = logging.getLogger(__name__)
 
 # What the trigger records; report.py words it after the task's final state (marked failed or success).
 CANCEL_REASON = "stopped outside the task while deferred (marked failed or success); pod deleted"
+# How long a kill may take to record and delete: under the triggerer's on_kill timeout ([triggerer]
+# on_kill_timeout, 30 s by default), after which it gives up on on_kill.
+KILL_BUDGET_SECS = 25.0
 
 
 class ScriptPodTrigger(KubernetesPodTrigger):  # type: ignore[misc]
@@ -50,10 +57,18 @@ class ScriptPodTrigger(KubernetesPodTrigger):  # type: ignore[misc]
         """A user stopped the task (Airflow 3.3+): the attempt is recorded, then KPO deletes the pod.
 
         Recorded first: a triggerer shutting down right after the kill cancels whatever is still awaited,
-        and a deleted pod with no record reads as a bare "failed" in the report.
+        and a deleted pod with no record reads as a bare "failed" in the report. Both run to their end even
+        when this call is cancelled meanwhile: the triggerer sends its cancel again at every sync with its
+        supervisor (about once a second) until the trigger is done, and each cancel lands inside on_kill;
+        the record (a GCS write) and the delete then never happened, leaving the pod running.
         """
-        if self._deletes_on_kill():
-            await self.record_cancel()
+        if not self._deletes_on_kill():
+            await super().on_kill()
+            return
+        await finish_despite_cancels(self._record_then_delete(), budget=KILL_BUDGET_SECS)
+
+    async def _record_then_delete(self) -> None:
+        await self.record_cancel()
         await super().on_kill()
 
     async def cleanup(self) -> None:
@@ -83,6 +98,35 @@ class ScriptPodTrigger(KubernetesPodTrigger):  # type: ignore[misc]
             await sync_to_async(write_cancel)(self.cancel_record)
         except Exception:
             log.warning("could not record the cancel of %s", self.pod_name, exc_info=True)
+
+
+async def finish_despite_cancels(work: Awaitable[None], *, budget: float) -> None:
+    """Await ``work`` to its end even if the caller is cancelled meanwhile, then pass the cancel on.
+
+    A kill's cleanup must not be cut short by the next cancel of the same kill (the triggerer repeats its
+    cancel until the trigger ends). ``work`` is given up (cancelled) only after ``budget`` seconds.
+
+    :param work: the cleanup (a coroutine or future).
+    :param budget: seconds to wait for it at most.
+    """
+    task = asyncio.ensure_future(work)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + budget
+    cancelled = False
+    while not task.done():
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            log.warning("kill cleanup still running after %.0fs: given up", budget)
+            task.cancel()
+            break
+        try:
+            await asyncio.wait({task}, timeout=remaining)  # unlike wait_for, a cancel here spares the task
+        except asyncio.CancelledError:
+            cancelled = True
+    if task.done() and not task.cancelled() and task.exception() is not None:
+        log.warning("kill cleanup failed", exc_info=task.exception())
+    if cancelled:
+        raise asyncio.CancelledError
 
 
 def write_cancel(target: dict[str, Any]) -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -19,6 +21,7 @@ from local.kube_double.metadata import MetadataServer
 from local.kube_double.store import Store
 
 log = logging.getLogger("kube_double")
+SAVED = "cluster.json"  # in the state dir: the objects and running containers kept across a restart
 
 
 def _pairs(values: list[str], sep: str) -> list[tuple[str, str]]:
@@ -115,18 +118,31 @@ async def serve(args: argparse.Namespace) -> None:
     config.mode = await choose_mode(args, config)
     if config.mode == "process":
         log.warning("kubelet: process mode, resource limits not enforced")
-    removed = await runtime.cleanup_leftovers(config)
+    saved = _load_saved(state)
+    keep = {str(h["uid"]) for h in saved.get("containers", [])}
+    removed = await runtime.cleanup_leftovers(config, keep)
     if removed:
         log.warning("removed %d container(s) left by an earlier double", removed)
     store, faults = Store(history=args.watch_history), Faults.load(args.faults)
     for name, labels in namespace_labels(args).items():
         namespaces.seed(store, name, labels)
+    if saved:
+        store.restore(saved.get("store") or {})
     metadata = None
     if args.identity_dir:
         # Local Workload Identity: every pod asks the metadata server for its service account's token.
         metadata = MetadataServer(Path(args.identity_dir).resolve(), project_id=args.project_id)
         await metadata.start()
     kubelet = Kubelet(store, config, faults, metadata)
+    if saved:
+        kubelet.restore_logs(saved.get("logs") or {})
+        adopted = await kubelet.adopt(list(saved.get("containers") or []))
+        log.warning(
+            "restarted: %d pod(s) and %d event(s) restored, %d running container(s) re-adopted",
+            len(store.objects["pods"]),
+            len(store.objects["events"]),
+            adopted,
+        )
     kubelet.start()
     app = make_app(store, kubelet, faults)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2)
@@ -144,17 +160,48 @@ async def serve(args: argparse.Namespace) -> None:
         state / "kubeconfig",
     )
     stop = asyncio.Event()
+    restart = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+
+    def for_restart() -> None:
+        restart.set()
+        stop.set()
+
+    loop.add_signal_handler(signal.SIGUSR1, for_restart)
     await stop.wait()
-    log.info("stopping: killing %d running container(s)", len(kubelet.running()))
     (state / "ready").unlink(missing_ok=True)
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(kubelet.shutdown(), timeout=8)
+    if restart.is_set():
+        # The API server (and its kubelet) goes down; the node's containers run on under their monitors
+        # and the objects are kept, as etcd keeps them: a double started again carries on from here.
+        _save(state, store.snapshot(), kubelet.saved_handles(), kubelet.saved_logs())
+        log.info("stopping for a restart: %d running container(s) left running", len(kubelet.running()))
+    else:
+        log.info("stopping: killing %d running container(s)", len(kubelet.running()))
+        (state / SAVED).unlink(missing_ok=True)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(kubelet.shutdown(), timeout=8)
     if metadata is not None:
         await metadata.stop()
     await runner.cleanup()
+
+
+def _save(state: Path, store: dict[str, Any], containers: list[dict[str, Any]], logs: dict[str, Any]) -> None:
+    tmp = state / (SAVED + ".tmp")
+    tmp.write_text(json.dumps({"store": store, "containers": containers, "logs": logs}))
+    tmp.replace(state / SAVED)
+
+
+def _load_saved(state: Path) -> dict[str, Any]:
+    """What a double stopped for a restart saved (read once: a later start begins empty)."""
+    path = state / SAVED
+    try:
+        saved: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    path.unlink(missing_ok=True)
+    return saved
 
 
 def main() -> None:

@@ -40,9 +40,9 @@ class PodLogs:
     closed: bool = False
     cond: asyncio.Condition = field(default_factory=asyncio.Condition)
 
-    async def add(self, line: str) -> None:
+    async def add(self, line: str, at: str | None = None) -> None:
         async with self.cond:
-            self.lines.append((stamp(), line))
+            self.lines.append((at or stamp(), line))
             self.cond.notify_all()
 
     async def close(self) -> None:
@@ -176,9 +176,7 @@ class Kubelet:
             self.store.add_event(pod, reason="Failed", message=f"Error: {exc}", type_="Warning")
             self._finish(ns, name, uid, exit_code=128, reason="StartError", message=str(exc))
             return None
-        self.handles[uid] = handle
-        self.logs.setdefault(uid, PodLogs())
-        self.pumps[uid] = asyncio.create_task(self._pump(uid, handle))
+        self._follow(handle)
         self.store.add_event(
             pod, reason="Pulled", message=f'Container image "{container.get("image")}" already present'
         )
@@ -204,12 +202,90 @@ class Kubelet:
         log.info("pod %s/%s Running (%s, %s)", ns, name, self.config.mode, handle.name)
         return handle
 
+    def _follow(self, handle: runtime.Handle) -> None:
+        self.handles[handle.uid] = handle
+        self.logs[handle.uid] = PodLogs()
+        self.pumps[handle.uid] = asyncio.create_task(self._pump(handle.uid, handle))
+
+    async def adopt(self, records: list[dict[str, Any]]) -> int:
+        """Re-adopt the containers an earlier double left running (a restart of the API server and kubelet).
+
+        A pod still in the store gets its container back: its log is read again from the container's log
+        file (with the original timestamps), its end is seen from the exit file, and its metadata-server
+        listener is opened again at the same address. Containers of pods no longer stored are stopped.
+
+        :param records: :meth:`runtime.Handle.record` of each container, as saved.
+        """
+        adopted = 0
+        for record in records:
+            handle = runtime.adopt(record)
+            pod = next(
+                (p for p in self.store.objects["pods"].values() if p["metadata"]["uid"] == handle.uid), None
+            )
+            if pod is None:
+                await runtime.stop(handle, self.config, grace=1)
+                continue
+            if self.metadata is not None and record.get("metadata"):
+                account = pod["spec"].get("serviceAccountName") or "default"
+                await self.metadata.reopen(handle.uid, account, str(record["metadata"]))
+            self._follow(handle)
+            adopted += 1
+        return adopted
+
+    def saved_logs(self) -> dict[str, list[list[str]]]:
+        """The logs of finished pods that still exist (a node keeps them until the pod is deleted)."""
+        live = {p["metadata"]["uid"] for p in self.store.objects["pods"].values()}
+        return {
+            uid: [list(line) for line in logs.lines]
+            for uid, logs in self.logs.items()
+            if uid in live and uid not in self.handles and logs.closed
+        }
+
+    def restore_logs(self, saved: dict[str, list[list[str]]]) -> None:
+        """Take back :meth:`saved_logs` after a restart.
+
+        :param saved: pod uid -> ``[timestamp, line]`` pairs.
+        """
+        for uid, lines in saved.items():
+            self.logs[uid] = PodLogs(lines=[(at, text) for at, text in lines], closed=True)
+
+    def saved_handles(self) -> list[dict[str, Any]]:
+        """Every container this kubelet runs, as :meth:`adopt` takes them back."""
+        out = []
+        for handle in self.handles.values():
+            record = handle.record()
+            if self.metadata is not None and handle.uid in self.metadata.leases:
+                lease = self.metadata.leases[handle.uid]
+                record["metadata"] = f"{lease.address}:{lease.port}"
+            out.append(record)
+        return out
+
     async def _pump(self, uid: str, handle: runtime.Handle) -> None:
+        """Follow the container's log file (lines stamped by its monitor) until its exit code is written."""
         logs = self.logs[uid]
-        assert handle.proc.stdout is not None
-        async for raw in handle.proc.stdout:
-            await logs.add(raw.decode(errors="replace").rstrip("\n"))
-        handle.exit_code = await handle.proc.wait()
+        exit_file = handle.folder / "exit"
+        rest = b""
+        with (handle.folder / "log").open("ab+") as log_file:
+            log_file.seek(0)
+            while True:
+                ended = exit_file.exists()  # before the read: the monitor writes the exit after the last line
+                chunk = log_file.read()
+                if chunk:
+                    *lines, rest = (rest + chunk).split(b"\n")
+                    for raw in lines:
+                        at, _, text = raw.decode(errors="replace").partition(" ")
+                        await logs.add(text, at)
+                    continue
+                if ended:
+                    break
+                await asyncio.sleep(0.1)
+        try:
+            handle.exit_code = int(exit_file.read_text())
+        except (OSError, ValueError):
+            handle.exit_code = 137
+        if handle.shim is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(handle.shim.wait(), timeout=5)
         handle.done.set()
         await logs.close()
 
@@ -219,7 +295,7 @@ class Kubelet:
         pod = self._pod(ns, name, uid)
         deadline = (pod or {}).get("spec", {}).get("activeDeadlineSeconds")
         loop = asyncio.get_running_loop()
-        started = loop.time()
+        started = loop.time() - _running_for((pod or {}).get("status", {}).get("startTime"))
         outcome: tuple[str, str] | None = None  # (pod reason, container reason) when we end it
         while not handle.done.is_set():
             self._sample(ns, name, handle)
@@ -262,7 +338,7 @@ class Kubelet:
             if handle.cid_file is not None:
                 stats.sample_cgroup(usage, handle.cid_file)
             else:
-                stats.sample_processes(usage, handle.proc.pid)
+                stats.sample_processes(usage, handle.pid)
         except Exception:  # a sample is never worth a pod
             log.debug("usage sample of %s/%s failed", ns, name, exc_info=True)
 
@@ -447,10 +523,10 @@ class Kubelet:
         handle = self.handles.pop(uid, None)
         self.pumps.pop(uid, None)
         self.supervisors.pop(uid, None)
-        if handle and handle.workdir:
+        if handle:
             import shutil
 
-            shutil.rmtree(handle.workdir, ignore_errors=True)
+            shutil.rmtree(handle.workdir or handle.folder, ignore_errors=True)
 
     async def shutdown(self) -> None:
         """Kill everything this kubelet started."""
@@ -466,10 +542,19 @@ class Kubelet:
     def running(self) -> list[dict[str, Any]]:
         """Containers/processes still alive (for tests: nothing may be left)."""
         return [
-            {"uid": h.uid, "name": h.name, "pid": h.proc.pid}
-            for h in self.handles.values()
-            if not h.done.is_set()
+            {"uid": h.uid, "name": h.name, "pid": h.pid} for h in self.handles.values() if not h.done.is_set()
         ]
+
+
+def _running_for(started: str | None) -> float:
+    """Seconds since a pod's ``status.startTime`` (0 when unknown): a re-adopted pod keeps its deadline."""
+    if not started:
+        return 0.0
+    try:
+        at = datetime.strptime(started, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return 0.0
+    return max(0.0, (datetime.now(UTC) - at).total_seconds())
 
 
 def _cond(type_: str, status: str, reason: str | None = None, message: str | None = None) -> dict[str, Any]:

@@ -89,6 +89,18 @@ class MetadataServer:
         host = f"{lease.address}:{lease.port}"
         return {"GCE_METADATA_HOST": host, "GCE_METADATA_ROOT": host, "GCE_METADATA_IP": host}
 
+    async def reopen(self, uid: str, service_account: str, host: str) -> None:
+        """The listener of a pod that runs on from before a restart of the double, at its old address.
+
+        :param service_account: the pod's ``spec.serviceAccountName``.
+        :param host: ``address:port`` the pod was given (in its ``GCE_METADATA_HOST``).
+        """
+        assert self._runner is not None, "start() the metadata server first"
+        address, _, port = host.rpartition(":")
+        site = web.TCPSite(self._runner, address, int(port))
+        await site.start()
+        self.leases[uid], self._by_address[address] = _Lease(address, int(port), service_account, site), uid
+
     async def close(self, uid: str) -> None:
         """Stop the pod's listener (the pod is gone)."""
         lease = self.leases.pop(uid, None)

@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -23,21 +24,87 @@ CONTAINER_LABEL = "kube-double.local/pod-uid"
 # never the running pods of another double on the same machine (another clone's stack or test).
 INSTANCE_LABEL = "kube-double.local/instance"
 RUNNER_UID = "10001"
+SHIM = Path(__file__).with_name("shim.py")
+SHIM_START_SECONDS = 30.0
 
 
 @dataclass
 class Handle:
-    """A started container: its process (podman run, or the command itself) and what we did to it."""
+    """A started container: its first process (podman run, or the command itself) and what we did to it.
+
+    The process runs under a shim (``shim.py``) that outlives the double: its pid, timestamped log and exit
+    code are files in ``folder``, so a double started again re-adopts it (:meth:`record`, :func:`adopt`).
+    """
 
     uid: str
-    proc: asyncio.subprocess.Process
+    pid: int
     name: str
+    folder: Path
     killed_by_us: bool = False
     memory_limited: bool = False
     workdir: Path | None = None
     cid_file: Path | None = None  # podman: where `podman run --cidfile` wrote the container id
     exit_code: int | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    shim: asyncio.subprocess.Process | None = None  # None once re-adopted: not our child any more
+
+    def record(self) -> dict[str, Any]:
+        """What a later double needs to re-adopt this container."""
+        return {
+            "uid": self.uid,
+            "pid": self.pid,
+            "name": self.name,
+            "folder": str(self.folder),
+            "killed_by_us": self.killed_by_us,
+            "memory_limited": self.memory_limited,
+            "workdir": str(self.workdir) if self.workdir else None,
+            "cid_file": str(self.cid_file) if self.cid_file else None,
+        }
+
+
+def adopt(record: dict[str, Any]) -> Handle:
+    """A handle for a container an earlier double started (see :meth:`Handle.record`).
+
+    :param record: the saved record.
+    """
+    return Handle(
+        uid=str(record["uid"]),
+        pid=int(record["pid"]),
+        name=str(record["name"]),
+        folder=Path(record["folder"]),
+        killed_by_us=bool(record.get("killed_by_us")),
+        memory_limited=bool(record.get("memory_limited")),
+        workdir=Path(record["workdir"]) if record.get("workdir") else None,
+        cid_file=Path(record["cid_file"]) if record.get("cid_file") else None,
+    )
+
+
+async def _start_shimmed(
+    cmd: list[str], *, folder: Path, env: dict[str, str], cwd: str | None = None
+) -> tuple[int, asyncio.subprocess.Process]:
+    """Start ``cmd`` under the shim; its pid once the shim wrote it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shim = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-I",  # isolated: the shim's folder holds a selectors.py that would shadow the standard library's
+        str(SHIM),
+        str(folder),
+        "--",
+        *cmd,
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SHIM_START_SECONDS
+    while not (folder / "pid").exists():
+        if shim.returncode is not None or loop.time() > deadline:
+            raise RuntimeError(f"the container monitor did not start {cmd[0]} (exit {shim.returncode})")
+        await asyncio.sleep(0.02)
+    return int((folder / "pid").read_text()), shim
 
 
 @dataclass
@@ -136,16 +203,12 @@ async def _start_process(pod: dict[str, Any], config: RuntimeConfig, extra_env: 
         "RUNNER_WORKDIR": str(workdir / "work"),
         "TMPDIR": own_tmp,
     }
-    proc = await asyncio.create_subprocess_exec(
-        *_command(pod, config.path_map),
-        env=env,
-        cwd=str(workdir / "work"),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    pid, shim = await _start_shimmed(
+        _command(pod, config.path_map), folder=workdir / "container", env=env, cwd=str(workdir / "work")
     )
-    return Handle(uid=uid, proc=proc, name=f"pid-{proc.pid}", workdir=workdir)
+    return Handle(
+        uid=uid, pid=pid, name=f"pid-{pid}", folder=workdir / "container", workdir=workdir, shim=shim
+    )
 
 
 def _podman_base(config: RuntimeConfig) -> tuple[list[str], dict[str, str]]:
@@ -224,16 +287,17 @@ async def _start_podman(pod: dict[str, Any], config: RuntimeConfig, extra_env: d
     else:
         args.append(image)
     base, env = _podman_base(config)
-    proc = await asyncio.create_subprocess_exec(
-        *base,
-        *args,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    folder = config.state_dir / "containers" / meta["uid"]
+    pid, shim = await _start_shimmed([*base, *args], folder=folder, env=env)
+    return Handle(
+        uid=meta["uid"],
+        pid=pid,
+        name=name,
+        folder=folder,
+        memory_limited="memory" in lim,
+        shim=shim,
+        cid_file=cid_file,
     )
-    return Handle(uid=meta["uid"], proc=proc, name=name, memory_limited="memory" in lim, cid_file=cid_file)
 
 
 async def stop(handle: Handle, config: RuntimeConfig, *, grace: float, hard: bool = False) -> None:
@@ -249,9 +313,9 @@ async def stop(handle: Handle, config: RuntimeConfig, *, grace: float, hard: boo
         # entrypoint's forward) that killed its on_exit hooks half-way.
         with contextlib.suppress(ProcessLookupError):
             if hard:
-                os.killpg(handle.proc.pid, sig)
+                os.killpg(handle.pid, sig)
             else:
-                os.kill(handle.proc.pid, sig)
+                os.kill(handle.pid, sig)
     try:
         await asyncio.wait_for(handle.done.wait(), timeout=max(grace, 0.1))
     except TimeoutError:
@@ -259,24 +323,30 @@ async def stop(handle: Handle, config: RuntimeConfig, *, grace: float, hard: boo
             base, env = _podman_base(config)
             await _quiet(*base, "rm", "-f", "-t", "0", handle.name, env=env)
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(handle.proc.pid, signal.SIGKILL)
+            os.killpg(handle.pid, signal.SIGKILL)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(handle.done.wait(), timeout=10)
     if config.mode != "podman":
         # The first process is gone: as with a container's PID namespace, nothing of the pod outlives it.
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(handle.proc.pid, signal.SIGKILL)
+            os.killpg(handle.pid, signal.SIGKILL)
 
 
-async def cleanup_leftovers(config: RuntimeConfig) -> int:
-    """Remove containers a previous double with this state dir left behind (found by label)."""
+async def cleanup_leftovers(config: RuntimeConfig, keep: set[str] | None = None) -> int:
+    """Remove containers a previous double with this state dir left behind (found by label), except those
+    of pods in ``keep``.
+
+    :param keep: uids of pods re-adopted from the saved cluster state.
+    """
     if config.mode != "podman":
         return 0
     base, env = _podman_base(config)
     proc = await asyncio.create_subprocess_exec(
         *base,
         "ps",
-        "-aq",
+        "-a",
+        "--format",
+        f'{{{{.ID}}}} {{{{index .Labels "{CONTAINER_LABEL}"}}}}',
         "--filter",
         f"label={INSTANCE_LABEL}={config.instance}",
         env=env,
@@ -284,7 +354,11 @@ async def cleanup_leftovers(config: RuntimeConfig) -> int:
         stderr=subprocess.DEVNULL,
     )
     out, _ = await proc.communicate()
-    ids = out.decode().split()
+    ids = [
+        line.split()[0]
+        for line in out.decode().splitlines()
+        if line.split() and (len(line.split()) < 2 or line.split()[1] not in (keep or set()))
+    ]
     if ids:
         await _quiet(*base, "rm", "-f", "-t", "0", *ids, env=env)
     return len(ids)

@@ -43,6 +43,22 @@ class Store:
         self.history: deque[tuple[int, str, str, dict[str, Any]]] = deque(maxlen=history)
         self.watchers: list[Watcher] = []
 
+    def snapshot(self) -> dict[str, Any]:
+        """Every object and the resourceVersion, as :meth:`restore` takes them (what etcd keeps)."""
+        return {"rv": self.rv, "objects": {kind: list(objs.values()) for kind, objs in self.objects.items()}}
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        """Load a :meth:`snapshot`: objects keep their uids and versions; the watch history starts empty.
+
+        :param saved: what :meth:`snapshot` returned (read back from JSON).
+        """
+        self.rv = max(self.rv, int(saved.get("rv", 0)))
+        for kind, objs in (saved.get("objects") or {}).items():
+            bucket = self.objects.setdefault(kind, {})
+            for obj in objs:
+                meta = obj.get("metadata", {})
+                bucket[(meta.get("namespace", ""), meta["name"])] = obj
+
     def _bump(self) -> str:
         self.rv += 1
         return str(self.rv)

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import time
+import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass
@@ -165,6 +166,15 @@ class ScriptRunnerHarness:
             if pod.get("phase") == "Running" and _is_pod_of(pod["name"], script):
                 return dict(pod)
         return None
+
+    def pod_log(self, pod: dict[str, Any]) -> str:
+        """What the pod's container has written so far ("" once the pod is gone)."""
+        path = f"/api/v1/namespaces/{pod['namespace']}/pods/{pod['name']}/log"
+        try:
+            with urllib.request.urlopen(f"{self.kube_url}{path}", timeout=30) as resp:
+                return str(resp.read().decode(errors="replace"))
+        except urllib.error.HTTPError:
+            return ""
 
     def pods_of(self, script: str) -> list[dict[str, Any]]:
         """Pods of ``script`` that exist now (any phase)."""

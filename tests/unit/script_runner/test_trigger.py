@@ -13,7 +13,7 @@ from script_runner.compat import TaskDeferred
 from script_runner.ledger import Ledger
 from script_runner.operator import ScriptPodOperator
 from script_runner.settings import load_settings
-from script_runner.trigger import ScriptPodTrigger, cancel_record
+from script_runner.trigger import ScriptPodTrigger, cancel_record, finish_despite_cancels
 from tests.unit.script_runner.test_operator import SCRIPT, FakeTI
 
 # The triggerer calls a trigger's on_kill from Airflow 3.3 (and providers that have it) on.
@@ -119,3 +119,67 @@ def test_cancel_record_keeps_the_attempt_fields_and_times_it() -> None:
     assert record["exit_code"] is None
     assert record["secs"] == 30.0
     assert record["pod"] == "p"
+
+
+class SlowAsyncHook(FakeAsyncHook):
+    """A delete that takes a while, as a real API call under load does."""
+
+    async def delete_pod(self, *, name: str, namespace: str, grace_period_seconds: int | None = None) -> None:
+        await asyncio.sleep(0.3)
+        await super().delete_pod(name=name, namespace=namespace, grace_period_seconds=grace_period_seconds)
+
+
+@needs_on_kill
+def test_trigger_kill_deletes_the_pod_and_records_although_the_triggerer_cancels_it_again(
+    gcs_client: Any, make_bucket: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Airflow 3.3's triggerer sends a killed trigger's cancel again at every sync (about once a second)
+    until the trigger is done; each lands inside on_kill. Seen in the lifecycle e2e with podman pods: the
+    ledger write finished, the next cancel cut the delete, and the pod ran on (an orphan)."""
+    monkeypatch.setenv("AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT", ANON)
+    bucket = make_bucket({})
+    target = {
+        "bucket": bucket.name,
+        "root": "sr",
+        "run_id": "r1",
+        "path": "a.sh",
+        "record": {"try_number": 1},
+    }
+    trigger = ScriptPodTrigger(cancel_record=target, **_kpo_trigger().serialize()[1])
+    hook = SlowAsyncHook()
+    trigger.__dict__["hook"] = hook
+
+    async def triggerer() -> None:
+        kill = asyncio.create_task(trigger.on_kill())
+        for _ in range(20):  # the supervisor's to_cancel set, sent again while the trigger runs
+            await asyncio.sleep(0.05)
+            kill.cancel("__airflow_user_action__")
+        with pytest.raises(asyncio.CancelledError):
+            await kill  # the cancel is passed on once the work is done
+
+    asyncio.run(triggerer())
+    assert hook.deleted == ["sr-etl-load-abc-123"]
+    assert [r["status"] for r in Ledger(gcs_client, bucket=bucket.name, root="sr").read("r1", "a.sh")] == [
+        "cancelled"
+    ]
+
+
+def test_finish_despite_cancels_gives_up_after_its_budget() -> None:
+    ended: list[str] = []
+
+    async def hangs() -> None:
+        try:
+            await asyncio.sleep(30)
+        finally:
+            ended.append("cancelled")
+
+    started = asyncio.run(_timed(finish_despite_cancels(hangs(), budget=0.2)))
+    assert started < 5
+    assert ended == ["cancelled"]
+
+
+async def _timed(work: Any) -> float:
+    loop = asyncio.get_running_loop()
+    begin = loop.time()
+    await work
+    return loop.time() - begin

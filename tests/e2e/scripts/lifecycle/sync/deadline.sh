@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# runner: cpu=100m memory=64Mi timeout=5s retries=0
+# runner: cpu=100m memory=64Mi timeout=20s retries=0
 # Runs past its own timeout (the pod's activeDeadlineSeconds): the pod is stopped, no retry.
 set -Eeuo pipefail
 echo "E2E-DEADLINE begin"

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from script_runner import constants as c
-from script_runner.compat import AIRFLOW_3, DAG, get_current_context, task
+from script_runner.compat import AIRFLOW_3, DAG, get_current_context, retry_backoff, task
 from script_runner.operator import ScriptPodOperator
 from script_runner.settings import parse_time_settings
 
@@ -23,14 +23,6 @@ Runs every shell script under the configured source (default `gs://$GCS_BUCKET/d
 `discover` lists the scripts at run time and validates their `# runner:` headers; rejected scripts are
 listed in the report with the fix. Trigger with `{"rerun": true}` to ignore done-markers.
 """
-
-
-def _backoff() -> Any:
-    """Exponential retry backoff: a multiplier from Airflow 3.3 on, a flag before."""
-    import airflow
-
-    major, minor = (int(p) for p in airflow.__version__.split(".")[:2])
-    return 2.0 if (major, minor) >= (3, 3) else True
 
 
 def _run_task_id(index: int, shards: int) -> str:
@@ -77,7 +69,7 @@ def build_dag(dag_id: str = c.DAG_ID) -> DAG:
                 task_id=_run_task_id(i, shards),
                 retries=shape["max_retries"],
                 retry_delay=timedelta(seconds=shape["retry_delay"]),
-                retry_exponential_backoff=_backoff(),
+                retry_exponential_backoff=retry_backoff(),
                 max_retry_delay=timedelta(minutes=30),
                 map_index_template="{{ task.script_path }}",
             ).expand(script=sources[i])

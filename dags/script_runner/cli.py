@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -19,7 +21,7 @@ from script_runner.settings import PRESETS, load_settings
 from script_runner.spec import ScriptObject, ScriptSpec, resolve_all
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
     from script_runner.settings import RunnerSettings
 
@@ -29,13 +31,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        settings = _settings(args)
-        if args.command == "lint":
-            return _lint(args.paths, settings)
-        return _plan(settings, as_json=args.json)
+        with _logs_to_stderr():
+            settings = _settings(args)
+            if args.command == "lint":
+                return _lint(args.paths, settings)
+            return _plan(settings, as_json=args.json)
     except ScriptRunnerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+@contextlib.contextmanager
+def _logs_to_stderr() -> Iterator[None]:
+    """Our log lines go to stderr, stdout stays the command's output (``plan --json`` stays JSON).
+
+    Airflow 2's logging setup (done on ``import airflow``) sends the root logger to stdout.
+    """
+    logger = logging.getLogger("script_runner")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    propagate = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -111,6 +111,36 @@ def _task_states_from_db(dag_id: str, run_id: str, task_ids: list[str]) -> dict[
     return {f"{task_id}_{map_index}": state for task_id, map_index, state in rows}
 
 
+def task_instance_state(*, dag_id: str, run_id: str, task_id: str, map_index: int) -> Any:
+    """One task instance's current state, from where this Airflow lets a trigger read it (None: unknown).
+
+    Airflow 3.1+: the Task SDK's ``get_task_states`` (the triggerer's supervisor answers it). Airflow 2: the
+    metadata database (the triggerer has access). Synchronous: call it through ``sync_to_async``.
+
+    :param dag_id: the DAG.
+    :param run_id: the DAG run.
+    :param task_id: the task.
+    :param map_index: the mapped index (-1 for an unmapped task).
+    """
+    if AIRFLOW_3:
+        from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+        raw = RuntimeTaskInstance.get_task_states(dag_id=dag_id, task_ids=[task_id], run_ids=[run_id])
+        key = f"{task_id}_{map_index}" if map_index >= 0 else task_id
+        return (raw or {}).get(run_id, {}).get(key)
+    from airflow.models.taskinstance import TaskInstance as TI
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return session.scalar(
+            session.query(TI.state)
+            .filter(
+                TI.dag_id == dag_id, TI.run_id == run_id, TI.task_id == task_id, TI.map_index == map_index
+            )
+            .statement
+        )
+
+
 def ui_task_link_template(dag_id: str, run_id: str) -> str:
     """A link to one mapped task's log in this Airflow's UI, with ``{task_id}`` and ``{map_index}`` left open.
 
@@ -174,6 +204,7 @@ __all__ = [
     "parent_execute_kwargs",
     "retry_backoff",
     "task",
+    "task_instance_state",
     "task_states",
     "ui_task_link_template",
     "variable_get",

@@ -10,9 +10,12 @@ from __future__ import annotations
 import contextlib
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.cncf.kubernetes.triggers.pod import KubernetesPodTrigger
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +45,20 @@ class ScriptPodTrigger(KubernetesPodTrigger):  # type: ignore[misc]
         }
 
     def _deletes_on_kill(self) -> bool:
-        """Whether KPO's trigger deletes the pod on a kill (not after its event fired, not ``keep_pod``)."""
-        action = getattr(self, "on_kill_action", None)
-        return not getattr(self, "_fired_event", False) and getattr(action, "value", action) == "delete_pod"
+        """Whether KPO's trigger deletes the pod on a kill (not after its event fired, not ``keep_pod``).
+
+        Providers before 10.2x have neither ``on_kill_action`` (the pod is KPO's default, ``delete_pod``)
+        nor ``_fired_event`` (kept by :meth:`run` here).
+        """
+        action = getattr(self, "on_kill_action", "delete_pod")
+        fired = getattr(self, "_fired_event", False) or getattr(self, "_script_fired", False)
+        return not fired and getattr(action, "value", action) == "delete_pod"
+
+    async def run(self) -> AsyncIterator[Any]:
+        """KPO's events, noting that one fired (a cleanup after an event is no kill)."""
+        async for event in super().run():
+            self._script_fired = True
+            yield event
 
     async def on_kill(self) -> None:
         """A user stopped the task (Airflow 3.3+): the attempt is recorded, then KPO deletes the pod.
@@ -59,19 +73,50 @@ class ScriptPodTrigger(KubernetesPodTrigger):  # type: ignore[misc]
     async def cleanup(self) -> None:
         """Before Airflow 3.3 a user's kill reaches only ``cleanup``: record it where KPO deletes the pod.
 
-        Providers older than 10.2x have no ``safe_to_cancel`` and delete nothing here: nothing is recorded.
+        Providers from 10.2x on decide with ``safe_to_cancel`` and delete the pod in their own cleanup.
+        Older ones (Composer's 10.11 and 10.14) delete nothing: a deferred task marked failed would leave
+        its pod running to its end. For them this does what 10.2x does: the task is no longer deferred (a
+        user's kill, not a triggerer restart), so record the cancel and delete the pod.
         """
         from airflow.providers.cncf.kubernetes import version_compat
 
         old_airflow = not getattr(version_compat, "AIRFLOW_V_3_3_PLUS", False)
-        if old_airflow and hasattr(self, "safe_to_cancel") and self._deletes_on_kill():
+        if old_airflow and self._deletes_on_kill():
+            provider_deletes = hasattr(self, "safe_to_cancel")
             try:
-                killed = await self.safe_to_cancel()
+                killed = await (self.safe_to_cancel() if provider_deletes else self._not_deferred())
             except Exception:
+                log.warning("could not tell whether %s was killed; pod kept", self.pod_name, exc_info=True)
                 killed = False  # KPO keeps the pod then too
             if killed:
                 await self.record_cancel()
+                if not provider_deletes:
+                    await self._delete_pod()
         await super().cleanup()
+
+    async def _not_deferred(self) -> bool:
+        """Whether the task left ``deferred`` (killed by a user), for providers without ``safe_to_cancel``."""
+        from asgiref.sync import sync_to_async
+
+        from script_runner.compat import task_instance_state
+
+        ti = self.task_instance
+        if ti is None:
+            return False
+        state = await sync_to_async(task_instance_state)(
+            dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id, map_index=ti.map_index
+        )
+        return state is not None and str(getattr(state, "value", state)) != "deferred"
+
+    async def _delete_pod(self) -> None:
+        """Delete the pod as KPO's 10.2x trigger does on a kill; a failure is logged, never raised."""
+        log.info(
+            "Deleting pod %s in namespace %s (task killed while deferred).", self.pod_name, self.pod_namespace
+        )
+        try:
+            await self.hook.delete_pod(name=self.pod_name, namespace=self.pod_namespace)
+        except Exception:
+            log.exception("could not delete pod %s", self.pod_name)
 
     async def record_cancel(self) -> None:
         """Append the ``cancelled`` attempt to the ledger; a failure is logged, never raised."""

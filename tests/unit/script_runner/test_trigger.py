@@ -119,3 +119,58 @@ def test_cancel_record_keeps_the_attempt_fields_and_times_it() -> None:
     assert record["exit_code"] is None
     assert record["secs"] == 30.0
     assert record["pod"] == "p"
+
+
+# Providers before 10.2x (Composer's 10.11 and 10.14) have no safe_to_cancel and delete nothing on a kill;
+# below Airflow 3.3 the triggerer calls only cleanup(): ScriptPodTrigger does what 10.2x does.
+needs_old_provider = pytest.mark.skipif(
+    hasattr(KubernetesPodTrigger, "safe_to_cancel"),
+    reason="this provider decides with its own safe_to_cancel (10.2x and later)",
+)
+
+
+@needs_old_provider
+@pytest.mark.parametrize(
+    ("state", "fired", "deleted"),
+    [
+        pytest.param("failed", False, True, id="marked-failed-deletes"),
+        pytest.param("success", False, True, id="marked-success-deletes"),
+        pytest.param("deferred", False, False, id="triggerer-restart-keeps"),
+        pytest.param("failed", True, False, id="after-its-event-keeps"),
+    ],
+)
+def test_trigger_cleanup_on_old_providers_deletes_the_pod_of_a_killed_task_only(
+    gcs_client: Any,
+    make_bucket: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    state: str,
+    fired: bool,
+    deleted: bool,
+) -> None:
+    from types import SimpleNamespace
+
+    from script_runner import compat
+
+    monkeypatch.setenv("AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT", ANON)
+    bucket = make_bucket({})
+    target = {
+        "bucket": bucket.name,
+        "root": "sr",
+        "run_id": "r1",
+        "path": "a.sh",
+        "record": {"try_number": 1},
+    }
+    trigger = ScriptPodTrigger(cancel_record=target, **_kpo_trigger().serialize()[1])
+    hook = FakeAsyncHook()
+    trigger.__dict__["hook"] = hook
+    trigger.task_instance = SimpleNamespace(dag_id="d", run_id="r1", task_id="run_scripts", map_index=0)
+    asked: list[dict[str, Any]] = []
+    # the task's state as the metadata database (2.x) or the Task SDK (3.1/3.2) answers it
+    monkeypatch.setattr(compat, "task_instance_state", lambda **key: asked.append(key) or state)
+    trigger._script_fired = fired
+    asyncio.run(trigger.cleanup())
+    assert hook.deleted == (["sr-etl-load-abc-123"] if deleted else [])
+    records = Ledger(gcs_client, bucket=bucket.name, root="sr").read("r1", "a.sh")
+    assert [r["status"] for r in records] == (["cancelled"] if deleted else [])
+    if not fired:
+        assert asked == [{"dag_id": "d", "run_id": "r1", "task_id": "run_scripts", "map_index": 0}]

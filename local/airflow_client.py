@@ -177,6 +177,20 @@ class AirflowClient:
         """Mark a whole DAG run ``failed``, ``success`` or ``queued`` as a user does in the UI."""
         self.request("PATCH", f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id)}", {"state": state})
 
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
+        """A task's XCom value as JSON (None when there is none yet)."""
+        path = (
+            f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id)}/taskInstances/{task_id}/"
+            f"xcomEntries/{key}?deserialize=true&stringify=false"
+        )
+        try:
+            body = self.request("GET", path)
+        except RuntimeError as exc:
+            if ": 404 " in str(exc):
+                return None
+            raise
+        return (body or {}).get("value")
+
     def pause(self, dag_id: str) -> None:
         self.request("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": True})
 

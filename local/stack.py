@@ -249,6 +249,8 @@ def airflow2_env(secret: str, api: str) -> dict[str, str]:
         "AIRFLOW__WEBSERVER__WEB_SERVER_WORKER_TIMEOUT": "300",
         "AIRFLOW__WEBSERVER__CONFIG_FILE": str(airflow_home() / "webserver_config.py"),
         "AIRFLOW__API__AUTH_BACKENDS": "airflow.providers.fab.auth_manager.api.auth.backend.basic_auth",
+        # XCom values as JSON in the API (the e2e harness reads discover's plan; 3.x always allows it)
+        "AIRFLOW__API__ENABLE_XCOM_DESERIALIZE_SUPPORT": "True",
         "AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL": "5",
         "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "30",
         "AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC": "2",

@@ -7,6 +7,7 @@ the attempt to the ledger as ``cancelled``, so the report says what happened ins
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from datetime import UTC, datetime
@@ -61,13 +62,17 @@ class ScriptPodTrigger(KubernetesPodTrigger):  # type: ignore[misc]
             yield event
 
     async def on_kill(self) -> None:
-        """A user stopped the task (Airflow 3.3+): the attempt is recorded, then KPO deletes the pod.
+        """A user stopped the task (Airflow 3.3+): the attempt is recorded, then the pod is deleted.
 
         Recorded first: a triggerer shutting down right after the kill cancels whatever is still awaited,
-        and a deleted pod with no record reads as a bare "failed" in the report.
+        and a deleted pod with no record reads as a bare "failed" in the report. KPO's trigger deletes the
+        pod in its own ``on_kill`` from 10.2x on; with an older provider (Composer 3.3.1 carries 10.14)
+        this deletes it.
         """
         if self._deletes_on_kill():
             await self.record_cancel()
+            if "on_kill" not in vars(KubernetesPodTrigger):
+                await self._delete_pod()
         await super().on_kill()
 
     async def cleanup(self) -> None:
@@ -78,21 +83,27 @@ class ScriptPodTrigger(KubernetesPodTrigger):  # type: ignore[misc]
         its pod running to its end. For them this does what 10.2x does: the task is no longer deferred (a
         user's kill, not a triggerer restart), so record the cancel and delete the pod.
         """
-        from airflow.providers.cncf.kubernetes import version_compat
+        from script_runner.compat import airflow_version
 
-        old_airflow = not getattr(version_compat, "AIRFLOW_V_3_3_PLUS", False)
-        if old_airflow and self._deletes_on_kill():
-            provider_deletes = hasattr(self, "safe_to_cancel")
-            try:
-                killed = await (self.safe_to_cancel() if provider_deletes else self._not_deferred())
-            except Exception:
-                log.warning("could not tell whether %s was killed; pod kept", self.pod_name, exc_info=True)
-                killed = False  # KPO keeps the pod then too
-            if killed:
-                await self.record_cancel()
-                if not provider_deletes:
-                    await self._delete_pod()
+        # Airflow's own version: an old provider's version_compat may not know 3.3
+        if airflow_version() < (3, 3) and self._deletes_on_kill():
+            # Shielded: Airflow 2's triggerer cancels a removed trigger again on every loop (about once a
+            # second), which would stop a slow ledger write or delete half-way; the shielded task finishes.
+            await asyncio.shield(asyncio.ensure_future(self._after_kill()))
         await super().cleanup()
+
+    async def _after_kill(self) -> None:
+        """If the task was killed (no longer deferred): record the cancel; delete the pod if KPO does not."""
+        provider_deletes = hasattr(self, "safe_to_cancel")
+        try:
+            killed = await (self.safe_to_cancel() if provider_deletes else self._not_deferred())
+        except Exception:
+            log.warning("could not tell whether %s was killed; pod kept", self.pod_name, exc_info=True)
+            killed = False  # KPO keeps the pod then too
+        if killed:
+            await self.record_cancel()
+            if not provider_deletes:
+                await self._delete_pod()
 
     async def _not_deferred(self) -> bool:
         """Whether the task left ``deferred`` (killed by a user), for providers without ``safe_to_cancel``."""

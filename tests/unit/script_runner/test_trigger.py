@@ -19,7 +19,7 @@ from tests.unit.script_runner.test_operator import SCRIPT, FakeTI
 # The triggerer calls a trigger's on_kill from Airflow 3.3 (and providers that have it) on.
 needs_on_kill = pytest.mark.skipif(
     not hasattr(KubernetesPodTrigger, "on_kill"),
-    reason="this provider's trigger has no on_kill (before 10.2x)",
+    reason="no on_kill on this Airflow's triggers (the triggerer calls it from 3.3 on)",
 )
 ANON = json.dumps(
     {"conn_type": "google_cloud_platform", "extra": {"project": "test-project", "is_anonymous": True}}

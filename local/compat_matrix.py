@@ -214,6 +214,14 @@ def write_readme(support: dict[str, Any]) -> None:
     README.write_text(text[: start + len(TABLE_START)] + "\n" + table(support) + "\n" + text[end:])
 
 
+def _write(fresh: list[dict[str, Any]]) -> dict[str, Any]:
+    """Merge this run's results into support.json as it is now (another run may have written meanwhile)."""
+    previous = json.loads(SUPPORT.read_text()) if SUPPORT.exists() else {}
+    support = merge(previous, fresh)
+    SUPPORT.write_text(json.dumps(support, indent=2) + "\n")
+    return support
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local.compat_matrix", description=__doc__)
     parser.add_argument("--only", action="append", default=[], help="a set's name (repeatable)")
@@ -221,17 +229,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-unit", action="store_true", help="the e2e subset only")
     parser.add_argument("--table-only", action="store_true", help="regenerate README's table, run nothing")
     args = parser.parse_args(argv)
-    previous = json.loads(SUPPORT.read_text()) if SUPPORT.exists() else {}
     fresh: list[dict[str, Any]] = []
     if not args.table_only:
         for entry in load_sets():
             if args.only and entry["name"] not in args.only:
                 continue
             fresh.append(run_set(entry, e2e=not args.no_e2e, unit=not args.no_unit))
-            support = merge(previous, fresh)
-            SUPPORT.write_text(json.dumps(support, indent=2) + "\n")  # after each set: nothing lost
-    support = merge(previous, fresh)
-    SUPPORT.write_text(json.dumps(support, indent=2) + "\n")
+            _write(fresh)  # after each set: nothing lost
+    support = _write(fresh)
     write_readme(support)
     failed = [
         s["name"] for s in support["sets"] if s["name"] in {f["name"] for f in fresh} and not s["supported"]

@@ -187,6 +187,9 @@ def airflow_env() -> dict[str, str]:
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_SEC": "2",
         "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
+        # A worker's first call to the execution API (3.x) can take over the default 5 s on a loaded
+        # machine; the retry then finds the task already running and the task fails (seen on 3.3.1).
+        "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(airflow_home() / "logs"),
         "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT": json.dumps(
             {"conn_type": "google_cloud_platform", "extra": {"project": "test-project", "is_anonymous": True}}
@@ -230,6 +233,7 @@ _AIRFLOW3_ONLY = (
     "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL",
     "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL",
     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_SEC",
+    "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT",
 )
 
 

@@ -100,10 +100,23 @@ class ScriptPodTrigger(KubernetesPodTrigger):  # type: ignore[misc]
         except Exception:
             log.warning("could not tell whether %s was killed; pod kept", self.pod_name, exc_info=True)
             killed = False  # KPO keeps the pod then too
+        if killed and not provider_deletes and not await self._pod_runs():
+            # Airflow 3.1's deferral race can cancel a stale copy of a trigger whose pod already ended:
+            # no script was stopped, so nothing is recorded (a bogus "cancelled" attempt was seen in e2e).
+            killed = False
         if killed:
             await self.record_cancel()
             if not provider_deletes:
                 await self._delete_pod()
+
+    async def _pod_runs(self) -> bool:
+        """Whether the pod still exists and has not ended (a kill stops a running script only)."""
+        try:
+            pod = await self.hook.get_pod(name=self.pod_name, namespace=self.pod_namespace)
+        except Exception:
+            return False  # gone (404) or unreadable: nothing left to stop
+        phase = getattr(getattr(pod, "status", None), "phase", None)
+        return phase not in ("Succeeded", "Failed")
 
     async def _not_deferred(self) -> bool:
         """Whether the task left ``deferred`` (killed by a user), for providers without ``safe_to_cancel``."""

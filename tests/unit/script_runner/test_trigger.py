@@ -33,6 +33,13 @@ class FakeAsyncHook:
         self.deleted: list[str] = []
         self.on_delete = on_delete
 
+    phase = "Running"  # what get_pod answers
+
+    async def get_pod(self, *, name: str, namespace: str) -> Any:
+        from types import SimpleNamespace
+
+        return SimpleNamespace(status=SimpleNamespace(phase=self.phase))
+
     async def delete_pod(self, *, name: str, namespace: str, grace_period_seconds: int | None = None) -> None:
         self.deleted.append(name)
         if self.on_delete is not None:
@@ -137,6 +144,7 @@ needs_old_provider = pytest.mark.skipif(
         pytest.param("success", False, True, id="marked-success-deletes"),
         pytest.param("deferred", False, False, id="triggerer-restart-keeps"),
         pytest.param("failed", True, False, id="after-its-event-keeps"),
+        pytest.param("up_for_retry", False, False, id="pod-already-ended-keeps"),
     ],
 )
 def test_trigger_cleanup_on_old_providers_deletes_the_pod_of_a_killed_task_only(
@@ -162,6 +170,8 @@ def test_trigger_cleanup_on_old_providers_deletes_the_pod_of_a_killed_task_only(
     }
     trigger = ScriptPodTrigger(cancel_record=target, **_kpo_trigger().serialize()[1])
     hook = FakeAsyncHook()
+    if state == "up_for_retry":  # a stale trigger copy cancelled after its pod ended (Airflow 3.1's race)
+        hook.phase = "Failed"
     trigger.__dict__["hook"] = hook
     trigger.task_instance = SimpleNamespace(dag_id="d", run_id="r1", task_id="run_scripts", map_index=0)
     asked: list[dict[str, Any]] = []

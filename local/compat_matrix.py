@@ -172,6 +172,9 @@ def merge(previous: dict[str, Any], fresh: list[dict[str, Any]]) -> dict[str, An
                 entry[part] = by_name[entry["name"]][part]
         entry["supported"] = bool(entry.get("unit", {}).get("ok") and entry.get("e2e", {}).get("ok"))
         by_name[entry["name"]] = entry
+    for entry in load_sets():  # what compat/sets.json says now (notes, images) over older results
+        if entry["name"] in by_name:
+            by_name[entry["name"]] = {**by_name[entry["name"]], **entry}
     order = [s["name"] for s in load_sets()]
     return {
         "about": (

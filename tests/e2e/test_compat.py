@@ -59,7 +59,9 @@ def test_compat_task_logs_carry_the_scripts_output(compat_run: Any) -> None:
     assert "E2E-FAIL-MARKER try=" in "".join(run.logs("fail3.sh"))
     oom_logs = "".join(run.logs("oom.sh"))
     assert "OOMKilled" in oom_logs
-    assert "E2E-OOM try=2" in oom_logs
+    # the retry ran with try 2, or later when Airflow's scheduler spent a try on its deferral race
+    # (apache/airflow#67287; see the harness), as the core path allows
+    assert "E2E-OOM try=2" in oom_logs or ("E2E-OOM try=" in oom_logs and run.airflow_lost_a_try("oom.sh"))
 
 
 def test_compat_report_rows_and_the_pod_fault(compat_run: Any) -> None:

@@ -1,4 +1,9 @@
-"""A small client for the Airflow 3 public REST API of the local stack (what the demo and e2e tests use)."""
+"""A small client for Airflow's public REST API on the local stack (what the demo and e2e tests use).
+
+Airflow 3 serves ``/api/v2`` (a token from the simple auth manager); Airflow 2 serves ``/api/v1`` on its
+webserver, where the local stack makes every visitor Admin (no credentials). The client finds out which one
+it talks to on its first call; the methods return the same shapes for both.
+"""
 
 from __future__ import annotations
 
@@ -13,29 +18,55 @@ TERMINAL = {"success", "failed"}
 
 
 class AirflowClient:
-    """Talks to ``/api/v2`` with a token from the simple auth manager (all-admins mode, local only)."""
+    """Talks to ``/api/v2`` (Airflow 3, a simple-auth-manager token) or ``/api/v1`` (Airflow 2, open)."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, *, api_version: int | None = None) -> None:
+        """:param base_url: the api-server (3.x) or webserver (2.x) URL.
+        :param api_version: 1 or 2; found out from the server on first use when not given."""
         self.base = base_url.rstrip("/")
         self._token: str | None = None
+        self._api_version = api_version
 
-    def _auth(self) -> str:
+    @property
+    def api_version(self) -> int:
+        """1 (Airflow 2's webserver) or 2 (Airflow 3's api-server): whichever answers its health endpoint."""
+        if self._api_version is None:
+            try:
+                with urllib.request.urlopen(f"{self.base}/api/v1/health", timeout=30) as resp:
+                    self._api_version = 1 if resp.status == 200 else 2
+            except (urllib.error.URLError, OSError):
+                self._api_version = 2
+        return self._api_version
+
+    @property
+    def api(self) -> str:
+        """The API prefix, ``/api/v1`` or ``/api/v2``."""
+        return f"/api/v{self.api_version}"
+
+    def _auth_headers(self) -> dict[str, str]:
+        if self.api_version == 1:
+            return {}  # the local Airflow 2 webserver lets every visitor in as Admin
         if self._token is None:
             with urllib.request.urlopen(f"{self.base}/auth/token", timeout=30) as resp:
                 self._token = json.loads(resp.read())["access_token"]
-        return self._token
+        return {"Authorization": f"Bearer {self._token}"}
 
     def request(self, method: str, path: str, body: Any = None, *, accept: str = "application/json") -> Any:
+        """One call; ``path`` may start with ``/api/v2``, which is rewritten to this server's prefix.
+
+        :param method: HTTP method.
+        :param path: path and query below the base URL.
+        :param body: JSON body (or None).
+        :param accept: ``application/json`` (parsed) or another type (text returned).
+        """
+        if path.startswith("/api/v2/"):
+            path = self.api + path[len("/api/v2") :]
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(
             f"{self.base}{path}",
             data=data,
             method=method,
-            headers={
-                "Authorization": f"Bearer {self._auth()}",
-                "Content-Type": "application/json",
-                "Accept": accept,
-            },
+            headers={**self._auth_headers(), "Content-Type": "application/json", "Accept": accept},
         )
         try:
             with urllib.request.urlopen(req, timeout=60) as resp:
@@ -79,9 +110,11 @@ class AirflowClient:
         self.request("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
 
     def trigger_dag(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
-        run = self.request(
-            "POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": conf or {}}
-        )
+        # 3.x needs logical_date (None: a run without one); 2.x takes the current time when it is left out.
+        body: dict[str, Any] = {"conf": conf or {}}
+        if self.api_version >= 2:
+            body["logical_date"] = None
+        run = self.request("POST", f"/api/v2/dags/{dag_id}/dagRuns", body)
         return str(run["dag_run_id"])
 
     def dag_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
@@ -116,6 +149,9 @@ class AirflowClient:
             f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id)}/taskInstances/{task_id}/logs/"
             f"{try_number}?map_index={map_index}&full_content=true"
         )
+        if self.api_version == 1:
+            # 2.x's JSON answer is the repr of a list of (host, text) tuples: ask for the plain text
+            return str(self.request("GET", path, accept="text/plain"))
         body = self.request("GET", path)
         content = body.get("content", "") if isinstance(body, dict) else body
         if isinstance(content, list):
@@ -134,12 +170,26 @@ class AirflowClient:
         self.request(
             "PATCH",
             f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id)}/taskInstances/{task_id}/{map_index}",
-            {"new_state": state},
+            {"new_state": state} if self.api_version >= 2 else {"new_state": state, "dry_run": False},
         )
 
     def set_dag_run_state(self, dag_id: str, run_id: str, state: str) -> None:
         """Mark a whole DAG run ``failed``, ``success`` or ``queued`` as a user does in the UI."""
         self.request("PATCH", f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id)}", {"state": state})
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
+        """A task's XCom value as JSON (None when there is none yet)."""
+        path = (
+            f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id)}/taskInstances/{task_id}/"
+            f"xcomEntries/{key}?deserialize=true&stringify=false"
+        )
+        try:
+            body = self.request("GET", path)
+        except RuntimeError as exc:
+            if ": 404 " in str(exc):
+                return None
+            raise
+        return (body or {}).get("value")
 
     def pause(self, dag_id: str) -> None:
         self.request("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": True})

@@ -1,13 +1,19 @@
-"""The local stack: GCS emulator, PostgreSQL, the Kubernetes double and Airflow 3, on one machine.
+"""The local stack: GCS emulator, PostgreSQL, the Kubernetes double and Airflow (3.x or 2.x), on one machine.
 
 ``python -m local.stack up|down|status|env|run -- CMD``. Every process runs in its own process group with
 its log under ``local/.run/logs/``; ``down`` stops them all (SIGTERM, then SIGKILL) and never hangs.
+
+Airflow comes from the virtualenv named by ``SR_AIRFLOW_VENV`` (default: the one running this module), so
+one stack code runs every supported Airflow: 3.x as api-server, scheduler, dag-processor and triggerer;
+2.x as webserver (the v1 REST API), scheduler (which parses the DAGs itself) and triggerer. Each Airflow
+version gets its own ``AIRFLOW_HOME`` and metadata database, so switching versions never mixes schemas.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -32,7 +38,10 @@ ROOT = Path(__file__).resolve().parents[1]
 RUN = Path(os.environ.get("SR_RUN_DIR", ROOT / "local" / ".run"))
 LOGS = RUN / "logs"
 PIDS = RUN / "pids"
-VENV_BIN = Path(sys.executable).parent
+# Airflow's virtualenv (its `airflow` command, and first on the PATH of Airflow's processes); the other
+# components (emulator front, Kubernetes double) always run with the interpreter running this module.
+_AIRFLOW_VENV = os.environ.get("SR_AIRFLOW_VENV", "")
+VENV_BIN = Path(_AIRFLOW_VENV) / "bin" if _AIRFLOW_VENV else Path(sys.executable).parent
 PG_BIN = Path(os.environ.get("SR_PG_BIN", "/usr/local/bin"))
 PG_USER = "srpostgres"  # postgres refuses to run as root: a dedicated system user owns the data dir
 SDK = Path("/usr/lib/google-cloud-sdk")
@@ -58,17 +67,51 @@ class Ports:
 PORTS = Ports()
 BUCKET = os.environ.get("SR_BUCKET", "composer-bucket")
 OUT_BUCKET = BUCKET + "-out"
-COMPONENTS = [
-    "pubsub",
-    "gcs",
-    "iam",
-    "postgres",
-    "kube",
-    "api-server",
-    "scheduler",
-    "dag-processor",
-    "triggerer",
-]
+AIRFLOW_PARTS = ["api-server", "webserver", "scheduler", "dag-processor", "triggerer"]
+COMPONENTS = ["pubsub", "gcs", "iam", "postgres", "kube", *AIRFLOW_PARTS]
+
+
+@functools.cache
+def airflow_version() -> str:
+    """The Airflow version installed in the stack's Airflow virtualenv (read without importing Airflow)."""
+    if not _AIRFLOW_VENV:
+        from importlib.metadata import version
+
+        return version("apache-airflow")
+    out = subprocess.run(
+        [
+            str(VENV_BIN / "python"),
+            "-c",
+            "from importlib.metadata import version; print(version('apache-airflow'))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return out.stdout.strip()
+
+
+def airflow_major() -> int:
+    """2 or 3: which set of Airflow processes and which REST API the stack runs."""
+    return int(airflow_version().split(".")[0])
+
+
+def airflow_parts() -> list[str]:
+    """The Airflow processes of this version, the web/API one first."""
+    if airflow_major() >= 3:
+        return ["api-server", "scheduler", "dag-processor", "triggerer"]
+    return ["webserver", "scheduler", "triggerer"]
+
+
+def airflow_home() -> Path:
+    """``AIRFLOW_HOME``: ``RUN/airflow`` for the default venv, ``RUN/airflow-<version>`` for another one."""
+    return RUN / ("airflow" if not _AIRFLOW_VENV else f"airflow-{airflow_version()}")
+
+
+def airflow_db() -> str:
+    """The metadata database: one per Airflow version (a 2.x and a 3.x schema cannot share one)."""
+    return "airflow" if not _AIRFLOW_VENV else "airflow_" + airflow_version().replace(".", "_")
 
 
 def log(msg: str) -> None:
@@ -128,7 +171,7 @@ def airflow_env() -> dict[str, str]:
     kubeconfig = RUN / "kube" / "kubeconfig"
     api = f"http://127.0.0.1:{PORTS.airflow}"
     env = {
-        "AIRFLOW_HOME": str(RUN / "airflow"),
+        "AIRFLOW_HOME": str(airflow_home()),
         "AIRFLOW__CORE__DAGS_FOLDER": os.environ.get("SR_DAGS_FOLDER", str(ROOT / "dags")),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
@@ -138,7 +181,9 @@ def airflow_env() -> dict[str, str]:
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api}/execution/",
         "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://airflow:airflow@127.0.0.1:{PORTS.pg}/airflow",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": (
+            f"postgresql+psycopg2://airflow:airflow@127.0.0.1:{PORTS.pg}/{airflow_db()}"
+        ),
         "AIRFLOW__API_AUTH__JWT_SECRET": secret,
         "AIRFLOW__API__SECRET_KEY": secret,
         "AIRFLOW__API__BASE_URL": api,
@@ -148,7 +193,10 @@ def airflow_env() -> dict[str, str]:
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_SEC": "2",
         "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
-        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(RUN / "airflow" / "logs"),
+        # A worker's first call to the execution API (3.x) can take over the default 5 s on a loaded
+        # machine; the retry then finds the task already running and the task fails (seen on 3.3.1).
+        "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(airflow_home() / "logs"),
         "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT": json.dumps(
             {"conn_type": "google_cloud_platform", "extra": {"project": "test-project", "is_anonymous": True}}
         ),
@@ -184,7 +232,66 @@ def airflow_env() -> dict[str, str]:
             f"{prefix}airflow.providers.google.cloud.hooks.pubsub=WARNING"
             for prefix in ("", "airflow.task.hooks.")
         )
+    if airflow_major() < 3:
+        # 3.x-only settings would only mislead (2.x reads [webserver] base_url, as Composer sets it)
+        for key in _AIRFLOW3_ONLY:
+            env.pop(key, None)
+        env.update(airflow2_env(secret, api))
     return env
+
+
+_AIRFLOW3_ONLY = (
+    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS",
+    "AIRFLOW__CORE__EXECUTION_API_SERVER_URL",
+    "AIRFLOW__API_AUTH__JWT_SECRET",
+    "AIRFLOW__API__SECRET_KEY",
+    "AIRFLOW__API__BASE_URL",
+    "AIRFLOW__API__PORT",
+    "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL",
+    "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL",
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_SEC",
+    "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT",
+)
+
+
+def airflow2_env(secret: str, api: str) -> dict[str, str]:
+    """What Airflow 2 reads instead of the 3.x settings: webserver, v1 REST API, parsing in the scheduler.
+
+    The UI and API let everyone in as Admin (``AUTH_ROLE_PUBLIC`` in the webserver_config.py written by
+    :func:`write_webserver_config`), as the 3.x stack's simple auth manager does: local only.
+    """
+    return {
+        "AIRFLOW__WEBSERVER__SECRET_KEY": secret,
+        "AIRFLOW__WEBSERVER__BASE_URL": api,  # the report's log links (2.x reads [webserver], 3.x [api])
+        "AIRFLOW__WEBSERVER__WEB_SERVER_PORT": str(PORTS.airflow),
+        "AIRFLOW__WEBSERVER__WORKERS": "1",  # gunicorn's default 4 workers cost a core on this machine
+        "AIRFLOW__WEBSERVER__WORKER_REFRESH_BATCH_SIZE": "0",  # no rolling worker restarts
+        "AIRFLOW__WEBSERVER__WEB_SERVER_MASTER_TIMEOUT": "300",
+        "AIRFLOW__WEBSERVER__WEB_SERVER_WORKER_TIMEOUT": "300",
+        "AIRFLOW__WEBSERVER__CONFIG_FILE": str(airflow_home() / "webserver_config.py"),
+        "AIRFLOW__API__AUTH_BACKENDS": "airflow.providers.fab.auth_manager.api.auth.backend.basic_auth",
+        # XCom values as JSON in the API (the e2e harness reads discover's plan; 3.x always allows it)
+        "AIRFLOW__API__ENABLE_XCOM_DESERIALIZE_SUPPORT": "True",
+        "AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL": "5",
+        "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "30",
+        "AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC": "2",
+        "AIRFLOW__SCHEDULER__STANDALONE_DAG_PROCESSOR": "False",
+        "AIRFLOW__CORE__DAG_FILE_PROCESSOR_TIMEOUT": "120",
+    }
+
+
+def write_webserver_config() -> Path:
+    """Airflow 2's Flask-AppBuilder settings: every visitor is Admin (no login), as in the 3.x stack."""
+    path = airflow_home() / "webserver_config.py"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        '"""Written by local/stack.py: the local stack only; every visitor is Admin."""\n'
+        "from airflow.providers.fab.auth_manager.security_manager.override import AUTH_DB\n\n"
+        "AUTH_TYPE = AUTH_DB\n"
+        'AUTH_ROLE_PUBLIC = "Admin"\n'
+        "WTF_CSRF_ENABLED = True\n"
+    )
+    return path
 
 
 def full_env() -> dict[str, str]:
@@ -501,9 +608,15 @@ def start_postgres() -> None:
         )
 
     wait_for("PostgreSQL", ready, 60, "postgres")
+    log(f"PostgreSQL on 127.0.0.1:{PORTS.pg}")
+
+
+def create_databases() -> None:
+    """The roles and databases (Airflow's of this version, and the demo's); those that exist are kept."""
+    psql = shutil.which("psql") or "psql"
     for sql in (
         "CREATE ROLE airflow LOGIN PASSWORD 'airflow'",
-        "CREATE DATABASE airflow OWNER airflow",
+        f"CREATE DATABASE {airflow_db()} OWNER airflow",
         "CREATE ROLE demo LOGIN PASSWORD 'demo'",
         "CREATE DATABASE demo OWNER demo",
     ):
@@ -512,7 +625,6 @@ def start_postgres() -> None:
             capture_output=True,
             timeout=30,
         )
-    log(f"PostgreSQL on 127.0.0.1:{PORTS.pg} (databases airflow, demo)")
 
 
 def start_kube() -> None:
@@ -597,23 +709,28 @@ def airflow(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str
 
 
 def start_airflow() -> None:
+    """Migrate the metadata database and start this Airflow version's processes; wait for its REST API."""
+    create_databases()
+    if airflow_major() < 3:
+        write_webserver_config()
     out = airflow("db", "migrate")
     if out.returncode != 0:
         raise RuntimeError(f"airflow db migrate failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
     api = f"http://127.0.0.1:{PORTS.airflow}"
-    if not alive("api-server"):
-        spawn("api-server", [str(VENV_BIN / "airflow"), "api-server", "--port", str(PORTS.airflow)])
-    for name in ("scheduler", "dag-processor", "triggerer"):
+    web, *rest = airflow_parts()
+    if not alive(web):
+        spawn(web, [str(VENV_BIN / "airflow"), web, "--port", str(PORTS.airflow)])
+    for name in rest:
         if not alive(name):
             spawn(name, [str(VENV_BIN / "airflow"), name])
-    wait_for("Airflow api-server", lambda: http_ok(f"{api}/api/v2/monitor/health"), 180, "api-server")
-    # The execution API (what task processes call) builds its versioned app on its first request: 8 s here
-    # on a quiet machine, 47-53 s on a busy one, longer than a task's client waits (the first task of a
-    # fresh stack, discover, then failed with ReadTimeout). Pay it now, before any task runs.
-    wait_for(
-        "Airflow execution API", lambda: http_ok(f"{api}/execution/health", timeout=120), 240, "api-server"
-    )
-    log(f"Airflow UI {api} (simple auth, every user is admin: no login needed)")
+    health = f"{api}/api/v2/monitor/health" if airflow_major() >= 3 else f"{api}/api/v1/health"
+    wait_for(f"Airflow {web}", lambda: http_ok(health), 240, web)
+    if airflow_major() >= 3:
+        # The execution API (what task processes call) builds its versioned app on its first request: 8 s
+        # here on a quiet machine, 47-53 s on a busy one, longer than a task's client waits (the first task
+        # of a fresh stack, discover, then failed with ReadTimeout). Pay it now, before any task runs.
+        wait_for("Airflow execution API", lambda: http_ok(f"{api}/execution/health", timeout=120), 240, web)
+    log(f"Airflow {airflow_version()} UI {api} (every user is admin: no login needed)")
 
 
 def spawn_pubsub() -> None:
@@ -654,8 +771,7 @@ def up(*, kube: bool = True, airflow_too: bool = True) -> None:
 
 def down() -> None:
     # Airflow first (it talks to the others while shutting down), then the services; each group in parallel.
-    airflow_parts = ["api-server", "scheduler", "dag-processor", "triggerer"]
-    for group in (airflow_parts, [n for n in COMPONENTS if n not in airflow_parts]):
+    for group in (AIRFLOW_PARTS, [n for n in COMPONENTS if n not in AIRFLOW_PARTS]):
         threads = [
             threading.Thread(
                 target=stop, args=(name,), kwargs={"timeout": 20 if name in ("scheduler", "kube") else 15}

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -23,7 +25,7 @@ from script_runner.sizing import SizingHistory, Suggestion, platform_bend, sugge
 from script_runner.spec import ScriptSpec
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
     from datetime import datetime
 
     from script_runner.settings import RunnerSettings
@@ -36,13 +38,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "deploy":
             return _deploy(args)
-        settings = _settings(args)
-        if args.command == "lint":
-            return _lint(args, settings)
-        return _plan(settings, as_json=args.json, at=args.at, schedule=args.schedule)
+        with _logs_to_stderr():
+            settings = _settings(args)
+            if args.command == "lint":
+                return _lint(args, settings)
+            return _plan(settings, as_json=args.json, at=args.at, schedule=args.schedule)
     except ScriptRunnerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+@contextlib.contextmanager
+def _logs_to_stderr() -> Iterator[None]:
+    """Our log lines go to stderr, stdout stays the command's output (``plan --json`` stays JSON).
+
+    Airflow 2's logging setup (done on ``import airflow``) sends the root logger to stdout.
+    """
+    logger = logging.getLogger("script_runner")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    propagate = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,12 +1,20 @@
-"""Imports that moved between Airflow 2.10 and 3.x: the Task SDK first, the old paths as a fallback.
+"""Everything that differs between the Airflow versions we support (2.11 to 3.4), in one place.
 
-Each group is resolved on its own: Airflow 3.0/3.1 have ``airflow.sdk`` but still keep the task exceptions
-in ``airflow.exceptions``; newer releases move them to ``airflow.sdk.exceptions``.
+Imports that moved: the Task SDK first, the old paths as a fallback. Each group is resolved on its own:
+Airflow 3.0/3.1 have ``airflow.sdk`` but still keep the task exceptions in ``airflow.exceptions``; newer
+releases move them to ``airflow.sdk.exceptions``. Behaviour that moved (task states of a run, the UI's
+base URL and link shapes, the retry backoff argument) is behind a function here, so no caller guesses the
+version. Nothing is dropped silently: where a version lacks a feature, the function says so in the log and
+README's support table says so too.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+from urllib.parse import quote
+
+log = logging.getLogger(__name__)
 
 try:  # Airflow 3.x
     from airflow.sdk import DAG, BaseOperator, Param, Variable, get_current_context, task
@@ -38,6 +46,121 @@ except ImportError:  # pragma: no cover - Airflow 2.10 to 3.1
         AirflowTaskTimeout,
         TaskDeferred,
     )
+
+
+try:  # Airflow 3.x
+    from airflow.sdk import BaseNotifier
+except ImportError:  # pragma: no cover - Airflow 2
+    from airflow.notifications.basenotifier import BaseNotifier  # type: ignore[no-redef,attr-defined]
+
+
+def airflow_version() -> tuple[int, int]:
+    """(major, minor) of the running Airflow."""
+    import airflow
+
+    major, minor = (int(p) for p in airflow.__version__.split(".")[:2])
+    return major, minor
+
+
+def retry_backoff() -> Any:
+    """``retry_exponential_backoff``: a multiplier (2.0 doubles the delay) from Airflow 3.3 on, a flag before.
+
+    Before 3.3 the flag ``True`` doubles the delay each try; from 3.3 on the argument is the multiplier and
+    ``True`` would mean 1.0 (no growth), so the same doubling is written as 2.0.
+    """
+    return 2.0 if airflow_version() >= (3, 3) else True
+
+
+def task_states(ti: Any, *, run_id: str, task_ids: list[str]) -> dict[str, Any] | None:
+    """Final Airflow states of the given tasks in one run, by ``"<task_id>_<map_index>"``.
+
+    Airflow 3.1+ answers through the Task SDK (``get_task_states``). Airflow 2 has no such call, but its
+    task runs next to the metadata database: the states are read from there. ``None`` when neither works
+    (Airflow 3.0, or a database error): the caller reports from its own records and says so.
+
+    :param ti: the running task instance (the report task's).
+    :param run_id: the DAG run to read.
+    :param task_ids: the (mapped) tasks whose instances to read.
+    """
+    if hasattr(ti, "get_task_states"):  # Airflow 3.1+
+        try:
+            raw = ti.get_task_states(dag_id=ti.dag_id, run_ids=[run_id], task_ids=task_ids)
+            return dict((raw or {}).get(run_id, {}))
+        except Exception:
+            log.warning("get_task_states failed", exc_info=True)
+            return None
+    if AIRFLOW_3:  # Airflow 3.0: no database access from a task, and no SDK call yet
+        return None
+    try:
+        return _task_states_from_db(ti.dag_id, run_id, task_ids)
+    except Exception:
+        log.warning("could not read task states from the metadata database", exc_info=True)
+        return None
+
+
+def _task_states_from_db(dag_id: str, run_id: str, task_ids: list[str]) -> dict[str, Any]:
+    """Airflow 2: the states from the task_instance table (the task runs with database access)."""
+    from airflow.models.taskinstance import TaskInstance as TI
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = (
+            session.query(TI.task_id, TI.map_index, TI.state)
+            .filter(TI.dag_id == dag_id, TI.run_id == run_id, TI.task_id.in_(task_ids))
+            .all()
+        )
+    return {f"{task_id}_{map_index}": state for task_id, map_index, state in rows}
+
+
+def task_instance_state(*, dag_id: str, run_id: str, task_id: str, map_index: int) -> Any:
+    """One task instance's current state, from where this Airflow lets a trigger read it (None: unknown).
+
+    Airflow 3.1+: the Task SDK's ``get_task_states`` (the triggerer's supervisor answers it). Airflow 2: the
+    metadata database (the triggerer has access). Synchronous: call it through ``sync_to_async``.
+
+    :param dag_id: the DAG.
+    :param run_id: the DAG run.
+    :param task_id: the task.
+    :param map_index: the mapped index (-1 for an unmapped task).
+    """
+    if AIRFLOW_3:
+        from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+        raw = RuntimeTaskInstance.get_task_states(dag_id=dag_id, task_ids=[task_id], run_ids=[run_id])
+        key = f"{task_id}_{map_index}" if map_index >= 0 else task_id
+        return (raw or {}).get(run_id, {}).get(key)
+    from airflow.models.taskinstance import TaskInstance as TI
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return session.scalar(
+            session.query(TI.state)
+            .filter(
+                TI.dag_id == dag_id, TI.run_id == run_id, TI.task_id == task_id, TI.map_index == map_index
+            )
+            .statement
+        )
+
+
+def ui_task_link_template(dag_id: str, run_id: str) -> str:
+    """A link to one mapped task's log in this Airflow's UI, with ``{task_id}`` and ``{map_index}`` left open.
+
+    Airflow 3's UI lives at ``[api] base_url`` with paths ``/dags/D/runs/R/tasks/T/mapped/I``; Airflow 2's
+    at ``[webserver] base_url`` with the grid view's query string. Empty when the base URL is not set.
+
+    :param dag_id: the DAG.
+    :param run_id: the DAG run.
+    """
+    from airflow.configuration import conf
+
+    dag, run = quote(dag_id, safe=""), quote(run_id, safe="")
+    if AIRFLOW_3:
+        base = str(conf.get("api", "base_url", fallback="") or "").rstrip("/")
+        return f"{base}/dags/{dag}/runs/{run}/tasks/{{task_id}}/mapped/{{map_index}}" if base else ""
+    base = str(conf.get("webserver", "base_url", fallback="") or "").rstrip("/")
+    if not base:
+        return ""
+    return f"{base}/dags/{dag}/grid?dag_run_id={run}&task_id={{task_id}}&map_index={{map_index}}&tab=logs"
 
 
 def variable_get(key: str) -> str | None:
@@ -74,12 +197,18 @@ __all__ = [
     "AirflowRescheduleException",
     "AirflowSkipException",
     "AirflowTaskTimeout",
+    "BaseNotifier",
     "BaseOperator",
     "Param",
     "TaskDeferred",
     "Variable",
+    "airflow_version",
     "get_current_context",
     "parent_execute_kwargs",
+    "retry_backoff",
     "task",
+    "task_instance_state",
+    "task_states",
+    "ui_task_link_template",
     "variable_get",
 ]

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from script_runner import constants as c
-from script_runner.compat import AIRFLOW_3, DAG, get_current_context, task
+from script_runner.compat import AIRFLOW_3, DAG, get_current_context, retry_backoff, task
 from script_runner.operator import ScriptPodOperator
 from script_runner.params import dag_params
 from script_runner.settings import parse_time_settings
@@ -31,14 +31,6 @@ listed in the report with the fix. Scripts may wait for others (`# runner: after
 their own schedule (`# runner: schedule=0 6 * * 1`). The trigger form offers `only`, `exclude`, `dry_run`,
 `rerun` (ignore done-markers), `reason` and `due_at`; a raw conf `{"rerun": true}` works too.
 """
-
-
-def _backoff() -> Any:
-    """Exponential retry backoff: a multiplier from Airflow 3.3 on, a flag before."""
-    import airflow
-
-    major, minor = (int(p) for p in airflow.__version__.split(".")[:2])
-    return 2.0 if (major, minor) >= (3, 3) else True
 
 
 def _same_partial(first: Any, task_id: str) -> Any:
@@ -96,7 +88,7 @@ def build_dag(dag_id: str = c.DAG_ID, *, params: bool = True) -> DAG:
             task_id=run_task_id(0),
             retries=shape["max_retries"],
             retry_delay=timedelta(seconds=shape["retry_delay"]),
-            retry_exponential_backoff=_backoff(),
+            retry_exponential_backoff=retry_backoff(),
             max_retry_delay=timedelta(minutes=30),
             map_index_template="{{ task.script_path }}",
         )

@@ -50,7 +50,8 @@ def build_report(
     :param run: the trigger's options (reason, dry_run, only) and the schedule window, when known.
     :param attempts: the ledger: attempts per script path.
     :param states: final Airflow state per script path (when known).
-    :param log_url: UI base for links, e.g. ``http://host/dags/<dag>/runs/<run>``.
+    :param log_url: UI link to a task's log: a template with ``{task_id}`` and ``{map_index}`` (see
+        ``compat.ui_task_link_template``), or a run's base such as ``http://host/dags/<dag>/runs/<run>``.
     """
     rows = []
     for shard_index, shard in enumerate(shards):
@@ -118,7 +119,7 @@ def _row(
         "reason": _reason(state, last, bool(tries)),
         "history": [f"{t.get('status')}({t.get('exit_code')})" for t in tries],
         "task": f"{task_id}[{map_index}]",
-        "log": f"{log_url}/tasks/{task_id}/mapped/{map_index}" if log_url else "",
+        "log": _log_link(log_url, task_id, map_index),
     }
 
 
@@ -148,6 +149,14 @@ def _sizing(spec: dict[str, Any], tries: list[dict[str, Any]]) -> dict[str, Any]
             for index, t in enumerate(tries, start=1)
         ],
     }
+
+
+def _log_link(log_url: str, task_id: str, map_index: int) -> str:
+    if not log_url:
+        return ""
+    if "{task_id}" in log_url:
+        return log_url.format(task_id=task_id, map_index=map_index)
+    return f"{log_url}/tasks/{task_id}/mapped/{map_index}"
 
 
 def _reason(state: str | None, last: dict[str, Any], tried: bool) -> str:

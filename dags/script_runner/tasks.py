@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 import logging
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from script_runner import constants as c
-from script_runner.compat import AirflowFailException, get_current_context
+from script_runner.compat import (
+    AirflowFailException,
+    get_current_context,
+    task_states,
+    ui_task_link_template,
+)
 from script_runner.dependencies import locate
 from script_runner.discovery import discover, shard
 from script_runner.exceptions import DiscoveryError, ScriptRunnerError, SettingsError
@@ -175,7 +179,7 @@ def run_report(*, shards: int, run_task_ids: list[str]) -> dict[str, Any]:
         rejected=rejected,
         attempts=attempts,
         states=states,
-        log_url=_ui_base(ti.dag_id, run_id),
+        log_url=ui_task_link_template(ti.dag_id, run_id),
         held=held,
         run=run_info,
     )
@@ -215,25 +219,15 @@ def run_report(*, shards: int, run_task_ids: list[str]) -> dict[str, Any]:
 def _script_states(
     ti: Any, run_id: str, planned: list[list[dict[str, Any]]], run_task_ids: list[str]
 ) -> dict[str, str | None]:
-    try:
-        raw = ti.get_task_states(dag_id=ti.dag_id, run_ids=[run_id], task_ids=run_task_ids)
-    except Exception:  # not available before Airflow 3.1: the ledger alone tells
-        log.info("task states unavailable; the report uses the attempt ledger only")
+    by_key = task_states(ti, run_id=run_id, task_ids=run_task_ids)
+    if by_key is None:  # Airflow 3.0 only (see compat.task_states): the ledger alone tells
+        log.warning(
+            "[runner] task states unavailable on this Airflow; the report uses the attempt ledger only"
+        )
         return {}
-    by_key: dict[str, Any] = (raw or {}).get(run_id, {})
     states: dict[str, str | None] = {}
     for task_id, shard_specs in zip(run_task_ids, planned, strict=False):
         for index, spec in enumerate(shard_specs):
             state = by_key.get(f"{task_id}_{index}")
             states[spec["path"]] = str(state.value if hasattr(state, "value") else state) if state else None
     return states
-
-
-def _ui_base(dag_id: str, run_id: str) -> str:
-    try:
-        from airflow.configuration import conf
-
-        base = conf.get("api", "base_url", fallback="") or ""
-    except Exception:  # pragma: no cover
-        base = ""
-    return f"{base.rstrip('/')}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}" if base else ""

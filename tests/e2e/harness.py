@@ -42,12 +42,29 @@ class RunResult:
         return list(self.runner.stack.task_instances(DAG_ID, self.run_id))
 
     def mapped_tasks(self) -> dict[str, dict[str, Any]]:
-        """Mapped run_scripts instances by their rendered label (the script path)."""
+        """Mapped run_scripts instances by their rendered label (the script path).
+
+        Airflow 2 renders the label when the task ends: a running or deferred instance has none yet, and
+        is named from discover's plan (its index in the list it was mapped over).
+        """
         out = {}
+        plans: dict[str, dict[int, str]] = {}
         for ti in self.task_instances():
             if ti["task_id"].startswith("run_scripts") and ti.get("map_index", -1) >= 0:
-                out[ti.get("rendered_map_index") or str(ti["map_index"])] = ti
+                label = ti.get("rendered_map_index")
+                if not label:
+                    if ti["task_id"] not in plans:
+                        plans[ti["task_id"]] = self._planned_paths(ti["task_id"])
+                    label = plans[ti["task_id"]].get(ti["map_index"], str(ti["map_index"]))
+                out[label] = ti
         return out
+
+    def _planned_paths(self, task_id: str) -> dict[int, str]:
+        """Script paths by map index for one run task, from discover's XCom (shard 0: its return value)."""
+        shard = task_id.rpartition("_")[2]
+        key = f"shard_{shard}" if shard.isdigit() and shard != "0" else "return_value"
+        specs = self.runner.stack.xcom(DAG_ID, self.run_id, "discover", key) or []
+        return {i: str(spec["path"]) for i, spec in enumerate(specs)}
 
     def log(self, script: str, *, try_number: int | None = None) -> str:
         ti = self.mapped_tasks()[script]

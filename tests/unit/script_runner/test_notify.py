@@ -3,11 +3,7 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
-try:  # Airflow 3
-    from airflow.sdk import BaseNotifier
-except ImportError:  # Airflow 2 (make unit-af2)
-    from airflow.notifications.basenotifier import BaseNotifier
-
+from script_runner.compat import BaseNotifier
 from script_runner.notify import alert_events, failure_message, read_events, send
 from script_runner.settings import load_settings
 

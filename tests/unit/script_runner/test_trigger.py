@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from airflow.providers.cncf.kubernetes.triggers.pod import KubernetesPodTrigger
 
-from script_runner.compat import TaskDeferred
+from script_runner.compat import TaskDeferred, airflow_version
 from script_runner.ledger import Ledger
 from script_runner.operator import ScriptPodOperator
 from script_runner.settings import load_settings
@@ -19,7 +19,7 @@ from tests.unit.script_runner.test_operator import SCRIPT, FakeTI
 # The triggerer calls a trigger's on_kill from Airflow 3.3 (and providers that have it) on.
 needs_on_kill = pytest.mark.skipif(
     not hasattr(KubernetesPodTrigger, "on_kill"),
-    reason="this provider's trigger has no on_kill (before 10.2x)",
+    reason="no on_kill on this Airflow's triggers (the triggerer calls it from 3.3 on)",
 )
 ANON = json.dumps(
     {"conn_type": "google_cloud_platform", "extra": {"project": "test-project", "is_anonymous": True}}
@@ -32,6 +32,13 @@ class FakeAsyncHook:
     def __init__(self, on_delete: Any = None) -> None:
         self.deleted: list[str] = []
         self.on_delete = on_delete
+
+    phase = "Running"  # what get_pod answers
+
+    async def get_pod(self, *, name: str, namespace: str) -> Any:
+        from types import SimpleNamespace
+
+        return SimpleNamespace(status=SimpleNamespace(phase=self.phase))
 
     async def delete_pod(self, *, name: str, namespace: str, grace_period_seconds: int | None = None) -> None:
         self.deleted.append(name)
@@ -183,3 +190,61 @@ async def _timed(work: Any) -> float:
     begin = loop.time()
     await work
     return loop.time() - begin
+
+
+# Providers before 10.2x (Composer's 10.11 and 10.14) have no safe_to_cancel and delete nothing on a kill;
+# below Airflow 3.3 the triggerer calls only cleanup(): ScriptPodTrigger does what 10.2x does.
+needs_old_provider = pytest.mark.skipif(
+    hasattr(KubernetesPodTrigger, "safe_to_cancel") or airflow_version() >= (3, 3),
+    reason="this provider decides with its own safe_to_cancel (10.2x), or Airflow 3.3+ calls on_kill",
+)
+
+
+@needs_old_provider
+@pytest.mark.parametrize(
+    ("state", "fired", "deleted"),
+    [
+        pytest.param("failed", False, True, id="marked-failed-deletes"),
+        pytest.param("success", False, True, id="marked-success-deletes"),
+        pytest.param("deferred", False, False, id="triggerer-restart-keeps"),
+        pytest.param("failed", True, False, id="after-its-event-keeps"),
+        pytest.param("up_for_retry", False, False, id="pod-already-ended-keeps"),
+    ],
+)
+def test_trigger_cleanup_on_old_providers_deletes_the_pod_of_a_killed_task_only(
+    gcs_client: Any,
+    make_bucket: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    state: str,
+    fired: bool,
+    deleted: bool,
+) -> None:
+    from types import SimpleNamespace
+
+    from script_runner import compat
+
+    monkeypatch.setenv("AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT", ANON)
+    bucket = make_bucket({})
+    target = {
+        "bucket": bucket.name,
+        "root": "sr",
+        "run_id": "r1",
+        "path": "a.sh",
+        "record": {"try_number": 1},
+    }
+    trigger = ScriptPodTrigger(cancel_record=target, **_kpo_trigger().serialize()[1])
+    hook = FakeAsyncHook()
+    if state == "up_for_retry":  # a stale trigger copy cancelled after its pod ended (Airflow 3.1's race)
+        hook.phase = "Failed"
+    trigger.__dict__["hook"] = hook
+    trigger.task_instance = SimpleNamespace(dag_id="d", run_id="r1", task_id="run_scripts", map_index=0)
+    asked: list[dict[str, Any]] = []
+    # the task's state as the metadata database (2.x) or the Task SDK (3.1/3.2) answers it
+    monkeypatch.setattr(compat, "task_instance_state", lambda **key: asked.append(key) or state)
+    trigger._script_fired = fired
+    asyncio.run(trigger.cleanup())
+    assert hook.deleted == (["sr-etl-load-abc-123"] if deleted else [])
+    records = Ledger(gcs_client, bucket=bucket.name, root="sr").read("r1", "a.sh")
+    assert [r["status"] for r in records] == (["cancelled"] if deleted else [])
+    if not fired:
+        assert asked == [{"dag_id": "d", "run_id": "r1", "task_id": "run_scripts", "map_index": 0}]

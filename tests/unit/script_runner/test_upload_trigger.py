@@ -138,16 +138,27 @@ async def _events(
     return out
 
 
-async def _drain(trigger: UploadTrigger) -> None:
-    while pulled := await trigger.hook.pull(
-        project_id=pubsub.PROJECT,
-        subscription=pubsub.SUBSCRIPTION,
-        max_messages=1000,
-        return_immediately=True,
-    ):
-        await trigger.hook.acknowledge(
-            project_id=pubsub.PROJECT, subscription=pubsub.SUBSCRIPTION, messages=pulled
+async def _drain(trigger: UploadTrigger, *, until: str | None = None, within: float = 30) -> None:
+    """Ack what is queued; with ``until``, go on until that object's notification was seen (fake-gcs-server
+    publishes a moment after the upload returns: on a loaded machine it came after a first empty pull)."""
+    loop = asyncio.get_running_loop()
+    deadline, seen = loop.time() + within, until is None
+    while True:
+        pulled = await trigger.hook.pull(
+            project_id=pubsub.PROJECT,
+            subscription=pubsub.SUBSCRIPTION,
+            max_messages=1000,
+            return_immediately=True,
         )
+        if pulled:
+            await trigger.hook.acknowledge(
+                project_id=pubsub.PROJECT, subscription=pubsub.SUBSCRIPTION, messages=pulled
+            )
+            seen = seen or any(m.message.attributes.get("objectId") == until for m in pulled)
+            continue
+        if seen or loop.time() > deadline:
+            return
+        await asyncio.sleep(0.2)
 
 
 def test_upload_trigger_fires_once_for_a_burst_with_just_its_scripts(
@@ -158,7 +169,7 @@ def test_upload_trigger_fires_once_for_a_burst_with_just_its_scripts(
     trigger = _trigger()
 
     async def scenario() -> tuple[float, list[tuple[float, dict[str, Any]]]]:
-        await _drain(trigger)
+        await _drain(trigger, until="data/.runnerignore")
         names = [f"data/burst/s{i}.sh" for i in range(6)]
         names += ["data/notes.txt", "data/.hidden.sh", "data/drafts/wip.sh", "dags/not_a_script.sh"]
         # A burst longer than one pull and shorter than the settle window between two uploads.

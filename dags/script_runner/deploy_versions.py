@@ -113,7 +113,8 @@ def _table(data: Any, origin: str) -> SupportTable:
         raise DeployError(f'{origin}: expected {{"sets": [{{"airflow": ..., "providers": {{...}}}}]}}')
     out = []
     for entry in sets:
-        if not isinstance(entry, dict) or entry.get("passed", True) is False:
+        # "passed" (this module's shape) or "supported" (what `make compat` writes in compat/support.json)
+        if not isinstance(entry, dict) or False in (entry.get("passed", True), entry.get("supported", True)):
             continue
         release = str(
             entry.get("airflow") or entry.get("apache-airflow") or entry.get("airflow_version") or ""

@@ -439,3 +439,19 @@ def test_deploy_airflow2_rest_api_with_basic_auth_creates_the_variable(
     assert "Airflow 2.11.1, cncf-kubernetes 10.14.0, google 22.2.2" in out
     assert json.loads(state["variables"]["script_runner_settings"]) == {"image": "r/sr:1"}
     assert "POST /api/v1/variables" in state["seen"]  # created: it did not exist
+
+
+def test_support_table_reads_the_file_make_compat_wrote() -> None:
+    """compat/support.json in this checkout (written by `make compat`) is a table deploy can check against."""
+    path = Path(__file__).resolve().parents[3] / "compat" / "support.json"
+    table = load_support_table(path)
+    data = json.loads(path.read_text())
+    tested = [entry for entry in data["sets"] if entry["supported"]]
+    assert tested
+    for entry in tested:
+        versions = (
+            f"airflow={entry['airflow']},cncf-kubernetes={entry['cncf_kubernetes']},google={entry['google']}"
+        )
+        assert table.check(parse_versions_option(versions)) == [], entry["name"]
+    assert table.check(parse_versions_option("airflow=2.10.5"))  # Composer 2's older image: not tested
+    assert table.check(parse_versions_option("airflow=2.11.1,cncf-kubernetes=10.0.0"))  # provider too old

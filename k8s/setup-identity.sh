@@ -7,7 +7,7 @@
 #   composer3: no custom KSAs; pods run as the environment's service account, which impersonates one GSA per
 #     --identity (roles/iam.serviceAccountTokenCreator on that GSA).
 #   Every pod GSA gets read on the scripts (data/) and write on the state root's pod prefixes (state/ once/
-#   events/ done/) only, by IAM conditions on object names; --airflow-sa gets cache/ ledger/ reports/.
+#   events/ done/) only, by IAM conditions on object names; --airflow-sa gets cache/ ledger/ reports/ sizing/.
 #
 # Usage: k8s/setup-identity.sh --overlay composer2|gke|composer3 --project PROJECT --bucket BUCKET
 #          [--identity NAME[=GSA_EMAIL]]... [--namespace script-runner] [--state-bucket BUCKET]
@@ -19,7 +19,7 @@ set -Eeuo pipefail
 
 readonly USAGE_LINES=12
 readonly POD_PREFIXES=(state once events "done")
-readonly AIRFLOW_PREFIXES=(cache ledger reports)
+readonly AIRFLOW_PREFIXES=(cache ledger reports sizing)
 readonly BUCKET_TYPE='resource.type == "storage.googleapis.com/Bucket"'
 
 OVERLAY="" PROJECT="" BUCKET="" STATE_BUCKET="" STATE_ROOT="script-runner" SOURCE_PREFIX="data/"
@@ -230,7 +230,7 @@ main() {
     identity_grant_pod "$(_gsa_email "$identity")"
   done
   if [[ -n "$AIRFLOW_SA" ]]; then
-    _note "Airflow's identity ${AIRFLOW_SA}: the header cache, the attempt ledger and the reports"
+    _note "Airflow's identity ${AIRFLOW_SA}: the header cache, the attempt ledger, the reports and the sizing history"
     identity_grant_airflow "$AIRFLOW_SA"
   fi
 }

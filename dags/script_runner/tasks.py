@@ -219,14 +219,18 @@ def run_report(*, shards: int, run_task_ids: list[str]) -> dict[str, Any]:
 def _script_states(
     ti: Any, run_id: str, planned: list[list[dict[str, Any]]], run_task_ids: list[str]
 ) -> dict[str, str | None]:
-    by_key = task_states(ti, run_id=run_id, task_ids=run_task_ids)
-    if by_key is None:  # Airflow 3.0 only (see compat.task_states): the ledger alone tells
-        log.warning(
-            "[runner] task states unavailable on this Airflow; the report uses the attempt ledger only"
-        )
-        return {}
     states: dict[str, str | None] = {}
     for task_id, shard_specs in zip(run_task_ids, planned, strict=False):
+        if not shard_specs:
+            continue
+        # One task per call: keys are "<task_id>_<map_index>", or the bare task id of an unexpanded task, so
+        # shard 1's skipped "run_scripts_1" would read as map index 1 of "run_scripts" in a joint answer.
+        by_key = task_states(ti, run_id=run_id, task_ids=[task_id])
+        if by_key is None:  # Airflow 3.0 only (see compat.task_states): the ledger alone tells
+            log.warning(
+                "[runner] task states unavailable on this Airflow; the report uses the attempt ledger only"
+            )
+            return {}
         for index, spec in enumerate(shard_specs):
             state = by_key.get(f"{task_id}_{index}")
             states[spec["path"]] = str(state.value if hasattr(state, "value") else state) if state else None

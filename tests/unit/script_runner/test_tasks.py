@@ -36,3 +36,35 @@ def test_discovery_hands_each_script_the_settings_and_pushes_only_non_empty_shar
     assert sorted(k for k in ti.pushed if k.startswith("shard_")) == ["shard_1", "shard_2"]
     assert [s["path"] for s in ti.pushed["shard_2"]] == ["s06.sh"]
     assert settings_from_wire(first[0]["settings"]) == settings
+
+
+class _StatesTI:
+    """get_task_states as Airflow answers it: "<task_id>_<map_index>", the bare id for an unexpanded task."""
+
+    dag_id = "d"
+
+    def __init__(self, rows: list[tuple[str, int, str]]) -> None:
+        self.rows = rows
+
+    def get_task_states(self, *, dag_id: str, run_ids: list[str], task_ids: list[str]) -> dict[str, Any]:
+        return {
+            run_ids[0]: {
+                (task if index < 0 else f"{task}_{index}"): state
+                for task, index, state in self.rows
+                if task in task_ids
+            }
+        }
+
+
+def test_script_states_do_not_read_a_skipped_shard_as_a_map_index_of_the_first() -> None:
+    from script_runner.tasks import _script_states
+
+    # Shard 0 ran two scripts; shard 1 ("run_scripts_1") was empty and skipped without expanding.
+    ti = _StatesTI(
+        [("run_scripts", 0, "success"), ("run_scripts", 1, "failed"), ("run_scripts_1", -1, "skipped")]
+    )
+    planned = [[{"path": "a.sh"}, {"path": "b.sh"}], []]
+    assert _script_states(ti, "r", planned, ["run_scripts", "run_scripts_1"]) == {
+        "a.sh": "success",
+        "b.sh": "failed",
+    }

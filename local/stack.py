@@ -62,6 +62,9 @@ class Ports:
         os.environ.get("SR_IAM_HTTPS_PORT", str(int(os.environ.get("SR_IAM_PORT", "4490")) + 1))
     )
     pubsub: int = int(os.environ.get("SR_PUBSUB_PORT", "8685"))
+    # Airflow's log servers (the worker's and the triggerer's): two stacks side by side need their own.
+    worker_log: int = int(os.environ.get("SR_WORKER_LOG_PORT", "8793"))
+    trigger_log: int = int(os.environ.get("SR_TRIGGER_LOG_PORT", "8794"))
 
 
 PORTS = Ports()
@@ -197,6 +200,8 @@ def airflow_env() -> dict[str, str]:
         # machine; the retry then finds the task already running and the task fails (seen on 3.3.1).
         "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(airflow_home() / "logs"),
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(PORTS.worker_log),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(PORTS.trigger_log),
         "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT": json.dumps(
             {"conn_type": "google_cloud_platform", "extra": {"project": "test-project", "is_anonymous": True}}
         ),

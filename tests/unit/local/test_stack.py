@@ -51,3 +51,11 @@ def test_stack_pg_home_is_one_folder_per_clone(monkeypatch: pytest.MonkeyPatch) 
     first = stack.pg_home()
     monkeypatch.setattr(stack, "RUN", Path("/another/clone/local/.run"))
     assert stack.pg_home() != first
+
+
+def test_airflow_log_servers_listen_on_the_stacks_own_ports(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two stacks side by side (a benchmark beside `make test`) must not both bind 8793/8794."""
+    monkeypatch.setattr(stack, "PORTS", stack.Ports(worker_log=18793, trigger_log=18794))
+    env = stack.airflow_env()
+    assert env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] == "18793"
+    assert env["AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT"] == "18794"

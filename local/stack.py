@@ -68,6 +68,8 @@ class Ports:
 
 
 PORTS = Ports()
+# Seconds without a task heartbeat before the scheduler fails the task (its worker is gone) and retries it.
+HEARTBEAT_TIMEOUT = os.environ.get("SR_HEARTBEAT_TIMEOUT", "60")
 BUCKET = os.environ.get("SR_BUCKET", "composer-bucket")
 OUT_BUCKET = BUCKET + "-out"
 AIRFLOW_PARTS = ["api-server", "webserver", "scheduler", "dag-processor", "triggerer"]
@@ -195,6 +197,10 @@ def airflow_env() -> dict[str, str]:
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_SEC": "2",
+        # A task whose worker died (no heartbeat) is failed and retried after this many seconds (Airflow's
+        # default 300 s, Composer's too); the tasks heartbeat every 2 s here, so a minute is 30 missed beats.
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": HEARTBEAT_TIMEOUT,
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
         "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
         # A worker's first call to the execution API (3.x) can take over the default 5 s on a loaded
         # machine; the retry then finds the task already running and the task fails (seen on 3.3.1).
@@ -255,6 +261,8 @@ _AIRFLOW3_ONLY = (
     "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL",
     "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL",
     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_SEC",
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT",
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL",
     "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT",
 )
 
@@ -280,6 +288,8 @@ def airflow2_env(secret: str, api: str) -> dict[str, str]:
         "AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL": "5",
         "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "30",
         "AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC": "2",
+        "AIRFLOW__SCHEDULER__SCHEDULER_ZOMBIE_TASK_THRESHOLD": HEARTBEAT_TIMEOUT,  # 2.x's name for it
+        "AIRFLOW__SCHEDULER__ZOMBIE_DETECTION_INTERVAL": "5",
         "AIRFLOW__SCHEDULER__STANDALONE_DAG_PROCESSOR": "False",
         "AIRFLOW__CORE__DAG_FILE_PROCESSOR_TIMEOUT": "120",
     }

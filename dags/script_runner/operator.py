@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
-from script_runner import pod_spec
+from script_runner import pod_spec, worker_guard
 from script_runner.compat import (
     AirflowFailException,
     AirflowRescheduleException,
@@ -139,6 +139,7 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
     # -- launch -------------------------------------------------------------------------------------
     def execute(self, context: Any) -> Any:
         """Name the pod for this attempt, size it after earlier OOMs, then run it as KPO does."""
+        worker_guard.die_with_worker()  # an orphan of a lost worker must not act on the pod
         ti = context["ti"]
         run_id = context["run_id"]
         self._context, self._recorded, self._usage = context, False, {}
@@ -287,6 +288,7 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
 
     def trigger_reentry(self, context: Any, event: dict[str, Any]) -> Any:
         """Deferrable mode: the trigger reported back; finish as KPO does, under the same policies."""
+        worker_guard.die_with_worker()
         self._context, self._recorded, self._usage = context, False, {}
         history = self._history(context)
         self._event_pod = self._pod_ref(event)
@@ -524,11 +526,16 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
         return {
             "try_number": context["ti"].try_number,
             "max_tries": _max_tries(context),
-            "pod": self.name,
+            "pod": self._pod_name(),
             "memory": self._memory,
             "cpu": self.script_spec.cpu,
             "started": self._started_at.isoformat(timespec="seconds"),
         }
+
+    def _pod_name(self) -> str | None:
+        """The pod this attempt ran in: a reattached try's is the earlier try's pod, not its own name."""
+        pod = getattr(self, "pod", None) or self._event_pod
+        return getattr(getattr(pod, "metadata", None), "name", None) or self.name
 
     def _exit_code(self) -> int | None:
         return self._outcome.exit_code if self._outcome else None

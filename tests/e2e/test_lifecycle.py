@@ -101,6 +101,26 @@ def _assert_ran_once(log: str, begin: str, end: str) -> None:
         assert "might get duplicated" in log, log
 
 
+def _executor_worker(pid: int) -> int:
+    """The LocalExecutor worker process that runs the task process ``pid`` (its supervisor, an ancestor)."""
+    current = pid
+    while current > 1:
+        cmdline = Path(f"/proc/{current}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        if "LocalExecutor" in cmdline:
+            return current
+        stat = Path(f"/proc/{current}/stat").read_text()
+        current = int(stat.rsplit(")", 1)[1].split()[1])  # field 4, after the command in parentheses
+    raise AssertionError(f"no LocalExecutor worker among the ancestors of task process {pid}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 def _wait_running(driven: Driven, *scripts: str) -> None:
     """Wait until each script is under way: its pod runs and the script printed its first line.
 
@@ -126,12 +146,17 @@ def sync_run(stack: AirflowClient) -> Driven:
     launched = runner.launch(SCRIPTS / "sync", prefix="e2e-lifecycle-sync/", settings=settings)
     driven = Driven(runner, launched, _now())
     with _driving(driven):
-        _wait_running(driven, "cancel_failed.sh", "cancel_success.sh", "worker_kill.sh")
+        _wait_running(driven, "cancel_failed.sh", "cancel_success.sh", "worker_kill.sh", "worker_gone.sh")
         seen = driven.seen
         seen["worker_pod"] = runner.running_pod("worker_kill.sh")
         ti = _ti(driven, "worker_kill.sh")
         seen["killed_pid"] = ti["pid"]
         os.kill(int(ti["pid"]), signal.SIGKILL)  # the task process dies as on an OOM-killed worker
+        # The LocalExecutor's worker (the task's supervisor, which heartbeats for it) dies as on a lost node
+        seen["gone_pod"] = runner.running_pod("worker_gone.sh")
+        gone = _ti(driven, "worker_gone.sh")
+        seen["gone_worker"] = _executor_worker(int(gone["pid"]))
+        os.kill(seen["gone_worker"], signal.SIGKILL)
         seen["failed_gone_secs"] = _mark(driven, "cancel_failed.sh", "failed")
         seen["success_gone_secs"] = _mark(driven, "cancel_success.sh", "success")
 
@@ -141,6 +166,13 @@ def sync_run(stack: AirflowClient) -> Driven:
             return bool(now["state"] == "running" and now["try_number"] > ti["try_number"])
 
         wait_until("the killed task's next try", reattached, 120)
+
+        def gone_retried() -> bool:
+            now = stack.task_instance(DAG_ID, driven.run.run_id, gone["task_id"], gone["map_index"])
+            return bool(now["state"] == "running" and now["try_number"] > gone["try_number"])
+
+        # no heartbeat for the stack's 60 s (local.stack.HEARTBEAT_TIMEOUT), then a retry 2 s later
+        wait_until("the next try of the task whose worker died", gone_retried, 180)
         stack.pause(DAG_ID)
         try:
             wait_until(
@@ -197,6 +229,20 @@ def test_lifecycle_killed_task_process_reattaches_to_the_same_pod_and_the_script
     assert row["history"] == ["success(0)"], row  # one run of the script, recorded once
 
 
+def test_lifecycle_lost_worker_is_noticed_and_the_next_try_reattaches_to_the_same_pod(
+    sync_run: Driven,
+) -> None:
+    first = sync_run.seen["gone_pod"]
+    created = sync_run.runner.pods_created("worker_gone.sh", since=sync_run.since)
+    assert created == {first["uid"]}  # no second pod: the orphaned try did not delete it, the next found it
+    assert sync_run.run.mapped_tasks()["worker_gone.sh"]["state"] == "success"
+    _assert_ran_once(sync_run.run.log("worker_gone.sh"), "E2E-GONE begin", "E2E-GONE end")
+    row = sync_run.rows()["worker_gone.sh"]
+    assert row["status"] == "success", row
+    assert row["history"] == ["success(0)"], row  # one run of the script, no retry spent
+    assert not _alive(sync_run.seen["gone_worker"])
+
+
 def test_lifecycle_script_over_its_timeout_is_stopped_and_not_retried(sync_run: Driven) -> None:
     row = sync_run.rows()["deadline.sh"]
     assert row["status"] == "timeout", row
@@ -225,6 +271,7 @@ def test_lifecycle_paused_dag_finishes_running_scripts_and_starts_nothing_new(sy
     assert sync_run.seen["paused_report_state"] in (None, "scheduled", "none"), sync_run.seen
     assert sync_run.run.state == "failed"  # after the unpause the report ran: cancelled/timeout are problems
     assert sync_run.rows()["worker_kill.sh"]["status"] == "success"
+    assert sync_run.rows()["worker_gone.sh"]["status"] == "success"
     assert sync_run.runner.pods_left() == []
     assert sync_run.runner.processes_left() == []
 

@@ -4,6 +4,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from kubernetes.client import models as k8s
 
 from script_runner.compat import AirflowFailException, AirflowRescheduleException, AirflowTaskTimeout
 from script_runner.ledger import Ledger, since_last_clear
@@ -358,6 +359,17 @@ def test_operator_records_the_attempts_usage_and_its_cpu_ask(ledger_op: ScriptPo
     assert record["mem_peak_bytes"] == 61673472
     assert record["usage"] == "cgroup"
     assert (record["cpu"], record["memory"]) == ("250m", "256Mi")
+
+
+def test_operator_records_the_pod_it_reattached_to_not_its_own_name(ledger_op: ScriptPodOperator) -> None:
+    """A try after a lost worker reattaches to the earlier try's pod: the record names that pod."""
+    ctx = {"run_id": "r1", "ti": FakeTI(try_number=2)}
+    ledger_op._context = ctx
+    ledger_op.name = "sr-job-try2-name"
+    ledger_op.pod = k8s.V1Pod(metadata=k8s.V1ObjectMeta(name="sr-job-try1-pod"))
+    ledger_op._guarded(ctx, lambda: None, [])
+    (record,) = ledger_op.ledger.read("r1", SCRIPT["path"])  # type: ignore[union-attr]
+    assert record["pod"] == "sr-job-try1-pod"
 
 
 class ReadRefusingLedger:

@@ -50,7 +50,8 @@ from script_runner.policy import (
     disruption_from_events,
     retry_due,
 )
-from script_runner.settings import RunnerSettings, load_settings_from_airflow, settings_from_wire
+from script_runner.settings import RunnerSettings, settings_from_wire
+from script_runner.settings_loader import load_settings_from_airflow
 from script_runner.spec import ScriptSpec
 from script_runner.units import parse_duration
 from script_runner.usage import read_pod_usage

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from script_runner.directives import parse_directives
-from script_runner.settings import PRESETS
+from script_runner.presets import PRESETS
 from script_runner.units import parse_bytes, parse_cpu
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -18,7 +18,7 @@ from script_runner.attempts import (
 )
 from script_runner.compat import AirflowTaskTimeout
 from script_runner.policy import Action, Outcome, Status
-from script_runner.settings import load_settings
+from script_runner.settings_loader import load_settings
 
 
 def _context(try_number: int = 1, reschedules: object = 0, tries: object = 3) -> dict[str, object]:

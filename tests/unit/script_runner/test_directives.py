@@ -7,7 +7,7 @@ from script_runner.directives import parse_directives
 from script_runner.exceptions import DirectiveError
 from script_runner.platform_rules import autopilot_bend
 from script_runner.resolve import resolve
-from script_runner.settings import load_settings
+from script_runner.settings_loader import load_settings
 from script_runner.spec import ScriptObject
 from script_runner.units import parse_bytes, parse_cpu
 

@@ -30,7 +30,8 @@ sys.path.insert(0, str(ROOT))
 
 from script_runner.discovery import discover, shard  # noqa: E402
 from script_runner.header_cache import HeaderCache  # noqa: E402
-from script_runner.settings import load_settings, settings_to_wire  # noqa: E402
+from script_runner.settings import settings_to_wire  # noqa: E402
+from script_runner.settings_loader import load_settings  # noqa: E402
 from tests.conftest import EMULATOR_BIN, free_port  # noqa: E402
 
 FIELDS = "items(name,generation,md5Hash,size,updated),nextPageToken"

@@ -105,7 +105,8 @@ def main(quick: bool) -> dict[str, Any]:
         import script_runner.operator as operator_module
         from script_runner.ledger import Ledger
         from script_runner.policy import Action, Outcome, Status
-        from script_runner.settings import load_settings, settings_to_wire
+        from script_runner.settings import settings_to_wire
+        from script_runner.settings_loader import load_settings
 
         client = storage.Client(project="bench")
         client.create_bucket("bench-state")

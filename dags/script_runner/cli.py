@@ -18,9 +18,10 @@ from script_runner.directives import KEYS
 from script_runner.discovery import discover
 from script_runner.exceptions import DiscoveryError, ScriptRunnerError
 from script_runner.params import RunOptions
+from script_runner.presets import PRESETS
 from script_runner.run_scope import narrow
 from script_runner.schedule import Window, run_window
-from script_runner.settings import PRESETS, load_settings
+from script_runner.settings_loader import load_settings
 from script_runner.sizing import SizingHistory, Suggestion, platform_bend, suggest
 from script_runner.spec import ScriptSpec
 

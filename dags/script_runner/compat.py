@@ -5,12 +5,15 @@ Airflow 3.0/3.1 have ``airflow.sdk`` but still keep the task exceptions in ``air
 releases move them to ``airflow.sdk.exceptions``. Behaviour that moved (task states of a run, the UI's
 base URL and link shapes, the retry backoff argument) is behind a function here, so no caller guesses the
 version. Nothing is dropped silently: where a version lacks a feature, the function says so in the log and
-README's support table says so too.
+README's support table says so too. A KubernetesPodOperator argument that not every supported provider
+has is looked up here as well (:func:`quiet_failure_kwargs`).
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
+from functools import cache
 from typing import Any
 from urllib.parse import quote
 
@@ -189,6 +192,20 @@ def parent_execute_kwargs(operator: object) -> dict[str, Any]:
     return {f"{type(operator).__name__}__sentinel": _sentinel}
 
 
+@cache
+def quiet_failure_kwargs() -> dict[str, Any]:
+    """Keep KPO from printing the whole pod (every env value) in the error of a failed pod.
+
+    Env values may hold credentials or personal data (``env=`` directives); the script's log, its
+    container state and the pod's events are still logged. The switch ``log_pod_spec_on_failure`` came
+    with provider 7.x (apache/airflow#31595), so every 10.x has it; it is still passed only where it exists.
+    """
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+
+    params = inspect.signature(KubernetesPodOperator.__init__).parameters
+    return {"log_pod_spec_on_failure": False} if "log_pod_spec_on_failure" in params else {}
+
+
 __all__ = [
     "AIRFLOW_3",
     "DAG",
@@ -205,6 +222,7 @@ __all__ = [
     "airflow_version",
     "get_current_context",
     "parent_execute_kwargs",
+    "quiet_failure_kwargs",
     "retry_backoff",
     "task",
     "task_instance_state",

@@ -17,7 +17,7 @@ from script_runner import constants as c
 from script_runner.compat import AIRFLOW_3, DAG, get_current_context, retry_backoff, task
 from script_runner.operator import ScriptPodOperator
 from script_runner.params import dag_params
-from script_runner.settings import parse_time_settings
+from script_runner.settings_loader import parse_time_settings
 from script_runner.shards import ShardList, default_shards, max_map_length, run_task_id
 from script_runner.upload import ONLY_KEY, only_from_asset_events, upload_wiring
 from script_runner.upload_watch import upload_schedule

@@ -20,7 +20,8 @@ from script_runner.deploy_targets import AirflowRest, Gcloud, VariableStore
 from script_runner.deploy_versions import PROVIDERS, Versions, load_support_table, parse_versions_option
 from script_runner.deploy_versions import versions_from_describe as _from_describe
 from script_runner.exceptions import DeployError
-from script_runner.settings import PRESETS, load_settings
+from script_runner.presets import PRESETS
+from script_runner.settings_loader import load_settings
 
 if TYPE_CHECKING:
     from script_runner.settings import RunnerSettings

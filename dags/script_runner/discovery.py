@@ -18,9 +18,10 @@ from script_runner.content import header_text
 from script_runner.directives import parse_directives
 from script_runner.exceptions import DirectiveError, TooManyScriptsError
 from script_runner.header_cache import HeaderCache, directive_text
+from script_runner.resolve import resolve
 from script_runner.selection import Selector, parse_runnerignore
 from script_runner.sources import make_source
-from script_runner.spec import Rejected, ScriptObject, resolve, spec_to_xcom
+from script_runner.spec import Rejected, ScriptObject, spec_to_xcom
 
 if TYPE_CHECKING:
     from google.cloud.storage import Client

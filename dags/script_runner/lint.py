@@ -19,8 +19,9 @@ from script_runner import constants as c
 from script_runner.content import header_text
 from script_runner.directives import parse_directives
 from script_runner.exceptions import DirectiveError, ScriptRunnerError
+from script_runner.resolve import resolve_all
 from script_runner.selection import Selector, parse_runnerignore
-from script_runner.spec import ScriptObject, ScriptSpec, resolve_all
+from script_runner.spec import ScriptObject, ScriptSpec
 
 if TYPE_CHECKING:
     from script_runner.settings import RunnerSettings

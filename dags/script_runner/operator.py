@@ -2,21 +2,33 @@
 
 Mapped over discovery's output (one task instance per script). At run time Airflow builds the operator
 with the script's spec; the pod is built by :mod:`script_runner.pod_spec`. After each attempt the outcome is
-recorded in the ledger and turned into retry / fail / skip / reschedule by :mod:`script_runner.policy`.
+recorded in the ledger (the record: :mod:`script_runner.attempts`) and turned into retry / fail / skip /
+reschedule by :mod:`script_runner.policy`. This module holds the operator's lifecycle only.
 """
 
 from __future__ import annotations
 
-import inspect
 import logging
 import time
 from datetime import UTC, datetime, timedelta
-from functools import cache, cached_property
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
 from script_runner import pod_spec, worker_guard
+from script_runner.attempts import (
+    CANCEL_REASON,
+    attempt_number,
+    attempt_record,
+    base_record,
+    cancel_target,
+    count_status,
+    first_attempt,
+    max_tries,
+    task_timeout,
+    timeout_behind,
+)
 from script_runner.compat import (
     AirflowFailException,
     AirflowRescheduleException,
@@ -24,6 +36,7 @@ from script_runner.compat import (
     AirflowTaskTimeout,
     TaskDeferred,
     parent_execute_kwargs,
+    quiet_failure_kwargs,
 )
 from script_runner.dependencies import ended_without_record, verdict
 from script_runner.ledger import Ledger, since_last_clear
@@ -33,12 +46,12 @@ from script_runner.policy import (
     Outcome,
     Status,
     classify,
-    counted_failures,
     decide,
     disruption_from_events,
     retry_due,
 )
-from script_runner.settings import RunnerSettings, load_settings_from_airflow, settings_from_wire
+from script_runner.settings import RunnerSettings, settings_from_wire
+from script_runner.settings_loader import load_settings_from_airflow
 from script_runner.spec import ScriptSpec
 from script_runner.units import parse_duration
 from script_runner.usage import read_pod_usage
@@ -90,7 +103,7 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
         self._usage: dict[str, Any] = {}  # the attempt's CPU time and peak memory (its end line)
         self._started = time.monotonic()
         self._started_at = datetime.now(UTC)
-        merged = {**pod_spec.operator_kwargs(spec, settings), **_quiet_failure_kwargs(), **kwargs}
+        merged = {**pod_spec.operator_kwargs(spec, settings), **quiet_failure_kwargs(), **kwargs}
         merged["env_vars"] = pod_spec.env_list(pod_spec.script_env(spec, settings))
         if merged.get("execution_timeout") is None:  # partial() passes None explicitly when mapped
             merged["execution_timeout"] = task_timeout(spec, settings)
@@ -110,9 +123,7 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
 
     def _attempt_number(self, try_number: int, history: list[dict[str, Any]]) -> int:
         """This attempt's number as the script's retries count it: from the ledger when it was read."""
-        if not self._ledger_read:
-            return int(try_number)
-        return min(int(try_number), 1 + counted_failures(history))
+        return attempt_number(try_number, history, ledger_read=self._ledger_read)
 
     def _history(self, context: Any) -> list[dict[str, Any]]:
         """This run's earlier attempts since a user last cleared the task (``since_last_clear``).
@@ -127,7 +138,7 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
         try:
             history = self.ledger.read(context["run_id"], self.script_path) if self.ledger else []
             self._ledger_read = self.ledger is not None
-            return since_last_clear(history, _max_tries(context))
+            return since_last_clear(history, max_tries(context))
         except Exception:
             log.warning(
                 "could not read the attempt ledger of %s; assuming no earlier attempts",
@@ -147,7 +158,7 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
         self._refuse_after_final_verdict(history)
         self._wait_for_dependencies(context)
         self._wait_for_own_retry_delay(history)
-        ooms = self._count(history, Status.OOM)
+        ooms = count_status(history, Status.OOM)
         self._memory = pod_spec.memory_for_attempt(self.script_spec, self.runner_settings, ooms)
         if self._memory != self.script_spec.memory:
             log.info(
@@ -308,22 +319,14 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
 
         if type(trigger) is KubernetesPodTrigger and self._context is not None:
             _, trigger_kwargs = trigger.serialize()
-            trigger = ScriptPodTrigger(cancel_record=self._cancel_target(self._context), **trigger_kwargs)
+            target = cancel_target(
+                self.runner_settings,
+                run_id=self._context["run_id"],
+                path=self.script_path,
+                record=self._base_record(self._context),
+            )
+            trigger = ScriptPodTrigger(cancel_record=target, **trigger_kwargs)
         return super().defer(trigger=trigger, method_name=method_name, **kwargs)
-
-    def _cancel_target(self, context: Any) -> dict[str, Any]:
-        """Where the trigger records a kill while deferred (empty without a state bucket)."""
-        bucket = self.runner_settings.effective_state_bucket
-        if not bucket:
-            return {}
-        return {
-            "bucket": bucket,
-            "root": self.runner_settings.state_root,
-            "gcp_conn_id": self.runner_settings.gcp_conn_id,
-            "run_id": context["run_id"],
-            "path": self.script_path,
-            "record": self._base_record(context),
-        }
 
     @staticmethod
     def _pod_ref(event: dict[str, Any]) -> k8s.V1Pod | None:
@@ -376,7 +379,7 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
         except Exception as exc:
             if self._cancelled:  # on_kill recorded it; the 404 of the deleted pod is not the script's
                 raise
-            timeout = _timeout_behind(exc)
+            timeout = timeout_behind(exc)
             if timeout is not None:  # KPO's cleanup raised "returned a failure" over Airflow's timeout
                 self._interrupted(context, timeout, history)
                 raise
@@ -454,14 +457,9 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
             # Real failed attempts from the ledger, not Airflow's try number: a try lost to the scheduler
             # (e.g. its deferral race, apache/airflow#67287) must not use up the script's retries.
             try_number=self._attempt_number(context["ti"].try_number, history),
-            evictions=self._count(history, Status.EVICTED),
+            evictions=count_status(history, Status.EVICTED),
             max_evictions=self.runner_settings.max_evictions,
         )
-
-    @staticmethod
-    def _count(history: list[dict[str, Any]], status: Status) -> int:
-        """Earlier attempts of this run that ended with ``status``."""
-        return sum(1 for h in history if h.get("status") == status.value)
 
     def _act(
         self, outcome: Outcome, action: Action, history: list[dict[str, Any]], exc: BaseException
@@ -481,7 +479,7 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
             log.warning(
                 "[runner] script=%s evicted (%d so far); rescheduled, not counted as a retry",
                 self.script_path,
-                self._count(history, Status.EVICTED) + 1,
+                count_status(history, Status.EVICTED) + 1,
             )
             raise AirflowRescheduleException(  # type: ignore[no-untyped-call]
                 datetime.now(UTC) + timedelta(seconds=delay)
@@ -496,15 +494,14 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
         self, context: Any, outcome: Outcome, action: Action, *, extra: dict[str, Any] | None = None
     ) -> None:
         ti = context["ti"]
-        record = {
-            **outcome.as_dict(),
-            "action": action.value,
-            **(extra or {}),
-            **self._base_record(context),
-            "ended": datetime.now(UTC).isoformat(timespec="seconds"),
-            "secs": round(time.monotonic() - self._started, 2),
-            **self._usage,
-        }
+        record = attempt_record(
+            outcome,
+            action,
+            base=self._base_record(context),
+            started=self._started,
+            usage=self._usage,
+            extra=extra,
+        )
         log.info(
             "[runner] script=%s attempt=%s status=%s exit=%s secs=%s",
             self.script_path,
@@ -523,14 +520,13 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
 
     def _base_record(self, context: Any) -> dict[str, Any]:
         """An attempt's fields known at its start (the ledger record adds how it ended)."""
-        return {
-            "try_number": context["ti"].try_number,
-            "max_tries": _max_tries(context),
-            "pod": self._pod_name(),
-            "memory": self._memory,
-            "cpu": self.script_spec.cpu,
-            "started": self._started_at.isoformat(timespec="seconds"),
-        }
+        return base_record(
+            context,
+            pod=self._pod_name(),
+            memory=self._memory,
+            cpu=self.script_spec.cpu,
+            started_at=self._started_at,
+        )
 
     def _pod_name(self) -> str | None:
         """The pod this attempt ran in: a reattached try's is the earlier try's pod, not its own name."""
@@ -542,69 +538,3 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
 
     def _skip_reason(self) -> str:
         return self._outcome.reason if self._outcome and self._outcome.reason else "skip exit code"
-
-
-# What on_kill records; the report says more when it knows the task's final state (report.py).
-CANCEL_REASON = "stopped outside the task (marked failed or success, or its worker shut down); pod deleted"
-
-
-def _timeout_behind(exc: BaseException) -> AirflowTaskTimeout | None:
-    """Airflow's execution timeout that ``exc`` was raised while handling, if any.
-
-    KPO deletes the pod in a ``finally`` block and raises "Pod ... returned a failure" for a pod that was
-    still running, which hides the timeout that interrupted it (it stays on ``__context__``).
-    """
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, AirflowTaskTimeout):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
-
-
-def task_timeout(spec: ScriptSpec, settings: RunnerSettings) -> timedelta:
-    """Airflow's execution_timeout for a script's task: the ``execution_timeout`` setting when set, else
-    the script's ``timeout`` + ``start_timeout`` + 5 minutes (the pod's own deadline comes first).
-
-    :param spec: the script's resolved spec.
-    :param settings: the runner settings.
-    """
-    if settings.execution_timeout:
-        return timedelta(seconds=parse_duration(settings.execution_timeout))
-    return timedelta(seconds=spec.timeout + spec.start_timeout + 300)
-
-
-def first_attempt(context: Any) -> bool:
-    """Whether this is a script's first attempt in its run, so the ledger can hold nothing for it yet.
-
-    True only for try 1 never rescheduled (Airflow 3 puts ``task_reschedule_count`` in the context). Every
-    way an earlier attempt of the same run can exist moves one of them: a retry, a user's clear and a try
-    the scheduler lost raise the try number; an eviction or a ``retry_delay`` wait reschedules. A deferred
-    try that resumes is the same attempt (its only possible record, a cancel, ends it). Unknown (Airflow
-    2): False, and the ledger is read.
-
-    :param context: the task's context.
-    """
-    ti = context.get("ti")
-    reschedules = context.get("task_reschedule_count")
-    return getattr(ti, "try_number", None) == 1 and isinstance(reschedules, int) and reschedules == 0
-
-
-def _max_tries(context: Any) -> int | None:
-    """The task instance's ``max_tries`` (Airflow raises it when a user clears the task)."""
-    value = getattr(context.get("ti"), "max_tries", None)
-    return value if isinstance(value, int) else None
-
-
-@cache
-def _quiet_failure_kwargs() -> dict[str, Any]:
-    """Keep KPO from printing the whole pod (every env value) in the error of a failed pod.
-
-    Env values may hold credentials or personal data (``env=`` directives); the script's log, its
-    container state and the pod's events are still logged. The switch ``log_pod_spec_on_failure`` came
-    with provider 7.x (apache/airflow#31595), so every 10.x has it; it is still passed only where it exists.
-    """
-    params = inspect.signature(KubernetesPodOperator.__init__).parameters
-    return {"log_pod_spec_on_failure": False} if "log_pod_spec_on_failure" in params else {}

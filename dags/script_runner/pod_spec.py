@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from kubernetes.client import models as k8s
 
 from script_runner import constants as c
-from script_runner.spec import autopilot_bend
+from script_runner.platform_rules import autopilot_bend
 from script_runner.units import format_bytes, format_cpu, parse_bytes, parse_cpu
 
 if TYPE_CHECKING:

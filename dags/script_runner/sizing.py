@@ -90,7 +90,7 @@ def platform_bend(settings: RunnerSettings) -> Bend | None:
     """
     if not (settings.composer3_rules or settings.autopilot):
         return None
-    from script_runner.spec import autopilot_bend
+    from script_runner.platform_rules import autopilot_bend
 
     def bend(cores: Decimal, amount: Decimal) -> tuple[Decimal, Decimal]:
         new_cpu, new_memory, _ = autopilot_bend(cores, amount)

@@ -24,12 +24,8 @@ from script_runner.report import build_report, problems, to_markdown
 from script_runner.report_html import to_html
 from script_runner.run_scope import narrow
 from script_runner.schedule import Window, run_window
-from script_runner.settings import (
-    RunnerSettings,
-    fallback_settings,
-    load_settings_from_airflow,
-    settings_to_wire,
-)
+from script_runner.settings import RunnerSettings, settings_to_wire
+from script_runner.settings_loader import fallback_settings, load_settings_from_airflow
 from script_runner.shards import max_map_length
 from script_runner.sizing import SizingHistory, apply_sizing, platform_bend
 

@@ -30,7 +30,7 @@ except ImportError:  # pragma: no cover - moved in later releases
 
 from script_runner import constants as c
 from script_runner.selection import parse_runnerignore
-from script_runner.settings import load_settings_from_airflow
+from script_runner.settings_loader import load_settings_from_airflow
 from script_runner.sources import make_source
 from script_runner.upload import ONLY_KEY, select_uploads, uploads_from_messages
 

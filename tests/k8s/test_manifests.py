@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from script_runner.directives import parse_directives
-from script_runner.settings import PRESETS
+from script_runner.presets import PRESETS
 from script_runner.units import parse_bytes, parse_cpu
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,8 +124,9 @@ def test_manifests_composer2_limits_fit_autopilot_rules() -> None:
 
 def test_manifests_network_policy_selects_the_pods_the_operator_labels() -> None:
     from script_runner.pod_spec import pod_labels
+    from script_runner.resolve import resolve
     from script_runner.settings import RunnerSettings
-    from script_runner.spec import ScriptObject, resolve
+    from script_runner.spec import ScriptObject
 
     (policy,) = by_kind(build(K8S / "overlays" / "gke"), "NetworkPolicy")
     settings = RunnerSettings(preset="gke", source="gs://b/data/", image="runner:1")

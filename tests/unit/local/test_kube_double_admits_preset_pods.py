@@ -14,8 +14,10 @@ from local.kube_double import admission_autopilot, admission_composer3
 from local.kube_double.__main__ import kubeconfig
 from script_runner.directives import parse_directives
 from script_runner.operator import ScriptPodOperator
-from script_runner.settings import RunnerSettings, load_settings
-from script_runner.spec import ScriptObject, resolve, spec_to_xcom
+from script_runner.resolve import resolve
+from script_runner.settings import RunnerSettings
+from script_runner.settings_loader import load_settings
+from script_runner.spec import ScriptObject, spec_to_xcom
 
 ENV = {"GCS_BUCKET": "b", "SCRIPT_RUNNER_IMAGE": "img", "SCRIPT_RUNNER_MAX_MEMORY": "64Gi"}
 OBJ = ScriptObject(path="etl/load.sh", uri="gs://b/data/etl/load.sh", generation="5", md5="m")

@@ -69,7 +69,7 @@ def test_cli_lint_and_discovery_agree_on_hidden_and_ignored_files(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from script_runner.discovery import discover
-    from script_runner.settings import load_settings
+    from script_runner.settings_loader import load_settings
 
     good = "#!/bin/bash\n# runner: cpu=250m\necho ok\n"
     for name in ("ok.sh", ".hidden.sh", "wip/draft.sh", ".cache/x.sh"):

@@ -5,8 +5,10 @@ import pytest
 from script_runner import constants as c
 from script_runner.directives import parse_directives
 from script_runner.exceptions import DirectiveError
-from script_runner.settings import load_settings
-from script_runner.spec import ScriptObject, autopilot_bend, resolve
+from script_runner.platform_rules import autopilot_bend
+from script_runner.resolve import resolve
+from script_runner.settings_loader import load_settings
+from script_runner.spec import ScriptObject
 from script_runner.units import parse_bytes, parse_cpu
 
 LOCAL = load_settings(environ={"GCS_BUCKET": "b", "SCRIPT_RUNNER_PRESET": "local"})

@@ -9,7 +9,7 @@ import pytest
 
 from script_runner.discovery import discover, shard
 from script_runner.exceptions import DiscoveryError, TooManyScriptsError
-from script_runner.settings import load_settings
+from script_runner.settings_loader import load_settings
 from script_runner.spec import ScriptSpec, spec_to_xcom
 
 GOOD = "#!/bin/bash\n# runner: cpu=250m memory=256Mi\necho ok\n"

@@ -11,8 +11,9 @@ from script_runner import pod_spec
 from script_runner.cli import main
 from script_runner.directives import parse_directives
 from script_runner.exceptions import DirectiveError, SettingsError
-from script_runner.settings import load_settings
-from script_runner.spec import ScriptObject, ScriptSpec, resolve, resolve_all, spec_to_xcom
+from script_runner.resolve import resolve, resolve_all
+from script_runner.settings_loader import load_settings
+from script_runner.spec import ScriptObject, ScriptSpec, spec_to_xcom
 
 OBJ = ScriptObject(path="etl/load.sh", uri="gs://b/data/etl/load.sh", generation="7", md5="x")
 ENV = {"GCS_BUCKET": "b", "SCRIPT_RUNNER_IMAGE": "img"}

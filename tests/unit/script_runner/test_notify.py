@@ -5,7 +5,7 @@ from typing import Any, ClassVar
 
 from script_runner.compat import BaseNotifier
 from script_runner.notify import alert_events, failure_message, read_events, send
-from script_runner.settings import load_settings
+from script_runner.settings_loader import load_settings
 
 REPORT = {
     "dag_id": "d",

@@ -9,7 +9,8 @@ from kubernetes.client import models as k8s
 from script_runner.compat import AirflowFailException, AirflowRescheduleException, AirflowTaskTimeout
 from script_runner.ledger import Ledger, since_last_clear
 from script_runner.operator import ScriptPodOperator
-from script_runner.settings import load_settings, settings_to_wire
+from script_runner.settings import settings_to_wire
+from script_runner.settings_loader import load_settings
 
 SETTINGS = load_settings(environ={"GCS_BUCKET": "b", "SCRIPT_RUNNER_PRESET": "local"})
 SCRIPT = {

@@ -6,7 +6,7 @@ import pytest
 from kubernetes.client import ApiClient
 
 from script_runner import pod_spec
-from script_runner.settings import load_settings
+from script_runner.settings_loader import load_settings
 from script_runner.spec import ScriptSpec
 
 DNS = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -141,7 +141,7 @@ def test_the_script_pods_model_objects_share_one_client_configuration() -> None:
     # KPO deep-copies the pod while building it; each model's own Configuration, when copied, resets its
     # loggers and clears every logger's cache in the process: sharing one made the pod build ~4x cheaper.
     from script_runner.operator import ScriptPodOperator
-    from script_runner.settings import load_settings
+    from script_runner.settings_loader import load_settings
 
     settings = load_settings(environ={"GCS_BUCKET": "b", "SCRIPT_RUNNER_PRESET": "local"})
     script = {

@@ -10,7 +10,7 @@ from google.cloud import storage
 
 from script_runner import ranged_reads
 from script_runner.discovery import discover
-from script_runner.settings import load_settings
+from script_runner.settings_loader import load_settings
 from script_runner.sources import GcsSource
 
 GOOD = "#!/bin/bash\n# runner: cpu=250m memory=256Mi\necho ok\n"

@@ -10,7 +10,7 @@ from script_runner.params import RunOptions, dag_params, run_options
 from script_runner.report import build_report, problems, to_markdown
 from script_runner.run_scope import narrow
 from script_runner.schedule import run_window
-from script_runner.settings import load_settings
+from script_runner.settings_loader import load_settings
 from script_runner.spec import Rejected
 
 

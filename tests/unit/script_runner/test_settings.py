@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 
 from script_runner.exceptions import SettingsError
-from script_runner.settings import load_settings, parse_time_settings, settings_from_wire, settings_to_wire
+from script_runner.settings import settings_from_wire, settings_to_wire
+from script_runner.settings_loader import load_settings, parse_time_settings
 
 
 def test_settings_default_source_is_composer_bucket_data() -> None:
@@ -152,7 +153,7 @@ def test_settings_env_lists_accept_json_and_commas() -> None:
 
 
 def test_settings_fallback_keeps_valid_env_and_drops_the_invalid_variable() -> None:
-    from script_runner.settings import fallback_settings
+    from script_runner.settings_loader import fallback_settings
 
     environ = {
         "GCS_BUCKET": "b",

@@ -154,7 +154,7 @@ def test_sizing_report_rows_show_usage_and_get_a_suggestion_from_history(
 
 
 def test_sizing_on_composer3_never_suggests_less_than_the_platform_gives() -> None:
-    from script_runner.settings import load_settings
+    from script_runner.settings_loader import load_settings
     from script_runner.sizing import platform_bend
 
     composer3 = platform_bend(load_settings(environ={"GCS_BUCKET": "b", "SCRIPT_RUNNER_PRESET": "composer3"}))

@@ -12,7 +12,7 @@ from airflow.providers.cncf.kubernetes.triggers.pod import KubernetesPodTrigger
 from script_runner.compat import TaskDeferred, airflow_version
 from script_runner.ledger import Ledger
 from script_runner.operator import ScriptPodOperator
-from script_runner.settings import load_settings
+from script_runner.settings_loader import load_settings
 from script_runner.trigger import ScriptPodTrigger, cancel_record, finish_despite_cancels
 from tests.unit.script_runner.test_operator import SCRIPT, FakeTI
 

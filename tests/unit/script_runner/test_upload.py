@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from script_runner.exceptions import SettingsError
-from script_runner.settings import load_settings
+from script_runner.settings_loader import load_settings
 from script_runner.upload import (
     Upload,
     matches_only,

@@ -1,0 +1,177 @@
+"""One attempt of a script's task: its number, its ledger record, and its time limits.
+
+What :class:`~script_runner.operator.ScriptPodOperator` needs to know about an attempt that is not the
+operator's own lifecycle: whether an earlier attempt of the run can exist, which attempt this is as the
+script's retries count it, the record it leaves in the ledger (and the one the trigger writes when a user
+stops it while deferred), and Airflow's execution timeout of the task.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from script_runner.compat import AirflowTaskTimeout
+from script_runner.policy import counted_failures
+from script_runner.units import parse_duration
+
+if TYPE_CHECKING:
+    from script_runner.policy import Action, Outcome, Status
+    from script_runner.settings import RunnerSettings
+    from script_runner.spec import ScriptSpec
+
+# What on_kill records; the report says more when it knows the task's final state (report.py).
+CANCEL_REASON = "stopped outside the task (marked failed or success, or its worker shut down); pod deleted"
+
+
+def first_attempt(context: Any) -> bool:
+    """Whether this is a script's first attempt in its run, so the ledger can hold nothing for it yet.
+
+    True only for try 1 never rescheduled (Airflow 3 puts ``task_reschedule_count`` in the context). Every
+    way an earlier attempt of the same run can exist moves one of them: a retry, a user's clear and a try
+    the scheduler lost raise the try number; an eviction or a ``retry_delay`` wait reschedules. A deferred
+    try that resumes is the same attempt (its only possible record, a cancel, ends it). Unknown (Airflow
+    2): False, and the ledger is read.
+
+    :param context: the task's context.
+    """
+    ti = context.get("ti")
+    reschedules = context.get("task_reschedule_count")
+    return getattr(ti, "try_number", None) == 1 and isinstance(reschedules, int) and reschedules == 0
+
+
+def max_tries(context: Any) -> int | None:
+    """The task instance's ``max_tries`` (Airflow raises it when a user clears the task).
+
+    :param context: the task's context.
+    """
+    value = getattr(context.get("ti"), "max_tries", None)
+    return value if isinstance(value, int) else None
+
+
+def attempt_number(try_number: int, history: list[dict[str, Any]], *, ledger_read: bool) -> int:
+    """An attempt's number as the script's retries count it: from the ledger when it was read.
+
+    Real failed attempts, not Airflow's try number: a try lost to the scheduler (e.g. its deferral race,
+    apache/airflow#67287) must not use up the script's retries.
+
+    :param try_number: Airflow's try number.
+    :param history: the run's earlier attempts (since the last clear).
+    :param ledger_read: whether ``history`` came from the ledger (else the try number is all there is).
+    """
+    if not ledger_read:
+        return int(try_number)
+    return min(int(try_number), 1 + counted_failures(history))
+
+
+def count_status(history: list[dict[str, Any]], status: Status) -> int:
+    """Earlier attempts of this run that ended with ``status``.
+
+    :param history: the run's earlier attempts.
+    :param status: the status to count.
+    """
+    return sum(1 for h in history if h.get("status") == status.value)
+
+
+def base_record(
+    context: Any, *, pod: str | None, memory: str, cpu: str, started_at: datetime
+) -> dict[str, Any]:
+    """An attempt's fields known at its start (the ledger record adds how it ended).
+
+    :param context: the task's context.
+    :param pod: the attempt's pod name.
+    :param memory: the memory the pod asks for (raised after OOM kills).
+    :param cpu: the cpu the pod asks for.
+    :param started_at: when the attempt started.
+    """
+    return {
+        "try_number": context["ti"].try_number,
+        "max_tries": max_tries(context),
+        "pod": pod,
+        "memory": memory,
+        "cpu": cpu,
+        "started": started_at.isoformat(timespec="seconds"),
+    }
+
+
+def attempt_record(
+    outcome: Outcome,
+    action: Action,
+    *,
+    base: dict[str, Any],
+    started: float,
+    usage: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The ledger record of an ended attempt: how it ended, what was done about it, and its fields.
+
+    :param outcome: how the attempt ended.
+    :param action: what the policy decided.
+    :param base: the attempt's fields from :func:`base_record`.
+    :param started: the attempt's start on ``time.monotonic``'s clock (for ``secs``).
+    :param usage: the attempt's CPU time and peak memory (empty when unknown).
+    :param extra: more fields (e.g. the dependency a skip waited for).
+    """
+    return {
+        **outcome.as_dict(),
+        "action": action.value,
+        **(extra or {}),
+        **base,
+        "ended": datetime.now(UTC).isoformat(timespec="seconds"),
+        "secs": round(time.monotonic() - started, 2),
+        **usage,
+    }
+
+
+def cancel_target(
+    settings: RunnerSettings, *, run_id: str, path: str, record: dict[str, Any]
+) -> dict[str, Any]:
+    """Where the trigger records a kill while deferred (empty without a state bucket).
+
+    :param settings: the runner settings (state bucket and root, GCP connection).
+    :param run_id: the DAG run.
+    :param path: the script's path.
+    :param record: the attempt's fields from :func:`base_record`.
+    """
+    bucket = settings.effective_state_bucket
+    if not bucket:
+        return {}
+    return {
+        "bucket": bucket,
+        "root": settings.state_root,
+        "gcp_conn_id": settings.gcp_conn_id,
+        "run_id": run_id,
+        "path": path,
+        "record": record,
+    }
+
+
+def task_timeout(spec: ScriptSpec, settings: RunnerSettings) -> timedelta:
+    """Airflow's execution_timeout for a script's task: the ``execution_timeout`` setting when set, else
+    the script's ``timeout`` + ``start_timeout`` + 5 minutes (the pod's own deadline comes first).
+
+    :param spec: the script's resolved spec.
+    :param settings: the runner settings.
+    """
+    if settings.execution_timeout:
+        return timedelta(seconds=parse_duration(settings.execution_timeout))
+    return timedelta(seconds=spec.timeout + spec.start_timeout + 300)
+
+
+def timeout_behind(exc: BaseException) -> AirflowTaskTimeout | None:
+    """Airflow's execution timeout that ``exc`` was raised while handling, if any.
+
+    KPO deletes the pod in a ``finally`` block and raises "Pod ... returned a failure" for a pod that was
+    still running, which hides the timeout that interrupted it (it stays on ``__context__``).
+
+    :param exc: the exception the attempt ended with.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, AirflowTaskTimeout):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None

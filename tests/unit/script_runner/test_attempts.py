@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from types import SimpleNamespace
+
+import pytest
+
+from script_runner.attempts import (
+    attempt_number,
+    attempt_record,
+    base_record,
+    cancel_target,
+    count_status,
+    first_attempt,
+    max_tries,
+    timeout_behind,
+)
+from script_runner.compat import AirflowTaskTimeout
+from script_runner.policy import Action, Outcome, Status
+from script_runner.settings_loader import load_settings
+
+
+def _context(try_number: int = 1, reschedules: object = 0, tries: object = 3) -> dict[str, object]:
+    ti = SimpleNamespace(try_number=try_number, max_tries=tries)
+    return {"ti": ti, "task_reschedule_count": reschedules, "run_id": "r1"}
+
+
+def test_first_attempt_is_try_one_never_rescheduled() -> None:
+    assert first_attempt(_context())
+    assert not first_attempt(_context(try_number=2))
+    assert not first_attempt(_context(reschedules=1))
+    assert not first_attempt(_context(reschedules=None))  # Airflow 2: unknown, so the ledger is read
+
+
+def test_max_tries_is_none_when_airflow_does_not_say() -> None:
+    assert max_tries(_context(tries=4)) == 4
+    assert max_tries(_context(tries=None)) is None
+
+
+def test_attempt_number_counts_failed_attempts_only_when_the_ledger_was_read() -> None:
+    history = [{"status": "failed"}, {"status": "evicted"}]
+    assert attempt_number(5, history, ledger_read=False) == 5
+    assert attempt_number(5, history, ledger_read=True) == 2
+    assert count_status(history, Status.EVICTED) == 1
+
+
+def test_attempt_record_keeps_its_fields_in_ledger_order() -> None:
+    started_at = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
+    base = base_record(_context(), pod="p-1", memory="512Mi", cpu="250m", started_at=started_at)
+    record = attempt_record(
+        Outcome(Status.SKIPPED, None, "dep failed"),
+        Action.SKIP,
+        base=base,
+        started=time.monotonic(),
+        usage={"cpu_secs": 1.5},
+        extra={"dependency": "a.sh"},
+    )
+    keys = list(record)
+    assert keys[keys.index("action") :] == [
+        "action",
+        "dependency",
+        "try_number",
+        "max_tries",
+        "pod",
+        "memory",
+        "cpu",
+        "started",
+        "ended",
+        "secs",
+        "cpu_secs",
+    ]
+    assert record["status"] == "skipped"
+    assert record["action"] == "skip"
+    assert record["started"] == "2026-12-01T03:00:00+00:00"
+    assert record["max_tries"] == 3
+    assert record["cpu_secs"] == 1.5
+    assert 0 <= record["secs"] < 5
+
+
+def test_cancel_target_is_empty_without_a_state_bucket(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GCS_BUCKET", raising=False)
+    settings = load_settings(environ={"GCS_BUCKET": "b", "SCRIPT_RUNNER_PRESET": "local"})
+    target = cancel_target(settings, run_id="r1", path="etl/a.sh", record={"pod": "p"})
+    assert target["bucket"] == "b"
+    assert target["path"] == "etl/a.sh"
+    assert target["record"] == {"pod": "p"}
+    no_bucket = load_settings(
+        environ={"SCRIPT_RUNNER_SOURCE": "file:///tmp/x/", "SCRIPT_RUNNER_PRESET": "local"}, local_folder=True
+    )
+    assert cancel_target(no_bucket, run_id="r1", path="a.sh", record={}) == {}
+
+
+def test_timeout_behind_finds_the_timeout_a_later_error_hides() -> None:
+    try:
+        try:
+            raise AirflowTaskTimeout("timed out")
+        except AirflowTaskTimeout:
+            raise RuntimeError("Pod returned a failure") from None
+    except RuntimeError as exc:
+        hidden = exc
+    # `from None` keeps __context__: KPO's finally block leaves the timeout there
+    assert isinstance(timeout_behind(hidden), AirflowTaskTimeout)
+    assert timeout_behind(RuntimeError("plain")) is None

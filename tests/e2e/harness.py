@@ -142,15 +142,10 @@ class ScriptRunnerHarness:
         self.gcs = storage.Client(project="test-project")
 
     def upload(self, folder: Path, prefix: str) -> list[str]:
-        bucket = self.gcs.bucket(self.bucket)
-        for blob in list(self.gcs.list_blobs(self.bucket, prefix=prefix)):
-            blob.delete()
-        names = []
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            name = prefix + path.relative_to(folder).as_posix()
-            bucket.blob(name).upload_from_filename(str(path))
-            names.append(name)
-        return names
+        """Replace gs://<bucket>/PREFIX with ``folder``'s files; the uploaded object names."""
+        from local.demo import replace_prefix
+
+        return replace_prefix(self.gcs, self.bucket, folder, prefix)
 
     def run_scripts(
         self,

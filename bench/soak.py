@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / ".run" / "soak"
 DAG_ID = "gcs_script_runner"
 MARKER = "SOAK ran"  # the notify message a script writes when it ran to its end
-# What each kind of script's attempt ledger must read: anything else cost a retry or ran twice.
+# What each kind of script's attempt ledger reads when no try is lost. A lost try may take a record with
+# it (informational: "other unexpected attempts"); a retry is spent only per ``spent_a_retry``.
 EXPECTED = {
     "plain": ["success"],
     "oom": ["oom_killed", "success"],
@@ -143,13 +144,16 @@ def measure(run_id: str, state_root: str, kinds: dict[str, str], client: Any) ->
     from script_runner.ledger import Ledger
 
     ledger = Ledger(gcs, bucket=stack.BUCKET, root=state_root)  # its layout is the Ledger's business
-    ledger_twice, marker_twice, unexpected = [], [], []
+    ledger_twice, marker_twice, unexpected, spent = [], [], [], []
     for path, kind in kinds.items():
-        statuses = [r["status"] for r in ledger.read(run_id, path)]
+        records = ledger.read(run_id, path)
+        statuses = [r["status"] for r in records]
         if statuses.count("success") > 1:
             ledger_twice.append(path)
         if statuses != EXPECTED[kind]:
             unexpected.append(f"{path} ({kind}): {statuses}")
+        if spent_a_retry(kind, records):
+            spent.append(path)
         events = gcs.list_blobs(stack.BUCKET, prefix=f"{state_root}/events/{run_id}/{path}/")
         if sum(MARKER in blob.download_as_text() for blob in events) > 1:
             marker_twice.append(path)
@@ -168,7 +172,7 @@ def measure(run_id: str, state_root: str, kinds: dict[str, str], client: Any) ->
         if path in kinds
         and any(f"{run_id} map_index={ti['map_index']} [" in ln and LOST_TRY in ln for ln in log)
     )
-    costly = [u for u in unexpected if u.split(" (")[0] in lost]
+    costly = [path for path in spent if path in lost]
     return {
         "orphan_pods": len(pods),
         "orphan_processes": len(procs),
@@ -179,8 +183,26 @@ def measure(run_id: str, state_root: str, kinds: dict[str, str], client: Any) ->
         "report_summary": json.loads(report_blob.download_as_bytes())["summary"] if rows else None,
         "tries_lost_to_scheduler_races": lost,
         "lost_tries_that_cost_a_retry": costly,
+        "retries_spent_beyond_the_fault": spent,
         "unexpected_ledgers": unexpected,
     }
+
+
+def spent_a_retry(kind: str, records: list[dict[str, Any]]) -> bool:
+    """Whether a script's run spent one of its retries that its injected fault does not explain.
+
+    The operator numbers a script's attempts by the failures its ledger counts (``counted_failures``),
+    not by Airflow's try number, so a try the scheduler lost costs a retry only if it left a counted
+    failure behind (a script that ended failed counts that failure too). A lost try that merely took an
+    attempt's record with it (an eviction no one recorded, then one success) spent nothing: the script
+    ran once and kept its retries.
+
+    :param kind: the script's fault kind (a key of ``EXPECTED``).
+    :param records: the script's attempt records in this run, oldest first.
+    """
+    from script_runner.policy import counted_failures
+
+    return counted_failures(records) > counted_failures([{"status": s} for s in EXPECTED[kind]])
 
 
 def soak_run(
@@ -239,6 +261,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=4, help="alternating sync and deferrable, sync first")
     parser.add_argument("--quick", action="store_true", help="20 scripts, 2 runs: a check of the soak itself")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "soak.json"))
+    parser.add_argument(
+        "--note",
+        default="a shared machine: other work ran beside the soak (load in 'load')",
+        help="what else ran on the machine, for the results page",
+    )
     args = parser.parse_args(argv)
     count, runs = (20, 2) if args.quick else (args.scripts, args.runs)
     from bench.e2e import upload
@@ -264,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         stack.down()
     result = {
         "machine": machine(),
-        "note": "a shared machine: other sessions' stacks and tests ran beside the soak (load in 'load')",
+        "note": args.note,
         "load": os.getloadavg(),
         "total_s": round(time.monotonic() - began, 1),
         "runs": rows,
@@ -290,6 +317,7 @@ def _clean(row: dict[str, Any]) -> bool:
         or row["ran_twice_by_marker"]
         or not row["report_complete"]
         or row["lost_tries_that_cost_a_retry"]
+        or row.get("retries_spent_beyond_the_fault")
     )
 
 

@@ -23,6 +23,7 @@ COLUMNS = [
     ("ran_twice_by_marker", "**ran twice (marker)**"),
     ("report_complete", "**report complete**"),
     ("tries_lost_to_scheduler_races", "Airflow tries lost to races"),
+    ("retries_spent_beyond_the_fault", "**retries spent beyond the fault**"),
     ("lost_tries_that_cost_a_retry", "**lost tries that cost a retry**"),
     ("unexpected_ledgers", "other unexpected attempts"),
 ]
@@ -71,8 +72,11 @@ def render(result: dict[str, Any]) -> str:
         "`success` in the script's attempt ledger, or more than one end-of-run marker (a `notify` event",
         "each script writes as its last line) in the run. Lost tries: the scheduler log's \"finished",
         "with state success, but the task instance's state attribute\" for the run (apache/airflow#71172,",
-        "#67287); such a try costs a retry when that script's ledger holds more than its injected fault",
-        "explains.",
+        "#67287). A script spent a retry beyond its fault when its ledger counts more failures than the",
+        "fault explains (evictions and cancels count none; ending failed counts one); the operator",
+        "numbers attempts by those counted failures, not by Airflow's try number, so a lost try",
+        "costs a retry only then. A lost try may take an attempt's record with it (e.g. an eviction never",
+        "recorded, then one success): listed below as an unexpected ledger, with no retry spent.",
         "",
     ]
     odd = [(row["run"], u) for row in runs for u in row.get("unexpected_ledgers", [])]

@@ -15,11 +15,9 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import time
 import tracemalloc
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -32,40 +30,9 @@ from script_runner.discovery import discover, shard  # noqa: E402
 from script_runner.header_cache import HeaderCache  # noqa: E402
 from script_runner.settings import settings_to_wire  # noqa: E402
 from script_runner.settings_loader import load_settings  # noqa: E402
-from tests.conftest import EMULATOR_BIN, free_port  # noqa: E402
+from tests.conftest import start_emulator  # noqa: E402
 
 FIELDS = "items(name,generation,md5Hash,size,updated),nextPageToken"
-
-
-def start_emulator() -> tuple[subprocess.Popen[bytes], str]:
-    """fake-gcs-server in memory on a free port."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            str(EMULATOR_BIN),
-            "-scheme",
-            "http",
-            "-host",
-            "127.0.0.1",
-            "-port",
-            str(port),
-            "-backend",
-            "memory",
-            "-log-level",
-            "error",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(url + "/storage/v1/b", timeout=1)
-            return proc, url
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("emulator did not start")
 
 
 def populate(client: Any, bucket: str, count: int) -> None:

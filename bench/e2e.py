@@ -89,6 +89,18 @@ def upload(folder: Path, prefix: str, *, threads: int = 16) -> None:
         list(pool.map(put, sorted(folder.rglob("*.sh"))))
 
 
+def _use_source(client: AirflowClient, prefix: str, **settings: Any) -> None:
+    """Point the runner at ``prefix`` of the stack's bucket, with a fresh pod-writable state root per run.
+
+    :param client: the stack's Airflow.
+    :param prefix: the uploaded scripts' prefix.
+    :param settings: more runner settings (e.g. ``deferrable``).
+    """
+    state_root = f"e2e-state/bench-{uuid.uuid4().hex[:8]}"
+    value = {"source": f"gs://{stack.BUCKET}/{prefix}", "state_root": state_root, **settings}
+    client.set_variable("script_runner_settings", json.dumps(value))
+
+
 def _ts(value: str | None) -> float | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() if value else None
 
@@ -158,16 +170,7 @@ def compare(
         )
         prefix = f"bench-{count}/"
         upload(folder, prefix)
-        client.set_variable(
-            "script_runner_settings",
-            json.dumps(
-                {
-                    "source": f"gs://{stack.BUCKET}/{prefix}",
-                    "state_root": f"e2e-state/bench-{uuid.uuid4().hex[:8]}",
-                    "deferrable": deferrable,
-                }
-            ),
-        )
+        _use_source(client, prefix, deferrable=deferrable)
         client.wait_dag_parsed(OURS, timeout=180)
         client.wait_dag_parsed(NAIVE, timeout=180)
         client.wait_dag_parsed(BARE_KPO, timeout=180)
@@ -228,16 +231,7 @@ def deferrable(count: int, sleep: float, slots: int) -> list[dict[str, Any]]:
         upload(folder, prefix)
         client.wait_dag_parsed(OURS, timeout=180)
         for mode in (False, True):
-            client.set_variable(
-                "script_runner_settings",
-                json.dumps(
-                    {
-                        "source": f"gs://{stack.BUCKET}/{prefix}",
-                        "deferrable": mode,
-                        "state_root": f"e2e-state/bench-{uuid.uuid4().hex[:8]}",
-                    }
-                ),
-            )
+            _use_source(client, prefix, deferrable=mode)
             seen: dict[str, Any] = {}
             stop = threading.Event()
             poller = threading.Thread(target=_poll_concurrency, args=(client, OURS, stop, seen), daemon=True)
@@ -266,15 +260,7 @@ def shards(count_ok: int, count_over: int, max_map: int, shard_count: int) -> li
             folder = write_scripts(count, name="shards")
             prefix = f"bench-shards-{count}/"
             upload(folder, prefix)
-            client.set_variable(
-                "script_runner_settings",
-                json.dumps(
-                    {
-                        "source": f"gs://{stack.BUCKET}/{prefix}",
-                        "state_root": f"e2e-state/bench-{uuid.uuid4().hex[:8]}",
-                    }
-                ),
-            )
+            _use_source(client, prefix)
             client.wait_dag_parsed(OURS, timeout=180)
             row = run_and_time(client, OURS, {"rerun": True})
             report = _report(row["run_id"])
@@ -322,15 +308,7 @@ def scale(count: int, shard_count: int, timeout: float = 900) -> list[dict[str, 
     with session(**env) as client:
         prefix = f"bench-scale-{count}/"
         upload(folder, prefix)
-        client.set_variable(
-            "script_runner_settings",
-            json.dumps(
-                {
-                    "source": f"gs://{stack.BUCKET}/{prefix}",
-                    "state_root": f"e2e-state/bench-{uuid.uuid4().hex[:8]}",
-                }
-            ),
-        )
+        _use_source(client, prefix)
         client.wait_dag_parsed(OURS, timeout=180)
         client.unpause(OURS)
         start = time.monotonic()

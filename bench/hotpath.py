@@ -60,39 +60,11 @@ class FakeTI:
     )
 
 
-class Counting:
-    """A storage client counting every request it makes (listings, reads and writes)."""
-
-    def __init__(self, client: Any) -> None:
-        self.client, self.requests = client, 0
-
-    def list_blobs(self, *args: Any, **kwargs: Any) -> Any:
-        self.requests += 1
-        return self.client.list_blobs(*args, **kwargs)
-
-    def bucket(self, name: str) -> Any:
-        outer, real = self, self.client.bucket(name)
-
-        class Bucket:
-            def blob(self, blob_name: str) -> Any:
-                blob = real.blob(blob_name)
-                for method in ("download_as_bytes", "upload_from_string"):
-                    original = getattr(blob, method)
-
-                    def counted(*a: Any, _original: Any = original, **k: Any) -> Any:
-                        outer.requests += 1
-                        return _original(*a, **k)
-
-                    setattr(blob, method, counted)
-                return blob
-
-        return Bucket()
-
-
 def main(quick: bool) -> dict[str, Any]:
     from google.cloud import storage
 
     from bench.discovery import start_emulator
+    from local.gcs_counting import CountingClient
 
     kubeconfig = Path(tempfile.mkdtemp()) / "config"
     kubeconfig.write_text(KUBECONFIG)
@@ -128,7 +100,7 @@ def main(quick: bool) -> dict[str, Any]:
             return settings
 
         operator_module.load_settings_from_airflow = no_variable  # type: ignore[assignment]
-        counting = Counting(client)
+        counting = CountingClient(client)
         context: dict[str, Any] = {"ti": FakeTI(), "run_id": "bench-0", "task_reschedule_count": 0}
         before_pod = after_pod = 0
         ours_pre: list[float] = []

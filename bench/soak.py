@@ -125,20 +125,7 @@ def _pods_created(since: str) -> int:
 
 
 def _left_processes() -> list[str]:
-    kube_dir = str((stack.RUN / "kube").resolve())
-    entrypoint = str((ROOT / "runner_image" / "entrypoint").resolve())
-    left = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cwd = os.readlink(proc / "cwd")
-            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if cwd.startswith(kube_dir + "/pod-") or entrypoint in cmd:
-            left.append(proc.name)
-    return left
+    return [str(proc.pid) for proc in stack.pod_processes()]
 
 
 def measure(run_id: str, state_root: str, kinds: dict[str, str], client: Any) -> dict[str, Any]:

@@ -17,7 +17,10 @@
 # bindings are added, existing accounts are kept.
 set -Eeuo pipefail
 
-readonly USAGE_LINES=12
+readonly SETUP_PROG=setup-identity
+# shellcheck source=k8s/lib/setup.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/setup.sh"
+
 readonly POD_PREFIXES=(state once events "done")
 readonly AIRFLOW_PREFIXES=(cache ledger reports sizing)
 readonly BUCKET_TYPE='resource.type == "storage.googleapis.com/Bucket"'
@@ -25,45 +28,6 @@ readonly BUCKET_TYPE='resource.type == "storage.googleapis.com/Bucket"'
 OVERLAY="" PROJECT="" BUCKET="" STATE_BUCKET="" STATE_ROOT="script-runner" SOURCE_PREFIX="data/"
 NAMESPACE="script-runner" AIRFLOW_SA="" ENVIRONMENT_SA="" DRY_RUN=false
 IDENTITIES=()
-
-_die() {
-  printf 'setup-identity: %s\n' "$*" >&2
-  exit 64
-}
-
-_usage() {
-  sed -n "2,$((USAGE_LINES + 6))p" "$0" | sed 's/^# \{0,1\}//'
-}
-
-# _quote WORD: WORD as a shell word (bare when safe, else single-quoted).
-_quote() {
-  if [[ "$1" =~ ^[A-Za-z0-9_./:=@,+%-]+$ ]]; then
-    printf '%s' "$1"
-  else
-    printf "'%s'" "${1//\'/\'\\\'\'}"
-  fi
-}
-
-# identity_run CMD...: print CMD (--dry-run) or run it.
-# Outputs: the command line on stdout when dry-running.
-# Returns: CMD's status, 0 when dry-running.
-identity_run() {
-  local words=() arg
-  for arg in "$@"; do
-    words+=("$(_quote "$arg")")
-  done
-  if [[ "$DRY_RUN" == true ]]; then
-    printf '%s\n' "${words[*]}"
-    return 0
-  fi
-  printf '+ %s\n' "${words[*]}" >&2
-  "$@"
-}
-
-# _note TEXT: a comment line in the output (a dry run stays a runnable script).
-_note() {
-  printf '# %s\n' "$*"
-}
 
 _parse() {
   while (($#)); do
@@ -79,30 +43,30 @@ _parse() {
       --airflow-sa) AIRFLOW_SA="${2-}" ;;
       --environment-sa) ENVIRONMENT_SA="${2-}" ;;
       --dry-run) DRY_RUN=true && shift && continue ;;
-      -h | --help) _usage && exit 0 ;;
-      *) _die "unknown argument '$1' (see --help)" ;;
+      -h | --help) setup_usage && exit 0 ;;
+      *) setup_die "unknown argument '$1' (see --help)" ;;
     esac
-    [[ $# -ge 2 && -n "$2" ]] || _die "$1 needs a value"
+    [[ $# -ge 2 && -n "$2" ]] || setup_die "$1 needs a value"
     shift 2
   done
-  [[ "$OVERLAY" =~ ^(composer2|gke|composer3)$ ]] || _die "--overlay must be composer2, gke or composer3"
-  [[ "$PROJECT" =~ ^[a-z][a-z0-9-]{4,28}[a-z0-9]$ ]] || _die "--project '$PROJECT' is not a project id"
+  [[ "$OVERLAY" =~ ^(composer2|gke|composer3)$ ]] || setup_die "--overlay must be composer2, gke or composer3"
+  [[ "$PROJECT" =~ ^[a-z][a-z0-9-]{4,28}[a-z0-9]$ ]] || setup_die "--project '$PROJECT' is not a project id"
   BUCKET="${BUCKET#gs://}" && BUCKET="${BUCKET%/}"
-  [[ "$BUCKET" =~ ^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$ ]] || _die "--bucket '$BUCKET' is not a bucket name"
+  [[ "$BUCKET" =~ ^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$ ]] || setup_die "--bucket '$BUCKET' is not a bucket name"
   STATE_BUCKET="${STATE_BUCKET#gs://}" && STATE_BUCKET="${STATE_BUCKET%/}"
   STATE_BUCKET="${STATE_BUCKET:-$BUCKET}"
   STATE_ROOT="${STATE_ROOT#/}" && STATE_ROOT="${STATE_ROOT%/}"
   SOURCE_PREFIX="${SOURCE_PREFIX#/}" && SOURCE_PREFIX="${SOURCE_PREFIX%/}/"
-  [[ -n "$STATE_ROOT" ]] || _die "--state-root must not be empty"
+  [[ -n "$STATE_ROOT" ]] || setup_die "--state-root must not be empty"
   local identity name
   for identity in "${IDENTITIES[@]}"; do
     name="${identity%%=*}"
-    [[ "$name" =~ ^[a-z]([-a-z0-9]*[a-z0-9])?$ ]] || _die "identity '$name' is not a Kubernetes/GSA name"
+    [[ "$name" =~ ^[a-z]([-a-z0-9]*[a-z0-9])?$ ]] || setup_die "identity '$name' is not a Kubernetes/GSA name"
     [[ "$identity" == *=* ]] || ((${#name} >= 6 && ${#name} <= 30)) ||
-      _die "identity '$name': a service account id has 6-30 characters (or give NAME=GSA_EMAIL)"
+      setup_die "identity '$name': a service account id has 6-30 characters (or give NAME=GSA_EMAIL)"
   done
   if [[ "$OVERLAY" == composer3 ]]; then
-    [[ -n "$ENVIRONMENT_SA" ]] || _die "composer3 needs --environment-sa (the environment's service account)"
+    [[ -n "$ENVIRONMENT_SA" ]] || setup_die "composer3 needs --environment-sa (the environment's service account)"
   else
     IDENTITIES=("script-runner" "${IDENTITIES[@]}")
   fi
@@ -134,17 +98,17 @@ identity_ensure_gsa() {
   email="$(_gsa_email "$1")"
   [[ "$1" != *=* ]] || return 0
   if [[ "$DRY_RUN" == true ]]; then
-    _note "create ${email} unless it exists (gcloud iam service-accounts describe ${email})"
+    setup_note "create ${email} unless it exists (gcloud iam service-accounts describe ${email})"
   elif gcloud iam service-accounts describe "$email" --project "$PROJECT" >/dev/null 2>&1; then
     return 0
   fi
-  identity_run gcloud iam service-accounts create "$name" --project "$PROJECT" \
+  setup_run gcloud iam service-accounts create "$name" --project "$PROJECT" \
     --display-name "gcs-script-runner pods: ${name}"
 }
 
 # identity_grant_bucket EMAIL ROLE TITLE EXPRESSION BUCKET: a conditional role on BUCKET for a GSA.
 identity_grant_bucket() {
-  identity_run gcloud storage buckets add-iam-policy-binding "gs://$5" --member "serviceAccount:$1" \
+  setup_run gcloud storage buckets add-iam-policy-binding "gs://$5" --member "serviceAccount:$1" \
     --role "$2" --condition "title=$3,expression=$4"
 }
 
@@ -176,51 +140,51 @@ identity_grant_airflow() {
 identity_bind_ksa() {
   local name="${1%%=*}" email
   email="$(_gsa_email "$1")"
-  identity_run gcloud iam service-accounts add-iam-policy-binding "$email" --project "$PROJECT" \
+  setup_run gcloud iam service-accounts add-iam-policy-binding "$email" --project "$PROJECT" \
     --role roles/iam.workloadIdentityUser \
     --member "serviceAccount:${PROJECT}.svc.id.goog[${NAMESPACE}/${name}]"
   if [[ "$DRY_RUN" == true ]]; then
-    _note "create the service account ${NAMESPACE}/${name} unless it exists (kubectl get serviceaccount)"
+    setup_note "create the service account ${NAMESPACE}/${name} unless it exists (kubectl get serviceaccount)"
   fi
   if [[ "$DRY_RUN" == true ]] || ! kubectl get serviceaccount "$name" --namespace "$NAMESPACE" >/dev/null 2>&1; then
-    identity_run kubectl create serviceaccount "$name" --namespace "$NAMESPACE"
+    setup_run kubectl create serviceaccount "$name" --namespace "$NAMESPACE"
   fi
-  identity_run kubectl patch serviceaccount "$name" --namespace "$NAMESPACE" \
+  setup_run kubectl patch serviceaccount "$name" --namespace "$NAMESPACE" \
     --patch '{"automountServiceAccountToken": false}'
-  identity_run kubectl annotate serviceaccount "$name" --namespace "$NAMESPACE" --overwrite \
+  setup_run kubectl annotate serviceaccount "$name" --namespace "$NAMESPACE" --overwrite \
     "iam.gke.io/gcp-service-account=${email}"
 }
 
 # identity_allow_impersonation NAME[=EMAIL]: the environment's service account may mint tokens for the GSA.
 identity_allow_impersonation() {
-  identity_run gcloud iam service-accounts add-iam-policy-binding "$(_gsa_email "$1")" --project "$PROJECT" \
+  setup_run gcloud iam service-accounts add-iam-policy-binding "$(_gsa_email "$1")" --project "$PROJECT" \
     --role roles/iam.serviceAccountTokenCreator --member "serviceAccount:${ENVIRONMENT_SA}"
 }
 
 _check_uniform_access() {
   local bucket="$1" uniform
   if [[ "$DRY_RUN" == true ]]; then
-    _note "IAM conditions need uniform bucket-level access on gs://${bucket}; check with:"
-    _note "gcloud storage buckets describe gs://${bucket} --format='value(uniform_bucket_level_access)'"
+    setup_note "IAM conditions need uniform bucket-level access on gs://${bucket}; check with:"
+    setup_note "gcloud storage buckets describe gs://${bucket} --format='value(uniform_bucket_level_access)'"
     return 0
   fi
   uniform="$(gcloud storage buckets describe "gs://${bucket}" --format='value(uniform_bucket_level_access)')"
   [[ "${uniform,,}" == true ]] ||
-    _die "gs://${bucket} has no uniform bucket-level access, which IAM conditions need: turn it on first"
+    setup_die "gs://${bucket} has no uniform bucket-level access, which IAM conditions need: turn it on first"
 }
 
 main() {
   _parse "$@"
   local identity
-  _note "gcs-script-runner identities: overlay ${OVERLAY}, project ${PROJECT}, scripts gs://${BUCKET}/${SOURCE_PREFIX}, state gs://${STATE_BUCKET}/${STATE_ROOT}/"
+  setup_note "gcs-script-runner identities: overlay ${OVERLAY}, project ${PROJECT}, scripts gs://${BUCKET}/${SOURCE_PREFIX}, state gs://${STATE_BUCKET}/${STATE_ROOT}/"
   _check_uniform_access "$BUCKET"
   [[ "$STATE_BUCKET" == "$BUCKET" ]] || _check_uniform_access "$STATE_BUCKET"
   if [[ "$OVERLAY" == composer3 && ${#IDENTITIES[@]} -eq 0 ]]; then
-    _note "composer3 without --identity: every pod runs as ${ENVIRONMENT_SA}, which the environment already"
-    _note "lets use its bucket. Name the identities of service_account_allowlist with --identity to add more."
+    setup_note "composer3 without --identity: every pod runs as ${ENVIRONMENT_SA}, which the environment already"
+    setup_note "lets use its bucket. Name the identities of service_account_allowlist with --identity to add more."
   fi
   for identity in "${IDENTITIES[@]}"; do
-    _note "identity ${identity%%=*}: $(_gsa_email "$identity")"
+    setup_note "identity ${identity%%=*}: $(_gsa_email "$identity")"
     identity_ensure_gsa "$identity"
     if [[ "$OVERLAY" == composer3 ]]; then
       identity_allow_impersonation "$identity"
@@ -230,7 +194,7 @@ main() {
     identity_grant_pod "$(_gsa_email "$identity")"
   done
   if [[ -n "$AIRFLOW_SA" ]]; then
-    _note "Airflow's identity ${AIRFLOW_SA}: the header cache, the attempt ledger, the reports and the sizing history"
+    setup_note "Airflow's identity ${AIRFLOW_SA}: the header cache, the attempt ledger, the reports and the sizing history"
     identity_grant_airflow "$AIRFLOW_SA"
   fi
 }

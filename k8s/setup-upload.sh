@@ -12,46 +12,15 @@
 # topic, subscription or notification (same topic and prefix) is kept, not created twice.
 set -Eeuo pipefail
 
-readonly USAGE_LINES=11
+readonly SETUP_PROG=setup-upload
+# shellcheck source=k8s/lib/setup.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/setup.sh"
+
 # Longer than the watcher's settle window and its longest burst (max_wait, 60 s) with margin.
 readonly ACK_DEADLINE=120
 
 PROJECT="" BUCKET="" TOPIC="script-runner-uploads" SUBSCRIPTION="script-runner-uploads"
 SOURCE_PREFIX="data/" AIRFLOW_SA="" ENVIRONMENT="" LOCATION="" DRY_RUN=false
-
-_die() {
-  printf 'setup-upload: %s\n' "$*" >&2
-  exit 64
-}
-
-_usage() {
-  sed -n "2,$((USAGE_LINES + 1))p" "$0" | sed 's/^# \{0,1\}//'
-}
-
-# _quote WORD: WORD as a shell word (bare when safe, else single-quoted).
-_quote() {
-  if [[ "$1" =~ ^[A-Za-z0-9_./:=@,+%-]+$ ]]; then
-    printf '%s' "$1"
-  else
-    printf "'%s'" "${1//\'/\'\\\'\'}"
-  fi
-}
-
-# upload_run CMD...: print CMD (--dry-run) or run it, echoing it to stderr first.
-# Outputs: the command line on stdout when dry-running.
-# Returns: CMD's status, 0 when dry-running.
-upload_run() {
-  local words=() arg
-  for arg in "$@"; do
-    words+=("$(_quote "$arg")")
-  done
-  if [[ "$DRY_RUN" == true ]]; then
-    printf '%s\n' "${words[*]}"
-    return 0
-  fi
-  printf '+ %s\n' "${words[*]}" >&2
-  "$@"
-}
 
 # upload_exists CMD...: whether CMD (a describe or list) succeeds and prints something; false when
 # dry-running (the dry run shows every create).
@@ -75,10 +44,6 @@ _notification_exists() {
     <<<"${listed:-[]}" >/dev/null
 }
 
-_note() {
-  printf '# %s\n' "$*"
-}
-
 _parse() {
   while (($#)); do
     case "$1" in
@@ -96,47 +61,47 @@ _parse() {
         continue
         ;;
       -h | --help)
-        _usage
+        setup_usage
         exit 0
         ;;
-      *) _die "unknown argument: $1 (see --help)" ;;
+      *) setup_die "unknown argument: $1 (see --help)" ;;
     esac
-    [[ $# -ge 2 && -n "$2" ]] || _die "$1 needs a value"
+    [[ $# -ge 2 && -n "$2" ]] || setup_die "$1 needs a value"
     shift 2
   done
-  [[ -n "$PROJECT" ]] || _die "--project is required"
+  [[ -n "$PROJECT" ]] || setup_die "--project is required"
   BUCKET="${BUCKET#gs://}"
   BUCKET="${BUCKET%/}"
-  [[ -n "$BUCKET" ]] || _die "--bucket is required"
-  [[ "$SOURCE_PREFIX" == */ ]] || _die "--source-prefix must end with / (got ${SOURCE_PREFIX})"
+  [[ -n "$BUCKET" ]] || setup_die "--bucket is required"
+  [[ "$SOURCE_PREFIX" == */ ]] || setup_die "--source-prefix must end with / (got ${SOURCE_PREFIX})"
   if [[ -n "$ENVIRONMENT" && -z "$LOCATION" ]]; then
-    _die "--environment needs --location"
+    setup_die "--environment needs --location"
   fi
 }
 
 _topic_and_notification() {
   local topic_path="projects/${PROJECT}/topics/${TOPIC}"
   if upload_exists gcloud pubsub topics describe "$TOPIC" --project "$PROJECT" --format=value'(name)'; then
-    _note "topic ${topic_path} exists: kept"
+    setup_note "topic ${topic_path} exists: kept"
   else
-    upload_run gcloud pubsub topics create "$TOPIC" --project "$PROJECT"
+    setup_run gcloud pubsub topics create "$TOPIC" --project "$PROJECT"
   fi
   # Cloud Storage publishes as the project's service agent: it needs publish on the topic.
-  _note "Cloud Storage's service agent may publish to the topic"
+  setup_note "Cloud Storage's service agent may publish to the topic"
   if [[ "$DRY_RUN" == true ]]; then
     # shellcheck disable=SC2016 # the dry run prints the command substitution for its reader to run
     printf 'gcloud pubsub topics add-iam-policy-binding %s --project %s --member="serviceAccount:$(gcloud storage service-agent --project %s)" --role=roles/pubsub.publisher\n' \
-      "$(_quote "$TOPIC")" "$(_quote "$PROJECT")" "$(_quote "$PROJECT")"
+      "$(setup_quote "$TOPIC")" "$(setup_quote "$PROJECT")" "$(setup_quote "$PROJECT")"
   else
     local agent
     agent="$(gcloud storage service-agent --project "$PROJECT")"
-    upload_run gcloud pubsub topics add-iam-policy-binding "$TOPIC" --project "$PROJECT" \
+    setup_run gcloud pubsub topics add-iam-policy-binding "$TOPIC" --project "$PROJECT" \
       --member="serviceAccount:${agent}" --role=roles/pubsub.publisher
   fi
   if _notification_exists; then
-    _note "a notification of gs://${BUCKET}/${SOURCE_PREFIX} to ${TOPIC} exists: kept"
+    setup_note "a notification of gs://${BUCKET}/${SOURCE_PREFIX} to ${TOPIC} exists: kept"
   else
-    upload_run gcloud storage buckets notifications create "gs://${BUCKET}" --topic="$topic_path" \
+    setup_run gcloud storage buckets notifications create "gs://${BUCKET}" --topic="$topic_path" \
       --event-types=OBJECT_FINALIZE --object-prefix="$SOURCE_PREFIX" --payload-format=json \
       --skip-topic-setup
   fi
@@ -145,34 +110,34 @@ _topic_and_notification() {
 _subscription() {
   if upload_exists gcloud pubsub subscriptions describe "$SUBSCRIPTION" --project "$PROJECT" \
     --format=value'(name)'; then
-    _note "subscription projects/${PROJECT}/subscriptions/${SUBSCRIPTION} exists: kept"
+    setup_note "subscription projects/${PROJECT}/subscriptions/${SUBSCRIPTION} exists: kept"
   else
-    upload_run gcloud pubsub subscriptions create "$SUBSCRIPTION" --project "$PROJECT" --topic="$TOPIC" \
+    setup_run gcloud pubsub subscriptions create "$SUBSCRIPTION" --project "$PROJECT" --topic="$TOPIC" \
       --ack-deadline="$ACK_DEADLINE" --message-retention-duration=1d --expiration-period=never
   fi
   if [[ -n "$AIRFLOW_SA" ]]; then
-    upload_run gcloud pubsub subscriptions add-iam-policy-binding "$SUBSCRIPTION" --project "$PROJECT" \
+    setup_run gcloud pubsub subscriptions add-iam-policy-binding "$SUBSCRIPTION" --project "$PROJECT" \
       --member="serviceAccount:${AIRFLOW_SA}" --role=roles/pubsub.subscriber
   else
-    _note "grant the Airflow identity roles/pubsub.subscriber on the subscription (--airflow-sa EMAIL)"
+    setup_note "grant the Airflow identity roles/pubsub.subscriber on the subscription (--airflow-sa EMAIL)"
   fi
 }
 
 _environment() {
   local value="projects/${PROJECT}/subscriptions/${SUBSCRIPTION}"
   if [[ -n "$ENVIRONMENT" ]]; then
-    upload_run gcloud composer environments update "$ENVIRONMENT" --location "$LOCATION" \
+    setup_run gcloud composer environments update "$ENVIRONMENT" --location "$LOCATION" \
       --project "$PROJECT" --update-env-variables="SCRIPT_RUNNER_UPLOAD_SUBSCRIPTION=${value}"
   else
-    _note "then set SCRIPT_RUNNER_UPLOAD_SUBSCRIPTION=${value} in the Composer environment:"
-    _note "  gcloud composer environments update ENV --location LOC --update-env-variables=SCRIPT_RUNNER_UPLOAD_SUBSCRIPTION=${value}"
+    setup_note "then set SCRIPT_RUNNER_UPLOAD_SUBSCRIPTION=${value} in the Composer environment:"
+    setup_note "  gcloud composer environments update ENV --location LOC --update-env-variables=SCRIPT_RUNNER_UPLOAD_SUBSCRIPTION=${value}"
   fi
-  _note "on Airflow 2.11 also deploy dags/gcs_script_runner_upload.py (the watcher DAG)"
+  setup_note "on Airflow 2.11 also deploy dags/gcs_script_runner_upload.py (the watcher DAG)"
 }
 
 main() {
   _parse "$@"
-  [[ "$DRY_RUN" == true ]] && _note "setup-upload dry run: gs://${BUCKET}/${SOURCE_PREFIX} -> ${TOPIC} -> ${SUBSCRIPTION}"
+  [[ "$DRY_RUN" == true ]] && setup_note "setup-upload dry run: gs://${BUCKET}/${SOURCE_PREFIX} -> ${TOPIC} -> ${SUBSCRIPTION}"
   _topic_and_notification
   _subscription
   _environment

@@ -25,20 +25,32 @@ DAG_ID = "gcs_script_runner"
 PREFIX = "data/"
 
 
-def upload_examples(prefix: str = PREFIX) -> list[str]:
-    """Replace gs://<bucket>/data/ with examples/data/ (the way a user copies scripts into Composer)."""
-    from google.cloud import storage
+def replace_prefix(client: Any, bucket_name: str, folder: Path, prefix: str) -> list[str]:
+    """Replace gs://BUCKET/PREFIX with the files of ``folder`` (the way a user copies scripts into Composer):
+    what was under the prefix is deleted, each file is uploaded under its path relative to ``folder``.
 
-    client = storage.Client(project="test-project")
-    bucket = client.bucket(stack.BUCKET)
-    for blob in list(client.list_blobs(stack.BUCKET, prefix=prefix)):
+    :param client: a ``google.cloud.storage.Client``.
+    :param bucket_name: the bucket.
+    :param folder: the local folder to upload.
+    :param prefix: the object name prefix (ends with /).
+    :return: the uploaded object names, sorted.
+    """
+    bucket = client.bucket(bucket_name)
+    for blob in list(client.list_blobs(bucket_name, prefix=prefix)):
         blob.delete()
     names = []
-    for path in sorted(p for p in EXAMPLES.rglob("*") if p.is_file()):
-        name = prefix + path.relative_to(EXAMPLES).as_posix()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        name = prefix + path.relative_to(folder).as_posix()
         bucket.blob(name).upload_from_filename(str(path))
         names.append(name)
     return names
+
+
+def upload_examples(prefix: str = PREFIX) -> list[str]:
+    """Replace gs://<bucket>/data/ with examples/data/."""
+    from google.cloud import storage
+
+    return replace_prefix(storage.Client(project="test-project"), stack.BUCKET, EXAMPLES, prefix)
 
 
 def upload_dags() -> list[str]:

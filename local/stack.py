@@ -712,6 +712,43 @@ def restart_kube(timeout: float = 20) -> None:
     start_kube()
 
 
+@dataclass(frozen=True)
+class PodProcess:
+    """A host process that belongs to a pod of the process kubelet."""
+
+    pid: int
+    cmdline: str  # its argv joined by spaces
+    cwd: str
+
+    def __str__(self) -> str:
+        return f"{self.pid}: {self.cmdline.strip()[:120]} (cwd {self.cwd})"
+
+
+def pod_processes(*, run_dir: Path | None = None, entrypoint: Path | None = None) -> list[PodProcess]:
+    """Host processes of the process kubelet's pods, read from /proc: those working in a pod's work dir
+    (``RUN/kube/pod-*``) or running this clone's runner entrypoint. What a pod left behind after it ended.
+
+    :param run_dir: the stack's run directory (default: ``RUN``).
+    :param entrypoint: the entrypoint to look for (default: this clone's ``runner_image/entrypoint``; another
+        clone's stack, or its bats run, on the same host is not ours).
+    :return: the matching processes, the ones that vanish while being read left out.
+    """
+    pod_dirs = str(((run_dir or RUN) / "kube").resolve()) + "/pod-"
+    runner = str((entrypoint or ROOT / "runner_image" / "entrypoint").resolve())
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cwd = os.readlink(proc / "cwd")
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if cwd.startswith(pod_dirs) or runner in cmdline:
+            found.append(PodProcess(pid=int(proc.name), cmdline=cmdline, cwd=cwd))
+    return found
+
+
 def airflow(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(VENV_BIN / "airflow"), *args],

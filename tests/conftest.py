@@ -25,9 +25,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def gcs_emulator() -> Iterator[str]:
-    """Start fake-gcs-server (in memory, http) once per session; yields its base URL."""
+def start_emulator() -> tuple[subprocess.Popen[bytes], str]:
+    """Start fake-gcs-server (in memory, http) on a free port and wait until it answers (the unit tests'
+    session emulator; the benchmarks start their own).
+
+    :return: the process (the caller ends it) and its base URL.
+    :raises RuntimeError: when it does not answer within 15 s.
+    """
     port = free_port()
     proc = subprocess.Popen(
         [
@@ -51,12 +55,18 @@ def gcs_emulator() -> Iterator[str]:
     while True:
         try:
             urllib.request.urlopen(f"{url}/storage/v1/b", timeout=1)
-            break
+            return proc, url
         except OSError:
             if time.monotonic() > deadline or proc.poll() is not None:
                 proc.kill()
                 raise RuntimeError("fake-gcs-server did not start") from None
             time.sleep(0.05)
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator() -> Iterator[str]:
+    """Start fake-gcs-server (in memory, http) once per session; yields its base URL."""
+    proc, url = start_emulator()
     old = os.environ.get("STORAGE_EMULATOR_HOST")
     os.environ["STORAGE_EMULATOR_HOST"] = url
     yield url

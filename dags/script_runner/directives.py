@@ -176,22 +176,38 @@ def _secret_token(value: str, *, script: str, line: int) -> tuple[str, str]:
         )
     if target == "file":
         return ref, target
-    if not _ENV_NAME.match(target):
-        raise DirectiveError(
-            script=script,
-            line=line,
-            message=f"secret {value!r}: {target!r} is not an environment variable name",
-            fix="name a variable of letters, digits and _ after the last ':' (or write :file)",
-        )
-    why = reserved_env_reason(target)
+    _check_env_name(
+        target,
+        script=script,
+        line=line,
+        subject=f"secret {value!r}:",
+        invalid=(
+            f"secret {value!r}: {target!r} is not an environment variable name",
+            "name a variable of letters, digits and _ after the last ':' (or write :file)",
+        ),
+        reserved_fix=f"use another name, e.g. MY_{target}",
+    )
+    return ref, target
+
+
+def _check_env_name(
+    name: str, *, script: str, line: int, subject: str, invalid: tuple[str, str], reserved_fix: str
+) -> None:
+    """Raise unless ``name`` is a variable name a script may set (``env=``, ``secret=REF:NAME``).
+
+    :param name: the variable name ("" when there is none).
+    :param subject: what the reserved error starts with: "<subject> NAME is reserved: why".
+    :param invalid: the (message, fix) of the error for a name that is not a variable name.
+    :param reserved_fix: the fix of the error for a reserved name.
+    :raises DirectiveError: on a malformed or reserved name.
+    """
+    if not _ENV_NAME.match(name):
+        raise DirectiveError(script=script, line=line, message=invalid[0], fix=invalid[1])
+    why = reserved_env_reason(name)
     if why is not None:
         raise DirectiveError(
-            script=script,
-            line=line,
-            message=f"secret {value!r}: {target} is reserved: {why}",
-            fix=f"use another name, e.g. MY_{target}",
+            script=script, line=line, message=f"{subject} {name} is reserved: {why}", fix=reserved_fix
         )
-    return ref, target
 
 
 def _add_token(raw: RawDirectives, *, script: str, line: int, token: str) -> None:
@@ -211,22 +227,18 @@ def _add_token(raw: RawDirectives, *, script: str, line: int, token: str) -> Non
         raise DirectiveError(script=script, line=line, message=f"unknown directive {key!r}", fix=hint)
     if key == "env":
         name, eq, env_value = value.partition("=")
-        if not eq or not _ENV_NAME.match(name):
-            raise DirectiveError(
-                script=script,
-                line=line,
-                message=f"env {value!r} is not NAME=value",
-                fix="write env=NAME=value with NAME of letters, digits and _",
-            )
-        why = reserved_env_reason(name)
-        if why is not None:
-            raise DirectiveError(
-                script=script,
-                line=line,
-                message=f"env {name} is reserved: {why}",
-                fix=f"use another name (e.g. MY_{name}) and read it in the script; what the runner needs "
-                "belongs in the runner settings, not in env=",
-            )
+        _check_env_name(
+            name if eq else "",  # no '=': not NAME=value
+            script=script,
+            line=line,
+            subject="env",
+            invalid=(
+                f"env {value!r} is not NAME=value",
+                "write env=NAME=value with NAME of letters, digits and _",
+            ),
+            reserved_fix=f"use another name (e.g. MY_{name}) and read it in the script; what the runner "
+            "needs belongs in the runner settings, not in env=",
+        )
         raw.env[name] = env_value
     elif key == "needs":
         raw.needs.extend(v for v in value.split(",") if v)

@@ -9,7 +9,7 @@ import json
 import logging
 import secrets
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -19,6 +19,9 @@ from local.kube_double.kubelet import Kubelet
 from local.kube_double.selectors import field_matcher, label_matcher
 from local.kube_double.statuses import status
 from local.kube_double.store import Store, Watcher
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 log = logging.getLogger("kube_double.api")
 STORE: web.AppKey[Store] = web.AppKey("store", Store)
@@ -65,15 +68,25 @@ def _pod_list(items: list[dict[str, Any]], store: Store, kind: str = "PodList") 
     )
 
 
+def _selected(request: web.Request) -> Callable[[dict[str, Any]], bool]:
+    """The request's labelSelector and fieldSelector as one match of an object."""
+    match_l = label_matcher(request.query.get("labelSelector"))
+    match_f = field_matcher(request.query.get("fieldSelector"))
+    return lambda o: match_l(o) and match_f(o)
+
+
+async def _list_or_watch(request: web.Request, kind: str, list_kind: str) -> web.StreamResponse:
+    """GET of a collection (``pods``, ``events``): its list, or a watch of it with ``?watch=true``."""
+    ns = request.match_info.get("ns")
+    if _is_watch(request):
+        return await _stream_watch(request, kind, ns)
+    store = request.app[STORE]
+    return _pod_list(store.list(kind, ns, _selected(request)), store, kind=list_kind)
+
+
 async def _stream_watch(request: web.Request, kind: str, namespace: str | None) -> web.StreamResponse:
     store = request.app[STORE]
-    match_l, match_f = (
-        label_matcher(request.query.get("labelSelector")),
-        field_matcher(request.query.get("fieldSelector")),
-    )
-    watcher: Watcher = store.watch(
-        kind, namespace, lambda o: match_l(o) and match_f(o), request.query.get("resourceVersion")
-    )
+    watcher: Watcher = store.watch(kind, namespace, _selected(request), request.query.get("resourceVersion"))
     resp = web.StreamResponse(headers={"Content-Type": "application/json"})
     await resp.prepare(request)
     timeout = float(request.query.get("timeoutSeconds", "300"))
@@ -99,15 +112,7 @@ async def _stream_watch(request: web.Request, kind: str, namespace: str | None) 
 
 
 async def list_pods(request: web.Request) -> web.StreamResponse:
-    ns = request.match_info.get("ns")
-    if _is_watch(request):
-        return await _stream_watch(request, "pods", ns)
-    store = request.app[STORE]
-    ml, mf = (
-        label_matcher(request.query.get("labelSelector")),
-        field_matcher(request.query.get("fieldSelector")),
-    )
-    return _pod_list(store.list("pods", ns, lambda o: ml(o) and mf(o)), store)
+    return await _list_or_watch(request, "pods", "PodList")
 
 
 _GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # what the API server appends to generateName
@@ -326,15 +331,7 @@ async def pod_log(request: web.Request) -> web.StreamResponse:
 
 
 async def list_events(request: web.Request) -> web.StreamResponse:
-    ns = request.match_info.get("ns")
-    if _is_watch(request):
-        return await _stream_watch(request, "events", ns)
-    store = request.app[STORE]
-    ml, mf = (
-        label_matcher(request.query.get("labelSelector")),
-        field_matcher(request.query.get("fieldSelector")),
-    )
-    return _pod_list(store.list("events", ns, lambda o: ml(o) and mf(o)), store, kind="EventList")
+    return await _list_or_watch(request, "events", "EventList")
 
 
 async def version(_: web.Request) -> web.Response:

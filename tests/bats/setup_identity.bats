@@ -137,3 +137,11 @@ calls_matching() {
   [[ "$output" == *"gs://env-bkt has no uniform bucket-level access"* ]]
   [ "$(calls_matching add-iam-policy-binding)" = "" ]
 }
+
+@test "--help prints the usage block and none of the script's code" {
+  run bash "${SCRIPT}" --help
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"Usage: k8s/setup-identity.sh --overlay composer2|gke|composer3"* ]]
+  [[ "${lines[-1]}" == "bindings are added, existing accounts are kept." ]]
+  [[ "$output" != *"set -Eeuo"* ]]
+}

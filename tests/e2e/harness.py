@@ -142,15 +142,10 @@ class ScriptRunnerHarness:
         self.gcs = storage.Client(project="test-project")
 
     def upload(self, folder: Path, prefix: str) -> list[str]:
-        bucket = self.gcs.bucket(self.bucket)
-        for blob in list(self.gcs.list_blobs(self.bucket, prefix=prefix)):
-            blob.delete()
-        names = []
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            name = prefix + path.relative_to(folder).as_posix()
-            bucket.blob(name).upload_from_filename(str(path))
-            names.append(name)
-        return names
+        """Replace gs://<bucket>/PREFIX with ``folder``'s files; the uploaded object names."""
+        from local.demo import replace_prefix
+
+        return replace_prefix(self.gcs, self.bucket, folder, prefix)
 
     def run_scripts(
         self,
@@ -270,22 +265,9 @@ class ScriptRunnerHarness:
         runner entrypoint (process kubelet; with podman, containers_left covers what runs inside)."""
         from local import stack as local_stack
 
-        kube_dir = str((local_stack.RUN / "kube").resolve())
-        # this clone's entrypoint only: another clone's stack (or its bats run) on the same host is not ours
-        entrypoint = str((local_stack.ROOT / "runner_image" / "entrypoint").resolve())
         deadline = time.monotonic() + wait
         while True:
-            left = []
-            for proc in Path("/proc").iterdir():
-                if not proc.name.isdigit():
-                    continue
-                try:
-                    cwd = os.readlink(proc / "cwd")
-                    cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                except OSError:
-                    continue
-                if cwd.startswith(kube_dir + "/pod-") or entrypoint in cmd:
-                    left.append(f"{proc.name}: {cmd.strip()[:120]} (cwd {cwd})")
+            left = [str(proc) for proc in local_stack.pod_processes()]
             if not left or time.monotonic() > deadline:
                 return left
             time.sleep(1)

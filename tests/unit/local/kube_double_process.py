@@ -18,12 +18,14 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 @contextmanager
-def running_double(state: Path, *extra: str) -> Iterator[dict[str, Any]]:
-    """The double on a free port; yields ``api`` (CoreV1Api), ``client`` (ApiClient) and ``url``.
+def running_double(state: Path, *extra: str, port: int | None = None) -> Iterator[dict[str, Any]]:
+    """The double on a free port; yields ``api`` (CoreV1Api), ``client`` (ApiClient), ``url`` and ``proc``
+    (its process, for a test that signals or stops it: one it stopped is left alone at the end).
 
     :param extra: more command-line options for ``python -m local.kube_double``.
+    :param port: the port to listen on (a restart on the same port); default: a free one.
     """
-    port = free_port()
+    port = port or free_port()
     args = ["--port", str(port), "--state-dir", str(state), "--kubelet", "process", *extra]
     proc = subprocess.Popen(
         [sys.executable, "-m", "local.kube_double", *args],
@@ -38,7 +40,9 @@ def running_double(state: Path, *extra: str) -> Iterator[dict[str, Any]]:
             assert time.monotonic() < deadline, "the double did not start"
             time.sleep(0.1)
         api_client = config.new_client_from_config(str(state / "kubeconfig"))
-        yield {"api": client.CoreV1Api(api_client), "client": api_client, "url": f"http://127.0.0.1:{port}"}
+        api = client.CoreV1Api(api_client)
+        yield {"api": api, "client": api_client, "url": f"http://127.0.0.1:{port}", "proc": proc}
     finally:
-        proc.terminate()
-        proc.wait(timeout=15)
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=15)

@@ -5,17 +5,16 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from kubernetes import client, config
+from kubernetes import client
 
 from tests.conftest import free_port
-from tests.unit.local.kube_double_process import ROOT
+from tests.unit.local.kube_double_process import running_double
 from tests.unit.local.test_kube_double import NS, pod, wait_phase
 
 SCRIPT = "echo begin $$; sleep 4; echo end $$"
@@ -23,24 +22,8 @@ SCRIPT = "echo begin $$; sleep 4; echo end $$"
 
 @contextmanager
 def _double(state: Path, port: int) -> Iterator[tuple[subprocess.Popen[bytes], client.CoreV1Api]]:
-    args = ["--port", str(port), "--state-dir", str(state), "--kubelet", "process"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "local.kube_double", *args],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while not (state / "ready").exists():
-            assert proc.poll() is None, "the double exited at start"
-            assert time.monotonic() < deadline, "the double did not start"
-            time.sleep(0.1)
-        yield proc, client.CoreV1Api(config.new_client_from_config(str(state / "kubeconfig")))
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(timeout=15)
+    with running_double(state, port=port) as double:
+        yield double["proc"], double["api"]
 
 
 def _alive(pid: int) -> bool:

@@ -179,3 +179,50 @@ def test_directives_collect_every_problem_when_asked() -> None:
     )
     assert [(e.line, e.message.split(" ")[0]) for e in errors] == [(1, "unknown"), (1, "cpu"), (2, "env")]
     assert raw.values == {"cpu": "1", "memory": "1Gi"}
+
+
+_RUNNER_WHY = f"RUNNER_* {c.RESERVED_ENV_PREFIXES['RUNNER_']}"
+
+
+@pytest.mark.parametrize(
+    ("token", "message", "fix"),
+    [
+        pytest.param(
+            "env=1BAD=x",
+            "env '1BAD=x' is not NAME=value",
+            "write env=NAME=value with NAME of letters, digits and _",
+            id="env-bad-name",
+        ),
+        pytest.param(
+            "env=NOVALUE",
+            "env 'NOVALUE' is not NAME=value",
+            "write env=NAME=value with NAME of letters, digits and _",
+            id="env-no-equals",
+        ),
+        pytest.param(
+            "env=RUNNER_X=1",
+            f"env RUNNER_X is reserved: {_RUNNER_WHY}",
+            "use another name (e.g. MY_RUNNER_X) and read it in the script; what the runner needs belongs in the "
+            "runner settings, not in env=",
+            id="env-reserved",
+        ),
+        pytest.param(
+            "secret=wh:1BAD",
+            "secret 'wh:1BAD': '1BAD' is not an environment variable name",
+            "name a variable of letters, digits and _ after the last ':' (or write :file)",
+            id="secret-bad-name",
+        ),
+        pytest.param(
+            "secret=wh:RUNNER_X",
+            f"secret 'wh:RUNNER_X': RUNNER_X is reserved: {_RUNNER_WHY}",
+            "use another name, e.g. MY_RUNNER_X",
+            id="secret-reserved",
+        ),
+    ],
+)
+def test_directives_env_and_secret_variable_name_errors_keep_their_wording(
+    token: str, message: str, fix: str
+) -> None:
+    with pytest.raises(DirectiveError) as info:
+        parse_directives("x.sh", f"# runner: {token}\n")
+    assert (info.value.message, info.value.fix) == (message, fix)

@@ -7,6 +7,7 @@ import threading
 import time
 from typing import Any
 
+from local.gcs_counting import CountingClient
 from script_runner.ledger import Ledger
 
 RUN = "manual__2026-11-30T00:00:00+00:00"
@@ -47,38 +48,6 @@ def test_ledger_read_settled_gives_up_after_the_timeout_with_what_is_there(
     start = time.monotonic()
     assert ledger.read_settled(RUN, {"gone.sh": "failed"}, timeout=3) == {}
     assert 2.5 < time.monotonic() - start < 8
-
-
-class CountingClient:
-    """A storage client that counts the reads it makes (downloads and listings) against the emulator."""
-
-    def __init__(self, client: Any) -> None:
-        self.client, self.reads, self.writes = client, 0, 0
-
-    def list_blobs(self, *args: Any, **kwargs: Any) -> Any:
-        self.reads += 1
-        return self.client.list_blobs(*args, **kwargs)
-
-    def bucket(self, name: str) -> Any:
-        outer, real = self, self.client.bucket(name)
-
-        class Bucket:
-            def blob(self, blob_name: str) -> Any:
-                blob = real.blob(blob_name)
-                download, upload = blob.download_as_bytes, blob.upload_from_string
-
-                def counted_download(*a: Any, **k: Any) -> Any:
-                    outer.reads += 1
-                    return download(*a, **k)
-
-                def counted_upload(*a: Any, **k: Any) -> Any:
-                    outer.writes += 1
-                    return upload(*a, **k)
-
-                blob.download_as_bytes, blob.upload_from_string = counted_download, counted_upload
-                return blob
-
-        return Bucket()
 
 
 def test_ledger_append_writes_one_object_and_reads_nothing(gcs_client: Any, make_bucket: Any) -> None:

@@ -3,6 +3,8 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -66,6 +68,43 @@ def _deferred_trigger(op: ScriptPodOperator) -> ScriptPodTrigger:
     return trigger
 
 
+@dataclass
+class ArmedTrigger:
+    """A ScriptPodTrigger for run r1's a.sh that records a cancel under sr/ of a fresh bucket."""
+
+    trigger: ScriptPodTrigger
+    hook: FakeAsyncHook
+    ledger: Ledger
+
+    def statuses(self) -> list[str]:
+        """The statuses the trigger recorded for a.sh, oldest first."""
+        return [r["status"] for r in self.ledger.read("r1", "a.sh")]
+
+
+@pytest.fixture
+def armed_trigger(
+    gcs_client: Any, make_bucket: Any, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., ArmedTrigger]:
+    """Factory of ArmedTrigger: a fresh bucket each, the hook given (default: a FakeAsyncHook)."""
+    monkeypatch.setenv("AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT", ANON)
+
+    def make(hook: FakeAsyncHook | None = None) -> ArmedTrigger:
+        bucket = make_bucket({})
+        target = {
+            "bucket": bucket.name,
+            "root": "sr",
+            "run_id": "r1",
+            "path": "a.sh",
+            "record": {"try_number": 1},
+        }
+        trigger = ScriptPodTrigger(cancel_record=target, **_kpo_trigger().serialize()[1])
+        hook = hook or FakeAsyncHook()
+        trigger.__dict__["hook"] = hook
+        return ArmedTrigger(trigger, hook, Ledger(gcs_client, bucket=bucket.name, root="sr"))
+
+    return make
+
+
 @needs_on_kill
 def test_trigger_records_a_kill_while_deferred_as_cancelled(
     gcs_client: Any, make_bucket: Any, monkeypatch: pytest.MonkeyPatch
@@ -101,16 +140,12 @@ def test_trigger_records_a_kill_while_deferred_as_cancelled(
 
 @needs_on_kill
 def test_trigger_records_nothing_once_it_fired_or_without_a_state_bucket(
-    gcs_client: Any, make_bucket: Any, monkeypatch: pytest.MonkeyPatch
+    armed_trigger: Callable[..., ArmedTrigger],
 ) -> None:
-    monkeypatch.setenv("AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT", ANON)
-    bucket = make_bucket({})
-    target = {"bucket": bucket.name, "root": "sr", "run_id": "r1", "path": "a.sh", "record": {}}
-    fired = ScriptPodTrigger(cancel_record=target, **_kpo_trigger().serialize()[1])
-    fired.__dict__["hook"] = FakeAsyncHook()
-    fired._fired_event = True  # the pod ended and the task resumed: a later kill is not a cancel
-    asyncio.run(fired.on_kill())
-    assert Ledger(gcs_client, bucket=bucket.name, root="sr").read("r1", "a.sh") == []
+    fired = armed_trigger()
+    fired.trigger._fired_event = True  # the pod ended and the task resumed: a later kill is not a cancel
+    asyncio.run(fired.trigger.on_kill())
+    assert fired.statuses() == []
     bare = ScriptPodTrigger(cancel_record={}, **_kpo_trigger().serialize()[1])
     bare.__dict__["hook"] = FakeAsyncHook()
     asyncio.run(bare.on_kill())  # no bucket: nothing to write, nothing raised
@@ -138,26 +173,15 @@ class SlowAsyncHook(FakeAsyncHook):
 
 @needs_on_kill
 def test_trigger_kill_deletes_the_pod_and_records_although_the_triggerer_cancels_it_again(
-    gcs_client: Any, make_bucket: Any, monkeypatch: pytest.MonkeyPatch
+    armed_trigger: Callable[..., ArmedTrigger],
 ) -> None:
     """Airflow 3.3's triggerer sends a killed trigger's cancel again at every sync (about once a second)
     until the trigger is done; each lands inside on_kill. Seen in the lifecycle e2e with podman pods: the
     ledger write finished, the next cancel cut the delete, and the pod ran on (an orphan)."""
-    monkeypatch.setenv("AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT", ANON)
-    bucket = make_bucket({})
-    target = {
-        "bucket": bucket.name,
-        "root": "sr",
-        "run_id": "r1",
-        "path": "a.sh",
-        "record": {"try_number": 1},
-    }
-    trigger = ScriptPodTrigger(cancel_record=target, **_kpo_trigger().serialize()[1])
-    hook = SlowAsyncHook()
-    trigger.__dict__["hook"] = hook
+    armed = armed_trigger(SlowAsyncHook())
 
     async def triggerer() -> None:
-        kill = asyncio.create_task(trigger.on_kill())
+        kill = asyncio.create_task(armed.trigger.on_kill())
         for _ in range(20):  # the supervisor's to_cancel set, sent again while the trigger runs
             await asyncio.sleep(0.05)
             kill.cancel("__airflow_user_action__")
@@ -165,10 +189,8 @@ def test_trigger_kill_deletes_the_pod_and_records_although_the_triggerer_cancels
             await kill  # the cancel is passed on once the work is done
 
     asyncio.run(triggerer())
-    assert hook.deleted == ["sr-etl-load-abc-123"]
-    assert [r["status"] for r in Ledger(gcs_client, bucket=bucket.name, root="sr").read("r1", "a.sh")] == [
-        "cancelled"
-    ]
+    assert armed.hook.deleted == ["sr-etl-load-abc-123"]
+    assert armed.statuses() == ["cancelled"]
 
 
 def test_finish_despite_cancels_gives_up_after_its_budget() -> None:
@@ -212,8 +234,7 @@ needs_old_provider = pytest.mark.skipif(
     ],
 )
 def test_trigger_cleanup_on_old_providers_deletes_the_pod_of_a_killed_task_only(
-    gcs_client: Any,
-    make_bucket: Any,
+    armed_trigger: Callable[..., ArmedTrigger],
     monkeypatch: pytest.MonkeyPatch,
     state: str,
     fired: bool,
@@ -223,20 +244,10 @@ def test_trigger_cleanup_on_old_providers_deletes_the_pod_of_a_killed_task_only(
 
     from script_runner import compat
 
-    monkeypatch.setenv("AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT", ANON)
-    bucket = make_bucket({})
-    target = {
-        "bucket": bucket.name,
-        "root": "sr",
-        "run_id": "r1",
-        "path": "a.sh",
-        "record": {"try_number": 1},
-    }
-    trigger = ScriptPodTrigger(cancel_record=target, **_kpo_trigger().serialize()[1])
-    hook = FakeAsyncHook()
+    armed = armed_trigger()
+    trigger, hook = armed.trigger, armed.hook
     if state == "up_for_retry":  # a stale trigger copy cancelled after its pod ended (Airflow 3.1's race)
         hook.phase = "Failed"
-    trigger.__dict__["hook"] = hook
     trigger.task_instance = SimpleNamespace(dag_id="d", run_id="r1", task_id="run_scripts", map_index=0)
     asked: list[dict[str, Any]] = []
     # the task's state as the metadata database (2.x) or the Task SDK (3.1/3.2) answers it
@@ -244,7 +255,6 @@ def test_trigger_cleanup_on_old_providers_deletes_the_pod_of_a_killed_task_only(
     trigger._script_fired = fired
     asyncio.run(trigger.cleanup())
     assert hook.deleted == (["sr-etl-load-abc-123"] if deleted else [])
-    records = Ledger(gcs_client, bucket=bucket.name, root="sr").read("r1", "a.sh")
-    assert [r["status"] for r in records] == (["cancelled"] if deleted else [])
+    assert armed.statuses() == (["cancelled"] if deleted else [])
     if not fired:
         assert asked == [{"dag_id": "d", "run_id": "r1", "task_id": "run_scripts", "map_index": 0}]

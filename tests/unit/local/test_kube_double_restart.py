@@ -17,7 +17,9 @@ from tests.conftest import free_port
 from tests.unit.local.kube_double_process import running_double
 from tests.unit.local.test_kube_double import NS, pod, wait_phase
 
-SCRIPT = "echo begin $$; sleep 4; echo end $$"
+# The survivor runs until the test lets it end (a file appears): a fixed sleep raced the restart on a
+# loaded machine (the process ended on its own before the test looked, and read as killed by the double).
+SCRIPT = "echo begin $$; until [ -e {go} ]; do sleep 0.1; done; echo end $$"
 
 
 @contextmanager
@@ -46,7 +48,8 @@ def _scheduled(api: client.CoreV1Api, uid: str) -> int:
 def test_kube_double_restart_keeps_running_pods_their_logs_and_events(tmp_path: Path) -> None:
     port = free_port()
     with _double(tmp_path, port) as (first, api):
-        created = api.create_namespaced_pod(NS, pod("survivor", ["bash", "-c", SCRIPT]))
+        go = tmp_path / "go"
+        created = api.create_namespaced_pod(NS, pod("survivor", ["bash", "-c", SCRIPT.format(go=go)]))
         api.create_namespaced_pod(NS, pod("finished", ["bash", "-c", "echo finished early"]))
         assert wait_phase(api, "finished", {"Succeeded"}).status.phase == "Succeeded"
         running = wait_phase(api, "survivor", {"Running"})
@@ -61,6 +64,7 @@ def test_kube_double_restart_keeps_running_pods_their_logs_and_events(tmp_path: 
     with _double(tmp_path, port) as (_, api):
         again = api.read_namespaced_pod("survivor", NS)
         assert again.metadata.uid == created.metadata.uid
+        go.touch()
         done = wait_phase(api, "survivor", {"Succeeded", "Failed"}, timeout=30)
         assert done.status.phase == "Succeeded"
         assert done.status.container_statuses[0].state.terminated.exit_code == 0

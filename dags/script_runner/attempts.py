@@ -175,3 +175,34 @@ def timeout_behind(exc: BaseException) -> AirflowTaskTimeout | None:
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return None
+
+
+def lost_try_pod(pod: Any, history: list[dict[str, Any]], try_number: int) -> bool:
+    """Whether ``pod`` is the finished pod of an earlier try whose end Airflow lost, to adopt, not rerun.
+
+    Airflow's scheduler can lose a try after its pod ran (a deferred trigger firing before the executor
+    reported the deferral, apache/airflow#67287; a reschedule racing the worker's event, #71172): the try's
+    outcome is never read and the next try finds the pod finished. The KubernetesPodOperator would delete
+    it and start the script again in a new pod, whose quick end can lose the next try the same way, until
+    Airflow's tries run out (seen in the soak: six pods for one script, the last one left behind). Such a
+    pod is adopted instead: its outcome becomes this attempt's. Not adopted: a pod still running (KPO
+    reattaches to it anyway), an evicted one (KPO starts a new pod, as it should), a pod of this try, and a
+    pod an attempt record already names (its outcome was read; a retry wants a new pod).
+
+    :param pod: the pod KPO found for this task (its labels match the run, task and map index).
+    :param history: the run's earlier attempt records of this script.
+    :param try_number: this attempt's Airflow try number.
+    """
+    status = getattr(pod, "status", None)
+    phase = getattr(status, "phase", None)
+    reason = str(getattr(status, "reason", None) or "").lower()
+    if phase not in ("Succeeded", "Failed") or reason == "evicted":
+        return False
+    meta = getattr(pod, "metadata", None)
+    labels = getattr(meta, "labels", None) or {}
+    try:
+        pod_try = int(labels.get("try_number", ""))
+    except ValueError:
+        return False
+    name = getattr(meta, "name", None)
+    return pod_try < try_number and not any(record.get("pod") == name for record in history)

@@ -13,6 +13,7 @@ from script_runner.attempts import (
     cancel_target,
     count_status,
     first_attempt,
+    lost_try_pod,
     max_tries,
     timeout_behind,
 )
@@ -102,3 +103,33 @@ def test_timeout_behind_finds_the_timeout_a_later_error_hides() -> None:
     # `from None` keeps __context__: KPO's finally block leaves the timeout there
     assert isinstance(timeout_behind(hidden), AirflowTaskTimeout)
     assert timeout_behind(RuntimeError("plain")) is None
+
+
+def _pod(phase: str, try_number: str = "1", *, name: str = "sr-job-1", reason: str | None = None) -> object:
+    meta = SimpleNamespace(name=name, labels={"try_number": try_number, "map_index": "3"})
+    return SimpleNamespace(metadata=meta, status=SimpleNamespace(phase=phase, reason=reason))
+
+
+@pytest.mark.parametrize("phase", ["Succeeded", "Failed"])
+def test_a_finished_pod_of_an_earlier_try_no_record_names_is_adopted(phase: str) -> None:
+    assert lost_try_pod(_pod(phase), [], try_number=2)
+    other = [{"status": "oom_killed", "pod": "sr-job-0"}]  # an older attempt's record, another pod
+    assert lost_try_pod(_pod(phase), other, try_number=3)
+
+
+@pytest.mark.parametrize(
+    ("pod", "history", "try_number"),
+    [
+        (_pod("Running"), [], 2),  # running: KPO reattaches anyway
+        (_pod("Pending"), [], 2),
+        (_pod("Failed", reason="Evicted"), [], 2),  # evicted: a new pod, as KPO does
+        (_pod("Succeeded"), [{"status": "success", "pod": "sr-job-1"}], 2),  # its outcome was read
+        (_pod("Failed"), [{"status": "oom_killed", "pod": "sr-job-1"}], 2),  # a retry wants a new pod
+        (_pod("Succeeded", try_number="2"), [], 2),  # this try's own pod
+        (_pod("Succeeded", try_number="x"), [], 2),  # no try label: not ours to judge
+    ],
+)
+def test_a_pod_that_is_not_a_lost_tries_finished_pod_is_left_to_kpo(
+    pod: object, history: list[dict[str, object]], try_number: int
+) -> None:
+    assert not lost_try_pod(pod, history, try_number=try_number)

@@ -414,3 +414,70 @@ def test_operator_takes_the_settings_discovery_handed_over_without_reading_the_v
     op = ScriptPodOperator(task_id="run_scripts", script={**SCRIPT, "settings": settings_to_wire(SETTINGS)})
     assert op.runner_settings == SETTINGS
     assert op.script_spec.path == SCRIPT["path"]
+
+
+def _finished_pod(name: str, try_number: int) -> k8s.V1Pod:
+    return k8s.V1Pod(
+        metadata=k8s.V1ObjectMeta(name=name, namespace="ns", labels={"try_number": str(try_number)}),
+        status=k8s.V1PodStatus(phase="Succeeded"),
+    )
+
+
+def _kpo_lookup(found: k8s.V1Pod, deleted: list[str]) -> Any:
+    """KPO's get_or_create_pod contract for a terminated pod: delete it, or keep it if deletion is refused."""
+
+    def lookup(self: ScriptPodOperator, pod_request_obj: k8s.V1Pod, context: Any) -> k8s.V1Pod:
+        if not self.process_pod_deletion(found):
+            return found
+        return pod_request_obj
+
+    def delete(self: ScriptPodOperator, pod: k8s.V1Pod, *, reraise: bool = True) -> bool:
+        deleted.append(pod.metadata.name)
+        return True
+
+    return lookup, delete
+
+
+def test_operator_adopts_the_finished_pod_of_a_try_airflow_lost_and_reads_it_without_deferring(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The soak's failure: a lost deferred try's pod was deleted and the script started again, 6 times."""
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+
+    op = ScriptPodOperator(task_id="run_scripts", script=SCRIPT, runner_settings=SETTINGS, deferrable=True)
+    found, deleted, calls = _finished_pod("sr-job-try1", 1), list[str](), list[str]()
+    lookup, delete = _kpo_lookup(found, deleted)
+    monkeypatch.setattr(KubernetesPodOperator, "get_or_create_pod", lookup)
+    monkeypatch.setattr(KubernetesPodOperator, "process_pod_deletion", delete)
+    monkeypatch.setattr(KubernetesPodOperator, "execute_async", lambda self, ctx: calls.append("defer"))
+    monkeypatch.setattr(op, "build_pod_request_obj", lambda ctx: _finished_pod("sr-job-try2", 2))
+    monkeypatch.setattr(op, "execute_sync", lambda ctx: calls.append("read the finished pod"))
+    op._context, op._earlier = {"run_id": "r1", "ti": FakeTI(try_number=2)}, []
+    op.execute_async(op._context)
+    assert op.pod is found
+    assert op._adopted is found
+    assert deleted == []  # not deleted, not started again
+    assert calls == ["read the finished pod"]  # no trigger: it would fire at once, into the same race
+    assert op._pod_name() == "sr-job-try1"  # the record names it: a later try will not adopt it again
+
+
+def test_operator_leaves_a_finished_pod_whose_outcome_was_recorded_to_kpo(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+
+    op = ScriptPodOperator(task_id="run_scripts", script=SCRIPT, runner_settings=SETTINGS, deferrable=True)
+    found, deleted, calls = _finished_pod("sr-job-try1", 1), list[str](), list[str]()
+    lookup, delete = _kpo_lookup(found, deleted)
+    monkeypatch.setattr(KubernetesPodOperator, "get_or_create_pod", lookup)
+    monkeypatch.setattr(KubernetesPodOperator, "process_pod_deletion", delete)
+    monkeypatch.setattr(KubernetesPodOperator, "execute_async", lambda self, ctx: calls.append("defer"))
+    monkeypatch.setattr(op, "build_pod_request_obj", lambda ctx: _finished_pod("sr-job-try2", 2))
+    op._context = {"run_id": "r1", "ti": FakeTI(try_number=2)}
+    op._earlier = [{"status": "oom_killed", "action": "retry", "pod": "sr-job-try1"}]
+    op.execute_async(op._context)
+    assert deleted == ["sr-job-try1"]
+    assert op._adopted is None
+    assert op.pod.metadata.name == "sr-job-try2"  # a new pod for the retry
+    assert calls == ["defer"]
+    assert op.process_pod_deletion(found) is True  # outside the launch lookup: deleted as KPO does

@@ -33,6 +33,10 @@ BENCHES: dict[str, list[str]] = {
     # Issue 15's goal 1: ours vs the bare KPO DAG, with and without the preload, sync and deferrable.
     "issue15-compare": ["-m", "bench.compare15"],
     "deferrable": ["-m", "bench.e2e", "deferrable"],
+    # Issue 15's goal 5: pod start -> the script's first line, per entrypoint phase (podman kubelet).
+    "issue15-podstart": ["-m", "bench.podstart"],
+    # Issue 15's goal 4: one full run to completion (1 000 scripts, process kubelet, deferrable, defaults).
+    "issue15-fullrun": ["-m", "bench.fullrun"],
     "shards": ["-m", "bench.e2e", "shards"],
     "scale": ["-m", "bench.e2e", "scale"],
 }

@@ -320,7 +320,8 @@ def _podstart(rows: list[dict[str, Any]]) -> list[str]:
             "",
         ]
         keys = [k for k in _PODSTART_LABELS if k in figures]
-        keys += sorted(k for k in figures if k.startswith("phase_"))
+        order = ["lib", "config", "auth", "fetch", "syntax", "marker", "needs", "secrets"]
+        keys += [f"phase_{k}" for k in order if f"phase_{k}" in figures]
         out += _table(
             ["figure", "median ms", "p95 ms"],
             [
@@ -405,21 +406,28 @@ def render(folder: Path) -> str:
         "Each block is one stack session with ours and the bare KPO DAG run alternately (side by side).",
         "",
         *_compare(_load(folder, "issue15-compare")),
-        "### 3e. Issue 15's goal 1 re-run at a lower load (`bench.compare15`)",
-        "",
-        "Same as 3c, recorded later on 2026-12-01 while only the lead's test loop shared the machine; each",
-        "row carries the 1-minute load average before and after its run.",
-        "",
-        *_compare(_load(folder, "issue15-compare-2")),
-        *_rows(
-            [
-                {k: r.get(k) for k in ("kubelet", "dag", "wall_s", "first_to_last_start_s", "load_avg_1m")}
-                for r in _load(folder, "issue15-compare-2")
-            ]
-        ),
         "### 3d. One task's work around its pod, in process (`bench.hotpath`)",
         "",
         *_hotpath(_load(folder, "hotpath")),
+        "### 3e. Issue 15's goal 1 re-run (`bench.compare15`)",
+        "",
+        "Same as 3c, recorded later on 2026-12-01 (03:30-04:30 UTC) beside other stacks and a test loop;",
+        "each row carries the 1-minute load average before and after its run.",
+        "",
+        *_compare(_load(folder, "issue15-compare-2")),
+        *(
+            _rows(
+                [
+                    {
+                        k: r.get(k)
+                        for k in ("kubelet", "dag", "wall_s", "first_to_last_start_s", "load_avg_1m")
+                    }
+                    for r in _load(folder, "issue15-compare-2")
+                ]
+            )
+            if _load(folder, "issue15-compare-2")
+            else []
+        ),
         "## 4. Deferrable vs sync",
         "",
         *_deferrable(_load(folder, "deferrable")),

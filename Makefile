@@ -130,6 +130,10 @@ bench: sysdeps venv ## all benchmarks (about 30 minutes); results in bench/RESUL
 	-bash local/image/build.sh || echo "local image not built: the podman comparison will fall back to processes"
 	$(PY) -m bench.run
 
+.PHONY: bench-fullrun
+bench-fullrun: sysdeps venv ## issue 15 goal 4: one full run of 1 000 scripts to completion (process kubelet, deferrable; about 15 min to 2 h on two cores)
+	$(PY) -m bench.run --only issue15-fullrun
+
 .PHONY: soak
 soak: sysdeps venv ## lifecycle soak: 200 scripts with faults, 4 runs (sync, deferrable); not in make test; results in bench/SOAK.md
 	$(PY) -m bench.soak

@@ -177,8 +177,13 @@ def compare(
         dags = [(OURS, {"rerun": True}), *([(NAIVE, {})] if naive else []), (BARE_KPO, {})]
         for _ in range(repeats):
             for dag_id, conf in dags:
+                load_before = os.getloadavg()[0]
                 row = run_and_time(client, dag_id, conf)
-                row.update(kubelet=mode, scripts=count)
+                row.update(
+                    kubelet=mode,
+                    scripts=count,
+                    load_avg_1m=[round(load_before, 1), round(os.getloadavg()[0], 1)],
+                )
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     return rows

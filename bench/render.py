@@ -294,6 +294,73 @@ def _scale(rows: list[dict[str, Any]]) -> list[str]:
     return [*_table(keys, [[r.get(k) for k in keys] for r in rows]), f"Note: {rows[0].get('note', '')}.", ""]
 
 
+_PODSTART_LABELS = {
+    "created_to_container": "pod taken by the node → `podman run` started",
+    "container_to_entry": "`podman run` started → entrypoint's first instruction",
+    "created_to_entry": "pod taken by the node → entrypoint's first instruction (container start)",
+    "entry_total": "entrypoint's own part (first instruction → script started)",
+    "script_start_to_first_line": "script started → its first line",
+    "entry_to_first_line": "**entrypoint's first instruction → script's first line (goal 5)**",
+    "created_to_first_line": "pod taken by the node → script's first line",
+    "pod_cpu": "the container's CPU ms (cgroup; load-independent)",
+}
+
+
+def _podstart(rows: list[dict[str, Any]]) -> list[str]:
+    """Issue 15's goal 5: medians and p95 of each figure, then the entrypoint's phases."""
+    if not rows:
+        return ["(not run)", ""]
+    out = []
+    for r in rows:
+        figures = r["figures"]
+        out += [
+            f"**{r.get('entrypoint', '')}** ({r.get('recorded', '')}): {r['scripts']} scripts, kubelet "
+            f"{r['kubelet']} (image {r['image']}), {r['pods_measured']} pods measured, run {r['run_state']} "
+            f"in {r['wall_s']} s, 1-minute load average {r['load_avg_1m']} (before, after).",
+            "",
+        ]
+        keys = [k for k in _PODSTART_LABELS if k in figures]
+        order = ["lib", "config", "auth", "fetch", "syntax", "marker", "needs", "secrets"]
+        keys += [f"phase_{k}" for k in order if f"phase_{k}" in figures]
+        out += _table(
+            ["figure", "median ms", "p95 ms"],
+            [
+                [
+                    _PODSTART_LABELS.get(k, "entrypoint phase: " + k.removeprefix("phase_")),
+                    *figures[k].values(),
+                ]
+                for k in keys
+            ],
+        )
+    return out
+
+
+def _fullrun(rows: list[dict[str, Any]]) -> list[str]:
+    """Issue 15's goal 4: one full run's cost."""
+    if not rows:
+        return ["(not run)", ""]
+    keys = [
+        "scripts",
+        "state",
+        "task_states",
+        "wall_s",
+        "discover_s",
+        "first_to_last_start_s",
+        "report_s",
+        "peak_running",
+        "peak_deferred",
+        "cpu_s",
+        "report_bytes",
+        "load_avg_1m",
+        "wall_per_script_s",
+        "scheduler_cpu_per_script_ms",
+        "extrapolated_10000_h",
+    ]
+    return _table(
+        keys, [[json.dumps(r.get(k)) if isinstance(r.get(k), dict) else r.get(k) for k in keys] for r in rows]
+    )
+
+
 def render(folder: Path) -> str:
     machine = json.loads((folder / "machine.json").read_text()) if (folder / "machine.json").exists() else {}
     out = [
@@ -342,6 +409,25 @@ def render(folder: Path) -> str:
         "### 3d. One task's work around its pod, in process (`bench.hotpath`)",
         "",
         *_hotpath(_load(folder, "hotpath")),
+        "### 3e. Issue 15's goal 1 re-run (`bench.compare15`)",
+        "",
+        "Same as 3c, recorded later on 2026-12-01 (03:30-04:30 UTC) beside other stacks and a test loop;",
+        "each row carries the 1-minute load average before and after its run.",
+        "",
+        *_compare(_load(folder, "issue15-compare-2")),
+        *(
+            _rows(
+                [
+                    {
+                        k: r.get(k)
+                        for k in ("kubelet", "dag", "wall_s", "first_to_last_start_s", "load_avg_1m")
+                    }
+                    for r in _load(folder, "issue15-compare-2")
+                ]
+            )
+            if _load(folder, "issue15-compare-2")
+            else []
+        ),
         "## 4. Deferrable vs sync",
         "",
         *_deferrable(_load(folder, "deferrable")),
@@ -351,6 +437,18 @@ def render(folder: Path) -> str:
         "## 5b. Past max_map_length at full size (default Airflow settings)",
         "",
         *_scale(_load(folder, "scale")),
+        "## 6. Issue 15's goal 5: pod start → the script's first line, podman kubelet (`bench.podstart`)",
+        "",
+        "Wall-clock ms on one host: the Kubernetes double's log (pod taken, `podman run` started), the",
+        "entrypoint's `t_ms`/`phases_ms` stamps and the script's own first line (`EPOCHREALTIME`).",
+        "",
+        *_podstart(_load(folder, "issue15-podstart")),
+        "## 7. Issue 15's goal 4: one full run to completion (`bench.fullrun`)",
+        "",
+        "Process kubelet, deferrable, default settings; peaks sampled every 2 s; CPU seconds from /proc",
+        "(`self`: the process; `tree`: with its children, for the scheduler its executor's task processes).",
+        "",
+        *_fullrun(_load(folder, "issue15-fullrun")),
     ]
     notes = ROOT / "bench" / "NOTES.md"
     if notes.exists():

@@ -158,6 +158,8 @@ class Kubelet:
         if pod is None:
             return None
         pod["spec"]["nodeName"] = "local-node"
+        # The log's ms timestamp is when the node took the pod (bench/podstart.py: pod created -> running).
+        log.info("pod %s/%s scheduled", ns, name)
         self._set_status(ns, name, uid, conditions=[_cond("PodScheduled", "True")])
         self.store.add_event(
             pod,

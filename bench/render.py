@@ -355,10 +355,13 @@ def _fullrun(rows: list[dict[str, Any]]) -> list[str]:
         "wall_per_script_s",
         "scheduler_cpu_per_script_ms",
         "extrapolated_10000_h",
+        "extra_tries",
     ]
-    return _table(
+    out = _table(
         keys, [[json.dumps(r.get(k)) if isinstance(r.get(k), dict) else r.get(k) for k in keys] for r in rows]
     )
+    out += [f"{r.get('recorded', '')}: {r['note']}." for r in rows if r.get("note")]
+    return [*out, ""]
 
 
 def render(folder: Path) -> str:

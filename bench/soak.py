@@ -260,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scripts", type=int, default=200)
     parser.add_argument("--runs", type=int, default=4, help="alternating sync and deferrable, sync first")
     parser.add_argument(
-        "--deferrable-first", action="store_true", help="start with a deferrable run (--runs 1: that one only)"
+        "--deferrable-first", action="store_true", help="begin with a deferrable run (--runs 1: only that)"
     )
     parser.add_argument("--quick", action="store_true", help="20 scripts, 2 runs: a check of the soak itself")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "soak.json"))
@@ -289,7 +289,8 @@ def main(argv: list[str] | None = None) -> int:
         client.wait_dag_parsed(DAG_ID, timeout=180)
         client.unpause(DAG_ID)
         for number in range(1, runs + 1):
-            rows.append(soak_run(client, number, deferrable=(number % 2 == 0) != args.deferrable_first, kinds=kinds, prefix=prefix))
+            deferrable = (number % 2 == 0) != args.deferrable_first
+            rows.append(soak_run(client, number, deferrable=deferrable, kinds=kinds, prefix=prefix))
     finally:
         stack.down()
     result = {

@@ -167,7 +167,7 @@ class AirflowClient:
 
     def set_task_state(self, dag_id: str, run_id: str, task_id: str, map_index: int, state: str) -> None:
         """Mark a task instance ``failed`` or ``success`` as a user does in the UI."""
-        self.request(
+        self.user_change(
             "PATCH",
             f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id)}/taskInstances/{task_id}/{map_index}",
             {"new_state": state} if self.api_version >= 2 else {"new_state": state, "dry_run": False},
@@ -175,7 +175,30 @@ class AirflowClient:
 
     def set_dag_run_state(self, dag_id: str, run_id: str, state: str) -> None:
         """Mark a whole DAG run ``failed``, ``success`` or ``queued`` as a user does in the UI."""
-        self.request("PATCH", f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id)}", {"state": state})
+        self.user_change(
+            "PATCH", f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id)}", {"state": state}
+        )
+
+    def user_change(self, method: str, path: str, body: Any, *, attempts: int = 3, pause: float = 1.0) -> Any:
+        """A state change a user makes, tried again after a 500 as a user clicks again.
+
+        Marking a run failed updates its unfinished task instances while the scheduler may be updating
+        some of the same rows (e.g. skipping the run's empty shards) in another order: PostgreSQL then
+        breaks the deadlock by failing one side, and Airflow answers 500 (seen in a fresh ``make test``:
+        "deadlock detected" between the API's and the scheduler's ``UPDATE task_instance``). The change is
+        idempotent, so trying it again is what the UI's user does.
+
+        :param attempts: tries in all; the last error is raised.
+        :param pause: seconds between tries.
+        """
+        for attempt in range(1, attempts + 1):
+            try:
+                return self.request(method, path, body)
+            except RuntimeError as exc:
+                if ": 500 " not in str(exc) or attempt == attempts:
+                    raise
+                time.sleep(pause)
+        return None
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
         """A task's XCom value as JSON (None when there is none yet)."""

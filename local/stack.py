@@ -318,11 +318,28 @@ def _pidfile(name: str) -> Path:
     return PIDS / f"{name}.pid"
 
 
-def alive(name: str) -> int | None:
-    """The pid of a component if it is running (one this process started and that exited is reaped)."""
+def _start_time(pid: int) -> str | None:
+    """A process's start time in ticks since boot (/proc/PID/stat field 22): with the pid, its identity."""
     try:
-        pid = int(_pidfile(name).read_text())
-    except (OSError, ValueError):
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def alive(name: str) -> int | None:
+    """The pid of a component if it is running (one this process started and that exited is reaped).
+
+    The pid file holds the pid and the process's start time. A pid file left behind (a stack that was not
+    stopped) can name a pid the kernel has since given to another process, e.g. another stack's triggerer:
+    a different start time means the component is gone, and ``stop`` must not signal that stranger's
+    process group (it did: a ``clean`` beside a running soak stopped the soak's triggerer).
+    """
+    try:
+        fields = _pidfile(name).read_text().split()
+        pid = int(fields[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    if len(fields) > 1 and _start_time(pid) != fields[1]:
         return None
     with contextlib.suppress(ChildProcessError):  # not our child: its own parent reaps it
         if os.waitpid(pid, os.WNOHANG)[0] == pid:
@@ -351,7 +368,7 @@ def spawn(name: str, cmd: list[str], *, env: dict[str, str] | None = None, user:
             # another user may not be able to enter the clone (a 0700 parent): start it where it can
             cwd="/" if user else str(ROOT),
         )
-    _pidfile(name).write_text(str(proc.pid))
+    _pidfile(name).write_text(f"{proc.pid} {_start_time(proc.pid) or ''}".strip())
     return proc.pid
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,23 @@ def test_airflow_log_servers_listen_on_the_stacks_own_ports(monkeypatch: pytest.
     env = stack.airflow_env()
     assert env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] == "18793"
     assert env["AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT"] == "18794"
+
+
+def test_a_stale_pid_file_naming_another_process_is_not_alive(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pid file left behind whose pid now belongs to another process (another stack's) is not ours."""
+    monkeypatch.setattr(stack, "PIDS", tmp_path)
+    stranger = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    try:
+        (tmp_path / "triggerer.pid").write_text(f"{stranger.pid} 1")  # its pid, another start time
+        assert stack.alive("triggerer") is None
+        stack.stop("triggerer", timeout=1)
+        assert stranger.poll() is None  # not signalled
+        (tmp_path / "triggerer.pid").write_text(f"{stranger.pid} {stack._start_time(stranger.pid)}")
+        assert stack.alive("triggerer") == stranger.pid  # the same process: alive, and stop stops it
+        stack.stop("triggerer", timeout=5)
+        assert stranger.wait(timeout=5) is not None
+    finally:
+        if stranger.poll() is None:
+            stranger.kill()

@@ -161,6 +161,8 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
         history = self._history(context)
         self._earlier, self._adopted = history, None
         self._refuse_after_final_verdict(history)
+        if self._succeeded_already(history):
+            return None
         self._wait_for_dependencies(context)
         self._wait_for_own_retry_delay(history)
         ooms = count_status(history, Status.OOM)
@@ -199,6 +201,26 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
         # Through the class, not super(): Airflow 2's safeguard wants its sentinel handed on (compat).
         parent = KubernetesPodOperator.execute
         return self._guarded(context, lambda: parent(self, context, **parent_execute_kwargs(self)), history)
+
+    def _succeeded_already(self, history: list[dict[str, Any]]) -> bool:
+        """Whether an attempt of this run (since the last clear) succeeded: then this try ends at once.
+
+        Airflow can run the task again after a success when its scheduler lost that try's end (the soak:
+        a success recorded, then "Failed to report terminal task state", then a new try). A new pod would
+        find the script's done marker and record a second success; no pod is started at all instead. A
+        user's clear drops the earlier records (``since_last_clear``), so a cleared task runs again.
+        """
+        if not history or history[-1].get("action") != Action.DONE.value:
+            return False
+        last = history[-1]
+        log.warning(
+            "%s: already succeeded in this run (attempt try %s, pod %s); Airflow lost that try's end: "
+            "not run again",
+            self.script_path,
+            last.get("try_number"),
+            last.get("pod"),
+        )
+        return True
 
     def _refuse_after_final_verdict(self, history: list[dict[str, Any]]) -> None:
         """Never run the script again once an attempt of this run was failed for good.

@@ -481,3 +481,15 @@ def test_operator_leaves_a_finished_pod_whose_outcome_was_recorded_to_kpo(
     assert op.pod.metadata.name == "sr-job-try2"  # a new pod for the retry
     assert calls == ["defer"]
     assert op.process_pod_deletion(found) is True  # outside the launch lookup: deleted as KPO does
+
+
+def test_operator_ends_at_once_when_this_run_already_recorded_a_success(ledger_op: ScriptPodOperator) -> None:
+    """The soak's double success: a try whose success Airflow lost is run again; no pod, no second record."""
+    ctx = {"run_id": "r1", "ti": FakeTI(try_number=1)}
+    ledger_op._context = ctx
+    ledger_op._guarded(ctx, lambda: None, [])  # attempt 1 succeeds and is recorded
+    again = {"run_id": "r1", "ti": FakeTI(try_number=2), "task_reschedule_count": 0}
+    assert ledger_op._succeeded_already(ledger_op._history(again))
+    cleared = {"run_id": "r1", "ti": FakeTI(try_number=2, max_tries=2 + 2)}  # a user's clear: runs again
+    assert not ledger_op._succeeded_already(ledger_op._history(cleared))
+    assert not ledger_op._succeeded_already([{"status": "oom_killed", "action": "retry"}])

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
 from script_runner import pod_spec, worker_guard
+from script_runner.adoption import AdoptsLostTryPods
 from script_runner.attempts import (
     CANCEL_REASON,
     attempt_number,
@@ -25,7 +26,6 @@ from script_runner.attempts import (
     cancel_target,
     count_status,
     first_attempt,
-    lost_try_pod,
     max_tries,
     task_timeout,
     timeout_behind,
@@ -70,7 +70,7 @@ log = logging.getLogger(__name__)
 SLEEP_IN_PLACE_SECONDS = 15.0
 
 
-class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
+class ScriptPodOperator(AdoptsLostTryPods, KubernetesPodOperator):  # type: ignore[misc]
     """Run one discovered script in its own pod.
 
     :param script: the script's spec as discovery returned it (a dict, from XCom). Its ``settings`` key,
@@ -323,41 +323,6 @@ class ScriptPodOperator(KubernetesPodOperator):  # type: ignore[misc]
             time.sleep(max(0.0, remaining))
             return
         raise AirflowRescheduleException(due)  # type: ignore[no-untyped-call]
-
-    def get_or_create_pod(self, pod_request_obj: k8s.V1Pod, context: Any) -> k8s.V1Pod:
-        """KPO's lookup, except that a finished pod of a try Airflow lost is adopted (see
-        :func:`~script_runner.attempts.lost_try_pod`): KPO keeps a pod whose deletion it was refused."""
-        self._adopting = True
-        try:
-            return super().get_or_create_pod(pod_request_obj, context)
-        finally:
-            self._adopting = False
-
-    def process_pod_deletion(self, pod: k8s.V1Pod, *, reraise: bool = True) -> bool:
-        """Delete the pod as KPO does, unless it is a lost try's finished pod found at launch."""
-        try_number = getattr(self._context["ti"], "try_number", 0) if self._context else 0
-        if self._adopting and lost_try_pod(pod, self._earlier, int(try_number)):
-            self._adopted = pod
-            log.warning(
-                "%s: adopting pod %s, which finished for an earlier try whose end Airflow lost; its outcome "
-                "is this attempt's (the script is not started again)",
-                self.script_path,
-                pod.metadata.name,
-            )
-            return False
-        return bool(super().process_pod_deletion(pod, reraise=reraise))
-
-    def execute_async(self, context: Any) -> None:
-        """Deferrable launch; an adopted finished pod is read here instead: a trigger on it would fire at
-        once, into the same race that lost the earlier try."""
-        if self.pod_request_obj is None:
-            self.pod_request_obj = self.build_pod_request_obj(context)
-        if self.pod is None:
-            self.pod = self.get_or_create_pod(pod_request_obj=self.pod_request_obj, context=context)
-        if self._adopted is not None:
-            self.execute_sync(context)
-            return
-        super().execute_async(context)
 
     def trigger_reentry(self, context: Any, event: dict[str, Any]) -> Any:
         """Deferrable mode: the trigger reported back; finish as KPO does, under the same policies."""

@@ -318,12 +318,27 @@ def _pidfile(name: str) -> Path:
     return PIDS / f"{name}.pid"
 
 
+def _stat_fields(pid: int) -> list[str]:
+    """/proc/PID/stat's fields after the command in parentheses (field 3, the state, first); [] if gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
 def _start_time(pid: int) -> str | None:
     """A process's start time in ticks since boot (/proc/PID/stat field 22): with the pid, its identity."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
+    fields = _stat_fields(pid)
+    return fields[19] if len(fields) > 19 else None
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie (an exited process nobody reaped yet).
+
+    :param pid: the process.
+    """
+    fields = _stat_fields(pid)
+    return bool(fields) and fields[0] != "Z"
 
 
 def alive(name: str) -> int | None:

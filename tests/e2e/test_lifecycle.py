@@ -113,14 +113,6 @@ def _executor_worker(pid: int) -> int:
     raise AssertionError(f"no LocalExecutor worker among the ancestors of task process {pid}")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 def _wait_running(driven: Driven, *scripts: str) -> None:
     """Wait until each script is under way: its pod runs and the script printed its first line.
 
@@ -240,7 +232,7 @@ def test_lifecycle_lost_worker_is_noticed_and_the_next_try_reattaches_to_the_sam
     row = sync_run.rows()["worker_gone.sh"]
     assert row["status"] == "success", row
     assert row["history"] == ["success(0)"], row  # one run of the script, no retry spent
-    assert not _alive(sync_run.seen["gone_worker"])
+    assert not local_stack.process_alive(sync_run.seen["gone_worker"])
 
 
 def test_lifecycle_script_over_its_timeout_is_stopped_and_not_retried(sync_run: Driven) -> None:

@@ -438,10 +438,9 @@ def _kpo_lookup(found: k8s.V1Pod, deleted: list[str]) -> Any:
     return lookup, delete
 
 
-def test_operator_adopts_the_finished_pod_of_a_try_airflow_lost_and_reads_it_without_deferring(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """The soak's failure: a lost deferred try's pod was deleted and the script started again, 6 times."""
+@pytest.fixture
+def adopting(monkeypatch: pytest.MonkeyPatch) -> tuple[ScriptPodOperator, k8s.V1Pod, list[str], list[str]]:
+    """A deferrable operator at try 2 whose KPO lookup finds try 1's finished pod; what it deleted and did."""
     from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
     op = ScriptPodOperator(task_id="run_scripts", script=SCRIPT, runner_settings=SETTINGS, deferrable=True)
@@ -452,7 +451,16 @@ def test_operator_adopts_the_finished_pod_of_a_try_airflow_lost_and_reads_it_wit
     monkeypatch.setattr(KubernetesPodOperator, "execute_async", lambda self, ctx: calls.append("defer"))
     monkeypatch.setattr(op, "build_pod_request_obj", lambda ctx: _finished_pod("sr-job-try2", 2))
     monkeypatch.setattr(op, "execute_sync", lambda ctx: calls.append("read the finished pod"))
-    op._context, op._earlier = {"run_id": "r1", "ti": FakeTI(try_number=2)}, []
+    op._context = {"run_id": "r1", "ti": FakeTI(try_number=2)}
+    return op, found, deleted, calls
+
+
+def test_operator_adopts_the_finished_pod_of_a_try_airflow_lost_and_reads_it_without_deferring(
+    adopting: tuple[ScriptPodOperator, k8s.V1Pod, list[str], list[str]],
+) -> None:
+    """The soak's failure: a lost deferred try's pod was deleted and the script started again, 6 times."""
+    op, found, deleted, calls = adopting
+    op._earlier = []
     op.execute_async(op._context)
     assert op.pod is found
     assert op._adopted is found
@@ -462,18 +470,9 @@ def test_operator_adopts_the_finished_pod_of_a_try_airflow_lost_and_reads_it_wit
 
 
 def test_operator_leaves_a_finished_pod_whose_outcome_was_recorded_to_kpo(
-    monkeypatch: pytest.MonkeyPatch,
+    adopting: tuple[ScriptPodOperator, k8s.V1Pod, list[str], list[str]],
 ) -> None:
-    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
-
-    op = ScriptPodOperator(task_id="run_scripts", script=SCRIPT, runner_settings=SETTINGS, deferrable=True)
-    found, deleted, calls = _finished_pod("sr-job-try1", 1), list[str](), list[str]()
-    lookup, delete = _kpo_lookup(found, deleted)
-    monkeypatch.setattr(KubernetesPodOperator, "get_or_create_pod", lookup)
-    monkeypatch.setattr(KubernetesPodOperator, "process_pod_deletion", delete)
-    monkeypatch.setattr(KubernetesPodOperator, "execute_async", lambda self, ctx: calls.append("defer"))
-    monkeypatch.setattr(op, "build_pod_request_obj", lambda ctx: _finished_pod("sr-job-try2", 2))
-    op._context = {"run_id": "r1", "ti": FakeTI(try_number=2)}
+    op, found, deleted, calls = adopting
     op._earlier = [{"status": "oom_killed", "action": "retry", "pod": "sr-job-try1"}]
     op.execute_async(op._context)
     assert deleted == ["sr-job-try1"]

@@ -15,6 +15,7 @@ import urllib.request
 from typing import Any
 
 TERMINAL = {"success", "failed"}
+FINISHED_TASK = {"success", "failed", "skipped", "upstream_failed", "removed"}
 
 
 class AirflowClient:
@@ -120,15 +121,50 @@ class AirflowClient:
     def dag_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
         return self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id)}")  # type: ignore[no-any-return]
 
-    def wait_dag_run(self, dag_id: str, run_id: str, timeout: float = 600) -> str:
+    def wait_dag_run(
+        self, dag_id: str, run_id: str, timeout: float = 600, *, end_if_stuck: bool = True
+    ) -> str:
+        """Wait for a run to end; its final state.
+
+        :param timeout: seconds; then TimeoutError, naming the run's unfinished tasks.
+        :param end_if_stuck: at the timeout, also mark the run failed as a user would. Every DAG here has
+            ``max_active_runs=1``: a run left running keeps each later run queued, and one stuck run then
+            fails everything after it with timeouts that hide where it stuck (seen on CI).
+        """
         deadline = time.monotonic() + timeout
         while True:
             state = str(self.dag_run(dag_id, run_id)["state"])
             if state in TERMINAL:
                 return state
             if time.monotonic() > deadline:
-                raise TimeoutError(f"run {run_id} still {state} after {timeout:.0f}s")
+                raise TimeoutError(
+                    f"run {run_id} still {state} after {timeout:.0f}s; unfinished tasks: "
+                    f"{self._unfinished(dag_id, run_id)}"
+                    + (self._end_stuck(dag_id, run_id) if end_if_stuck else "")
+                )
             time.sleep(1)
+
+    def _unfinished(self, dag_id: str, run_id: str) -> str:
+        try:
+            tis = self.task_instances(dag_id, run_id)
+        except (RuntimeError, OSError) as exc:
+            return f"unknown ({exc})"
+        return (
+            ", ".join(
+                f"{ti['task_id']}[{ti.get('map_index', -1)}]={ti.get('state')}"
+                for ti in tis
+                if ti.get("state") not in FINISHED_TASK
+            )
+            or "none"
+        )
+
+    def _end_stuck(self, dag_id: str, run_id: str) -> str:
+        try:
+            self.set_dag_run_state(dag_id, run_id, "failed")
+            self.wait_dag_run(dag_id, run_id, timeout=120, end_if_stuck=False)
+        except (RuntimeError, OSError, TimeoutError) as exc:
+            return f"; could not mark it failed: {exc}"
+        return "; marked failed so that later runs are not queued behind it"
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []

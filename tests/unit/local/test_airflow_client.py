@@ -23,13 +23,30 @@ class _Airflow(BaseHTTPRequestHandler):
         code = self.answers.pop(0) if self.answers else 200
         self.send_response(code)
         self.end_headers()
+        if code == 200 and "state" in body:
+            type(self).run_state = body["state"]
         text = {"detail": "deadlock detected"} if code == 500 else {"state": body.get("state")}
         self.wfile.write(json.dumps(text).encode())
 
-    def do_GET(self) -> None:  # the client's token, as Airflow 3's simple auth manager hands it out
-        self.send_response(200 if self.path == "/auth/token" else 404)
+    run_state = "running"
+
+    def do_GET(self) -> None:
+        """The client's token (as Airflow 3's simple auth manager hands it out), a run and its tasks."""
+        if self.path == "/auth/token":
+            answer: Any = {"access_token": "t"}
+        elif self.path.endswith("/taskInstances?limit=100&offset=0"):
+            tis = [{"task_id": "run_scripts", "map_index": 0, "state": "deferred"}]
+            tis.append({"task_id": "discover", "map_index": -1, "state": "success"})
+            answer = {"task_instances": tis, "total_entries": 2}
+        elif "/dagRuns/" in self.path:
+            answer = {"state": self.run_state}
+        else:
+            self.send_response(404)
+            self.end_headers()
+            return
+        self.send_response(200)
         self.end_headers()
-        self.wfile.write(json.dumps({"access_token": "t"}).encode())
+        self.wfile.write(json.dumps(answer).encode())
 
     def log_message(self, *args: Any) -> None:
         pass
@@ -37,7 +54,7 @@ class _Airflow(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def airflow() -> Iterator[tuple[AirflowClient, type[_Airflow]]]:
-    handler = type("Handler", (_Airflow,), {"answers": [], "seen": []})
+    handler = type("Handler", (_Airflow,), {"answers": [], "seen": [], "run_state": "running"})
     server = HTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
@@ -72,3 +89,23 @@ def test_a_500_that_persists_is_raised(airflow: tuple[AirflowClient, type[_Airfl
     with pytest.raises(RuntimeError, match=": 500 "):
         client.user_change("PATCH", "/x", {}, pause=0.01)
     assert len(handler.seen) == 3
+
+
+def test_a_run_that_does_not_end_in_time_is_named_and_marked_failed(
+    airflow: tuple[AirflowClient, type[_Airflow]],
+) -> None:
+    """A stuck run must not keep later runs queued behind it (max_active_runs=1): the wait ends it."""
+    client, handler = airflow
+    with pytest.raises(TimeoutError) as caught:
+        client.wait_dag_run("d", "r1", timeout=0)
+    assert "unfinished tasks: run_scripts[0]=deferred;" in str(caught.value)
+    assert "marked failed" in str(caught.value)
+    assert handler.seen == [("PATCH", "/api/v2/dags/d/dagRuns/r1", {"state": "failed"})]
+    assert client.dag_run("d", "r1")["state"] == "failed"
+
+
+def test_a_stuck_run_is_left_alone_when_asked(airflow: tuple[AirflowClient, type[_Airflow]]) -> None:
+    client, handler = airflow
+    with pytest.raises(TimeoutError, match="still running after 0s; unfinished tasks: run_scripts"):
+        client.wait_dag_run("d", "r1", timeout=0, end_if_stuck=False)
+    assert handler.seen == []

@@ -876,6 +876,43 @@ def status() -> dict[str, int | None]:
     return {name: alive(name) for name in COMPONENTS}
 
 
+def _error_lines(text: list[str]) -> list[str]:
+    """A log's error lines, a traceback as its exception line. The scheduler's log also carries the
+    LocalExecutor's task output: a task's own errors (``[task]``, ``task_id=``) are in its task log."""
+    found = []
+    for i, line in enumerate(text):
+        if line.startswith("Traceback"):
+            exc = next((t for t in text[i + 1 :] if t and not t[0].isspace()), "")
+            if "ServerResponseError" not in exc:  # the task client's, reported by its task
+                found.append(f"Traceback: {exc.strip()[:300]}")
+        elif any(m in line for m in ("ERROR", "CRITICAL", "[error")) and not any(
+            t in line for t in ("[task]", "task_id=")
+        ):
+            found.append(line.strip()[:300])
+    return found
+
+
+def diagnosis(parts: tuple[str, ...] = ("triggerer", "scheduler"), lines: int = 6) -> str:
+    """What a stuck test should say about the stack: the components that are not running, and the last
+    error lines of ``parts``' logs (a deferred task that never resumes points at the triggerer).
+
+    :param parts: components whose logs are searched.
+    :param lines: error lines kept per log, the latest.
+    """
+    services = [n for n in COMPONENTS if n not in AIRFLOW_PARTS and (n != "pubsub" or local_pubsub.enabled())]
+    dead = [name for name in [*services, *airflow_parts()] if not alive(name)]
+    out = [f"stack parts not running: {', '.join(dead) or 'none'}"]
+    for name in parts:
+        try:
+            text = (LOGS / f"{name}.log").read_text(errors="replace").splitlines()
+        except OSError:
+            continue
+        errors = _error_lines(text)[-lines:]
+        if errors:
+            out.append(f"{name}.log's last errors: " + " | ".join(errors))
+    return "; ".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local.stack", description=__doc__)
     parser.add_argument("command", choices=["up", "down", "status", "env", "run", "clean"])

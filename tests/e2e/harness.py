@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from local import stack as local_stack
+
 ROOT = Path(__file__).resolve().parents[2]
 DAG_ID = "gcs_script_runner"
 
@@ -26,7 +28,9 @@ def wait_until(what: str, check: Any, timeout: float, interval: float = 0.5) -> 
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+            raise AssertionError(
+                f"timed out after {timeout:.0f}s waiting for {what}; {local_stack.diagnosis()}"
+            )
         time.sleep(interval)
 
 
@@ -211,7 +215,10 @@ class ScriptRunnerHarness:
         self.stack.wait_dag_parsed(DAG_ID, timeout=120)
         self.stack.unpause(DAG_ID)
         run_id = self.stack.trigger_dag(DAG_ID, conf or {})
-        state = self.stack.wait_dag_run(DAG_ID, run_id, timeout=timeout)
+        try:
+            state = self.stack.wait_dag_run(DAG_ID, run_id, timeout=timeout)
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}; {local_stack.diagnosis()}") from exc
         return RunResult(self, run_id, state)
 
     def _double(self, method: str, path: str, body: Any = None) -> Any:

@@ -102,7 +102,7 @@ image-check: sysdeps ## resolve the runner image's Debian packages against today
 .PHONY: e2e
 e2e: sysdeps venv ## end-to-end tests on the local stack (real scheduler, GCS emulator, Kubernetes double)
 	-bash local/image/build.sh || echo "local image not built: container tests will be skipped"
-	$(BIN)/pytest -q -m "e2e and not compat" tests/e2e
+	$(BIN)/pytest -q --durations=20 -m "e2e and not compat" tests/e2e
 
 .PHONY: bench-smoke
 bench-smoke: venv ## quick parse, discovery and per-task hot-path benchmarks (issue 15 goals 1-3 at small sizes)

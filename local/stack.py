@@ -814,7 +814,27 @@ def start_airflow() -> None:
         # here on a quiet machine, 47-53 s on a busy one, longer than a task's client waits (the first task
         # of a fresh stack, discover, then failed with ReadTimeout). Pay it now, before any task runs.
         wait_for("Airflow execution API", lambda: http_ok(f"{api}/execution/health", timeout=120), 240, web)
+    # A part that died at start (or never heartbeats) would show only as tasks that never move: a deferred
+    # task that never resumes without a triggerer. Wait until Airflow itself reports each part healthy.
+    wait_for(
+        "Airflow's scheduler, triggerer and dag processor", lambda: parts_healthy(health), 180, "triggerer"
+    )
     log(f"Airflow {airflow_version()} UI {api} (every user is admin: no login needed)")
+
+
+def parts_healthy(health_url: str) -> bool:
+    """Whether Airflow's health endpoint reports every part it knows healthy (its latest heartbeat recent).
+
+    :param health_url: ``/api/v2/monitor/health`` (3.x) or ``/api/v1/health`` (2.x); a part whose status
+        is null (2.x's dag processor, which runs inside its scheduler) is not one.
+    """
+    try:
+        with urllib.request.urlopen(health_url, timeout=10) as resp:
+            body = json.loads(resp.read())
+    except (OSError, ValueError):
+        return False
+    statuses = [v.get("status") for v in body.values() if isinstance(v, dict) and v.get("status") is not None]
+    return bool(statuses) and all(status == "healthy" for status in statuses)
 
 
 def spawn_pubsub() -> None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
 import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -100,3 +104,67 @@ def test_a_stuck_tests_diagnosis_keeps_the_stacks_errors_not_the_tasks() -> None
         "2026-12-01 [error    ] Workload execution failed.     [airflow.executors.local_executor]",
         "Traceback: OSError: [Errno 98] Address already in use",
     ]
+
+
+@pytest.mark.parametrize(
+    ("body", "healthy"),
+    [
+        pytest.param(
+            {
+                "metadatabase": {"status": "healthy"},
+                "scheduler": {"status": "healthy", "latest_scheduler_heartbeat": "2026-12-01T07:53:57+00:00"},
+                "triggerer": {"status": "healthy", "latest_triggerer_heartbeat": "2026-12-01T07:53:57+00:00"},
+                "dag_processor": {
+                    "status": "healthy",
+                    "latest_dag_processor_heartbeat": "2026-12-01T07:53:51",
+                },
+            },
+            True,
+            id="3.x-all-healthy",
+        ),
+        pytest.param(
+            {
+                "metadatabase": {"status": "healthy"},
+                "scheduler": {"status": "healthy", "latest_scheduler_heartbeat": "2026-12-01T07:53:57+00:00"},
+                "triggerer": {"status": "unhealthy", "latest_triggerer_heartbeat": None},
+                "dag_processor": {
+                    "status": "healthy",
+                    "latest_dag_processor_heartbeat": "2026-12-01T07:53:51",
+                },
+            },
+            False,
+            id="triggerer-never-heartbeat",
+        ),
+        pytest.param(
+            {
+                "metadatabase": {"status": "healthy"},
+                "scheduler": {"status": "healthy", "latest_scheduler_heartbeat": "2026-12-01T07:53:57+00:00"},
+                "triggerer": {"status": "healthy", "latest_triggerer_heartbeat": "2026-12-01T07:53:57+00:00"},
+                "dag_processor": {"status": None, "latest_dag_processor_heartbeat": None},
+            },
+            True,
+            id="2.x-dag-processor-inside-the-scheduler",
+        ),
+    ],
+)
+def test_the_stack_is_up_only_when_airflow_reports_every_part_healthy(
+    body: dict[str, Any], healthy: bool
+) -> None:
+    """A triggerer that died at start showed only as deferred tasks that never resumed."""
+
+    class Health(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(json.dumps(body).encode())
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        assert stack.parts_healthy(f"http://127.0.0.1:{server.server_port}/api/v2/monitor/health") is healthy
+    finally:
+        server.shutdown()
+    assert stack.parts_healthy(f"http://127.0.0.1:{_free_port()}/api/v2/monitor/health") is False

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from local import stack
+from local.kube_double.control import call as double_call
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / ".run" / "soak"
@@ -85,16 +86,7 @@ def write_scripts(count: int) -> dict[str, str]:
 
 
 def _double(method: str, path: str, body: Any = None) -> Any:
-    import urllib.request
-
-    req = urllib.request.Request(
-        f"http://127.0.0.1:{stack.PORTS.kube}{path}",
-        method=method,
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        return json.loads(resp.read() or b"null")
+    return double_call(f"http://127.0.0.1:{stack.PORTS.kube}", method, path, body)
 
 
 def _canceller(client: Any, run_id: str, targets: set[str], stop: threading.Event, out: list[str]) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from local import stack as local_stack
+from local.kube_double.control import call as double_call
 
 ROOT = Path(__file__).resolve().parents[2]
 DAG_ID = "gcs_script_runner"
@@ -101,8 +102,6 @@ class RunResult:
         attempt is drained after the instance was queued again (apache/airflow#71172 and #67287): the try
         number then grows although no script attempt failed. The scheduler log names that instance.
         """
-        from local import stack as local_stack
-
         ti = self.mapped_tasks()[script]
         marker = f"{self.run_id} map_index={ti['map_index']} ["
         scheduler_log = local_stack.LOGS / "scheduler.log"
@@ -222,14 +221,7 @@ class ScriptRunnerHarness:
         return RunResult(self, run_id, state)
 
     def _double(self, method: str, path: str, body: Any = None) -> Any:
-        req = urllib.request.Request(
-            f"{self.kube_url}{path}",
-            method=method,
-            data=None if body is None else json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return json.loads(resp.read() or b"null")
+        return double_call(self.kube_url, method, path, body)
 
     def set_faults(self, rules: list[dict[str, Any]]) -> None:
         """Replace the double's fault rules (pod name patterns, API method/path with a count)."""
@@ -270,8 +262,6 @@ class ScriptRunnerHarness:
     def processes_left(self, wait: float = 15) -> list[str]:
         """Host processes a pod left behind: anything running in a pod work dir of the kubelet, or the
         runner entrypoint (process kubelet; with podman, containers_left covers what runs inside)."""
-        from local import stack as local_stack
-
         deadline = time.monotonic() + wait
         while True:
             left = [str(proc) for proc in local_stack.pod_processes()]

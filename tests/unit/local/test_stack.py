@@ -106,45 +106,23 @@ def test_a_stuck_tests_diagnosis_keeps_the_stacks_errors_not_the_tasks() -> None
     ]
 
 
+def _health(**parts: str | None) -> dict[str, Any]:
+    """Airflow's health answer: every part healthy and heartbeating, except the statuses in ``parts``
+    (a part that never heartbeat has no heartbeat time)."""
+    beat = "2026-12-01T07:53:57+00:00"
+    body: dict[str, Any] = {"metadatabase": {"status": "healthy"}}
+    for part in ("scheduler", "triggerer", "dag_processor"):
+        status = parts.get(part, "healthy")
+        body[part] = {"status": status, f"latest_{part}_heartbeat": beat if status == "healthy" else None}
+    return body
+
+
 @pytest.mark.parametrize(
     ("body", "healthy"),
     [
-        pytest.param(
-            {
-                "metadatabase": {"status": "healthy"},
-                "scheduler": {"status": "healthy", "latest_scheduler_heartbeat": "2026-12-01T07:53:57+00:00"},
-                "triggerer": {"status": "healthy", "latest_triggerer_heartbeat": "2026-12-01T07:53:57+00:00"},
-                "dag_processor": {
-                    "status": "healthy",
-                    "latest_dag_processor_heartbeat": "2026-12-01T07:53:51",
-                },
-            },
-            True,
-            id="3.x-all-healthy",
-        ),
-        pytest.param(
-            {
-                "metadatabase": {"status": "healthy"},
-                "scheduler": {"status": "healthy", "latest_scheduler_heartbeat": "2026-12-01T07:53:57+00:00"},
-                "triggerer": {"status": "unhealthy", "latest_triggerer_heartbeat": None},
-                "dag_processor": {
-                    "status": "healthy",
-                    "latest_dag_processor_heartbeat": "2026-12-01T07:53:51",
-                },
-            },
-            False,
-            id="triggerer-never-heartbeat",
-        ),
-        pytest.param(
-            {
-                "metadatabase": {"status": "healthy"},
-                "scheduler": {"status": "healthy", "latest_scheduler_heartbeat": "2026-12-01T07:53:57+00:00"},
-                "triggerer": {"status": "healthy", "latest_triggerer_heartbeat": "2026-12-01T07:53:57+00:00"},
-                "dag_processor": {"status": None, "latest_dag_processor_heartbeat": None},
-            },
-            True,
-            id="2.x-dag-processor-inside-the-scheduler",
-        ),
+        pytest.param(_health(), True, id="3.x-all-healthy"),
+        pytest.param(_health(triggerer="unhealthy"), False, id="triggerer-never-heartbeat"),
+        pytest.param(_health(dag_processor=None), True, id="2.x-dag-processor-inside-the-scheduler"),
     ],
 )
 def test_the_stack_is_up_only_when_airflow_reports_every_part_healthy(

@@ -387,11 +387,32 @@ def spawn(name: str, cmd: list[str], *, env: dict[str, str] | None = None, user:
     return proc.pid
 
 
-def wait_for(what: str, check: Callable[[], bool], timeout: float, name: str | None = None) -> None:
+def log_tail(name: str, lines: int = 25) -> str:
+    """The last ``lines`` lines of a component's log, indented, for an error that must explain itself where
+    only its message is seen (CI prints the exception, not the file it names)."""
+    try:
+        text = (LOGS / f"{name}.log").read_text(errors="replace").splitlines()
+    except OSError as exc:
+        return f"    (no log: {exc})"
+    return "\n".join("    " + line[:400] for line in text[-lines:]) or "    (empty log)"
+
+
+def wait_for(
+    what: str, check: Callable[[], bool], timeout: float, name: str | tuple[str, ...] | None = None
+) -> None:
+    """Wait until ``check()`` is true; fail at once, with the end of its log, when a component it waits on
+    exited, and after ``timeout`` seconds otherwise.
+
+    :param name: the component(s) whose process must stay alive meanwhile.
+    """
     deadline = time.monotonic() + timeout
+    names = (name,) if isinstance(name, str) else (name or ())
     while not check():
-        if name and not alive(name):
-            raise RuntimeError(f"{what} exited during start; see {LOGS / (name + '.log')}")
+        for part in names:
+            if not alive(part):
+                raise RuntimeError(
+                    f"{what}: {part} exited during start; the end of {LOGS / (part + '.log')}:\n{log_tail(part)}"
+                )
         if time.monotonic() > deadline:
             raise RuntimeError(f"{what} not ready after {timeout:.0f}s; see {LOGS}")
         time.sleep(0.2)
@@ -816,9 +837,7 @@ def start_airflow() -> None:
         wait_for("Airflow execution API", lambda: http_ok(f"{api}/execution/health", timeout=120), 240, web)
     # A part that died at start (or never heartbeats) would show only as tasks that never move: a deferred
     # task that never resumes without a triggerer. Wait until Airflow itself reports each part healthy.
-    wait_for(
-        "Airflow's scheduler, triggerer and dag processor", lambda: parts_healthy(health), 180, "triggerer"
-    )
+    wait_for("Airflow's scheduler, triggerer and dag processor", lambda: parts_healthy(health), 180, tuple(rest))
     log(f"Airflow {airflow_version()} UI {api} (every user is admin: no login needed)")
 
 

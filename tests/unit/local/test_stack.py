@@ -146,3 +146,17 @@ def test_the_stack_is_up_only_when_airflow_reports_every_part_healthy(
     finally:
         server.shutdown()
     assert stack.parts_healthy(f"http://127.0.0.1:{_free_port()}/api/v2/monitor/health") is False
+
+
+def test_a_part_that_exits_while_waited_for_is_named_with_the_end_of_its_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CI prints the exception, not the log file it names: the message carries the log's last lines."""
+    monkeypatch.setattr(stack, "PIDS", tmp_path / "pids")
+    monkeypatch.setattr(stack, "LOGS", tmp_path / "logs")
+    stack.spawn("triggerer", ["sh", "-c", "echo starting; echo 'OSError: address already in use' >&2; exit 1"])
+    with pytest.raises(RuntimeError) as err:
+        stack.wait_for("Airflow's parts", lambda: False, 30, ("triggerer",))
+    message = str(err.value)
+    assert "triggerer exited during start" in message
+    assert "starting" in message and "address already in use" in message

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import hashlib
 import json
 import os
 import secrets
@@ -29,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from local import pg_homes
 from local import pubsub as local_pubsub
 
 if TYPE_CHECKING:
@@ -410,9 +410,8 @@ def wait_for(
     while not check():
         for part in names:
             if not alive(part):
-                raise RuntimeError(
-                    f"{what}: {part} exited during start; the end of {LOGS / (part + '.log')}:\n{log_tail(part)}"
-                )
+                where = f"the end of {LOGS}/{part}.log"
+                raise RuntimeError(f"{what}: {part} exited during start; {where}:\n{log_tail(part)}")
         if time.monotonic() > deadline:
             raise RuntimeError(f"{what} not ready after {timeout:.0f}s; see {LOGS}")
         time.sleep(0.2)
@@ -613,12 +612,13 @@ def pg_home() -> Path:
 
     Under ``RUN`` when we run as an ordinary user. As root, postgres runs as ``PG_USER``, which cannot enter a
     clone whose parent is private (root's home, a ``mktemp -d`` folder, any 0700 directory): then a folder
-    under /var/tmp named after ``RUN`` (one per clone, kept across up/down like ``RUN`` is), owned by it.
+    of this clone's own under /var/tmp (:mod:`local.pg_homes`: kept across up/down like ``RUN`` is; a new
+    clone at the same path gets a new one, never the old database).
     """
     if os.geteuid() != 0:
         return RUN / "pg"
-    digest = hashlib.sha256(str(RUN.resolve()).encode()).hexdigest()[:12]
-    return Path(os.environ.get("SR_PG_HOME", f"/var/tmp/gcs-script-runner-pg-{digest}"))
+    override = os.environ.get("SR_PG_HOME")
+    return Path(override) if override else pg_homes.home_for(RUN)
 
 
 def start_postgres() -> None:
@@ -632,6 +632,10 @@ def start_postgres() -> None:
             check=True,
             capture_output=True,
         )
+    if os.geteuid() == 0 and not os.environ.get("SR_PG_HOME"):
+        for stale in pg_homes.sweep(keep=home):
+            log(f"removed {stale}: the PostgreSQL folder of a clone that is gone or was made again")
+        pg_homes.claim(home, RUN)
     if not (data / "PG_VERSION").exists():
         data.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
@@ -837,7 +841,8 @@ def start_airflow() -> None:
         wait_for("Airflow execution API", lambda: http_ok(f"{api}/execution/health", timeout=120), 240, web)
     # A part that died at start (or never heartbeats) would show only as tasks that never move: a deferred
     # task that never resumes without a triggerer. Wait until Airflow itself reports each part healthy.
-    wait_for("Airflow's scheduler, triggerer and dag processor", lambda: parts_healthy(health), 180, tuple(rest))
+    parts = "Airflow's scheduler, triggerer and dag processor"
+    wait_for(parts, lambda: parts_healthy(health), 180, tuple(rest))
     log(f"Airflow {airflow_version()} UI {api} (every user is admin: no login needed)")
 
 

@@ -50,11 +50,13 @@ def test_stack_postgres_starts_from_a_clone_under_a_private_parent(
     assert not stack.alive("postgres")
 
 
-def test_stack_pg_home_is_one_folder_per_clone(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stack_pg_home_is_one_folder_per_clone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SR_PG_HOME", raising=False)
-    monkeypatch.setattr(stack, "RUN", Path("/a/clone/local/.run"))
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setattr(stack, "RUN", tmp_path / "a" / "clone" / "local" / ".run")
     first = stack.pg_home()
-    monkeypatch.setattr(stack, "RUN", Path("/another/clone/local/.run"))
+    assert stack.pg_home() == first  # kept across up/down
+    monkeypatch.setattr(stack, "RUN", tmp_path / "another" / "clone" / "local" / ".run")
     assert stack.pg_home() != first
 
 
@@ -154,9 +156,12 @@ def test_a_part_that_exits_while_waited_for_is_named_with_the_end_of_its_log(
     """CI prints the exception, not the log file it names: the message carries the log's last lines."""
     monkeypatch.setattr(stack, "PIDS", tmp_path / "pids")
     monkeypatch.setattr(stack, "LOGS", tmp_path / "logs")
-    stack.spawn("triggerer", ["sh", "-c", "echo starting; echo 'OSError: address already in use' >&2; exit 1"])
+    stack.spawn(
+        "triggerer", ["sh", "-c", "echo starting; echo 'OSError: address already in use' >&2; exit 1"]
+    )
     with pytest.raises(RuntimeError) as err:
         stack.wait_for("Airflow's parts", lambda: False, 30, ("triggerer",))
     message = str(err.value)
     assert "triggerer exited during start" in message
-    assert "starting" in message and "address already in use" in message
+    assert "starting" in message
+    assert "address already in use" in message

@@ -8,21 +8,23 @@ stops it while deferred), and Airflow's execution timeout of the task.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from script_runner.compat import AirflowTaskTimeout
-from script_runner.policy import counted_failures
+from script_runner.policy import Action, Outcome, Status, counted_failures
 from script_runner.units import parse_duration
 
 if TYPE_CHECKING:
-    from script_runner.policy import Action, Outcome, Status
     from script_runner.settings import RunnerSettings
     from script_runner.spec import ScriptSpec
 
-# What on_kill records; the report says more when it knows the task's final state (report.py).
+# What on_kill records, and what the trigger records for a kill while deferred; the report says more when
+# it knows the task's final state (report.py).
 CANCEL_REASON = "stopped outside the task (marked failed or success, or its worker shut down); pod deleted"
+DEFERRED_CANCEL_REASON = "stopped outside the task while deferred (marked failed or success); pod deleted"
 
 
 def first_attempt(context: Any) -> bool:
@@ -121,6 +123,28 @@ def attempt_record(
         "ended": datetime.now(UTC).isoformat(timespec="seconds"),
         "secs": round(time.monotonic() - started, 2),
         **usage,
+    }
+
+
+def deferred_cancel_record(base: dict[str, Any], *, now: datetime | None = None) -> dict[str, Any]:
+    """The ledger record the trigger writes for an attempt a user stopped while it was deferred.
+
+    The same fields as :func:`attempt_record`'s, timed from the wall clock: the trigger runs in the
+    triggerer, not in the process that started the attempt.
+
+    :param base: the attempt's fields from :func:`base_record` (``started`` in ISO form).
+    :param now: the time of the cancel (default: now).
+    """
+    ended = now or datetime.now(UTC)
+    secs = 0.0
+    with contextlib.suppress(KeyError, ValueError, TypeError):
+        secs = round((ended - datetime.fromisoformat(str(base["started"]))).total_seconds(), 2)
+    return {
+        **Outcome(Status.CANCELLED, None, DEFERRED_CANCEL_REASON).as_dict(),
+        "action": Action.CANCEL.value,
+        **base,
+        "ended": ended.isoformat(timespec="seconds"),
+        "secs": max(secs, 0.0),
     }
 
 

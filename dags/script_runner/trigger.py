@@ -8,9 +8,7 @@ the attempt to the ledger as ``cancelled``, so the report says what happened ins
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.cncf.kubernetes.triggers.pod import KubernetesPodTrigger
@@ -20,8 +18,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# What the trigger records; report.py words it after the task's final state (marked failed or success).
-CANCEL_REASON = "stopped outside the task while deferred (marked failed or success); pod deleted"
 # How long a kill may take to record and delete: under the triggerer's on_kill timeout ([triggerer]
 # on_kill_timeout, 30 s by default), after which it gives up on on_kill.
 KILL_BUDGET_SECS = 25.0
@@ -201,29 +197,9 @@ def write_cancel(target: dict[str, Any]) -> None:
     """
     from airflow.providers.google.cloud.hooks.gcs import GCSHook
 
+    from script_runner.attempts import deferred_cancel_record
     from script_runner.ledger import Ledger
 
     client = GCSHook(gcp_conn_id=target.get("gcp_conn_id") or "google_cloud_default").get_conn()
     ledger = Ledger(client, bucket=target["bucket"], root=target["root"])
-    ledger.append(target["run_id"], target["path"], cancel_record(target.get("record") or {}))
-
-
-def cancel_record(base: dict[str, Any], *, now: datetime | None = None) -> dict[str, Any]:
-    """The ledger record of an attempt a user stopped while it was deferred.
-
-    :param base: the attempt's fixed fields as the operator left them (``started`` in ISO form).
-    :param now: the time of the cancel (default: now).
-    """
-    ended = now or datetime.now(UTC)
-    secs = 0.0
-    with contextlib.suppress(KeyError, ValueError, TypeError):
-        secs = round((ended - datetime.fromisoformat(str(base["started"]))).total_seconds(), 2)
-    return {
-        **base,
-        "status": "cancelled",
-        "exit_code": None,
-        "reason": CANCEL_REASON,
-        "action": "cancel",
-        "ended": ended.isoformat(timespec="seconds"),
-        "secs": max(secs, 0.0),
-    }
+    ledger.append(target["run_id"], target["path"], deferred_cancel_record(target.get("record") or {}))

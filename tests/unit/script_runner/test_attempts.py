@@ -7,11 +7,14 @@ from types import SimpleNamespace
 import pytest
 
 from script_runner.attempts import (
+    CANCEL_REASON,
+    DEFERRED_CANCEL_REASON,
     attempt_number,
     attempt_record,
     base_record,
     cancel_target,
     count_status,
+    deferred_cancel_record,
     first_attempt,
     lost_try_pod,
     max_tries,
@@ -133,3 +136,26 @@ def test_a_pod_that_is_not_a_lost_tries_finished_pod_is_left_to_kpo(
     pod: object, history: list[dict[str, object]], try_number: int
 ) -> None:
     assert not lost_try_pod(pod, history, try_number=try_number)
+
+
+def test_deferred_cancel_record_keeps_the_attempt_fields_and_times_it() -> None:
+    started = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+    record = deferred_cancel_record(
+        {"try_number": 1, "pod": "p", "started": started.isoformat()},
+        now=datetime(2026, 1, 1, 12, 0, 30, tzinfo=UTC),
+    )
+    assert record["status"] == "cancelled"
+    assert record["exit_code"] is None
+    assert record["secs"] == 30.0
+    assert record["pod"] == "p"
+    assert record["action"] == "cancel"
+    assert record["reason"] == DEFERRED_CANCEL_REASON
+
+
+def test_deferred_cancel_record_has_the_fields_of_an_ended_attempt() -> None:
+    """The report reads both records alike: the trigger's has every field the operator's has."""
+    base = {"try_number": 2, "max_tries": 3, "pod": "p", "memory": "256Mi", "cpu": "250m", "started": "x"}
+    ended = attempt_record(
+        Outcome(Status.CANCELLED, None, CANCEL_REASON), Action.CANCEL, base=base, started=0.0, usage={}
+    )
+    assert set(deferred_cancel_record(base)) == set(ended)

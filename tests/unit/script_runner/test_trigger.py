@@ -15,7 +15,7 @@ from script_runner.compat import TaskDeferred, airflow_version
 from script_runner.ledger import Ledger
 from script_runner.operator import ScriptPodOperator
 from script_runner.settings_loader import load_settings
-from script_runner.trigger import ScriptPodTrigger, cancel_record, finish_despite_cancels
+from script_runner.trigger import ScriptPodTrigger, finish_despite_cancels
 from tests.unit.script_runner.test_operator import SCRIPT, FakeTI
 
 # The triggerer calls a trigger's on_kill from Airflow 3.3 (and providers that have it) on.
@@ -149,18 +149,6 @@ def test_trigger_records_nothing_once_it_fired_or_without_a_state_bucket(
     bare = ScriptPodTrigger(cancel_record={}, **_kpo_trigger().serialize()[1])
     bare.__dict__["hook"] = FakeAsyncHook()
     asyncio.run(bare.on_kill())  # no bucket: nothing to write, nothing raised
-
-
-def test_cancel_record_keeps_the_attempt_fields_and_times_it() -> None:
-    started = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
-    record = cancel_record(
-        {"try_number": 1, "pod": "p", "started": started.isoformat()},
-        now=datetime(2026, 1, 1, 12, 0, 30, tzinfo=UTC),
-    )
-    assert record["status"] == "cancelled"
-    assert record["exit_code"] is None
-    assert record["secs"] == 30.0
-    assert record["pod"] == "p"
 
 
 class SlowAsyncHook(FakeAsyncHook):

@@ -34,6 +34,16 @@ def home_for(run: Path, base: Path = BASE) -> Path:
     return base / f"{PREFIX}{id_file.read_text().strip()}"
 
 
+def take(home: Path, run: Path, base: Path = BASE) -> list[Path]:
+    """What a start does before postgres runs: :func:`sweep` the stale folders, then :func:`claim` ``home``.
+
+    :returns: the folders removed.
+    """
+    removed = sweep(keep=home, base=base)
+    claim(home, run)
+    return removed
+
+
 def claim(home: Path, run: Path) -> None:
     """Record in ``home`` which run folder owns it (read by :func:`sweep` of other clones)."""
     home.mkdir(parents=True, exist_ok=True)

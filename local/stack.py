@@ -633,9 +633,8 @@ def start_postgres() -> None:
             capture_output=True,
         )
     if os.geteuid() == 0 and not os.environ.get("SR_PG_HOME"):
-        for stale in pg_homes.sweep(keep=home):
+        for stale in pg_homes.take(home, RUN):
             log(f"removed {stale}: the PostgreSQL folder of a clone that is gone or was made again")
-        pg_homes.claim(home, RUN)
     if not (data / "PG_VERSION").exists():
         data.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:

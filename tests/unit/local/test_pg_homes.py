@@ -18,10 +18,9 @@ def _clone(root: Path, name: str = "clone") -> Path:
 
 
 def _up(run: Path, base: Path) -> Path:
-    """What the stack does at start: find its folder, sweep the stale ones, claim its own, write data."""
+    """What the stack does at start: find its folder, take it (sweeping the stale ones), write data."""
     home = pg_homes.home_for(run, base)
-    pg_homes.sweep(keep=home, base=base)
-    pg_homes.claim(home, run)
+    pg_homes.take(home, run, base)
     (home / "data").mkdir(exist_ok=True)
     (home / "data" / "PG_VERSION").write_text("17\n")
     return home

@@ -54,11 +54,11 @@ unit: venv ## unit tests (Python), manifests tests
 VENV_AF2 := .venv-af2
 AF2_STAMP := $(VENV_AF2)/.installed
 AF2_PINS := compat/airflow-2.11.1.txt
-AF2_TESTS := tests/compat tests/unit/script_runner/test_operator.py tests/unit/script_runner/test_report.py \
-	tests/unit/script_runner/test_dag.py tests/unit/script_runner/test_notify.py tests/unit/script_runner/test_policy.py \
-	tests/unit/script_runner/test_run_scope.py tests/unit/script_runner/test_schedule.py \
-	tests/unit/script_runner/test_upload.py tests/unit/script_runner/test_upload_watch.py \
-	tests/unit/script_runner/test_compat.py tests/unit/script_runner/test_trigger.py tests/unit/script_runner/test_cli.py
+AF2_TESTS := tests/compat tests/unit/script_runner/run/test_operator.py tests/unit/script_runner/report/test_build.py \
+	tests/unit/script_runner/test_dag.py tests/unit/script_runner/report/test_notify.py tests/unit/script_runner/run/test_policy.py \
+	tests/unit/script_runner/discover/test_run_scope.py tests/unit/script_runner/discover/test_schedule.py \
+	tests/unit/script_runner/upload/test_rules.py tests/unit/script_runner/upload/test_watch.py \
+	tests/unit/script_runner/config/test_compat.py tests/unit/script_runner/run/test_trigger.py tests/unit/script_runner/cli/test_main.py
 # A throwaway AIRFLOW_HOME: Airflow 2 keeps Variables in $$AIRFLOW_HOME/airflow.db, and a shared ~/airflow
 # lets one test run's Variable leak into another's (seen: the CLI read another run's settings).
 AF2_HOME = $$(mktemp -d /tmp/af2-home.XXXXXX)

@@ -26,10 +26,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "dags"))
 sys.path.insert(0, str(ROOT))
 
-from script_runner.discovery import discover, shard  # noqa: E402
-from script_runner.header_cache import HeaderCache  # noqa: E402
-from script_runner.settings import settings_to_wire  # noqa: E402
-from script_runner.settings_loader import load_settings  # noqa: E402
+from script_runner.config.settings import settings_to_wire  # noqa: E402
+from script_runner.config.settings_loader import load_settings  # noqa: E402
+from script_runner.discover.discovery import discover, shard  # noqa: E402
+from script_runner.discover.header_cache import HeaderCache  # noqa: E402
 from tests.conftest import start_emulator  # noqa: E402
 
 FIELDS = "items(name,generation,md5Hash,size,updated),nextPageToken"
@@ -99,7 +99,7 @@ def measure(count: int, repeats: int) -> dict[str, Any]:
         row.update(
             bare_list_s=round(bare_s, 3), ours_warm_s=round(warm_s, 3), warm_ratio=round(warm_s / bare_s, 2)
         )
-        from script_runner import sources
+        from script_runner.discover import sources
 
         pooled_read = sources.GcsSource.read_headers
         client_read = sources.Source.read_headers  # the storage client, a thread per read (fallback)

@@ -17,8 +17,8 @@ import time
 import tracemalloc
 
 from bench.discovery import FIELDS, ROOT, populate, proc_cpu
-from script_runner.discovery import discover, shard
-from script_runner.settings_loader import load_settings
+from script_runner.config.settings_loader import load_settings
+from script_runner.discover.discovery import discover, shard
 from tests.conftest import start_emulator
 
 

@@ -74,11 +74,11 @@ def main(quick: bool) -> dict[str, Any]:
     try:
         from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
-        import script_runner.operator as operator_module
-        from script_runner.ledger import Ledger
-        from script_runner.policy import Action, Outcome, Status
-        from script_runner.settings import settings_to_wire
-        from script_runner.settings_loader import load_settings
+        import script_runner.run.operator as operator_module
+        from script_runner.config.settings import settings_to_wire
+        from script_runner.config.settings_loader import load_settings
+        from script_runner.run.ledger import Ledger
+        from script_runner.run.policy import Action, Outcome, Status
 
         client = storage.Client(project="bench")
         client.create_bucket("bench-state")

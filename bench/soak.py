@@ -91,7 +91,7 @@ def _double(method: str, path: str, body: Any = None) -> Any:
 
 def _canceller(client: Any, run_id: str, targets: set[str], stop: threading.Event, out: list[str]) -> None:
     """Mark each target script's task failed once its pod runs (what a user does in the UI)."""
-    from script_runner.pod_spec import path_hash
+    from script_runner.run.pod_spec import path_hash
 
     left = {f"-{path_hash(p)}-": p for p in targets}
     while left and not stop.is_set():
@@ -133,7 +133,7 @@ def measure(run_id: str, state_root: str, kinds: dict[str, str], client: Any) ->
         if (not pods and not procs) or time.monotonic() > deadline:
             break
         time.sleep(1)
-    from script_runner.ledger import Ledger
+    from script_runner.run.ledger import Ledger
 
     ledger = Ledger(gcs, bucket=stack.BUCKET, root=state_root)  # its layout is the Ledger's business
     ledger_twice, marker_twice, unexpected, spent = [], [], [], []
@@ -192,7 +192,7 @@ def spent_a_retry(kind: str, records: list[dict[str, Any]]) -> bool:
     :param kind: the script's fault kind (a key of ``EXPECTED``).
     :param records: the script's attempt records in this run, oldest first.
     """
-    from script_runner.policy import counted_failures
+    from script_runner.run.policy import counted_failures
 
     return counted_failures(records) > counted_failures([{"status": s} for s in EXPECTED[kind]])
 

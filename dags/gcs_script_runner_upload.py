@@ -6,11 +6,11 @@ watcher does this job and this file defines no DAG. Wiring only, nothing is read
 
 from __future__ import annotations
 
-from script_runner.compat import AIRFLOW_3
-from script_runner.upload import upload_wiring
+from script_runner.config.compat import AIRFLOW_3
+from script_runner.upload.rules import upload_wiring
 
 _wiring = upload_wiring()
 if _wiring is not None and not AIRFLOW_3:
-    from script_runner.upload_watch import build_watcher_dag
+    from script_runner.upload.watch import build_watcher_dag
 
     dag = build_watcher_dag(_wiring)

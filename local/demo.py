@@ -113,7 +113,7 @@ def run_demo(client: AirflowClient, *, timeout: float) -> int:
     print(f"[demo] triggered {DAG_ID} run {run_id}; waiting (up to {timeout:.0f}s)", flush=True)
     state = client.wait_dag_run(DAG_ID, run_id, timeout=timeout)
     print(f"[demo] run finished: {state} in {time.monotonic() - started:.1f}s\n", flush=True)
-    from script_runner.report import to_markdown
+    from script_runner.report.build import to_markdown
 
     report = read_report(run_id)
     print(to_markdown(report))

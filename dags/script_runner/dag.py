@@ -7,20 +7,19 @@ from __future__ import annotations
 
 import copy
 import itertools
-import json
 import logging
 import os
 from datetime import datetime, timedelta
 from typing import Any
 
-from script_runner import constants as c
-from script_runner.compat import AIRFLOW_3, DAG, get_current_context, retry_backoff, task
-from script_runner.operator import ScriptPodOperator
-from script_runner.params import dag_params
-from script_runner.settings_loader import parse_time_settings
-from script_runner.shards import ShardList, default_shards, max_map_length, run_task_id
-from script_runner.upload import ONLY_KEY, only_from_asset_events, upload_wiring
-from script_runner.upload_watch import upload_schedule
+from script_runner.config import constants as c
+from script_runner.config.compat import AIRFLOW_3, DAG, retry_backoff, task
+from script_runner.config.params import dag_params
+from script_runner.config.settings_loader import parse_time_settings
+from script_runner.discover.shards import ShardList, default_shards, max_map_length, run_task_id
+from script_runner.run.operator import ScriptPodOperator
+from script_runner.upload.rules import upload_wiring
+from script_runner.upload.watch import upload_schedule
 
 log = logging.getLogger(__name__)
 
@@ -111,23 +110,4 @@ def build_dag(dag_id: str = c.DAG_ID, *, params: bool = True) -> DAG:
     return dag
 
 
-def current_conf(ctx: Any = None) -> dict[str, Any]:
-    """The triggering conf of the current run (empty outside a task).
-
-    A run started by uploads (Airflow 3's asset watcher) has no conf of its own: its ``only`` is the
-    uploaded scripts, from the asset events that triggered it.
-
-    :param ctx: the task's context (default: the current one).
-    """
-    ctx = ctx if ctx is not None else get_current_context()
-    conf = getattr(ctx.get("dag_run"), "conf", None) or {}
-    out = dict(conf) if isinstance(conf, dict) else json.loads(str(conf))
-    if ONLY_KEY not in out:
-        uploaded = only_from_asset_events(ctx.get("triggering_asset_events"))
-        if uploaded:
-            out[ONLY_KEY] = uploaded
-            out.setdefault("reason", "upload")  # kept in the report, as the Airflow 2.11 watcher sends it
-    return out
-
-
-__all__ = ["AIRFLOW_3", "build_dag", "current_conf"]
+__all__ = ["AIRFLOW_3", "build_dag"]

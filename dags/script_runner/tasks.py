@@ -6,28 +6,29 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
-from script_runner import constants as c
-from script_runner.compat import (
+from script_runner.config import constants as c
+from script_runner.config.compat import (
     AirflowFailException,
     get_current_context,
     task_states,
     ui_task_link_template,
 )
-from script_runner.dependencies import locate
-from script_runner.discovery import discover, shard
+from script_runner.config.params import RunOptions, run_options
+from script_runner.config.settings import RunnerSettings, settings_to_wire
+from script_runner.config.settings_loader import fallback_settings, load_settings_from_airflow
+from script_runner.discover.dependencies import locate
+from script_runner.discover.discovery import discover, shard
+from script_runner.discover.header_cache import HeaderCache
+from script_runner.discover.run_scope import narrow
+from script_runner.discover.schedule import Window, run_window
+from script_runner.discover.shards import max_map_length
 from script_runner.exceptions import DiscoveryError, ScriptRunnerError, SettingsError
-from script_runner.header_cache import HeaderCache
-from script_runner.ledger import Ledger
-from script_runner.notify import alert_events, failure_message, read_events, send
-from script_runner.params import RunOptions, run_options
-from script_runner.report import build_report, problems, to_markdown
-from script_runner.report_html import to_html
-from script_runner.run_scope import narrow
-from script_runner.schedule import Window, run_window
-from script_runner.settings import RunnerSettings, settings_to_wire
-from script_runner.settings_loader import fallback_settings, load_settings_from_airflow
-from script_runner.shards import max_map_length
-from script_runner.sizing import SizingHistory, apply_sizing, platform_bend
+from script_runner.report.build import build_report, problems, to_markdown
+from script_runner.report.html import to_html
+from script_runner.report.notify import alert_events, failure_message, read_events, send
+from script_runner.report.sizing import SizingHistory, apply_sizing, platform_bend
+from script_runner.run.ledger import Ledger
+from script_runner.upload.rules import current_conf
 
 if TYPE_CHECKING:
     from google.cloud.storage import Client
@@ -58,10 +59,6 @@ def run_discovery(
     """
     settings = load_settings_from_airflow()
     ctx = get_current_context()
-    from script_runner.dag import (
-        current_conf,  # the conf, or the uploaded scripts of a run started by uploads
-    )
-
     options = run_options(ctx.get("params"), current_conf(ctx))
     client = gcs_client(settings) if settings.source_scheme == "gs" else None
     cache = None

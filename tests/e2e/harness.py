@@ -283,6 +283,6 @@ class ScriptRunnerHarness:
 
 def _is_pod_of(pod_name: str, script: str) -> bool:
     """Whether a pod name is one of ``script``'s (names carry the script path's hash, see pod_spec)."""
-    from script_runner.pod_spec import path_hash
+    from script_runner.run.pod_spec import path_hash
 
     return f"-{path_hash(script)}-" in pod_name

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from local.airflow_client import AirflowClient
-from script_runner.cli import main
-from script_runner.deploy import VARIABLE, local_files
+from script_runner.cli.main import main
+from script_runner.deploy.plan import VARIABLE, local_files
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from local import stack as local_stack
-from script_runner.ledger import Ledger
+from script_runner.run.ledger import Ledger
 from tests.e2e.harness import DAG_ID, RunResult, ScriptRunnerHarness, wait_until
 
 if TYPE_CHECKING:

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
-from script_runner.directives import parse_directives
-from script_runner.presets import PRESETS
-from script_runner.units import parse_bytes, parse_cpu
+from script_runner.config.presets import PRESETS
+from script_runner.config.units import parse_bytes, parse_cpu
+from script_runner.discover.directives import parse_directives
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "k8s"
@@ -123,10 +123,10 @@ def test_manifests_composer2_limits_fit_autopilot_rules() -> None:
 
 
 def test_manifests_network_policy_selects_the_pods_the_operator_labels() -> None:
-    from script_runner.pod_spec import pod_labels
-    from script_runner.resolve import resolve
-    from script_runner.settings import RunnerSettings
-    from script_runner.spec import ScriptObject
+    from script_runner.config.settings import RunnerSettings
+    from script_runner.discover.resolve import resolve
+    from script_runner.discover.spec import ScriptObject
+    from script_runner.run.pod_spec import pod_labels
 
     (policy,) = by_kind(build(K8S / "overlays" / "gke"), "NetworkPolicy")
     settings = RunnerSettings(preset="gke", source="gs://b/data/", image="runner:1")
@@ -152,7 +152,7 @@ def test_manifests_validate_script_passes_and_catches_unknown_fields(tmp_path: P
 
 
 def test_manifests_gke_limits_match_the_runner_defaults_and_caps() -> None:
-    from script_runner.settings import RunnerSettings
+    from script_runner.config.settings import RunnerSettings
 
     defaults = RunnerSettings()
     (limit_range,) = by_kind(build(K8S / "overlays" / "gke"), "LimitRange")

@@ -240,7 +240,7 @@ def test_kube_double_field_matcher() -> None:
 def test_kube_double_node_shutdown_fault_leaves_a_terminated_pod_that_policy_reschedules(
     double: dict[str, Any],
 ) -> None:
-    from script_runner.policy import Status, classify
+    from script_runner.run.policy import Status, classify
 
     api = double["api"]
     spec = pod("spot", ["sleep", "300"])

@@ -11,8 +11,8 @@ from kubernetes.client import ApiClient
 
 from local.kube_double import admission, validation
 from local.kube_double.__main__ import kubeconfig
-from script_runner.operator import ScriptPodOperator
-from tests.unit.script_runner.test_operator import SCRIPT, SETTINGS
+from script_runner.run.operator import ScriptPodOperator
+from tests.unit.script_runner.run.test_operator import SCRIPT, SETTINGS
 
 
 def built_pod(tmp_path: Path, **script: Any) -> dict[str, Any]:

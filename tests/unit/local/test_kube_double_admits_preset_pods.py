@@ -12,12 +12,12 @@ from kubernetes.client import ApiClient
 
 from local.kube_double import admission_autopilot, admission_composer3
 from local.kube_double.__main__ import kubeconfig
-from script_runner.directives import parse_directives
-from script_runner.operator import ScriptPodOperator
-from script_runner.resolve import resolve
-from script_runner.settings import RunnerSettings
-from script_runner.settings_loader import load_settings
-from script_runner.spec import ScriptObject, spec_to_xcom
+from script_runner.config.settings import RunnerSettings
+from script_runner.config.settings_loader import load_settings
+from script_runner.discover.directives import parse_directives
+from script_runner.discover.resolve import resolve
+from script_runner.discover.spec import ScriptObject, spec_to_xcom
+from script_runner.run.operator import ScriptPodOperator
 
 ENV = {"GCS_BUCKET": "b", "SCRIPT_RUNNER_IMAGE": "img", "SCRIPT_RUNNER_MAX_MEMORY": "64Gi"}
 OBJ = ScriptObject(path="etl/load.sh", uri="gs://b/data/etl/load.sh", generation="5", md5="m")

@@ -15,7 +15,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client import models as k8s
 
-from script_runner.usage import read_pod_usage
+from script_runner.run.usage import read_pod_usage
 from tests.unit.local.kube_double_process import running_double
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from script_runner import tasks
-from script_runner.settings import settings_from_wire
-from script_runner.settings_loader import load_settings
+from script_runner.config.settings import settings_from_wire
+from script_runner.config.settings_loader import load_settings
 
 GOOD = "#!/bin/bash\n# runner: cpu=250m memory=256Mi\necho ok\n"
 

@@ -1,0 +1,195 @@
+"""The upload watcher's trigger: the google provider's Pub/Sub pull trigger, with a settle window.
+
+The provider's ``PubsubPullTrigger`` fires once per pull, so a burst of uploads that spans two pulls would
+start two runs. This subclass keeps pulling until no new notification arrived for ``settle`` seconds (or the
+first one is ``max_wait`` old), keeps the uploads the selection rules pick, and fires once with their paths
+(``{"only": [...]}``). On Airflow 3 it is an ``AssetWatcher``'s trigger (an event-driven trigger that runs in
+the triggerer for as long as the DAG is deployed); on Airflow 2.11 the upload watcher DAG defers to it.
+
+Messages are acknowledged just before the event is handed to the triggerer (on Airflow 2 the triggerer
+cancels a task's trigger at its first event, so nothing after it would run); a triggerer killed in
+between loses that burst's run, and the next scheduled run picks the scripts up. When the settings cannot
+be read the messages are not acknowledged: Pub/Sub delivers them again after the subscription's ack
+deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.google.cloud.triggers.pubsub import PubsubPullTrigger
+
+try:  # Airflow 3
+    from airflow.triggers.base import TriggerEvent
+except ImportError:  # pragma: no cover - moved in later releases
+    from airflow.sdk.triggers import TriggerEvent  # type: ignore[no-redef,import-not-found]
+
+from script_runner.config import constants as c
+from script_runner.config.settings_loader import load_settings_from_airflow
+from script_runner.discover.selection import parse_runnerignore
+from script_runner.discover.sources import make_source
+from script_runner.upload.rules import ONLY_KEY, select_uploads, uploads_from_messages
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable, Sequence
+
+    from script_runner.config.settings import RunnerSettings
+
+log = logging.getLogger(__name__)
+
+# google provider 22.2 (Composer's Airflow 2.11 builds) has no return_immediately argument yet.
+_PARENT_TAKES_RETURN_IMMEDIATELY = (
+    "return_immediately" in inspect.signature(PubsubPullTrigger.__init__).parameters
+)
+
+
+class UploadTrigger(PubsubPullTrigger):  # type: ignore[misc]
+    """Fires once per settled burst of uploads, with the paths of the scripts among them.
+
+    :param project_id: the subscription's project.
+    :param subscription: the subscription's name (not its path).
+    :param settle: seconds without a new notification that end a burst.
+    :param max_wait: the longest a burst is collected, from its first notification.
+    :param poke_interval: seconds between pulls while nothing arrives.
+    :param gcp_conn_id: the Google Cloud connection.
+    :param max_messages: messages per pull.
+    :param impersonation_chain: service account(s) to impersonate, as in the provider's trigger.
+    """
+
+    def __init__(
+        self,
+        *,
+        project_id: str,
+        subscription: str,
+        settle: float,
+        max_wait: float = 60.0,
+        poke_interval: float = 1.0,
+        gcp_conn_id: str = "google_cloud_default",
+        max_messages: int = 1000,
+        impersonation_chain: str | Sequence[str] | None = None,
+    ) -> None:
+        # Pulls return at once (the settle window needs a bounded pull); a real subscription may answer an
+        # empty pull although messages wait, which only delays them to the next pull.
+        extra: dict[str, Any] = {"return_immediately": True} if _PARENT_TAKES_RETURN_IMMEDIATELY else {}
+        super().__init__(
+            project_id=project_id,
+            subscription=subscription,
+            max_messages=max_messages,
+            ack_messages=True,
+            gcp_conn_id=gcp_conn_id,
+            poke_interval=poke_interval,
+            impersonation_chain=impersonation_chain,
+            **extra,
+        )
+        self.settle = settle
+        self.max_wait = max_wait
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Classpath and arguments (what the triggerer rebuilds the trigger from)."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "project_id": self.project_id,
+                "subscription": self.subscription,
+                "settle": self.settle,
+                "max_wait": self.max_wait,
+                "poke_interval": self.poke_interval,
+                "gcp_conn_id": self.gcp_conn_id,
+                "max_messages": self.max_messages,
+                "impersonation_chain": self.impersonation_chain,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Pull, let the burst settle, select; fire when a script is among the uploads; repeat."""
+        # The GCS hook is imported once, here, rather than first in the worker thread below: a first import
+        # there holds Python's import lock while other triggers on the loop may need it (the loop was seen
+        # stalled for 39 s, on a loaded machine, while the first burst was resolved).
+        from airflow.providers.google.cloud.hooks.gcs import GCSHook  # noqa: F401
+
+        # Read the settings once at start, result unused: the triggerer serves a trigger's first Variable
+        # or Connection read by starting its in-process execution API, which took 58 s on a loaded
+        # machine; paid here, it is not paid by the first upload.
+        warm_up = asyncio.ensure_future(asyncio.to_thread(read_selection))
+        warm_up.add_done_callback(_log_warm_up)
+
+        while True:
+            # The settings and .runnerignore are read (in a thread: Airflow's API, GCS) while the burst
+            # settles, from its first notification on: the read overlaps the settle window.
+            pulled, selection = await self._settled_batch(
+                lambda: asyncio.ensure_future(asyncio.to_thread(read_selection))
+            )
+            started = time.monotonic()
+            try:
+                rules = await selection
+            except Exception:
+                log.exception("[runner] upload: cannot read the settings; the notifications come back later")
+                continue
+            uploads = uploads_from_messages(self._as_dicts(pulled))
+            paths, ignored = select_uploads(uploads, rules[0], rules[1]) if rules else ([], {})
+            if rules is None:
+                ignored = {f"gs://{u.bucket}/{u.name}": "on_upload is off in the settings" for u in uploads}
+            for uri, why in sorted(ignored.items()):
+                log.info("[runner] upload ignored %s: %s", uri, why)
+            await self.message_acknowledgement(pulled)  # type: ignore[no-untyped-call]
+            if paths:
+                log.info(
+                    "[runner] upload run for %d script(s) (settings read %.1fs after the burst settled): %s",
+                    len(paths),
+                    time.monotonic() - started,
+                    " ".join(paths),
+                )
+                payload = {ONLY_KEY: paths, "uploads": len(uploads), "ignored": len(ignored)}
+                yield TriggerEvent(payload)  # type: ignore[no-untyped-call]
+
+    async def _settled_batch(
+        self, on_first: Callable[[], asyncio.Future[Any]]
+    ) -> tuple[list[Any], asyncio.Future[Any]]:
+        """Messages of one burst: pulled until ``settle`` seconds pass with nothing new (or ``max_wait``),
+        and what ``on_first`` started when the first of them arrived."""
+        batch: list[Any] = []
+        started: asyncio.Future[Any] | None = None
+        first = last = 0.0
+        while True:
+            pulled = await self.hook.pull(
+                project_id=self.project_id,
+                subscription=self.subscription,
+                max_messages=self.max_messages,
+                return_immediately=True,
+            )
+            now = time.monotonic()
+            if pulled:
+                batch.extend(pulled)
+                first = first or now
+                last = now
+                started = started or on_first()
+            if started is not None and (now - last >= self.settle or now - first >= self.max_wait):
+                return batch, started
+            await asyncio.sleep(min(self.poke_interval, self.settle) if batch else self.poke_interval)
+
+    @staticmethod
+    def _as_dicts(pulled: list[Any]) -> list[dict[str, Any]]:
+        from google.cloud.pubsub_v1.types import ReceivedMessage
+
+        return [ReceivedMessage.to_dict(m) for m in pulled]
+
+
+def _log_warm_up(done: asyncio.Future[Any]) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        log.warning("[runner] upload watcher: the settings cannot be read yet: %s", done.exception())
+
+
+def read_selection() -> tuple[RunnerSettings, list[str]] | None:
+    """The current settings and the source's ``.runnerignore`` globs (read now, as discovery does), or None
+    while the settings' ``on_upload`` is off."""
+    from airflow.providers.google.cloud.hooks.gcs import GCSHook
+
+    settings = load_settings_from_airflow()
+    if not settings.on_upload:
+        return None
+    client = GCSHook(gcp_conn_id=settings.gcp_conn_id).get_conn() if settings.source_scheme == "gs" else None
+    return settings, parse_runnerignore(make_source(settings, client).read_file(c.RUNNERIGNORE))

@@ -84,10 +84,10 @@ def test_operator_sleeps_a_short_wait_in_place(monkeypatch: pytest.MonkeyPatch) 
     # A short reschedule would race Airflow's scheduler (apache/airflow#71172): wait in the slot instead.
     from datetime import UTC, datetime
 
-    import script_runner.run.operator as operator_module
+    import script_runner.run.history as history_module
 
     slept: list[float] = []
-    monkeypatch.setattr(operator_module.time, "sleep", slept.append)
+    monkeypatch.setattr(history_module.time, "sleep", slept.append)
     op = ScriptPodOperator(task_id="run_scripts", script=SCRIPT, runner_settings=SETTINGS)
     just_failed = [{"status": "failed", "ended": datetime.now(UTC).isoformat()}]
     op._wait_for_own_retry_delay(just_failed)  # local preset caps max_retry_delay at 10 s: no reschedule

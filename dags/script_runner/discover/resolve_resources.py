@@ -1,0 +1,78 @@
+"""Resolving the resource directives: ``cpu=``, ``memory=`` and ``ephemeral_storage=``.
+
+Each is parsed, held to its cap in the settings, and refused above what the platform supports
+(:mod:`script_runner.config.platform_rules`). Bending a value to the platform's rules is
+:func:`~script_runner.config.platform_rules.autopilot_bend`'s, applied by
+:mod:`script_runner.discover.resolve` after all checks.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from script_runner.config.platform_rules import PLATFORM_MAX, PLATFORM_NAMES, platform_of
+from script_runner.config.units import format_bytes, parse_bytes, parse_cpu
+from script_runner.discover.resolve_core import ResolverCore
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from decimal import Decimal
+
+
+class ResourceChecks(ResolverCore):
+    """cpu, memory and ephemeral storage: parsed, capped, within the platform's maximum."""
+
+    def cpu(self) -> Decimal:
+        text = self.value("cpu", self.s.cpu)
+        try:
+            cpu = parse_cpu(text)
+        except ValueError as exc:
+            raise self.fail("cpu", str(exc), "write cpu=500m or cpu=2") from exc
+        if cpu > parse_cpu(self.s.max_cpu):
+            raise self.fail(
+                "cpu",
+                f"cpu={text} is above the cap {self.s.max_cpu}",
+                f"ask for at most cpu={self.s.max_cpu} or raise max_cpu in the settings",
+            )
+        self.platform_max("cpu", text, cpu, parse_cpu)
+        return cpu
+
+    def memory(self) -> Decimal:
+        text = self.value("memory", self.s.memory)
+        try:
+            memory = parse_bytes(text)
+        except ValueError as exc:
+            raise self.fail("memory", str(exc), "write memory=512Mi or memory=2Gi") from exc
+        if memory > parse_bytes(self.s.max_memory):
+            raise self.fail(
+                "memory",
+                f"memory={text} is above the cap {self.s.max_memory}",
+                f"ask for at most memory={self.s.max_memory} or raise max_memory in the settings",
+            )
+        self.platform_max("memory", text, memory, parse_bytes)
+        return memory
+
+    def storage(self) -> str:
+        text = self.value("ephemeral_storage", self.s.ephemeral_storage)
+        try:
+            amount = parse_bytes(text)
+        except ValueError as exc:
+            raise self.fail("ephemeral_storage", str(exc), "write ephemeral_storage=2Gi") from exc
+        if amount > parse_bytes(self.s.max_ephemeral_storage):
+            raise self.fail(
+                "ephemeral_storage",
+                f"ephemeral_storage={text} is above the cap {self.s.max_ephemeral_storage}",
+                "ask for less or raise max_ephemeral_storage",
+            )
+        self.platform_max("ephemeral_storage", text, amount, parse_bytes)
+        return format_bytes(amount)
+
+    def platform_max(self, key: str, text: str, amount: Decimal, parse: Callable[[str], Decimal]) -> None:
+        """Refuse a value above what the platform supports (it refuses such a pod instead of bending it)."""
+        platform = platform_of(self.s)
+        if platform and amount > parse(PLATFORM_MAX[key]):
+            raise self.fail(
+                key,
+                f"{key}={text} is above what {PLATFORM_NAMES[platform]} supports ({PLATFORM_MAX[key]})",
+                f"ask for at most {key}={PLATFORM_MAX[key]}",
+            )

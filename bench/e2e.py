@@ -29,7 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from local import stack
+from local import config, stack
 from local.airflow_client import AirflowClient
 
 if TYPE_CHECKING:
@@ -55,8 +55,8 @@ def session(**env: str) -> Iterator[AirflowClient]:
     stack.down()
     try:
         stack.up()
-        os.environ["STORAGE_EMULATOR_HOST"] = stack.gcs_url()
-        yield AirflowClient(f"http://127.0.0.1:{stack.PORTS.airflow}")
+        os.environ["STORAGE_EMULATOR_HOST"] = config.gcs_url()
+        yield AirflowClient(f"http://127.0.0.1:{config.PORTS.airflow}")
     finally:
         stack.down()
         os.environ.clear()
@@ -80,7 +80,7 @@ def upload(folder: Path, prefix: str, *, threads: int = 16) -> None:
 
     from google.cloud import storage
 
-    bucket = storage.Client(project="test-project").bucket(stack.BUCKET)
+    bucket = storage.Client(project="test-project").bucket(config.BUCKET)
 
     def put(path: Path) -> None:
         bucket.blob(prefix + path.relative_to(folder).as_posix()).upload_from_filename(str(path))
@@ -97,7 +97,7 @@ def _use_source(client: AirflowClient, prefix: str, **settings: Any) -> None:
     :param settings: more runner settings (e.g. ``deferrable``).
     """
     state_root = f"e2e-state/bench-{uuid.uuid4().hex[:8]}"
-    value = {"source": f"gs://{stack.BUCKET}/{prefix}", "state_root": state_root, **settings}
+    value = {"source": f"gs://{config.BUCKET}/{prefix}", "state_root": state_root, **settings}
     client.set_variable("script_runner_settings", json.dumps(value))
 
 
@@ -164,7 +164,7 @@ def compare(
         env["BARE_KPO_DEFERRABLE"] = "1"
     with session(**env) as client:
         mode = (
-            (stack.RUN / "kube" / "mode").read_text().strip()
+            (config.RUN / "kube" / "mode").read_text().strip()
             + ("+preload" if preload else "")
             + ("+deferrable" if deferrable else "")
         )
@@ -196,7 +196,7 @@ def _poll_concurrency(client: AirflowClient, dag_id: str, stop: threading.Event,
     in deferrable mode the task is ``deferred`` then and holds none. The share of Running-pod samples with
     their own slot held is the headline (sync: ~100 %, deferrable: only the launch/collect edges).
     """
-    kube = f"http://127.0.0.1:{stack.PORTS.kube}/_double/state"
+    kube = f"http://127.0.0.1:{config.PORTS.kube}/_double/state"
     pod_samples = own_slot_samples = 0
     while not stop.is_set():
         with contextlib.suppress(Exception):
@@ -335,7 +335,7 @@ def scale(count: int, shard_count: int, timeout: float = 900) -> list[dict[str, 
             time.sleep(1)
         discover_ti = client.request("GET", f"{base}/discover")
         client.request("PATCH", f"/api/v2/dags/{OURS}/dagRuns/{quoted}", {"state": "failed"})
-        kube = f"http://127.0.0.1:{stack.PORTS.kube}/_double/state"
+        kube = f"http://127.0.0.1:{config.PORTS.kube}/_double/state"
         deadline = time.monotonic() + 180
         left: list[Any] = []
         while time.monotonic() < deadline:
@@ -365,7 +365,7 @@ def _report(run_id: str) -> dict[str, Any]:
     from google.cloud import storage
 
     client = storage.Client(project="test-project")
-    for blob in client.list_blobs(stack.BUCKET, prefix="e2e-state/bench-"):
+    for blob in client.list_blobs(config.BUCKET, prefix="e2e-state/bench-"):
         if blob.name.endswith(f"/reports/{run_id}.json"):
             return json.loads(blob.download_as_bytes())  # type: ignore[no-any-return]
     return {}

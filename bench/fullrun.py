@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.e2e import OURS, WORK, run_and_time, session, upload, write_scripts
-from local import stack
+from local import config
+from local.processes import alive
 
 if TYPE_CHECKING:
     from local.airflow_client import AirflowClient
@@ -68,7 +69,7 @@ def cpu_seconds(pid: int) -> dict[str, float]:
 def _components() -> dict[str, dict[str, float]]:
     out = {}
     for name in ("scheduler", "triggerer", "dag-processor"):
-        pid = stack.alive(name)
+        pid = alive(name)
         if pid:
             with contextlib.suppress(OSError, ValueError, IndexError):
                 out[name] = cpu_seconds(pid)
@@ -93,7 +94,7 @@ def _poll(client: AirflowClient, stop: threading.Event, out: dict[str, Any]) -> 
 def _report_sizes(client_state_root: str, run_id: str) -> dict[str, int]:
     from google.cloud import storage
 
-    bucket = storage.Client(project="test-project").bucket(stack.BUCKET)
+    bucket = storage.Client(project="test-project").bucket(config.BUCKET)
     out = {}
     for ext in ("json", "md", "html"):
         blob = bucket.get_blob(f"{client_state_root}/reports/{run_id}.{ext}")
@@ -112,7 +113,7 @@ def measure(count: int, timeout: float) -> dict[str, Any]:
         client.set_variable(
             "script_runner_settings",
             json.dumps(
-                {"source": f"gs://{stack.BUCKET}/{prefix}", "state_root": state_root, "deferrable": True}
+                {"source": f"gs://{config.BUCKET}/{prefix}", "state_root": state_root, "deferrable": True}
             ),
         )
         client.wait_dag_parsed(OURS, timeout=180)

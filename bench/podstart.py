@@ -28,7 +28,8 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from bench.e2e import OURS, WORK, run_and_time, session, upload
-from local import stack
+from local import config
+from local.airflow_env import airflow_home
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -112,7 +113,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _task_logs(run_id: str) -> list[str]:
-    base = stack.airflow_home() / "logs" / f"dag_id={OURS}" / f"run_id={run_id}"
+    base = airflow_home() / "logs" / f"dag_id={OURS}" / f"run_id={run_id}"
     return [p.read_text(errors="replace") for p in sorted(base.glob("task_id=run_scripts*/**/attempt=1.log"))]
 
 
@@ -121,14 +122,14 @@ def measure(count: int) -> dict[str, Any]:
     folder = write_scripts(count)
     env = {"SR_KUBELET": "podman", "SR_IMAGE": IMAGE, "NAIVE_DATA_DIR": str(WORK / "none")}
     with session(**env) as client:
-        mode = (stack.RUN / "kube" / "mode").read_text().strip()
+        mode = (config.RUN / "kube" / "mode").read_text().strip()
         prefix = f"podstart-{count}/"
         upload(folder, prefix)
         client.set_variable(
             "script_runner_settings",
             json.dumps(
                 {
-                    "source": f"gs://{stack.BUCKET}/{prefix}",
+                    "source": f"gs://{config.BUCKET}/{prefix}",
                     "state_root": f"e2e-state/bench-{uuid.uuid4().hex[:8]}",
                 }
             ),
@@ -137,7 +138,7 @@ def measure(count: int) -> dict[str, Any]:
         load_before = os.getloadavg()[0]
         run = run_and_time(client, OURS, {"rerun": True})
         load_after = os.getloadavg()[0]
-        kube = kube_marks((stack.LOGS / "kube.log").read_text(errors="replace"))
+        kube = kube_marks((config.LOGS / "kube.log").read_text(errors="replace"))
         rows = [r for r in (pod_row(t, kube) for t in _task_logs(run["run_id"])) if r]
     return {
         "bench": "podstart",

@@ -22,7 +22,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from local import stack
+from local import config, stack
+from local.kube import pod_processes
 from local.kube_double.control import call as double_call
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,7 +87,7 @@ def write_scripts(count: int) -> dict[str, str]:
 
 
 def _double(method: str, path: str, body: Any = None) -> Any:
-    return double_call(f"http://127.0.0.1:{stack.PORTS.kube}", method, path, body)
+    return double_call(f"http://127.0.0.1:{config.PORTS.kube}", method, path, body)
 
 
 def _canceller(client: Any, run_id: str, targets: set[str], stop: threading.Event, out: list[str]) -> None:
@@ -117,7 +118,7 @@ def _pods_created(since: str) -> int:
 
 
 def _left_processes() -> list[str]:
-    return [str(proc.pid) for proc in stack.pod_processes()]
+    return [str(proc.pid) for proc in pod_processes()]
 
 
 def measure(run_id: str, state_root: str, kinds: dict[str, str], client: Any) -> dict[str, Any]:
@@ -125,7 +126,7 @@ def measure(run_id: str, state_root: str, kinds: dict[str, str], client: Any) ->
     from google.cloud import storage
 
     gcs = storage.Client(project="test-project")
-    bucket = gcs.bucket(stack.BUCKET)
+    bucket = gcs.bucket(config.BUCKET)
     deadline = time.monotonic() + 30  # a deleted pod takes its grace period to go
     while True:
         state = _double("GET", "/_double/state")
@@ -135,7 +136,7 @@ def measure(run_id: str, state_root: str, kinds: dict[str, str], client: Any) ->
         time.sleep(1)
     from script_runner.run.ledger import Ledger
 
-    ledger = Ledger(gcs, bucket=stack.BUCKET, root=state_root)  # its layout is the Ledger's business
+    ledger = Ledger(gcs, bucket=config.BUCKET, root=state_root)  # its layout is the Ledger's business
     ledger_twice, marker_twice, unexpected, spent = [], [], [], []
     for path, kind in kinds.items():
         records = ledger.read(run_id, path)
@@ -146,7 +147,7 @@ def measure(run_id: str, state_root: str, kinds: dict[str, str], client: Any) ->
             unexpected.append(f"{path} ({kind}): {statuses}")
         if spent_a_retry(kind, records):
             spent.append(path)
-        events = gcs.list_blobs(stack.BUCKET, prefix=f"{state_root}/events/{run_id}/{path}/")
+        events = gcs.list_blobs(config.BUCKET, prefix=f"{state_root}/events/{run_id}/{path}/")
         if sum(MARKER in blob.download_as_text() for blob in events) > 1:
             marker_twice.append(path)
     report_blob = bucket.blob(f"{state_root}/reports/{run_id}.json")
@@ -157,7 +158,7 @@ def measure(run_id: str, state_root: str, kinds: dict[str, str], client: Any) ->
     )
     missing = sorted(set(kinds) - set(rows))
     tis = {t.get("rendered_map_index"): t for t in client.task_instances(DAG_ID, run_id)}
-    log = (stack.LOGS / "scheduler.log").read_text(errors="replace").splitlines()
+    log = (config.LOGS / "scheduler.log").read_text(errors="replace").splitlines()
     lost = sorted(
         path
         for path, ti in tis.items()
@@ -202,7 +203,11 @@ def soak_run(
 ) -> dict[str, Any]:
     """One DAG run with the faults armed; its measurements."""
     state_root = f"soak/{uuid.uuid4().hex[:8]}"
-    settings = {"source": f"gs://{stack.BUCKET}/{prefix}", "state_root": state_root, "deferrable": deferrable}
+    settings = {
+        "source": f"gs://{config.BUCKET}/{prefix}",
+        "state_root": state_root,
+        "deferrable": deferrable,
+    }
     client.set_variable("script_runner_settings", json.dumps(settings))
     five = max(1, math.ceil(len(kinds) * 0.05))
     _double(
@@ -274,8 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     try:
         stack.up()
-        os.environ["STORAGE_EMULATOR_HOST"] = stack.gcs_url()
-        client = AirflowClient(f"http://127.0.0.1:{stack.PORTS.airflow}")
+        os.environ["STORAGE_EMULATOR_HOST"] = config.gcs_url()
+        client = AirflowClient(f"http://127.0.0.1:{config.PORTS.airflow}")
         prefix = f"soak-{count}/"
         upload(WORK / "data", prefix)
         client.wait_dag_parsed(DAG_ID, timeout=180)

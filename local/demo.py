@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from local import stack
+from local import config, stack
 from local.airflow_client import AirflowClient
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,7 +50,7 @@ def upload_examples(prefix: str = PREFIX) -> list[str]:
     """Replace gs://<bucket>/data/ with examples/data/."""
     from google.cloud import storage
 
-    return replace_prefix(storage.Client(project="test-project"), stack.BUCKET, EXAMPLES, prefix)
+    return replace_prefix(storage.Client(project="test-project"), config.BUCKET, EXAMPLES, prefix)
 
 
 def upload_dags() -> list[str]:
@@ -61,7 +61,7 @@ def upload_dags() -> list[str]:
     from google.cloud import storage
 
     client = storage.Client(project="test-project")
-    bucket = client.bucket(stack.BUCKET)
+    bucket = client.bucket(config.BUCKET)
     dags = ROOT / "dags"
     files = [dags / "gcs_script_runner.py", dags / "gcs_script_runner_upload.py", dags / ".airflowignore"]
     files += sorted((dags / "script_runner").glob("*.py"))
@@ -78,7 +78,7 @@ def read_report(run_id: str, state_root: str = "script-runner") -> dict[str, Any
 
     blob = (
         storage.Client(project="test-project")
-        .bucket(stack.BUCKET)
+        .bucket(config.BUCKET)
         .blob(f"{state_root}/reports/{run_id}.json")
     )
     return json.loads(blob.download_as_bytes())  # type: ignore[no-any-return]
@@ -102,10 +102,10 @@ def peak_parallelism(rows: list[dict[str, Any]]) -> tuple[int, list[str]]:
 
 def run_demo(client: AirflowClient, *, timeout: float) -> int:
     deployed = upload_dags()
-    print(f"[demo] deployed {len(deployed)} DAG files to gs://{stack.BUCKET}/dags/", flush=True)
+    print(f"[demo] deployed {len(deployed)} DAG files to gs://{config.BUCKET}/dags/", flush=True)
     names = upload_examples()
-    print(f"[demo] uploaded {len(names)} files to gs://{stack.BUCKET}/{PREFIX}", flush=True)
-    client.set_variable("script_runner_settings", json.dumps({"source": f"gs://{stack.BUCKET}/{PREFIX}"}))
+    print(f"[demo] uploaded {len(names)} files to gs://{config.BUCKET}/{PREFIX}", flush=True)
+    client.set_variable("script_runner_settings", json.dumps({"source": f"gs://{config.BUCKET}/{PREFIX}"}))
     client.wait_dag_parsed(DAG_ID, timeout=180)
     client.unpause(DAG_ID)
     started = time.monotonic()
@@ -119,9 +119,9 @@ def run_demo(client: AirflowClient, *, timeout: float) -> int:
     print(to_markdown(report))
     peak, running = peak_parallelism(report["scripts"])
     print(f"[demo] peak parallelism: {peak} scripts running at once ({', '.join(sorted(running))})")
-    print(f"[demo] report: gs://{stack.BUCKET}/script-runner/reports/{run_id}.json (and .md, .html)")
-    print(f"[demo] task logs: {stack.RUN / 'airflow' / 'logs'}/dag_id={DAG_ID}/run_id={run_id}/")
-    print(f"[demo] stack logs (kubelet, scheduler, ...): {stack.LOGS}/")
+    print(f"[demo] report: gs://{config.BUCKET}/script-runner/reports/{run_id}.json (and .md, .html)")
+    print(f"[demo] task logs: {config.RUN / 'airflow' / 'logs'}/dag_id={DAG_ID}/run_id={run_id}/")
+    print(f"[demo] stack logs (kubelet, scheduler, ...): {config.LOGS}/")
     # The demo's run is expected to end "failed": one example fails on purpose and one is rejected.
     expected = {"flaky_exit3.sh": "failed", "bad_directive.sh": "rejected"}
     rows = {r["path"]: r["status"] for r in [*report["scripts"], *report["rejected"]]}
@@ -149,9 +149,9 @@ def main() -> int:
     t0 = time.monotonic()
     try:
         stack.up()
-        os.environ["STORAGE_EMULATOR_HOST"] = stack.gcs_url()  # our own GCS calls go to the emulator
+        os.environ["STORAGE_EMULATOR_HOST"] = config.gcs_url()  # our own GCS calls go to the emulator
         print(f"[demo] stack up in {time.monotonic() - t0:.1f}s", flush=True)
-        client = AirflowClient(f"http://127.0.0.1:{stack.PORTS.airflow}")
+        client = AirflowClient(f"http://127.0.0.1:{config.PORTS.airflow}")
         return run_demo(client, timeout=float(os.environ.get("SR_DEMO_TIMEOUT", "300")))
     except KeyboardInterrupt:
         print("[demo] interrupted; stopping the stack", file=sys.stderr)

@@ -14,7 +14,7 @@ Policy file (JSON)::
 
 A prefix narrows a grant to object names under it; ``*`` in a prefix matches one path segment.
 
-Tokens are ``local-token-<service account>`` (written by ``local.stack`` next to the policy), or a token
+Tokens are ``local-token-<service account>`` (written by ``local.pod_env`` next to the policy), or a token
 minted by the emulated IAM Credentials API for another service account (``local/google_apis.py``, served
 here too with the emulated Secret Manager: ``CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS`` and
 ``..._SECRETMANAGER`` name this front in pods).

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from local import config as local_config
 from local import stack as local_stack
 from local.airflow_client import AirflowClient
 from tests.e2e.harness import ScriptRunnerHarness
@@ -18,8 +19,8 @@ def stack() -> Iterator[AirflowClient]:
     """Airflow (real scheduler, LocalExecutor, PostgreSQL), the GCS emulator and the Kubernetes double."""
     reuse = os.environ.get("SR_REUSE_STACK") == "1"
     local_stack.up()
-    os.environ["STORAGE_EMULATOR_HOST"] = local_stack.gcs_url()
-    client = AirflowClient(f"http://127.0.0.1:{local_stack.PORTS.airflow}")
+    os.environ["STORAGE_EMULATOR_HOST"] = local_config.gcs_url()
+    client = AirflowClient(f"http://127.0.0.1:{local_config.PORTS.airflow}")
     try:
         yield client
     finally:
@@ -30,7 +31,7 @@ def stack() -> Iterator[AirflowClient]:
 @pytest.fixture
 def runner(stack: AirflowClient) -> Any:
     return ScriptRunnerHarness(
-        stack, bucket=local_stack.BUCKET, kube_url=f"http://127.0.0.1:{local_stack.PORTS.kube}"
+        stack, bucket=local_config.BUCKET, kube_url=f"http://127.0.0.1:{local_config.PORTS.kube}"
     )
 
 

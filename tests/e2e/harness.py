@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from local import config as local_config
+from local import kube as local_kube
 from local import stack as local_stack
 from local.kube_double.control import call as double_call
 
@@ -104,7 +106,7 @@ class RunResult:
         """
         ti = self.mapped_tasks()[script]
         marker = f"{self.run_id} map_index={ti['map_index']} ["
-        scheduler_log = local_stack.LOGS / "scheduler.log"
+        scheduler_log = local_config.LOGS / "scheduler.log"
         return any(
             marker in line and "finished with state success, but the task instance's state attribute" in line
             for line in scheduler_log.read_text(errors="replace").splitlines()
@@ -264,7 +266,7 @@ class ScriptRunnerHarness:
         runner entrypoint (process kubelet; with podman, containers_left covers what runs inside)."""
         deadline = time.monotonic() + wait
         while True:
-            left = [str(proc) for proc in local_stack.pod_processes()]
+            left = [str(proc) for proc in local_kube.pod_processes()]
             if not left or time.monotonic() > deadline:
                 return left
             time.sleep(1)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from local import stack as local_stack
+from local import config as local_config
 from tests.e2e.harness import RunResult, ScriptRunnerHarness
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ SCRIPTS = Path(__file__).parent / "scripts" / "compat"
 def compat_run(request: pytest.FixtureRequest, stack: AirflowClient) -> tuple[ScriptRunnerHarness, RunResult]:
     deferrable = bool(request.param)
     runner = ScriptRunnerHarness(
-        stack, bucket=local_stack.BUCKET, kube_url=f"http://127.0.0.1:{local_stack.PORTS.kube}"
+        stack, bucket=local_config.BUCKET, kube_url=f"http://127.0.0.1:{local_config.PORTS.kube}"
     )
     prefix = f"e2e-compat-{'def' if deferrable else 'sync'}/"
     return runner, runner.run_scripts(
@@ -89,7 +89,7 @@ def test_compat_report_reads_airflows_task_states(compat_run: Any) -> None:
 def test_compat_report_links_open_each_tasks_log_in_this_airflows_ui(compat_run: Any) -> None:
     _, run = compat_run
     rows = _rows(run)
-    base = f"http://127.0.0.1:{local_stack.PORTS.airflow}/"
+    base = f"http://127.0.0.1:{local_config.PORTS.airflow}/"
     for path in ("ok.sh", "fail3.sh", "oom.sh"):
         link = rows[path]["log"]
         assert link.startswith(base), link

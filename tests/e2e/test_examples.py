@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from local import config as local_config
 from local import demo
-from local import stack as local_stack
 from tests.e2e.harness import ScriptRunnerHarness
 
 
@@ -31,9 +31,9 @@ def test_examples_run_in_parallel_and_end_as_documented(
     assert "peak parallelism:" in out
     # The bucket is laid out like Composer's: the DAG under dags/, the scripts under data/.
     runner = ScriptRunnerHarness(
-        stack, bucket=local_stack.BUCKET, kube_url=f"http://127.0.0.1:{local_stack.PORTS.kube}"
+        stack, bucket=local_config.BUCKET, kube_url=f"http://127.0.0.1:{local_config.PORTS.kube}"
     )
-    names = {b.name for b in runner.gcs.list_blobs(local_stack.BUCKET, prefix="dags/")}
+    names = {b.name for b in runner.gcs.list_blobs(local_config.BUCKET, prefix="dags/")}
     assert {"dags/gcs_script_runner.py", "dags/.airflowignore", "dags/script_runner/dag.py"} <= names
     _assert_sizing_and_html(runner, out)
     assert runner.pods_left() == []
@@ -64,7 +64,7 @@ def _assert_sizing_and_html(runner: ScriptRunnerHarness, out: str) -> None:
     else:  # the process kubelet shares the machine's cgroup: CPU from rusage, no peak memory claimed
         assert hello["usage"] == "rusage"
         assert hello["mem_peak_bytes"] is None
-    bucket = runner.gcs.bucket(local_stack.BUCKET)
+    bucket = runner.gcs.bucket(local_config.BUCKET)
     history = json.loads(bucket.blob("script-runner/sizing/history.json").download_as_bytes())
     assert run_id in {e["run_id"] for e in history["scripts"]["hello.sh"]}
     page = bucket.blob(f"script-runner/reports/{run_id}.html").download_as_text()

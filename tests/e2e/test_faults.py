@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from local import stack as local_stack
+from local import config as local_config
 from tests.e2e.harness import RunResult, ScriptRunnerHarness
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ def assert_nothing_left(runner: Any) -> None:
 
 def _harness(stack: AirflowClient) -> ScriptRunnerHarness:
     return ScriptRunnerHarness(
-        stack, bucket=local_stack.BUCKET, kube_url=f"http://127.0.0.1:{local_stack.PORTS.kube}"
+        stack, bucket=local_config.BUCKET, kube_url=f"http://127.0.0.1:{local_config.PORTS.kube}"
     )
 
 

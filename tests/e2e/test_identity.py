@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from local import stack as local_stack
+from local import config as local_config
 from local.kube_double.profiles import PROFILE_LABEL
 from tests.e2e.harness import RunResult, ScriptRunnerHarness
 from tests.e2e.test_presets import C3_NS, COMPOSER3, _label
@@ -40,7 +40,7 @@ VALUES = ("E2E-SECRET-VALUE-A-5f2c9d", "E2E-SECRET-VALUE-B-81e0aa", "RTJFLVNFQ1J
 @pytest.fixture(scope="module")
 def identity_run(stack: Any) -> Iterator[tuple[ScriptRunnerHarness, RunResult]]:
     runner = ScriptRunnerHarness(
-        stack, bucket=local_stack.BUCKET, kube_url=f"http://127.0.0.1:{local_stack.PORTS.kube}"
+        stack, bucket=local_config.BUCKET, kube_url=f"http://127.0.0.1:{local_config.PORTS.kube}"
     )
     bucket = runner.gcs.bucket(runner.bucket)
     for team in ("team-a", "team-b"):

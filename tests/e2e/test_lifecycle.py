@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from local import stack as local_stack
+from local import config as local_config
+from local import kube as local_kube
+from local import processes as local_processes
 from script_runner.run.ledger import Ledger
 from tests.e2e.harness import DAG_ID, RunResult, ScriptRunnerHarness, wait_until
 
@@ -53,7 +55,7 @@ class Driven:
 
 def _harness(stack: AirflowClient) -> ScriptRunnerHarness:
     return ScriptRunnerHarness(
-        stack, bucket=local_stack.BUCKET, kube_url=f"http://127.0.0.1:{local_stack.PORTS.kube}"
+        stack, bucket=local_config.BUCKET, kube_url=f"http://127.0.0.1:{local_config.PORTS.kube}"
     )
 
 
@@ -163,7 +165,7 @@ def sync_run(stack: AirflowClient) -> Driven:
             now = stack.task_instance(DAG_ID, driven.run.run_id, gone["task_id"], gone["map_index"])
             return bool(now["state"] == "running" and now["try_number"] > gone["try_number"])
 
-        # no heartbeat for the stack's 60 s (local.stack.HEARTBEAT_TIMEOUT), then a retry 2 s later
+        # no heartbeat for the stack's 60 s (local.airflow_env.HEARTBEAT_TIMEOUT), then a retry 2 s later
         wait_until("the next try of the task whose worker died", gone_retried, 180)
         stack.pause(DAG_ID)
         try:
@@ -232,7 +234,7 @@ def test_lifecycle_lost_worker_is_noticed_and_the_next_try_reattaches_to_the_sam
     row = sync_run.rows()["worker_gone.sh"]
     assert row["status"] == "success", row
     assert row["history"] == ["success(0)"], row  # one run of the script, no retry spent
-    assert not local_stack.process_alive(sync_run.seen["gone_worker"])
+    assert not local_processes.process_alive(sync_run.seen["gone_worker"])
 
 
 def test_lifecycle_script_over_its_timeout_is_stopped_and_not_retried(sync_run: Driven) -> None:
@@ -283,8 +285,8 @@ def deferred_run(stack: AirflowClient) -> Driven:
             wait_until(f"{script} to defer", lambda s=script: _ti(driven, s)["state"] == "deferred", 120)
         driven.seen["pods"] = {s: runner.running_pod(s) for s in scripts[1:]}
         driven.seen["cancel_gone_secs"] = _mark(driven, "deferred_cancel.sh", "failed")
-        local_stack.stop("triggerer")
-        local_stack.spawn("triggerer", [str(local_stack.VENV_BIN / "airflow"), "triggerer"])
+        local_processes.stop("triggerer")
+        local_processes.spawn("triggerer", [str(local_config.VENV_BIN / "airflow"), "triggerer"])
         # deferred_outages.sh runs on through the scheduler's crash, the double's restart and an API outage
         with _outages():
             driven.run.state = stack.wait_dag_run(DAG_ID, driven.run.run_id, timeout=240)
@@ -374,16 +376,16 @@ def _outages() -> Iterator[None]:
     on, its objects are kept). Then the API (and its kubelet) stop answering: connections hang, as on a
     lost network. On the way out, the dead scheduler's idle workers are stopped (its process group only).
     """
-    old_scheduler = local_stack.alive("scheduler")
+    old_scheduler = local_processes.alive("scheduler")
     assert old_scheduler is not None
     sessions = _db_client_ports(old_scheduler)
     os.kill(old_scheduler, signal.SIGKILL)
     _end_db_sessions(sessions)
     try:
-        wait_until("the old scheduler to exit", lambda: local_stack.alive("scheduler") is None, 30)
-        local_stack.spawn("scheduler", [str(local_stack.VENV_BIN / "airflow"), "scheduler"])
-        local_stack.restart_kube()
-        kube = local_stack.alive("kube")
+        wait_until("the old scheduler to exit", lambda: local_processes.alive("scheduler") is None, 30)
+        local_processes.spawn("scheduler", [str(local_config.VENV_BIN / "airflow"), "scheduler"])
+        local_kube.restart_kube()
+        kube = local_processes.alive("kube")
         assert kube is not None
         os.kill(kube, signal.SIGSTOP)
         try:
@@ -409,7 +411,7 @@ def _db_client_ports(pid: int) -> list[int]:
     for line in Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]:
         fields = line.split()
         local, remote, inode = fields[1], fields[2], fields[9]
-        if inode in inodes and int(remote.split(":")[1], 16) == local_stack.PORTS.pg:
+        if inode in inodes and int(remote.split(":")[1], 16) == local_config.PORTS.pg:
             ports.append(int(local.split(":")[1], 16))
     return ports
 
@@ -427,7 +429,7 @@ def _end_db_sessions(ports: list[int]) -> None:
     import psycopg2
 
     conn = psycopg2.connect(
-        host="127.0.0.1", port=local_stack.PORTS.pg, user="airflow", password="airflow", dbname="airflow"
+        host="127.0.0.1", port=local_config.PORTS.pg, user="airflow", password="airflow", dbname="airflow"
     )
     try:
         with conn.cursor() as cur:

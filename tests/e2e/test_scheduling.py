@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from local import stack as local_stack
+from local import config as local_config
 from local.airflow_client import AirflowClient
 from tests.e2e.harness import RunResult, ScriptRunnerHarness
 
@@ -27,7 +27,7 @@ MONDAY_6 = "2026-12-07T06:00:00Z"
 @pytest.fixture(scope="module")
 def harness(stack: AirflowClient) -> ScriptRunnerHarness:
     return ScriptRunnerHarness(
-        stack, bucket=local_stack.BUCKET, kube_url=f"http://127.0.0.1:{local_stack.PORTS.kube}"
+        stack, bucket=local_config.BUCKET, kube_url=f"http://127.0.0.1:{local_config.PORTS.kube}"
     )
 
 

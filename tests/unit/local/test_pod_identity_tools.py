@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from local import stack
+from local import config, pod_env, processes, services
 from tests.conftest import free_port
 from tests.unit.local.kube_double_process import running_double
 from tests.unit.local.test_kube_double import NS, pod, wait_phase
@@ -66,30 +66,30 @@ class _BigQueryStandIn(http.server.BaseHTTPRequestHandler):
 def stack_slice(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """The stack's GCS emulator and IAM front on free ports, its identities, and the double using them."""
     run = tmp_path_factory.mktemp("run")
-    ports = stack.Ports(gcs_http=free_port(), gcs_https=free_port(), iam=free_port(), iam_https=free_port())
+    ports = config.Ports(gcs_http=free_port(), gcs_https=free_port(), iam=free_port(), iam_https=free_port())
     bq = http.server.HTTPServer(("127.0.0.1", 0), _BigQueryStandIn)
     threading.Thread(target=bq.serve_forever, daemon=True).start()
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(stack, "RUN", run)
-        patch.setattr(stack, "LOGS", run / "logs")
-        patch.setattr(stack, "PIDS", run / "pids")
-        patch.setattr(stack, "PORTS", ports)
+        patch.setattr(config, "RUN", run)
+        patch.setattr(config, "LOGS", run / "logs")
+        patch.setattr(config, "PIDS", run / "pids")
+        patch.setattr(config, "PORTS", ports)
         try:
-            stack.start_gcs()
-            stack.start_iam()
-            files = stack.pod_files()
+            services.start_gcs()
+            services.start_iam()
+            files = pod_env.pod_files()
             identities = ["--identity-dir", str(run / "iam" / "tokens"), "--mount", f"{files}:{files}"]
             with running_double(run / "kube", *identities) as double:
                 yield {
                     **double,
-                    "env": {**stack.pod_env(), "BQ_API": f"http://127.0.0.1:{bq.server_port}"},
-                    "gcs": stack.gcs_url(),
+                    "env": {**pod_env.pod_env(), "BQ_API": f"http://127.0.0.1:{bq.server_port}"},
+                    "gcs": config.gcs_url(),
                     "bq_seen": _BigQueryStandIn.seen,
                 }
         finally:
             bq.shutdown()
-            stack.stop("iam")
-            stack.stop("gcs")
+            processes.stop("iam")
+            processes.stop("gcs")
 
 
 IMPERSONATING = """
@@ -188,11 +188,11 @@ def test_pod_tools_impersonate_the_scripts_google_service_account(stack_slice: d
 
 def test_pod_env_sends_every_gcs_client_through_the_iam_front(stack_slice: dict[str, Any]) -> None:
     env = stack_slice["env"]
-    assert env["STORAGE_EMULATOR_HOST"] == stack.iam_url()
-    assert env["CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE"].startswith(stack.iam_url())
+    assert env["STORAGE_EMULATOR_HOST"] == config.iam_url()
+    assert env["CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE"].startswith(config.iam_url())
     assert "CLOUDSDK_AUTH_DISABLE_CREDENTIALS" not in env
     boto = Path(env["BOTO_CONFIG"]).read_text()
-    assert f"gs_json_port = {stack.PORTS.iam_https}" in boto
+    assert f"gs_json_port = {config.PORTS.iam_https}" in boto
     files = sorted(p.name for p in Path(env["BOTO_CONFIG"]).parent.iterdir())
     assert files == ["boto", "ca.pem"]  # no key, no token, no object data where pods can see it
-    assert json.dumps(env).count(str(stack.RUN / "iam")) == 0
+    assert json.dumps(env).count(str(config.RUN / "iam")) == 0

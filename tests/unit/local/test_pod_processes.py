@@ -1,4 +1,4 @@
-"""stack.pod_processes: the /proc scan for what a pod of the process kubelet left running (the e2e harness
+"""kube.pod_processes: the /proc scan for what a pod of the process kubelet left running (the e2e harness
 and the soak bench both count these)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from local import stack
+from local import kube
 
 _SLEEP = [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(60)"]
 
@@ -33,7 +33,7 @@ def spawn() -> Iterator[Callable[[list[str], Path], subprocess.Popen[bytes]]]:
         proc.wait()
 
 
-def _pids(found: list[stack.PodProcess]) -> set[int]:
+def _pids(found: list[kube.PodProcess]) -> set[int]:
     return {proc.pid for proc in found}
 
 
@@ -47,7 +47,7 @@ def test_pod_processes_finds_a_process_working_in_a_pod_dir_and_not_one_beside_i
     in_pod = spawn(_SLEEP, pod_dir)
     spawn(_SLEEP, other_dir)
 
-    found = stack.pod_processes(run_dir=tmp_path, entrypoint=tmp_path / "no-entrypoint")
+    found = kube.pod_processes(run_dir=tmp_path, entrypoint=tmp_path / "no-entrypoint")
 
     assert _pids(found) == {in_pod.pid}
     (proc,) = found
@@ -65,6 +65,6 @@ def test_pod_processes_finds_this_clones_entrypoint_and_not_another_clones(
     running_ours = spawn([*_SLEEP, str(ours)], tmp_path)
     spawn([*_SLEEP, str(theirs)], tmp_path)
 
-    found = stack.pod_processes(run_dir=tmp_path / "run", entrypoint=ours)
+    found = kube.pod_processes(run_dir=tmp_path / "run", entrypoint=ours)
 
     assert _pids(found) == {running_ours.pid}

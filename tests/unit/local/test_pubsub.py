@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from local import pubsub
-from local import stack as local_stack
+from local import airflow_env, config, pubsub
 
 
 def test_gcs_event_flags_publish_finalized_uploads_under_data_of_the_bucket() -> None:
@@ -26,16 +25,16 @@ def test_gcs_event_flags_publish_finalized_uploads_under_data_of_the_bucket() ->
 def test_airflow_gets_the_subscription_and_the_emulator_unless_pubsub_is_left_out(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(local_stack, "RUN", tmp_path)
+    monkeypatch.setattr(config, "RUN", tmp_path)
     monkeypatch.delenv("SR_PUBSUB", raising=False)
-    env = local_stack.airflow_env()
+    env = airflow_env.airflow_env()
     assert (
         env["SCRIPT_RUNNER_UPLOAD_SUBSCRIPTION"]
         == f"projects/test-project/subscriptions/{pubsub.SUBSCRIPTION}"
     )
-    assert env["PUBSUB_EMULATOR_HOST"] == f"127.0.0.1:{local_stack.PORTS.pubsub}"
+    assert env["PUBSUB_EMULATOR_HOST"] == f"127.0.0.1:{config.PORTS.pubsub}"
     monkeypatch.setenv("SR_PUBSUB", "0")
-    env = local_stack.airflow_env()
+    env = airflow_env.airflow_env()
     assert "SCRIPT_RUNNER_UPLOAD_SUBSCRIPTION" not in env
     assert "PUBSUB_EMULATOR_HOST" not in env
     assert not pubsub.enabled()

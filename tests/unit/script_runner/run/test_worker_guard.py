@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from local import stack
+from local import processes
 from script_runner.run import worker_guard
 
 DAGS = str(Path(worker_guard.__file__).resolve().parents[2])
@@ -53,9 +53,9 @@ def _kill_parent_and_wait(parent: subprocess.Popen[str], child: int, secs: float
     parent.send_signal(signal.SIGKILL)
     parent.wait(timeout=10)
     deadline = time.monotonic() + secs
-    while stack.process_alive(child) and time.monotonic() < deadline:
+    while processes.process_alive(child) and time.monotonic() < deadline:
         time.sleep(0.05)
-    return stack.process_alive(child)
+    return processes.process_alive(child)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
@@ -63,10 +63,10 @@ def test_a_task_process_under_an_airflow_worker_dies_when_the_worker_is_killed()
     parent, child, guarded = _run_pair("airflow worker -- LocalExecutor")
     try:
         assert guarded == "True"
-        assert stack.process_alive(child)
+        assert processes.process_alive(child)
         assert not _kill_parent_and_wait(parent, child, 5)  # gone with its worker, no grace, no on_kill
     finally:
-        if stack.process_alive(child):
+        if processes.process_alive(child):
             os.kill(child, signal.SIGKILL)
 
 
@@ -77,7 +77,7 @@ def test_a_process_not_run_by_a_worker_is_left_as_it_was() -> None:
         assert guarded == "False"
         assert _kill_parent_and_wait(parent, child, 1)  # dag.test(), unit tests: their process is theirs
     finally:
-        if stack.process_alive(child):
+        if processes.process_alive(child):
             os.kill(child, signal.SIGKILL)
 
 

@@ -66,7 +66,7 @@ def wired(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             stderr=subprocess.DEVNULL,
         )
         url = f"http://127.0.0.1:{gcs_port}"
-        from local.stack import http_ok
+        from local.processes import http_ok
 
         _wait("fake-gcs-server", lambda: http_ok(f"{url}/storage/v1/b"), 15)
         os.environ["STORAGE_EMULATOR_HOST"] = url

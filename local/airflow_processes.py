@@ -1,0 +1,73 @@
+"""Airflow's processes on the stack: the ``airflow`` command, the start of this version's parts (after the
+metadata database's migration), and whether Airflow reports each part healthy.
+
+3.x runs api-server, scheduler, dag-processor and triggerer; 2.x webserver (the v1 REST API), scheduler
+(which parses the DAGs itself) and triggerer. Imports :mod:`local.config`, :mod:`local.processes`,
+:mod:`local.airflow_env` and :mod:`local.postgres` (the databases it migrates).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import urllib.request
+
+from local import config
+from local.airflow_env import airflow_major, airflow_parts, airflow_version, full_env, write_webserver_config
+from local.postgres import create_databases
+from local.processes import alive, http_ok, log, spawn, wait_for
+
+
+def airflow(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(config.VENV_BIN / "airflow"), *args],
+        env=full_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=str(config.ROOT),
+    )
+
+
+def start_airflow() -> None:
+    """Migrate the metadata database and start this Airflow version's processes; wait for its REST API."""
+    create_databases()
+    if airflow_major() < 3:
+        write_webserver_config()
+    out = airflow("db", "migrate")
+    if out.returncode != 0:
+        raise RuntimeError(f"airflow db migrate failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
+    api = f"http://127.0.0.1:{config.PORTS.airflow}"
+    web, *rest = airflow_parts()
+    if not alive(web):
+        spawn(web, [str(config.VENV_BIN / "airflow"), web, "--port", str(config.PORTS.airflow)])
+    for name in rest:
+        if not alive(name):
+            spawn(name, [str(config.VENV_BIN / "airflow"), name])
+    health = f"{api}/api/v2/monitor/health" if airflow_major() >= 3 else f"{api}/api/v1/health"
+    wait_for(f"Airflow {web}", lambda: http_ok(health), 240, web)
+    if airflow_major() >= 3:
+        # The execution API (what task processes call) builds its versioned app on its first request: 8 s
+        # here on a quiet machine, 47-53 s on a busy one, longer than a task's client waits (the first task
+        # of a fresh stack, discover, then failed with ReadTimeout). Pay it now, before any task runs.
+        wait_for("Airflow execution API", lambda: http_ok(f"{api}/execution/health", timeout=120), 240, web)
+    # A part that died at start (or never heartbeats) would show only as tasks that never move: a deferred
+    # task that never resumes without a triggerer. Wait until Airflow itself reports each part healthy.
+    parts = "Airflow's scheduler, triggerer and dag processor"
+    wait_for(parts, lambda: parts_healthy(health), 180, tuple(rest))
+    log(f"Airflow {airflow_version()} UI {api} (every user is admin: no login needed)")
+
+
+def parts_healthy(health_url: str) -> bool:
+    """Whether Airflow's health endpoint reports every part it knows healthy (its latest heartbeat recent).
+
+    :param health_url: ``/api/v2/monitor/health`` (3.x) or ``/api/v1/health`` (2.x); a part whose status
+        is null (2.x's dag processor, which runs inside its scheduler) is not one.
+    """
+    try:
+        with urllib.request.urlopen(health_url, timeout=10) as resp:
+            body = json.loads(resp.read())
+    except (OSError, ValueError):
+        return False
+    statuses = [v.get("status") for v in body.values() if isinstance(v, dict) and v.get("status") is not None]
+    return bool(statuses) and all(status == "healthy" for status in statuses)

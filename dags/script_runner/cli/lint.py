@@ -16,11 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from script_runner.config import constants as c
+from script_runner.config.identity_bindings import Grant, grant_for
 from script_runner.discover.content import header_text
 from script_runner.discover.directives import parse_directives
+from script_runner.discover.discovery import plan_scripts
+from script_runner.discover.header_cache import directive_text
 from script_runner.discover.resolve import resolve_all
 from script_runner.discover.selection import Selector, parse_runnerignore
-from script_runner.discover.spec import ScriptObject, ScriptSpec
+from script_runner.discover.spec import Rejected, ScriptObject, ScriptSpec
 from script_runner.exceptions import DirectiveError, ScriptRunnerError
 
 if TYPE_CHECKING:
@@ -79,26 +82,34 @@ def find_shellcheck() -> str:
 def lint_paths(
     paths: list[Path], settings: RunnerSettings, *, shellcheck: str | None, severity: str = "style"
 ) -> list[FileResult]:
-    """Check every script under ``paths``.
+    """Check every script under ``paths``: each header, then ``after=`` across the scripts of each root,
+    with the very checks discovery makes (:func:`~script_runner.discover.discovery.plan_scripts`).
 
-    :param paths: files or folders (a folder is walked like a source, its ``.runnerignore`` included).
+    :param paths: files or folders (a folder is walked like a source, its ``.runnerignore`` included; a
+        file's path under the source is the path as given, relative to the current folder).
     :param settings: the settings discovery would use.
     :param shellcheck: the shellcheck executable, or None to skip it.
     :param severity: the lowest shellcheck level reported.
     """
     results = []
-    for path, why, named in _targets(paths, settings):
+    groups: dict[Path | None, list[tuple[FileResult, str, str | Rejected]]] = {}
+    for path, why, named, root in _targets(paths, settings):
         result = FileResult(path=path, named=named, ignored=why)
-        if why is None:
-            spec, errors, content_ok = _check_file(path, settings)
-            code = "directive" if content_ok else "content"
-            result.problems = [Problem(line=e.line, message=e.message, fix=e.fix, code=code) for e in errors]
-            if spec is not None:
-                notes = f" ({'; '.join(spec.notes)})" if spec.notes else ""
-                result.ok = f"cpu={spec.cpu} memory={spec.memory} timeout={spec.timeout}s"
-                result.ok += f" retries={spec.retries}{notes}"
-                result.ok += "".join(f"\n  {line}" for line in identity_lines(spec))
         results.append(result)
+        if why is not None:
+            continue
+        rel = path.relative_to(root).as_posix() if root is not None else _as_given(path)
+        spec, errors, header = _check_file(path, rel, settings)
+        code = "directive" if not isinstance(header, Rejected) else "content"
+        result.problems = [Problem(line=e.line, message=e.message, fix=e.fix, code=code) for e in errors]
+        if spec is not None:
+            notes = f" ({'; '.join(spec.notes)})" if spec.notes else ""
+            result.ok = f"cpu={spec.cpu} memory={spec.memory} timeout={spec.timeout}s"
+            result.ok += f" retries={spec.retries}{notes}"
+            result.ok += "".join(f"\n  {line}" for line in identity_lines(spec, settings))
+        groups.setdefault(root, []).append((result, rel, header))
+    for root, members in groups.items():
+        _across(root, members, settings)
     if shellcheck:
         # Files with unreadable content (empty, binary, CRLF) get only that problem: shellcheck adds noise.
         readable = [r for r in results if r.ignored is None and not _content_problem(r)]
@@ -106,6 +117,43 @@ def lint_paths(
         for r in readable:
             r.problems = sorted(r.problems + found.get(r.path, []), key=_position)
     return results
+
+
+def _across(
+    root: Path | None, members: list[tuple[FileResult, str, str | Rejected]], settings: RunnerSettings
+) -> None:
+    """Discovery's checks across one root's scripts: a script that passed its own checks but that
+    discovery rejects (an unknown ``after=``, a cycle) gets discovery's reason as its problem."""
+    objects = [ScriptObject(path=rel, uri="") for _, rel, _ in members]
+    headers = {rel: header for _, rel, header in members}
+    also = _beside(objects, headers) if root is None else []
+    _, rejected, _ = plan_scripts(objects, headers, settings, also_known=also)
+    why = {r.path: r for r in rejected}
+    for result, rel, _ in members:
+        if rel in why and not result.problems:
+            r = why[rel]
+            result.problems = [Problem(line=r.line, message=r.reason, fix=r.fix, code="dependency")]
+            result.ok = ""
+
+
+def _beside(objects: list[ScriptObject], headers: dict[str, str | Rejected]) -> list[str]:
+    """Files named singly: the scripts their ``after=`` names that exist under the current folder."""
+    out: list[str] = []
+    for obj in objects:
+        header = headers[obj.path]
+        if isinstance(header, Rejected):
+            continue
+        for ref in parse_directives(obj.path, header, errors=[]).after:
+            out += [p.as_posix() for p in Path().glob(ref.removeprefix("./")) if p.is_file()]
+    return out
+
+
+def _as_given(path: Path) -> str:
+    """A file named on the command line, as a path under the source: relative to the current folder."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path.name
 
 
 def run_shellcheck(files: list[Path], *, shellcheck: str, severity: str) -> dict[Path, list[Problem]]:
@@ -243,12 +291,13 @@ def _content_problem(result: FileResult) -> bool:
     return any(p.code == "content" for p in result.problems)
 
 
-def _targets(paths: list[Path], settings: RunnerSettings) -> list[tuple[Path, str | None, bool]]:
-    """(file, why discovery would skip it or None, named on the command line) for every file to report.
+def _targets(paths: list[Path], settings: RunnerSettings) -> list[tuple[Path, str | None, bool, Path | None]]:
+    """(file, why discovery would skip it or None, named on the command line, its source root or None for
+    a named file) for every file to report.
 
     Skipped files under a folder are reported only when they look like scripts (``*.sh``).
     """
-    out: dict[Path, tuple[Path, str | None, bool]] = {}
+    out: dict[Path, tuple[Path, str | None, bool, Path | None]] = {}
     for given in paths:
         if given.is_dir():
             ignore_file = given / c.RUNNERIGNORE
@@ -257,47 +306,72 @@ def _targets(paths: list[Path], settings: RunnerSettings) -> list[tuple[Path, st
             for path in sorted(p for p in given.rglob("*") if p.is_file()):
                 why = pick.reason(path.relative_to(given).as_posix())
                 if why is None or path.name.endswith(".sh"):
-                    out.setdefault(path, (path, why, False))
+                    out.setdefault(path, (path, why, False, given))
         else:
             why = Selector(settings.include, settings.exclude).reason(given.name)
-            out[given] = (given, why, True)
+            out[given] = (given, why, True, None)
     return sorted(out.values(), key=lambda t: str(t[0]))
 
 
-def _check_file(path: Path, settings: RunnerSettings) -> tuple[ScriptSpec | None, list[DirectiveError], bool]:
-    """Every problem of one local script (content, directives, settings) or its spec; readable content?"""
-    obj = ScriptObject(path=str(path), uri=path.resolve().as_uri())
+def _check_file(
+    path: Path, rel: str, settings: RunnerSettings
+) -> tuple[ScriptSpec | None, list[DirectiveError], str | Rejected]:
+    """Every problem of one local script (content, directives, settings) or its spec, and its directive
+    text (or why its content is rejected) for the checks across scripts.
+
+    :param path: the file.
+    :param rel: its path under the source root (what identity bindings and ``after=`` see).
+    :param settings: the settings.
+    """
+    obj = ScriptObject(path=rel, uri=path.resolve().as_uri())
     try:
         with path.open("rb") as handle:
             data = handle.read(settings.max_header_bytes)
         text = header_text(str(path), data, size=path.stat().st_size)
     except OSError as exc:
-        return (
-            None,
-            [DirectiveError(script=str(path), line=None, message=str(exc), fix="check the path")],
-            False,
-        )
+        err = DirectiveError(script=str(path), line=None, message=str(exc), fix="check the path")
+        return None, [err], Rejected(path=rel, uri="", reason=err.message)
     except DirectiveError as err:
-        return None, [err], False
+        return None, [err], Rejected(path=rel, uri="", reason=err.message)
     errors: list[DirectiveError] = []
     raw = parse_directives(str(path), text, errors=errors)
     spec, more = resolve_all(obj, raw, settings)
     errors = sorted(errors + more, key=lambda e: e.line or 0)
-    return (None if errors else spec), errors, True
+    return (None if errors else spec), errors, directive_text(text)
 
 
-def identity_lines(spec: ScriptSpec) -> list[str]:
-    """Who the script runs as and which secrets it asks for (names only: values exist only in its pod).
+def identity_lines(spec: ScriptSpec, settings: RunnerSettings | None = None) -> list[str]:
+    """Who the script runs as and why, and which secrets it asks for (names only: values exist only in its
+    pod).
 
-    :param spec: the resolved script.
+    :param spec: the resolved script (its path under the source).
+    :param settings: the settings it was resolved with (to say which identity binding allows what).
     """
+    grant = grant_for(settings.identity_bindings, spec.path) if settings is not None else None
     out = []
     if spec.impersonate:
-        out.append(f"identity: impersonates {spec.impersonate}")
+        out.append(f"identity: impersonates {spec.impersonate}{_why(grant, spec.impersonate, settings)}")
     elif spec.service_account:
-        out.append(f"identity: Kubernetes service account {spec.service_account}")
+        default = settings is not None and spec.service_account == settings.service_account
+        why = " (the service_account setting)" if default else _why(grant, spec.service_account, settings)
+        out.append(f"identity: Kubernetes service account {spec.service_account}{why}")
+    elif settings is not None:
+        out.append("identity: the pods' own (no service_account=)")
     for secret in spec.secrets:
         resource, _, target = secret.rpartition(":")
         into = "a file in $RUNNER_SECRETS_DIR" if target == "file" else f"${target}"
-        out.append(f"secret: {resource} -> {into}")
+        out.append(f"secret: {resource} -> {into}{_why_secret(grant, resource)}")
     return out
+
+
+def _why(grant: Grant | None, account: str, settings: RunnerSettings | None) -> str:
+    names = [account]
+    if settings is not None and settings.identity_mode == "impersonate":
+        names += [k for k, v in settings.impersonation_targets().items() if v == account]
+    key = grant.account_key(*names) if grant is not None else None
+    return f" (identity_bindings {key!r} allows it here)" if key is not None else ""
+
+
+def _why_secret(grant: Grant | None, resource: str) -> str:
+    key = grant.secret_key(resource) if grant is not None and grant.configured else None
+    return f" (identity_bindings {key!r} allows it here)" if key is not None else ""

@@ -275,7 +275,7 @@ def _plan(
             f"{s.path:40} {s.generation:>18} {s.cpu:>6} {s.memory:>8} {s.timeout:>7}s {s.retries:>7} ",
             s.image,
         )
-        for line in lint.identity_lines(s):
+        for line in lint.identity_lines(s, settings):
             print(f"{'':40}   {line}")
         for note in s.notes:
             print(f"{'':40}   note: {note}")

@@ -45,6 +45,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         "image": "localhost/script-runner:local",
         "service_account": None,
         "service_account_allowlist": ["reader", "writer", "script-runner"],
+        # One trusted team locally: every folder may use every local account and secret (a test that
+        # shows folders kept apart sets its own bindings in the Variable).
+        "identity_bindings": {
+            "*": {"service_accounts": ["reader", "writer", "script-runner"], "secrets": ["projects/"]}
+        },
         "local_faults": True,
         "start_timeout": "2m",
         "retry_delay": "2s",

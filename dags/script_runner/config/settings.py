@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from script_runner.config import constants as c
+from script_runner.config.identity_bindings import IdentityBinding  # noqa: TC001 (pydantic needs it)
 from script_runner.config.presets import PRESETS, Preset
 from script_runner.config.units import parse_bytes, parse_cpu, parse_duration
 from script_runner.exceptions import SettingsError
@@ -59,6 +60,9 @@ class RunnerSettings(BaseModel):
     # Identity binds it to a Google one); "impersonate", a Google service account that the pod's own
     # identity impersonates (needs roles/iam.serviceAccountTokenCreator on it; the composer3 preset).
     identity_mode: IdentityMode = "ksa"
+    # Which folders may name which of those accounts and secret prefixes (config/identity_bindings); none:
+    # no script may name a service account. {"team-a/": {"service_accounts": ["etl-a"], "secrets": [...]}}
+    identity_bindings: dict[str, IdentityBinding] = Field(default_factory=dict)
     # Short names for secret= directives: name -> projects/P/secrets/S[/versions/V].
     secrets: dict[str, str] = Field(default_factory=dict)
     # Per-script defaults (a directive overrides) and caps (a directive may not exceed).
@@ -272,7 +276,7 @@ def settings_to_wire(settings: RunnerSettings) -> dict[str, Any]:
 
     :param settings: resolved settings.
     """
-    base = RunnerSettings.model_construct(**PRESETS[settings.preset]).model_dump(mode="json")
+    base = RunnerSettings.model_construct(**PRESETS[settings.preset]).model_dump(mode="json", warnings=False)
     dumped = settings.model_dump(mode="json")
     wire = {k: v for k, v in dumped.items() if k not in _NOT_ON_THE_WIRE and base.get(k) != v}
     wire["preset"] = settings.preset

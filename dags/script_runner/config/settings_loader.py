@@ -31,7 +31,7 @@ DEFAULT_PRESET_ENV = c.ENV_PREFIX + "DEFAULT_PRESET"
 COMPOSER_GCS_MOUNT = "/home/airflow/gcs/"
 
 _LIST_FIELDS = {"include", "exclude", "image_allowlist", "service_account_allowlist"}
-_DICT_FIELDS = {"extra_env", "pod_labels", "notifier_kwargs", "secrets"}
+_DICT_FIELDS = {"extra_env", "pod_labels", "notifier_kwargs", "secrets", "identity_bindings"}
 
 
 def load_settings(

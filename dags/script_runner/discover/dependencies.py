@@ -32,14 +32,17 @@ class Graph:
     skipped: list[dict[str, Any]] = field(default_factory=list)
 
 
-def resolve(specs: list[dict[str, Any]], rejected: Iterable[Rejected]) -> Graph:
+def resolve(
+    specs: list[dict[str, Any]], rejected: Iterable[Rejected], *, also_known: Iterable[str] = ()
+) -> Graph:
     """Resolve every ``after=`` reference, reject unknown ones and cycles, hold back dependents of rejects.
 
     :param specs: discovery's planned scripts (wire form; ``after`` holds the patterns as written).
     :param rejected: the scripts discovery already rejected (still valid targets of a reference).
+    :param also_known: more scripts a reference may name (``lint`` of single files: the files beside them).
     """
     rejected = list(rejected)
-    known = sorted({s["path"] for s in specs} | {r.path for r in rejected})
+    known = sorted({s["path"] for s in specs} | {r.path for r in rejected} | set(also_known))
     graph = Graph()
     by_path: dict[str, dict[str, Any]] = {}
     for spec in specs:
@@ -48,9 +51,12 @@ def resolve(specs: list[dict[str, Any]], rejected: Iterable[Rejected]) -> Graph:
             graph.rejected.append(_reject(spec, problem[0], problem[1]))
             continue
         by_path[spec["path"]] = {**spec, "after": paths} if paths else _without_after(spec)
-    for cycle in _cycles(by_path):
+    for tangle, cycle in _tangles(by_path):
         text = " -> ".join(cycle)
-        for path in dict.fromkeys(cycle):
+        others = [p for p in tangle if p not in cycle]
+        if others:
+            text += f" (and {', '.join(others)}, tangled with it)"
+        for path in tangle:
             spec = by_path.pop(path)
             graph.rejected.append(
                 _reject(
@@ -184,31 +190,72 @@ def _resolve_refs(path: str, refs: list[str], known: list[str]) -> tuple[list[st
     return out, None
 
 
-def _cycles(by_path: dict[str, dict[str, Any]]) -> list[list[str]]:
-    """Cycles of the ``after`` graph, each as a path that ends where it starts (one per tangle)."""
-    found: list[list[str]] = []
-    state: dict[str, int] = {}  # 1 on the current path, 2 finished
+def _tangles(by_path: dict[str, dict[str, Any]]) -> list[tuple[list[str], list[str]]]:
+    """The strongly connected components of the ``after`` graph that hold a cycle, each once: its scripts
+    (sorted) and one cycle through its first script (a path that ends where it starts).
+
+    Tarjan's algorithm, iterative (a long chain of dependencies must not hit the recursion limit).
+    """
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: list[tuple[list[str], list[str]]] = []
     for root in sorted(by_path):
-        if state.get(root):
+        if root in index:
             continue
-        stack: list[tuple[str, list[str]]] = [(root, _deps(by_path, root))]
-        trail = [root]
-        state[root] = 1
-        while stack:
-            node, todo = stack[-1]
-            if not todo:
-                state[node] = 2
-                stack.pop()
-                trail.pop()
+        work: list[tuple[str, list[str]]] = [(root, _deps(by_path, root))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, todo = work[-1]
+            if todo:
+                nxt = todo.pop()
+                if nxt not in index:
+                    index[nxt] = low[nxt] = len(index)
+                    stack.append(nxt)
+                    on_stack.add(nxt)
+                    work.append((nxt, _deps(by_path, nxt)))
+                elif nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
                 continue
-            nxt = todo.pop()
-            if state.get(nxt) == 1:
-                found.append([*trail[trail.index(nxt) :], nxt])
-            elif not state.get(nxt):
-                state[nxt] = 1
-                trail.append(nxt)
-                stack.append((nxt, _deps(by_path, nxt)))
-    return found
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                members = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    members.append(member)
+                    if member == node:
+                        break
+                if len(members) > 1 or node in _deps(by_path, node):
+                    members.sort()
+                    out.append((members, _cycle_through(by_path, members)))
+    return sorted(out)
+
+
+def _cycle_through(by_path: dict[str, dict[str, Any]], members: list[str]) -> list[str]:
+    """A shortest cycle from the first of ``members`` back to it, inside the component."""
+    start, inside = members[0], set(members)
+    came_from: dict[str, str] = {}
+    frontier = [start]
+    while frontier:
+        following = []
+        for node in frontier:
+            for nxt in sorted(_deps(by_path, node)):
+                if nxt == start:
+                    path = [node]
+                    while path[-1] != start:
+                        path.append(came_from[path[-1]])
+                    return [*reversed(path), start]
+                if nxt in inside and nxt not in came_from:
+                    came_from[nxt] = node
+                    following.append(nxt)
+        frontier = following
+    return [start, start]
 
 
 def _deps(by_path: dict[str, dict[str, Any]], path: str) -> list[str]:

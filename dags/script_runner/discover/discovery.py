@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from script_runner.config import constants as c
+from script_runner.config.identity_bindings import binding_matches
 from script_runner.discover import dependencies
 from script_runner.discover.content import header_text
 from script_runner.discover.directives import parse_directives
@@ -24,6 +25,8 @@ from script_runner.discover.spec import Rejected, ScriptObject, spec_to_xcom
 from script_runner.exceptions import DirectiveError, TooManyScriptsError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
     from google.cloud.storage import Client
 
     from script_runner.config.settings import RunnerSettings
@@ -80,17 +83,7 @@ def discover(
     selected = [o for o in objects if pick(o.path)]
     result.ignored = len(objects) - len(selected)
     headers = _headers(selected, source, settings, cache)
-    plan = _Planner(settings)
-    for obj in selected:
-        header = headers[obj.path]
-        outcome = header if isinstance(header, Rejected) else plan(obj, header)
-        if isinstance(outcome, Rejected):
-            result.rejected.append(outcome)
-        else:
-            result.specs.append(outcome)
-    graph = dependencies.resolve(result.specs, result.rejected)
-    result.specs, result.held = graph.specs, graph.skipped
-    result.rejected.extend(graph.rejected)
+    result.specs, result.rejected, result.held = plan_scripts(selected, headers, settings)
     if len(result.specs) > settings.max_scripts:
         raise TooManyScriptsError(
             f"{len(result.specs)} scripts found under {settings.source}, "
@@ -102,6 +95,36 @@ def discover(
     for rej in result.rejected:
         log.warning("rejected %s: %s (fix: %s)", rej.path, rej.reason, rej.fix)
     return result
+
+
+def plan_scripts(
+    objects: list[ScriptObject],
+    headers: Mapping[str, str | Rejected],
+    settings: RunnerSettings,
+    *,
+    also_known: Iterable[str] = (),
+) -> tuple[list[dict[str, Any]], list[Rejected], list[dict[str, Any]]]:
+    """Every check discovery makes on a set of scripts, given their directive text: each header under the
+    settings, then ``after=`` across them (unknown references, cycles). ``lint`` runs this same function.
+
+    :param objects: the selected scripts (paths under the source root).
+    :param headers: each path's directive text, or why its content was rejected.
+    :param settings: the settings the headers are checked against.
+    :param also_known: more scripts an ``after=`` may name (see :func:`dependencies.resolve`).
+    :returns: the specs to launch (wire form), the rejected scripts, the held-back dependents.
+    """
+    plan = _Planner(settings)
+    specs: list[dict[str, Any]] = []
+    rejected: list[Rejected] = []
+    for obj in objects:
+        header = headers[obj.path]
+        outcome = header if isinstance(header, Rejected) else plan(obj, header)
+        if isinstance(outcome, Rejected):
+            rejected.append(outcome)
+        else:
+            specs.append(outcome)
+    graph = dependencies.resolve(specs, rejected, also_known=also_known)
+    return graph.specs, [*rejected, *graph.rejected], graph.skipped
 
 
 def _headers(
@@ -160,7 +183,6 @@ def _headers(
 
 
 _OBJECT_FIELDS = {"path", "uri", "generation", "md5", "size"}
-_NOWHERE = ScriptObject(path="", uri="")
 
 
 class _Planner:
@@ -172,21 +194,28 @@ class _Planner:
 
     def __init__(self, settings: RunnerSettings) -> None:
         self.settings = settings
-        self._memo: dict[str, dict[str, Any] | DirectiveError] = {}
+        self._memo: dict[tuple[str, str, tuple[str, ...]], dict[str, Any] | DirectiveError] = {}
 
     def __call__(self, obj: ScriptObject, text: str) -> dict[str, Any] | Rejected:
-        outcome = self._memo.get(text)
+        # What a header may name depends on the script's folder (identity_bindings): memo by both.
+        folder = obj.path.rsplit("/", 1)[0] if "/" in obj.path else ""
+        key = (
+            text,
+            folder,
+            tuple(k for k in self.settings.identity_bindings if binding_matches(k, obj.path)),
+        )
+        outcome = self._memo.get(key)
         if outcome is None:
-            outcome = self._memo[text] = self._resolve(text)
+            outcome = self._memo[key] = self._resolve(text, obj.path)
         if isinstance(outcome, DirectiveError):
             return Rejected(
                 path=obj.path, uri=obj.uri, reason=outcome.message, line=outcome.line, fix=outcome.fix
             )
         return {**_object_wire(obj), **outcome}
 
-    def _resolve(self, text: str) -> dict[str, Any] | DirectiveError:
+    def _resolve(self, text: str, path: str) -> dict[str, Any] | DirectiveError:
         try:
-            spec = resolve(_NOWHERE, parse_directives("", text), self.settings)
+            spec = resolve(ScriptObject(path=path, uri=""), parse_directives("", text), self.settings)
         except DirectiveError as err:
             return err
         return {k: v for k, v in spec_to_xcom(spec).items() if k not in _OBJECT_FIELDS}

@@ -9,8 +9,11 @@ Manager resource names with their target, and ``needs=`` are checked for form.
 from __future__ import annotations
 
 import fnmatch
+import json
 import re
+from functools import cached_property
 
+from script_runner.config.identity_bindings import SETTING, Grant, grant_for
 from script_runner.config.settings import SECRET_RESOURCE
 from script_runner.discover.resolve_core import ResolverCore
 
@@ -64,7 +67,37 @@ class IdentityChecks(ResolverCore):
                 f"service account {name!r} is not allowed (allowed: {allowed})",
                 "use an allowed service account or add it to service_account_allowlist",
             )
+        if name != self.s.service_account:
+            self._bound(name)
         return name
+
+    @cached_property
+    def grant(self) -> Grant:
+        """What the identity_bindings setting lets this script's folder use."""
+        return grant_for(self.s.identity_bindings, self.script)
+
+    def _bound(self, *names: str) -> None:
+        """Raise unless a binding of this script's folder allows one of ``names`` (short name, email)."""
+        if self.grant.account_key(*names) is not None:
+            return
+        name = names[0]
+        example = json.dumps({_folder(self.script): {"service_accounts": [name]}})
+        if not self.grant.configured:
+            raise self.fail(
+                "service_account",
+                f"service_account={name}: no folder is bound to a service account ({SETTING} is not set), "
+                "and an allowlisted account is no longer open to every script: anyone who can upload to "
+                "the source could take it",
+                f"bind the folders that may use it in the {SETTING} setting, e.g. {example}",
+            )
+        allowed = ", ".join(sorted(self.grant.service_accounts)) or "none"
+        raise self.fail(
+            "service_account",
+            f"service_account={name}: this script's folder may not use it ({SETTING} allows it here: "
+            f"{allowed})",
+            f"move the script into a folder bound to {name}, or bind this folder in {SETTING} "
+            f"(e.g. {example}) if its authors may act as {name}",
+        )
 
     def impersonate(self) -> str | None:
         """identity_mode=impersonate: the email of the Google service account the script runs as."""
@@ -80,7 +113,9 @@ class IdentityChecks(ResolverCore):
                 "use an allowed service account or add it to service_account_allowlist "
                 '(a map short name -> email, e.g. {"loader": "loader@my-project.iam.gserviceaccount.com"})',
             )
-        return targets[name]
+        email = targets[name]
+        self._bound(name, email, *(k for k, v in targets.items() if v == email))
+        return email
 
     def secrets(self) -> list[str]:
         """secret= directives as full resource names with their target, checked against the settings."""
@@ -100,6 +135,7 @@ class IdentityChecks(ResolverCore):
                 )
             if match.group(3) is None:
                 resource += "/versions/latest"
+            self._secret_bound(ref, resource)
             key = f"file:{match.group(2)}" if target == "file" else target
             if key in seen_targets or (target != "file" and target in self.raw.env):
                 raise self.fail(
@@ -112,6 +148,21 @@ class IdentityChecks(ResolverCore):
             out.append(f"{resource}:{target}")
         return out
 
+    def _secret_bound(self, ref: str, resource: str) -> None:
+        """With identity_bindings set, a secret must be under a prefix bound to this script's folder."""
+        if not self.grant.configured or self.grant.secret_key(resource) is not None:
+            return
+        allowed = ", ".join(sorted(self.grant.secrets)) or "none"
+        prefix = resource.rsplit("/versions/", 1)[0]
+        example = json.dumps({_folder(self.script): {"secrets": [prefix]}})
+        raise self.fail(
+            "secret",
+            f"secret={ref}: this script's folder may not read {prefix} (secret prefixes {SETTING} "
+            f"allows here: {allowed})",
+            f"move the script into a folder bound to that secret, or add a prefix to this folder's binding "
+            f"in {SETTING} (e.g. {example})",
+        )
+
     def needs(self) -> list[str]:
         for need in self.raw.needs:
             if not _NEEDS.match(need):
@@ -121,3 +172,8 @@ class IdentityChecks(ResolverCore):
                     "write needs=gs://my-bucket/out/:write",
                 )
         return list(self.raw.needs)
+
+
+def _folder(path: str) -> str:
+    """The folder of a script path as a binding key (``team-a/``), or ``*`` for a script at the root."""
+    return path.rsplit("/", 1)[0] + "/" if "/" in path else "*"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 PRESETS = {
     "@hourly": "0 * * * *",
@@ -27,6 +27,7 @@ PRESETS = {
 # Run types whose data interval is a slot of the DAG's schedule (the rest run every selected script).
 SCHEDULED_RUN_TYPES = frozenset({"scheduled", "backfill"})
 _TICK = timedelta(microseconds=1)
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def cron_of(text: str) -> str:
@@ -40,6 +41,10 @@ def cron_of(text: str) -> str:
         raise ValueError(f"unknown preset {text!r} (known: {', '.join(PRESETS)})")
     if len(expr.split()) != 5 or not croniter.is_valid(expr):
         raise ValueError(f"{text!r} is not a five-field cron expression")
+    try:  # valid fields can still name no time at all (0 6 31 2 *: February 31st)
+        croniter(expr, _EPOCH).get_next(datetime)
+    except CroniterBadDateError as exc:
+        raise ValueError(f"{text!r} names no time that exists (e.g. a day the month never has)") from exc
     return expr
 
 

@@ -90,7 +90,10 @@ def test_composer3_preset_impersonates_only_allowlisted_google_service_accounts(
         plan("# runner: service_account=loader")
     assert "'loader' is not allowed to be impersonated (allowed: none)" in err.value.message
     allowed = load_settings(
-        variable={"service_account_allowlist": {"loader": "loader@p.iam.gserviceaccount.com"}},
+        variable={
+            "service_account_allowlist": {"loader": "loader@p.iam.gserviceaccount.com"},
+            "identity_bindings": {"*": {"service_accounts": ["loader"]}},
+        },
         environ={**BASE_ENV, "SCRIPT_RUNNER_PRESET": "composer3"},
     )
     spec = plan("# runner: service_account=loader", allowed)

@@ -129,3 +129,21 @@ def test_dependencies_final_airflow_state_without_a_record() -> None:
     assert ended_without_record("x.sh", "success") == ("ok", "")
     assert ended_without_record("x.sh", "up_for_reschedule") is None
     assert ended_without_record("x.sh", None) is None
+
+
+def test_dependencies_two_cycles_sharing_a_script_reject_the_tangle_once() -> None:
+    """Issue 25: a -> b -> a and b -> c -> b share b.sh; discovery used to crash with a KeyError."""
+    specs = [
+        {"path": "a.sh", "after": ["b.sh"]},
+        {"path": "b.sh", "after": ["a.sh", "c.sh"]},
+        {"path": "c.sh", "after": ["b.sh"]},
+        {"path": "d.sh", "after": ["a.sh"]},
+        {"path": "e.sh"},
+    ]
+    graph = resolve(specs, [])
+    assert sorted(r.path for r in graph.rejected) == ["a.sh", "b.sh", "c.sh"]
+    assert graph.rejected[0].reason == (
+        "after= forms a cycle (each waits for the next): a.sh -> b.sh -> a.sh (and c.sh, tangled with it)"
+    )
+    assert graph.skipped == [{"path": "d.sh", "status": "skipped", "reason": "dependency a.sh was rejected"}]
+    assert [s["path"] for s in graph.specs] == ["e.sh"]

@@ -103,6 +103,7 @@ def test_directives_allowlisted_service_account_and_image() -> None:
             "SCRIPT_RUNNER_IMAGE": "img:1",
             "SCRIPT_RUNNER_IMAGE_ALLOWLIST": "img:*",
             "SCRIPT_RUNNER_SERVICE_ACCOUNT_ALLOWLIST": "loader",
+            "SCRIPT_RUNNER_IDENTITY_BINDINGS": '{"*": {"service_accounts": ["loader"]}}',
         }
     )
     spec = plan("# runner: service_account=loader image=img:2", s)

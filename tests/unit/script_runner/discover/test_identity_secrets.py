@@ -21,7 +21,12 @@ EMAIL_A = "etl-a@p.iam.gserviceaccount.com"
 SECRET = "projects/p/secrets/warehouse-password/versions/latest"
 
 
+BIND_ALL = {"*": {"service_accounts": ["etl-a"], "secrets": ["projects/"]}}
+
+
 def settings(preset: str = "composer3", **variable: object):  # type: ignore[no-untyped-def]
+    if "service_account_allowlist" in variable and preset == "composer3":
+        variable.setdefault("identity_bindings", BIND_ALL)
     return load_settings(variable=dict(variable), environ={**ENV, "SCRIPT_RUNNER_PRESET": preset})
 
 
@@ -163,7 +168,13 @@ def test_cli_lint_shows_identity_and_secrets_asked_for(
     (tmp_path / "a.sh").write_text(
         "#!/bin/bash\n# runner: service_account=etl-a secret=wh:PGPASSWORD\necho\n"
     )
-    variable = json.dumps({"service_account_allowlist": {"etl-a": EMAIL_A}, "secrets": {"wh": SECRET}})
+    variable = json.dumps(
+        {
+            "service_account_allowlist": {"etl-a": EMAIL_A},
+            "secrets": {"wh": SECRET},
+            "identity_bindings": BIND_ALL,
+        }
+    )
     assert main(["--preset", "composer3", "--settings", variable, "lint", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert f"identity: impersonates {EMAIL_A}" in out
@@ -176,7 +187,13 @@ def test_cli_plan_lists_identity_and_secret_names_for_a_local_checkout(
     monkeypatch.setenv("GCS_BUCKET", "b")
     monkeypatch.setenv("SCRIPT_RUNNER_IMAGE", "img")
     (tmp_path / "a.sh").write_text("#!/bin/bash\n# runner: service_account=etl-a secret=wh:file\necho\n")
-    variable = json.dumps({"service_account_allowlist": {"etl-a": EMAIL_A}, "secrets": {"wh": SECRET}})
+    variable = json.dumps(
+        {
+            "service_account_allowlist": {"etl-a": EMAIL_A},
+            "secrets": {"wh": SECRET},
+            "identity_bindings": BIND_ALL,
+        }
+    )
     code = main(["--preset", "composer3", "--settings", variable, "plan", "--source", f"file://{tmp_path}/"])
     out = capsys.readouterr().out
     assert code == 0, out

@@ -66,6 +66,8 @@ class RunOptions:
     """What the trigger asked of one run."""
 
     only: list[str] = field(default_factory=list)
+    # Run on upload: the uploaded scripts, matched exactly (an object may be named *.sh or report[1].sh).
+    uploaded: list[str] | None = None
     exclude: list[str] = field(default_factory=list)
     dry_run: bool = False
     rerun: bool = False  # or the rerun setting: either one turns done-markers off
@@ -85,6 +87,7 @@ def run_options(params: Any, conf: Any) -> RunOptions:
     merged.update(dict(conf or {}))
     return RunOptions(
         only=_globs(merged.get("only")),
+        uploaded=_paths(merged["uploaded"]) if merged.get("uploaded") is not None else None,
         exclude=_globs(merged.get("exclude")),
         dry_run=_flag(merged.get("dry_run")),
         rerun=_flag(merged.get("rerun")),
@@ -99,6 +102,12 @@ def _globs(value: Any) -> list[str]:
         return []
     items = value if isinstance(value, list | tuple) else str(value).replace(",", "\n").splitlines()
     return [str(v).strip() for v in items if str(v).strip()]
+
+
+def _paths(value: Any) -> list[str]:
+    """Exact paths from a list (or one path); never split, never globs."""
+    items = value if isinstance(value, list | tuple) else [value]
+    return [str(v) for v in items if str(v)]
 
 
 def _flag(value: Any) -> bool:

@@ -1,4 +1,5 @@
-"""Which discovered scripts one run launches: the trigger's ``only``/``exclude``, schedules, dry run.
+"""Which discovered scripts one run launches: the trigger's ``only``/``exclude``, the uploaded scripts of a
+run on upload (exact paths), schedules, dry run.
 
 Discovery decides what is valid; this narrows it for a run. Scripts left out by ``only``/``exclude`` leave
 no trace (not even when rejected: a run of just ``load.sh`` is not failed by another script). Scripts that
@@ -40,7 +41,11 @@ def narrow(result: DiscoveryResult, options: RunOptions, window: Window | None) 
     :param window: the run's schedule window (None: every selected script is due).
     """
 
+    uploaded = None if options.uploaded is None else set(options.uploaded)
+
     def wanted(path: str) -> bool:
+        if uploaded is not None and path not in uploaded:  # run on upload: exactly the uploaded paths
+            return False
         return (not options.only or matches(path, options.only)) and not matches(path, options.exclude)
 
     before = len(result.specs) + len(result.rejected) + len(result.held)

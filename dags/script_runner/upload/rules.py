@@ -3,8 +3,9 @@
 GCS publishes an ``OBJECT_FINALIZE`` notification per upload to a Pub/Sub topic; the DAG's watcher pulls its
 subscription (:mod:`script_runner.upload.trigger`), keeps the uploads the selection rules pick (source
 prefix, include/exclude globs, ``.runnerignore``, hidden files) and hands their paths to the run, which
-restricts discovery to them (the conf key ``only``). This module holds the pure parts; nothing here runs at
-parse time except :func:`upload_wiring`, which reads the environment only.
+restricts discovery to exactly them (the conf key ``uploaded``: paths, never globs, so an object named
+``*.sh`` or ``report[1].sh`` runs itself and nothing else). This module holds the pure parts; nothing here
+runs at parse time except :func:`upload_wiring`, which reads the environment only.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ if TYPE_CHECKING:
 SUBSCRIPTION_ENV = c.ENV_PREFIX + "UPLOAD_SUBSCRIPTION"
 SETTLE_ENV = c.ENV_PREFIX + "UPLOAD_SETTLE"
 ASSET_NAME = "gcs_script_runner_uploads"
-# The key of the trigger event's payload and of the run's conf that carries the uploaded scripts.
+# The key of the trigger event's payload and of the run's conf that carries the uploaded scripts (exact
+# paths). Events of older releases carried them under "only" (globs): still read, as exact paths.
+UPLOADED_KEY = "uploaded"
 ONLY_KEY = "only"
 FINALIZE = "OBJECT_FINALIZE"
 _SUBSCRIPTION = re.compile(r"projects/([a-z][-a-z0-9.:]*[a-z0-9])/subscriptions/([A-Za-z][-\w.~+%]{2,254})")
@@ -164,7 +167,16 @@ def select_uploads(
     return sorted(selected), ignored
 
 
-def only_from_asset_events(events: Any) -> list[str]:
+def uploaded_paths(payload: Mapping[str, Any]) -> list[str]:
+    """The uploaded scripts' paths in a trigger event's payload (``uploaded``, or an older ``only``).
+
+    :param payload: the event's payload.
+    """
+    raw = payload.get(UPLOADED_KEY, payload.get(ONLY_KEY)) or []
+    return [str(p) for p in ([raw] if isinstance(raw, str) else raw) if p]
+
+
+def uploaded_from_asset_events(events: Any) -> list[str]:
     """The uploaded scripts named by the asset events that triggered a run (Airflow 3), sorted, once each.
 
     :param events: the context's ``triggering_asset_events`` (asset → events), or None.
@@ -172,8 +184,7 @@ def only_from_asset_events(events: Any) -> list[str]:
     paths: set[str] = set()
     for asset_events in (events or {}).values():
         for event in asset_events:
-            payload = (getattr(event, "extra", None) or {}).get("payload") or {}
-            paths.update(str(p) for p in payload.get(ONLY_KEY, []) if p)
+            paths.update(uploaded_paths((getattr(event, "extra", None) or {}).get("payload") or {}))
     return sorted(paths)
 
 
@@ -200,7 +211,7 @@ def matches_only(path: str, only: list[str]) -> bool:
 def current_conf(ctx: Any = None) -> dict[str, Any]:
     """The triggering conf of the current run (empty outside a task).
 
-    A run started by uploads (Airflow 3's asset watcher) has no conf of its own: its ``only`` is the
+    A run started by uploads (Airflow 3's asset watcher) has no conf of its own: its ``uploaded`` is the
     uploaded scripts, from the asset events that triggered it.
 
     :param ctx: the task's context (default: the current one).
@@ -211,9 +222,9 @@ def current_conf(ctx: Any = None) -> dict[str, Any]:
         ctx = get_current_context()
     conf = getattr(ctx.get("dag_run"), "conf", None) or {}
     out = dict(conf) if isinstance(conf, dict) else json.loads(str(conf))
-    if ONLY_KEY not in out:
-        uploaded = only_from_asset_events(ctx.get("triggering_asset_events"))
+    if UPLOADED_KEY not in out and ONLY_KEY not in out:
+        uploaded = uploaded_from_asset_events(ctx.get("triggering_asset_events"))
         if uploaded:
-            out[ONLY_KEY] = uploaded
+            out[UPLOADED_KEY] = uploaded
             out.setdefault("reason", "upload")  # kept in the report, as the Airflow 2.11 watcher sends it
     return out

@@ -32,7 +32,7 @@ from script_runner.config import constants as c
 from script_runner.config.settings_loader import load_settings_from_airflow
 from script_runner.discover.selection import parse_runnerignore
 from script_runner.discover.sources import make_source
-from script_runner.upload.rules import ONLY_KEY, select_uploads, uploads_from_messages
+from script_runner.upload.rules import UPLOADED_KEY, select_uploads, uploads_from_messages
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Sequence
@@ -143,7 +143,7 @@ class UploadTrigger(PubsubPullTrigger):  # type: ignore[misc]
                     time.monotonic() - started,
                     " ".join(paths),
                 )
-                payload = {ONLY_KEY: paths, "uploads": len(uploads), "ignored": len(ignored)}
+                payload = {UPLOADED_KEY: paths, "uploads": len(uploads), "ignored": len(ignored)}
                 yield TriggerEvent(payload)  # type: ignore[no-untyped-call]
 
     async def _settled_batch(

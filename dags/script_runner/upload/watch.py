@@ -2,9 +2,10 @@
 
 Airflow 3: the runner DAG is scheduled on an asset whose ``AssetWatcher`` runs :class:`UploadTrigger` in the
 triggerer; each settled burst of uploads becomes an asset event, the scheduler starts one run for the events
-queued since the last one, and :func:`script_runner.upload.rules.only_from_asset_events` turns them into the
-run's ``only``. Airflow 2.11 has no watchers: a small DAG (:data:`WATCHER_DAG_ID`, continuous, one run at a
-time) defers to the same trigger and triggers the runner DAG with the conf ``{"only": [...]}``.
+queued since the last one, and :func:`script_runner.upload.rules.uploaded_from_asset_events` turns them into
+the run's ``uploaded`` (exact paths). Airflow 2.11 has no watchers: a small DAG (:data:`WATCHER_DAG_ID`,
+continuous, one run at a time) defers to the same trigger and triggers the runner DAG with the conf
+``{"uploaded": [...]}``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from script_runner.config import constants as c
 from script_runner.config.compat import AIRFLOW_3, DAG
-from script_runner.upload.rules import ASSET_NAME, ONLY_KEY, UploadWiring
+from script_runner.upload.rules import ASSET_NAME, UPLOADED_KEY, UploadWiring, uploaded_paths
 
 if TYPE_CHECKING:
     from script_runner.upload.trigger import UploadTrigger
@@ -73,7 +74,7 @@ def build_watcher_dag(wiring: UploadWiring) -> DAG:
             self.defer(trigger=upload_trigger(wiring), method_name="execute_complete")
 
         def execute_complete(self, context: Any, event: dict[str, Any]) -> list[str]:
-            return [str(p) for p in event.get(ONLY_KEY, [])]
+            return uploaded_paths(event)
 
     with DAG(
         dag_id=WATCHER_DAG_ID,
@@ -90,7 +91,7 @@ def build_watcher_dag(wiring: UploadWiring) -> DAG:
         run = TriggerDagRunOperator(
             task_id="run_uploaded",
             trigger_dag_id=c.DAG_ID,
-            conf={ONLY_KEY: "{{ ti.xcom_pull(task_ids='" + WAIT_TASK_ID + "') }}", "reason": "upload"},
+            conf={UPLOADED_KEY: "{{ ti.xcom_pull(task_ids='" + WAIT_TASK_ID + "') }}", "reason": "upload"},
         )
         wait >> run
     return dag

@@ -14,10 +14,10 @@ from script_runner.exceptions import SettingsError
 from script_runner.upload.rules import (
     Upload,
     matches_only,
-    only_from_asset_events,
     only_globs,
     select_uploads,
     upload_wiring,
+    uploaded_from_asset_events,
     uploads_from_messages,
 )
 
@@ -107,19 +107,19 @@ def test_select_uploads_applies_the_discovery_rules_and_says_why_the_others_are_
     assert "not in the source" in ignored["gs://other/data/y.sh"]
 
 
-def test_only_from_asset_events_joins_the_uploads_of_every_event_of_the_run() -> None:
+def test_uploaded_from_asset_events_joins_the_uploads_of_every_event_of_the_run() -> None:
     def event(extra: dict[str, Any]) -> Any:
         return SimpleNamespace(extra=extra)
 
     events = {
         "asset": [
-            event({"from_trigger": True, "payload": {"only": ["b.sh", "a.sh"]}}),
+            event({"from_trigger": True, "payload": {"uploaded": ["b.sh", "a.sh"]}}),
             event({"from_trigger": True, "payload": {"only": ["a.sh", "c/d.sh"]}}),
             event({}),
         ]
     }
-    assert only_from_asset_events(events) == ["a.sh", "b.sh", "c/d.sh"]
-    assert only_from_asset_events(None) == []
+    assert uploaded_from_asset_events(events) == ["a.sh", "b.sh", "c/d.sh"]  # "only": an older event
+    assert uploaded_from_asset_events(None) == []
 
 
 def test_only_globs_and_matches_only_take_paths_and_globs() -> None:

@@ -179,7 +179,7 @@ def test_upload_trigger_fires_once_for_a_burst_with_just_its_scripts(
 
     last_upload, events = asyncio.run(scenario())
     assert [payload for _, payload in events] == [
-        {"only": [f"burst/s{i}.sh" for i in range(6)], "uploads": 9, "ignored": 3}
+        {"uploaded": [f"burst/s{i}.sh" for i in range(6)], "uploads": 9, "ignored": 3}
     ]
     # One event, after the burst settled, within a few seconds of the last upload. The upload thread's
     # clock reads the end of its last call, which a loaded machine reports late (seen 0.1 s): 1 s of slack.
@@ -201,7 +201,7 @@ def test_upload_trigger_fires_again_for_uploads_apart_by_more_than_the_settle_wi
         await uploading
         return events
 
-    assert [payload["only"] for _, payload in asyncio.run(scenario())] == [["one.sh"], ["two.sh"]]
+    assert [payload["uploaded"] for _, payload in asyncio.run(scenario())] == [["one.sh"], ["two.sh"]]
 
 
 def test_upload_trigger_drops_uploads_while_on_upload_is_off(

@@ -1,5 +1,5 @@
 """Runs on upload, the Airflow wiring: the runner DAG's asset watcher (Airflow 3), the watcher DAG (2.11),
-the uploaded scripts becoming the run's ``only``, and still no I/O at parse time."""
+the uploaded scripts becoming the run's ``uploaded`` (exact paths), and still no I/O at parse time."""
 
 from __future__ import annotations
 
@@ -103,19 +103,19 @@ def _context(conf: dict[str, Any], payloads: list[dict[str, Any]]) -> dict[str, 
 
 
 @pytest.mark.parametrize(
-    ("conf", "payloads", "only"),
+    ("conf", "payloads", "uploaded"),
     [
-        pytest.param({}, [{"only": ["b.sh"]}, {"only": ["a.sh"]}], ["a.sh", "b.sh"], id="upload-run"),
-        pytest.param({"only": ["x.sh"]}, [{"only": ["b.sh"]}], ["x.sh"], id="conf-wins"),
+        pytest.param({}, [{"uploaded": ["b.sh"]}, {"uploaded": ["a.sh"]}], ["a.sh", "b.sh"], id="upload-run"),
+        pytest.param({"only": ["x.sh"]}, [{"uploaded": ["b.sh"]}], None, id="conf-wins"),
         pytest.param({"rerun": True}, [], None, id="no-uploads"),
     ],
 )
-def test_current_conf_takes_only_from_the_uploads_that_triggered_the_run(
-    monkeypatch: pytest.MonkeyPatch, conf: dict[str, Any], payloads: list[dict[str, Any]], only: Any
+def test_current_conf_takes_uploaded_from_the_uploads_that_triggered_the_run(
+    monkeypatch: pytest.MonkeyPatch, conf: dict[str, Any], payloads: list[dict[str, Any]], uploaded: Any
 ) -> None:
     from script_runner.upload.rules import current_conf
 
-    assert current_conf(_context(conf, payloads)).get("only") == only
+    assert current_conf(_context(conf, payloads)).get("uploaded") == uploaded
 
 
 def test_discovery_keeps_only_the_scripts_the_run_names(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -123,7 +123,7 @@ def test_discovery_keeps_only_the_scripts_the_run_names(monkeypatch: pytest.Monk
     from script_runner.discover.run_scope import narrow
     from script_runner.upload.rules import current_conf
 
-    ctx = _context({}, [{"only": ["up/a.sh", "up/bad.sh"]}])
+    ctx = _context({}, [{"uploaded": ["up/a.sh", "up/bad.sh"]}])
     result = DiscoveryResult(
         specs=[{"path": "up/a.sh"}, {"path": "old.sh"}],
         rejected=[
@@ -135,6 +135,28 @@ def test_discovery_keeps_only_the_scripts_the_run_names(monkeypatch: pytest.Monk
     assert [s["path"] for s in result.specs] == ["up/a.sh"]
     assert [r.path for r in result.rejected] == ["up/bad.sh"]
     assert left_out == 2
+
+
+@pytest.mark.parametrize(
+    ("uploaded", "runs"),
+    [
+        pytest.param(["*.sh"], ["*.sh"], id="an-object-named-star"),
+        pytest.param(["report[1].sh"], ["report[1].sh"], id="brackets"),
+        pytest.param(["etl/?.sh"], [], id="question-mark-not-uploaded"),
+    ],
+)
+def test_an_upload_run_launches_exactly_the_uploaded_paths_never_globs(
+    uploaded: list[str], runs: list[str]
+) -> None:
+    """Issue 25: uploading data/*.sh ran every script; report[1].sh ran report1.sh instead of itself."""
+    from script_runner.config.params import run_options
+    from script_runner.discover.run_scope import narrow
+    from script_runner.upload.rules import current_conf
+
+    paths = ["*.sh", "a.sh", "etl/b.sh", "report1.sh", "report[1].sh"]
+    result = DiscoveryResult(specs=[{"path": p} for p in paths])
+    narrow(result, run_options({}, current_conf(_context({}, [{"uploaded": uploaded}]))), None)
+    assert [s["path"] for s in result.specs] == runs
 
 
 @pytest.mark.skipif(not _AIRFLOW_2, reason="the watcher DAG is Airflow 2.11's (make unit-af2)")
@@ -154,7 +176,7 @@ def test_watcher_dag_defers_to_the_upload_trigger_and_triggers_a_run_of_the_uplo
     trigger = deferred.value.trigger
     assert isinstance(trigger, UploadTrigger)
     assert (trigger.subscription, trigger.settle) == ("script-runner-uploads", 3.0)
-    paths = wait.execute_complete({}, {"only": ["etl/load.sh", "a.sh"], "uploads": 3, "ignored": 1})
+    paths = wait.execute_complete({}, {"uploaded": ["etl/load.sh", "a.sh"], "uploads": 3, "ignored": 1})
     assert paths == ["etl/load.sh", "a.sh"]
 
     class TI:

@@ -7,7 +7,9 @@ impersonates through the IAM front's emulated IAM Credentials API. ``a_own.sh`` 
 denied team-b/ and gets its own secret as a variable and a file; ``b_other_secret.sh`` (etl-b) asks for
 etl-a's secret and fails the preflight with 77; ``c_not_allowed.sh`` (etl-c, allowlisted, but the
 environment holds no token creator role on it) fails with 77 naming the account and the role. No secret
-value appears in any task log or the report, although the scripts run with ``set -x``.
+value appears in any task log or the report, although the scripts run with ``set -x``. Identities are bound
+to folders (``identity_bindings``): ``team-a/own.sh`` gets etl-a and team-a's secret, while a hostile
+``team-b/steal.sh`` naming the same account and secret is rejected by discovery before any pod exists.
 """
 
 from __future__ import annotations
@@ -29,10 +31,19 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 SCRIPTS = Path(__file__).parent / "scripts" / "identity"
 PROJECT = "test-project"
 EMAIL = {n: f"{n}@{PROJECT}.iam.gserviceaccount.com" for n in ("etl-a", "etl-b", "etl-c")}
+SECRETS = f"projects/{PROJECT}/secrets/"
 SETTINGS = {
     **COMPOSER3,
     "service_account_allowlist": dict(EMAIL),
-    "secrets": {"team-a-password": f"projects/{PROJECT}/secrets/team-a-password"},
+    "secrets": {"team-a-password": f"{SECRETS}team-a-password"},
+    "identity_bindings": {
+        "team-a/": {"service_accounts": ["etl-a"], "secrets": [f"{SECRETS}team-a-"]},
+        "team-b/": {"service_accounts": ["etl-b"], "secrets": [f"{SECRETS}team-b-"]},
+        # The scripts at the root show what IAM itself refuses, so their bindings let them ask.
+        "a_own.sh": {"service_accounts": ["etl-a"], "secrets": [f"{SECRETS}team-a-"]},
+        "b_other_secret.sh": {"service_accounts": ["etl-b"], "secrets": [SECRETS]},
+        "c_not_allowed.sh": {"service_accounts": ["etl-c"]},
+    },
 }
 VALUES = ("E2E-SECRET-VALUE-A-5f2c9d", "E2E-SECRET-VALUE-B-81e0aa", "RTJFLVNFQ1JFVC1WQUxVRS1B")  # + base64
 
@@ -102,3 +113,22 @@ def test_secrets_are_per_script_and_never_shown(identity_run: tuple[ScriptRunner
         assert value not in seen
     assert run.state == "failed"
     assert runner.pods_left() == []
+
+
+def test_a_team_cannot_take_another_teams_identity_by_naming_it(
+    identity_run: tuple[ScriptRunnerHarness, RunResult],
+) -> None:
+    """Issue 25: team-b/steal.sh names etl-a and team-a's secret; team-a/own.sh (the same asks) gets both."""
+    runner, run = identity_run
+    tasks = run.mapped_tasks()
+    assert tasks["team-a/own.sh"]["state"] == "success"
+    own = run.log("team-a/own.sh")
+    assert "E2E-ID-TEAM-A-SECRET-OK" in own
+    assert f"E2E-ID-TEAM-A-AS={EMAIL['etl-a']}" in own
+    assert "team-b/steal.sh" not in tasks  # rejected by discovery: never a task, never a pod
+    row = {r["path"]: r for r in run.report()["rejected"]}["team-b/steal.sh"]
+    assert row["status"] == "rejected"
+    assert "service_account=etl-a: this script's folder may not use it" in row["reason"]
+    assert "identity_bindings" in row["fix"]
+    assert "E2E-ID-STOLEN" not in run.report_markdown()
+    assert not [p for p in runner.double_state()["pods"] if "steal" in p["name"]]

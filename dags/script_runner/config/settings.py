@@ -293,4 +293,29 @@ def settings_from_wire(wire: Mapping[str, Any]) -> RunnerSettings:
     try:
         return RunnerSettings.model_validate({**PRESETS.get(preset, {}), **wire})
     except ValidationError as exc:
-        raise SettingsError(f"settings handed over by discovery are not valid: {exc}") from exc
+        raise SettingsError(
+            f"settings handed over by discovery are not valid: {describe_validation_error(exc)}"
+        ) from None
+
+
+# Settings whose values may hold secrets (webhook URLs, tokens): an error names the field, never the value.
+SECRET_BEARING = frozenset({"notifier_kwargs", "extra_env"})
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """A settings validation error as one line naming each field, the problem and the fix.
+
+    The value is shown only for a field that holds no secret: never for ``notifier_kwargs`` or
+    ``extra_env``, nor for an error about the settings as a whole (its input is every setting).
+
+    :param exc: pydantic's error.
+    """
+    parts = []
+    for err in exc.errors(include_input=True, include_url=False):
+        loc = [str(p) for p in err["loc"]]
+        field = ".".join(loc) or "settings"
+        if loc and loc[0] not in SECRET_BEARING and not isinstance(err.get("input"), dict):
+            parts.append(f"setting {field}={err.get('input')!r}: {err['msg']}")
+        else:
+            parts.append(f"setting {field}: {err['msg']}")
+    return "; ".join(parts) + " (fix: correct the Variable script_runner_settings or SCRIPT_RUNNER_* env)"

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from script_runner.config import constants as c
 from script_runner.config.presets import PRESETS
-from script_runner.config.settings import RunnerSettings
+from script_runner.config.settings import SECRET_BEARING, RunnerSettings, describe_validation_error
 from script_runner.config.units import parse_duration
 from script_runner.exceptions import SettingsError
 
@@ -69,7 +69,8 @@ def load_settings(
     try:
         return RunnerSettings.model_validate(merged)
     except ValidationError as exc:
-        raise SettingsError(_describe(exc)) from exc
+        # Not chained: pydantic's own text repeats every input, secret-bearing ones included.
+        raise SettingsError(describe_validation_error(exc)) from None
 
 
 def pod_readable_source(source: str, environ: Mapping[str, str], *, local_folder: bool = False) -> str:
@@ -187,10 +188,15 @@ def _env_dict(key: str, raw: str) -> Any:
     try:
         return json.loads(raw)
     except json.JSONDecodeError as exc:
+        shown = "(value withheld: it may hold secrets)" if _field(key) in SECRET_BEARING else repr(raw)
         raise SettingsError(
-            f"{key}={raw!r} is not valid JSON ({exc.msg} at character {exc.pos}) "
+            f"{key}={shown} is not valid JSON ({exc.msg} at character {exc.pos}) "
             f'(fix: set it to a JSON object like {{"K": "V"}})'
-        ) from exc
+        ) from None
+
+
+def _field(key: str) -> str:
+    return key[len(c.ENV_PREFIX) :].lower()
 
 
 def _env_list(key: str, raw: str) -> list[str]:
@@ -240,12 +246,3 @@ def fallback_settings(environ: Mapping[str, str] | None = None) -> RunnerSetting
             continue
         base[key] = env[key]
     return load_settings(variable=None, environ=base)
-
-
-def _describe(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        field = ".".join(str(p) for p in err["loc"]) or "settings"
-        value = err.get("input")
-        parts.append(f"setting {field}={value!r}: {err['msg']}")
-    return "; ".join(parts) + " (fix: correct the Variable script_runner_settings or SCRIPT_RUNNER_* env)"

@@ -201,3 +201,33 @@ def test_settings_travel_to_the_run_tasks_small_and_whole_but_without_the_notifi
 def test_settings_handed_over_broken_are_a_settings_error() -> None:
     with pytest.raises(SettingsError, match="handed over by discovery"):
         settings_from_wire({"preset": "local", "source": "gs://b/data/", "cpu": "lots"})
+
+
+@pytest.mark.parametrize(
+    ("variable", "environ"),
+    [
+        pytest.param({"cpu": "8"}, {}, id="whole-settings-error"),
+        pytest.param({"extra_env": {"API_TOKEN": ["S3CRET-TOKEN"]}}, {}, id="bad-extra-env-value"),
+        pytest.param({"notifier_kwargs": "hook-S3CRET-TOKEN"}, {}, id="bad-notifier-kwargs"),
+        pytest.param({}, {"SCRIPT_RUNNER_EXTRA_ENV": '{"API_TOKEN": "S3CRET-TOKEN"'}, id="env-not-json"),
+    ],
+)
+def test_settings_error_never_echoes_secret_bearing_inputs(
+    variable: dict[str, object], environ: dict[str, str]
+) -> None:
+    """Issue 25: a validation error printed every input (webhook secrets, extra_env values) into the task log,
+    the report and the notification; the chained pydantic error printed them again in the traceback."""
+    import traceback
+
+    secrets = {
+        "notifier_kwargs": {"webhook": "https://hooks.example/S3CRET-TOKEN"},
+        "extra_env": {"API_TOKEN": "S3CRET-TOKEN"},
+    }
+    with pytest.raises(SettingsError) as err:
+        load_settings(
+            variable={**secrets, **variable},
+            environ={"GCS_BUCKET": "b", "SCRIPT_RUNNER_PRESET": "gke", **environ},
+        )
+    shown = "".join(traceback.format_exception(err.value))
+    assert "S3CRET" not in shown
+    assert "setting " in str(err.value) or "SCRIPT_RUNNER_EXTRA_ENV" in str(err.value)

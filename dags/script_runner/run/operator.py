@@ -41,6 +41,7 @@ from script_runner.run.attempts import (
 )
 from script_runner.run.history import ChecksTryHistory
 from script_runner.run.ledger import Ledger
+from script_runner.run.pod_log import redact_pod_logs
 from script_runner.run.policy import Action, Outcome, Status, classify
 from script_runner.run.usage import read_pod_usage
 from script_runner.run.verdicts import RecordsVerdicts
@@ -49,6 +50,7 @@ from script_runner.run.waiting import WaitsForDependencies
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from airflow.providers.cncf.kubernetes.utils.pod_manager import PodManager
     from kubernetes.client import models as k8s
 
 log = logging.getLogger(__name__)
@@ -110,6 +112,12 @@ class ScriptPodOperator(  # type: ignore[misc]
 
         client = GCSHook(gcp_conn_id=self.runner_settings.gcp_conn_id).get_conn()
         return Ledger(client, bucket=bucket, root=self.runner_settings.state_root)
+
+    @cached_property
+    def pod_manager(self) -> PodManager:
+        """The provider's pod manager, whose log calls never show env values (:mod:`.pod_log`)."""
+        manager: PodManager = redact_pod_logs(super().pod_manager)
+        return manager
 
     # -- launch -------------------------------------------------------------------------------------
     def execute(self, context: Any) -> Any:

@@ -7,11 +7,13 @@ The HTML page is :mod:`script_runner.report.html`; sizing figures and suggestion
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from script_runner.config.constants import run_task_id
+from script_runner.config.units import format_cpu
 from script_runner.discover.run_scope import DRY_RUN, NOT_DUE, held_row
-from script_runner.report.sizing import mebibytes
+from script_runner.report.sizing import cores_used, mebibytes
 from script_runner.run.policy import Status
 
 # A script's clean results; every other status is a problem (fails the run, notifies).
@@ -129,11 +131,14 @@ def _sizing(spec: dict[str, Any], tries: list[dict[str, Any]]) -> dict[str, Any]
     attempt on its own (the HTML timeline draws them)."""
     peaks = [int(t["mem_peak_bytes"]) for t in tries if isinstance(t.get("mem_peak_bytes"), int)]
     cpu = [float(t["cpu_secs"]) for t in tries if isinstance(t.get("cpu_secs"), int | float)]
+    cores = [c for t in tries if (c := cores_used(t)) is not None]
     return {
         "memory": spec.get("memory", ""),
         "cpu": spec.get("cpu", ""),
         "mem_peak_bytes": max(peaks) if peaks else None,
         "cpu_secs": round(sum(cpu), 3) if cpu else None,
+        # The busiest attempt's average cores (of those that ran the script): comparable with "cpu".
+        "cpu_cores": round(max(cores), 3) if cores else None,
         "usage": next((str(t["usage"]) for t in reversed(tries) if t.get("usage")), ""),
         "tries": [
             {
@@ -237,11 +242,13 @@ def _run_lines(run: dict[str, Any]) -> list[str]:
 
 
 def cpu_cell(row: dict[str, Any]) -> str:
-    """``250m / 0.61s``: the cpu asked and the CPU seconds used (blank parts when unknown).
+    """``250m / 120m``: the cores asked and the cores used on average by the busiest attempt that ran the
+    script (its CPU seconds over its own duration), blank when unknown.
 
     :param row: a script row of the report.
     """
-    used = "" if row.get("cpu_secs") is None else f"{row['cpu_secs']}s"
+    cores = row.get("cpu_cores")
+    used = "" if cores is None else format_cpu(Decimal(str(cores)))
     return f"{row.get('cpu', '')} / {used}" if used else str(row.get("cpu", ""))
 
 

@@ -56,15 +56,16 @@ def run_entry(row: dict[str, Any], tries: list[dict[str, Any]], run_id: str) -> 
     """One run of one script for the history: its ask and the most it used (None without figures).
 
     :param row: the script's report row (``memory``/``cpu`` asked, ``status``).
-    :param tries: the script's attempts in the run (ledger records with ``mem_peak_bytes``/``cpu_secs``).
+    :param tries: the script's attempts in the run (ledger records with ``mem_peak_bytes``/``cpu_secs``);
+        only those whose script ran to its own exit count (:func:`ran_script`).
     :param run_id: the run.
     """
-    measured = [t for t in tries if "cpu_secs" in t or "mem_peak_bytes" in t]
+    measured = [t for t in tries if ran_script(t) and ("cpu_secs" in t or "mem_peak_bytes" in t)]
     oom = any(t.get("status") == "oom_killed" for t in tries)
     if not measured and not oom:
         return None
     peaks = [int(t["mem_peak_bytes"]) for t in measured if "mem_peak_bytes" in t]
-    cores = [float(t["cpu_secs"]) / max(float(t.get("secs") or 0), 1.0) for t in measured if "cpu_secs" in t]
+    cores = [c for t in measured if (c := cores_used(t)) is not None]
     entry: dict[str, Any] = {
         "run_id": run_id,
         "ended": row.get("ended", ""),
@@ -79,6 +80,34 @@ def run_entry(row: dict[str, Any], tries: list[dict[str, Any]], run_id: str) -> 
         entry["avg_cores"] = round(max(cores), 3)
         entry["cpu_secs"] = round(sum(float(t["cpu_secs"]) for t in measured if "cpu_secs" in t), 3)
     return entry
+
+
+# End reasons of attempts whose script ran to its own exit (runner_image/entrypoint). The others never ran
+# it (done-marker skips, auth, fetch, preflight, secrets) or stopped it from outside (sigterm): their
+# figures are the entrypoint's, not the script's.
+RAN_TO_ITS_EXIT = frozenset({"ok", "script-failed"})
+
+
+def ran_script(attempt: dict[str, Any]) -> bool:
+    """Whether an attempt's figures are the script's: it ran to its own exit (an end line that says so).
+
+    :param attempt: a ledger record.
+    """
+    return attempt.get("end_reason") in RAN_TO_ITS_EXIT
+
+
+def cores_used(attempt: dict[str, Any]) -> float | None:
+    """An attempt's average cores: CPU seconds over the entrypoint's own seconds (pod start excluded),
+    None when either is unknown or the script did not run to its exit.
+
+    :param attempt: a ledger record.
+    """
+    if not ran_script(attempt) or not isinstance(attempt.get("cpu_secs"), int | float):
+        return None
+    secs = attempt.get("entry_secs")
+    if not isinstance(secs, int | float):
+        return None
+    return float(attempt["cpu_secs"]) / max(float(secs), 1.0)
 
 
 def platform_bend(settings: RunnerSettings) -> Bend | None:

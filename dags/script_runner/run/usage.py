@@ -22,8 +22,10 @@ def parse_end_line(text: str) -> dict[str, Any]:
     """The usage fields of the last end line in ``text`` (empty when there is none or it has none).
 
     :param text: the end of a pod's log.
-    :returns: ``cpu_secs`` (float), ``mem_peak_bytes`` (int, when the cgroup keeps a peak) and ``usage``
-        (where the figures come from: ``cgroup`` or ``rusage``).
+    :returns: ``cpu_secs`` (float), ``mem_peak_bytes`` (int, when the cgroup keeps a peak), ``usage``
+        (where the figures come from: ``cgroup`` or ``rusage``), ``end_reason`` (the line's ``reason``:
+        ``ok``, ``script-failed``, ``skipped-done-marker``, ``auth``...) and ``entry_secs`` (the entrypoint's
+        own seconds, pod start excluded).
     """
     for line in reversed(text.splitlines()):
         if " event=end " not in f" {line} ":
@@ -39,6 +41,12 @@ def parse_end_line(text: str) -> dict[str, Any]:
             return {}
         if out and fields.get("usage") in ("cgroup", "rusage"):
             out["usage"] = fields["usage"]
+        if out and fields.get("reason"):
+            # Why the entrypoint ended (did the script run to its own exit?) and how long it ran
+            # (without the pod's start): what right-sizing may learn from.
+            out["end_reason"] = fields["reason"]
+            if fields.get("secs", "").isdigit():
+                out["entry_secs"] = int(fields["secs"])
         return out
     return {}
 

@@ -31,7 +31,17 @@ def sample_report() -> dict[str, Any]:
     attempts = {
         "etl/load.sh": [
             attempt("failed", "00", "05", 3, cpu_secs=0.2, mem_peak_bytes=80 * MI),
-            attempt("success", "10", "20", 0, cpu_secs=1.5, mem_peak_bytes=310 * MI, usage="cgroup"),
+            attempt(
+                "success",
+                "10",
+                "20",
+                0,
+                cpu_secs=1.5,
+                mem_peak_bytes=310 * MI,
+                usage="cgroup",
+                end_reason="ok",
+                entry_secs=5,
+            ),
         ],
         EVIL: [attempt("oom_killed", "02", "12", 137)],
         "hello.sh": [attempt("success", "01", "03", 0, cpu_secs=0.01, usage="rusage")],
@@ -85,7 +95,7 @@ def test_report_html_draws_one_bar_per_attempt_coloured_by_outcome() -> None:
         [("failed", "#c62828"), ("success", "#2e7d32"), ("oom_killed", "#6a1b9a"), ("success", "#2e7d32")]
     )
     assert "2Gi / 310Mi" in page
-    assert "500m / 1.7s" in page
+    assert "500m / 300m" in page
     assert "# runner: memory=512Mi" in page
     assert "cpu=0 &lt;must&gt; be more" in page
 

@@ -64,9 +64,10 @@ def test_sizing_says_nothing_without_history() -> None:
 
 def test_sizing_run_entry_takes_the_highest_peak_and_the_busiest_attempt() -> None:
     tries = [
-        {"status": "failed", "secs": 10, "cpu_secs": 5.0, "mem_peak_bytes": 100 * MI},
-        {"status": "success", "secs": 4, "cpu_secs": 1.0, "mem_peak_bytes": 50 * MI},
+        {"status": "failed", "secs": 12, "entry_secs": 10, "cpu_secs": 5.0, "mem_peak_bytes": 100 * MI},
+        {"status": "success", "secs": 6, "entry_secs": 4, "cpu_secs": 1.0, "mem_peak_bytes": 50 * MI},
     ]
+    tries = [{**t, "end_reason": "script-failed" if t["status"] == "failed" else "ok"} for t in tries]
     entry = run_entry({"memory": "1Gi", "cpu": "1", "status": "success"}, tries, "r1")
     assert entry is not None
     assert entry["mem_peak_bytes"] == 100 * MI
@@ -115,12 +116,22 @@ def test_sizing_report_rows_show_usage_and_get_a_suggestion_from_history(
                 "cpu_secs": 0.8,
                 "mem_peak_bytes": 310 * MI,
                 "usage": "cgroup",
+                "end_reason": "ok",
+                "entry_secs": 8,
                 "started": "2026-11-30T10:00:00+00:00",
                 "ended": "2026-11-30T10:00:10+00:00",
             }
         ],
         "ok.sh": [
-            {"status": "success", "exit_code": 0, "secs": 10, "cpu_secs": 2.0, "mem_peak_bytes": 200 * MI}
+            {
+                "status": "success",
+                "exit_code": 0,
+                "secs": 10,
+                "cpu_secs": 2.0,
+                "mem_peak_bytes": 200 * MI,
+                "end_reason": "ok",
+                "entry_secs": 10,
+            }
         ],
     }
     report = build_report(
@@ -148,7 +159,7 @@ def test_sizing_report_rows_show_usage_and_get_a_suggestion_from_history(
     }
     assert "suggestion" not in rows["ok.sh"]
     markdown = to_markdown(report)
-    assert "| 250m / 0.8s | 2Gi / 310Mi |" in markdown
+    assert "| 250m / 100m | 2Gi / 310Mi |" in markdown
     assert "- big.sh: `# runner: memory=512Mi` (asked memory=2Gi, peak 310Mi over the last 5 runs" in markdown
     assert len(history.read()["big.sh"]) == 5
 
@@ -166,3 +177,32 @@ def test_sizing_on_composer3_never_suggests_less_than_the_platform_gives() -> No
     bent = suggest(tiny, memory="4Gi", cpu="2", bend=composer3)
     assert bent is not None
     assert bent.directive == "memory=512Mi cpu=250m"
+
+
+def test_sizing_learns_only_from_attempts_that_ran_the_script_over_its_own_duration() -> None:
+    """Issue 25: five done-marker skips told a script that peaks at 3 GiB memory=64Mi; CPU was divided by
+    the attempt's wall time, pod start included, so a busy script looked idle."""
+    skip = {"status": "skipped", "secs": 20, "cpu_secs": 0.01, "mem_peak_bytes": 5 * MI}
+    skips = [{**skip, "end_reason": "skipped-done-marker", "entry_secs": 0}]
+    auth = [
+        {"status": "failed", "secs": 30, "cpu_secs": 0.02, "mem_peak_bytes": 6 * MI, "end_reason": "auth"}
+    ]
+    history = [e for t in (skips, skips, auth, skips, skips) if (e := run_entry({}, t, "r")) is not None]
+    assert history == []  # nothing learned from scripts that never ran
+    real = {"status": "success", "secs": 100, "entry_secs": 10, "cpu_secs": 9.5, "end_reason": "ok"}
+    entry = run_entry({"memory": "4Gi", "cpu": "1"}, [{**real, "mem_peak_bytes": 3 * 1024 * MI}], "r")
+    assert entry is not None
+    assert entry["avg_cores"] == 0.95  # 9.5 CPU seconds over the script's 10 s, not the pod's 100 s
+    hint = suggest([entry], memory="4Gi", cpu="1")
+    assert hint is not None
+    assert hint.directive == "cpu=2"  # busy, not idle: more cpu, and memory left alone
+    report = build_report(
+        dag_id="d",
+        run_id="r",
+        source="gs://b/data/",
+        shards=[[{"path": "busy.sh", "memory": "4Gi", "cpu": "1"}]],
+        rejected=[],
+        attempts={"busy.sh": [real]},
+        states={},
+    )
+    assert "| 1 / 950m |" in to_markdown(report)  # cores asked / cores used

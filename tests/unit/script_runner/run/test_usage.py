@@ -15,12 +15,18 @@ END = "[runner] ts=2026-11-30T10:00:00Z level=info event=end script=a.sh exit=0 
 
 def test_usage_parses_cgroup_figures_from_the_end_line() -> None:
     text = f"working\n{END} cpu_secs=1.234 mem_peak=325058560 usage=cgroup\n"
-    assert parse_end_line(text) == {"cpu_secs": 1.234, "mem_peak_bytes": 325058560, "usage": "cgroup"}
+    assert parse_end_line(text) == {
+        "cpu_secs": 1.234,
+        "mem_peak_bytes": 325058560,
+        "usage": "cgroup",
+        "end_reason": "ok",
+        "entry_secs": 4,
+    }
 
 
 def test_usage_takes_the_last_end_line_and_allows_no_peak() -> None:
     text = f"{END} cpu_secs=9.000 mem_peak=1 usage=cgroup\n{END} cpu_secs=0.250 usage=rusage"
-    assert parse_end_line(text) == {"cpu_secs": 0.25, "usage": "rusage"}
+    assert parse_end_line(text) == {"cpu_secs": 0.25, "usage": "rusage", "end_reason": "ok", "entry_secs": 4}
 
 
 def test_usage_is_empty_without_an_end_line_or_with_garbage() -> None:

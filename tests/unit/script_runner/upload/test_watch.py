@@ -184,4 +184,4 @@ def test_watcher_dag_defers_to_the_upload_trigger_and_triggers_a_run_of_the_uplo
             return paths if task_ids == "wait_for_upload" else None
 
     conf = run.render_template(run.conf, {"ti": TI()}, jinja_env=dag.get_template_env())
-    assert conf == {"only": ["etl/load.sh", "a.sh"], "reason": "upload"}  # a list, not its text
+    assert conf == {"uploaded": ["etl/load.sh", "a.sh"], "reason": "upload"}  # a list, not its text

@@ -30,7 +30,7 @@ sysdeps: ## install the Debian packages (root; skipped when all are present)
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[local,dev]'
+	$(BIN)/pip install -q -e '.[airflow,local,dev]'
 	@touch $(STAMP)
 
 .PHONY: venv

@@ -16,8 +16,8 @@ from script_runner.config.units import format_bytes, parse_bytes, parse_cpu
 from script_runner.discover.resolve_core import ResolverCore
 
 # Kubernetes' decimal suffixes (k, M, G, ...): 10^3, 10^6, 10^9 bytes; the binary ones end with "i".
-_DECIMAL = re.compile(r"^(\d+)([kMGTPE])$")
-_POWERS = {"k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
+_DECIMAL = re.compile(r"^(\d+)([kKMGTPE])$")
+_POWERS = {"k": 3, "K": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -81,7 +81,7 @@ class ResourceChecks(ResolverCore):
         match = _DECIMAL.match(text.strip())
         if match:
             number, unit = match.groups()
-            power, binary = _POWERS[unit], ("K" if unit == "k" else unit) + "i"
+            power, binary = _POWERS[unit], unit.upper() + "i"
             amount = f"10^{power}" if number == "1" else f"{number}x10^{power}"
             self.warn(
                 key,

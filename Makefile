@@ -86,6 +86,10 @@ e2e-af2: sysdeps venv $(AF2_STAMP) ## the e2e subset on Airflow 2.11.1 (webserve
 compat: sysdeps venv ## every supported Airflow set: unit tests + e2e subset; writes compat/support.json and README's table
 	$(PY) -m local.compat_matrix
 
+.PHONY: reference
+reference: venv ## regenerate docs/reference/ (directives, settings, CLI) from the code; a unit test fails when they differ
+	$(PY) -m script_runner.cli.reference
+
 .PHONY: bats
 bats: sysdeps venv ## bash library tests
 	PATH=$(abspath $(BIN)):$$PATH bats tests/bats

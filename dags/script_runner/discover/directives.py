@@ -24,7 +24,7 @@ KEYS: dict[str, tuple[str, str]] = {
     "ephemeral_storage": ("scratch disk for the work dir and /tmp", "ephemeral_storage=2Gi"),
     "timeout": ("longest run once started (pod activeDeadlineSeconds)", "timeout=30m"),
     "start_timeout": ("longest wait for the pod to start (scheduling, image pull)", "start_timeout=10m"),
-    "retries": ("Airflow retries for this script", "retries=3"),
+    "retries": ("failed attempts retried (evictions and preemptions are not counted)", "retries=3"),
     "retry_delay": ("first retry delay; doubles each retry (exponential backoff)", "retry_delay=2m"),
     "service_account": (
         "the script's identity, from the allowlist: a Kubernetes service account (Workload Identity), or "

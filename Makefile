@@ -83,7 +83,7 @@ e2e-af2: sysdeps venv $(AF2_STAMP) ## the e2e subset on Airflow 2.11.1 (webserve
 	  $(BIN)/pytest -q -m compat -k '$(E2E_AF2_SELECT)' tests/e2e/test_compat.py
 
 .PHONY: compat
-compat: sysdeps venv ## every supported Airflow set: unit tests + e2e subset; writes compat/support.json and README's table
+compat: sysdeps venv ## every supported Airflow set: unit tests + e2e subset; writes compat/support.json and the operator guide's table
 	$(PY) -m local.compat_matrix
 
 .PHONY: reference

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from script_runner.config import constants as c
 from script_runner.exceptions import DirectiveError
 
-# key -> (what it takes, example) — also the README's table and `script-runner lint --help`.
+# key -> (what it takes, example) — also docs/reference/directives.md (generated) and `script-runner --help`.
 KEYS: dict[str, tuple[str, str]] = {
     "cpu": ("cpu request and limit, a Kubernetes quantity", "cpu=500m"),
     "memory": ("memory request and limit", "memory=1Gi"),

@@ -5,8 +5,8 @@ Safe to reuse because the key is the object's content hash: the same md5 means t
 *input* is cached, never a decision: every run parses and authorizes each header against the current
 settings (allowlists, caps, reserved names, faults), so nothing read back from storage can grant a script
 an image, an identity or an environment. The cache object lives under ``<state_root>/cache/``, which only
-the Airflow identity may write (README, "Security"); even so, a forged entry could at most give a script
-other directives that the settings allow.
+the Airflow identity may write (docs/operator-guide.md, "Security"); even so, a forged entry could at most
+give a script other directives that the settings allow.
 
 One object, ``<name>``: ``{"version": 6, "entries": {md5: directive text}}``. A lost, old or corrupt cache
 only costs reading the headers again.

@@ -30,7 +30,7 @@ sysdeps: ## install the Debian packages (root; skipped when all are present)
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[local,dev]'
+	$(BIN)/pip install -q -e '.[airflow,local,dev]'
 	@touch $(STAMP)
 
 .PHONY: venv
@@ -84,8 +84,12 @@ e2e-af2: sysdeps venv $(AF2_STAMP) ## the e2e subset on Airflow 2.11.1 (webserve
 	  $(BIN)/pytest -q -m compat -k '$(E2E_AF2_SELECT)' tests/e2e/test_compat.py
 
 .PHONY: compat
-compat: sysdeps venv ## every supported Airflow set: unit tests + e2e subset; writes compat/support.json and README's table
+compat: sysdeps venv ## every supported Airflow set: unit tests + e2e subset; writes compat/support.json and the operator guide's table
 	$(PY) -m local.compat_matrix
+
+.PHONY: reference
+reference: venv ## regenerate docs/reference/ (directives, settings, CLI) from the code; a unit test fails when they differ
+	$(PY) -m script_runner.cli.reference
 
 .PHONY: bats
 bats: sysdeps venv ## bash library tests

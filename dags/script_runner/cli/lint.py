@@ -102,6 +102,11 @@ def lint_paths(
         spec, errors, header = _check_file(path, rel, settings)
         code = "directive" if not isinstance(header, Rejected) else "content"
         result.problems = [Problem(line=e.line, message=e.message, fix=e.fix, code=code) for e in errors]
+        if spec is not None and SEVERITIES.index(severity) >= SEVERITIES.index("warning"):
+            result.problems += [
+                Problem(line=w.line, message=w.message, fix=w.fix, level="warning", code="directive")
+                for w in spec.warnings
+            ]
         if spec is not None:
             notes = f" ({'; '.join(spec.notes)})" if spec.notes else ""
             result.ok = f"cpu={spec.cpu} memory={spec.memory} timeout={spec.timeout}s"
@@ -245,7 +250,8 @@ def _text(path: Path, p: Problem) -> str:
     where = f"{path}:{p.line}" if p.line else str(path)
     if p.source == "shellcheck":
         return f"{where}:{p.column}: {p.level} {p.code}: {p.message} (see {p.fix})"
-    return f"{where}: {p.message} (fix: {p.fix})"
+    level = "warning: " if p.level == "warning" else ""
+    return f"{where}: {level}{p.message} (fix: {p.fix})"
 
 
 def _github(path: Path, p: Problem) -> str:

@@ -43,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings = _settings(args)
             if args.command == "lint":
                 return _lint(args, settings)
-            return _plan(settings, as_json=args.json, at=args.at, schedule=args.schedule)
+            return _plan_command(settings, as_json=args.json, at=args.at, schedule=args.schedule)
     except ScriptRunnerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -104,8 +104,15 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get(c.ENV_PREFIX + "SCHEDULE", "@daily"),
         help="the DAG's schedule, for --at (default: $SCRIPT_RUNNER_SCHEDULE or @daily)",
     )
+    _settings_arguments(plan)
     _deploy_parser(sub)
     return parser
+
+
+def _settings_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--preset``/``--settings`` after the subcommand too (pre-commit appends a hook's args at the end)."""
+    parser.add_argument("--preset", choices=sorted(PRESETS), default=argparse.SUPPRESS, help="as above")
+    parser.add_argument("--settings", metavar="JSON", default=argparse.SUPPRESS, help="as above")
 
 
 def _lint_parser(sub: Any) -> None:
@@ -124,12 +131,11 @@ def _lint_parser(sub: Any) -> None:
         "--severity",
         choices=lint.SEVERITIES,
         default="style",
-        help="lowest shellcheck level reported (default style: all)",
+        help="lowest level reported: shellcheck's, and the runner's warnings (memory=1G) from warning up "
+        "(default style: all)",
     )
     parser.add_argument("--no-shellcheck", action="store_true", help="check the headers only")
-    # Also after `lint`, for hooks that append their args (pre-commit): --preset/--settings as above.
-    parser.add_argument("--preset", choices=sorted(PRESETS), default=argparse.SUPPRESS, help="as above")
-    parser.add_argument("--settings", metavar="JSON", default=argparse.SUPPRESS, help="as above")
+    _settings_arguments(parser)
 
 
 def _deploy_parser(sub: Any) -> None:
@@ -235,6 +241,31 @@ def _suggestions(settings: RunnerSettings, specs: list[ScriptSpec]) -> dict[str,
     return out
 
 
+def _plan_command(settings: RunnerSettings, *, as_json: bool, at: str | None, schedule: str | None) -> int:
+    """``plan``: a settings problem that would reject every script is said once, then the scripts are
+    planned without it (so their own problems show); discovery's log lines are left out (plan prints
+    each rejection itself)."""
+    code = 0
+    if not settings.image:
+        print(
+            "error: settings: no runner image is configured, so a run would reject every script (fix: set "
+            'SCRIPT_RUNNER_IMAGE, image in the Variable, or --settings \'{"image": "..."}\'); '
+            f"planned below as {_NO_IMAGE!r}",
+            file=sys.stderr,
+        )
+        settings, code = settings.model_copy(update={"image": _NO_IMAGE}), 2
+    discovery_log = logging.getLogger("script_runner.discover.discovery")
+    level = discovery_log.level
+    discovery_log.setLevel(logging.ERROR)
+    try:
+        return max(code, _plan(settings, as_json=as_json, at=at, schedule=schedule))
+    finally:
+        discovery_log.setLevel(level)
+
+
+_NO_IMAGE = "<no image configured>"
+
+
 def _plan(
     settings: RunnerSettings, *, as_json: bool, at: str | None = None, schedule: str | None = None
 ) -> int:
@@ -279,14 +310,19 @@ def _plan(
             print(f"{'':40}   {line}")
         for note in s.notes:
             print(f"{'':40}   note: {note}")
+        for w in s.warnings:
+            where = f"line {w.line}: " if w.line else ""
+            print(f"{'':40}   warning: {where}{w.message} (fix: {w.fix})")
         if s.path in hints:
             print(f"{'':40}   suggest: # runner: {hints[s.path].directive} ({hints[s.path].reason})")
     _print_order(result.specs, order, window)
     for h in result.held:
         print(f"{h['status'].upper()} {h['path']}: {h['reason']}")
     for r in result.rejected:
-        where = f" line {r.line}" if r.line else ""
-        print(f"REJECTED {r.path}{where}: {r.reason} (fix: {r.fix})")
+        for number, p in enumerate(r.problems()):
+            where = f" line {p.line}" if p.line else ""
+            head = f"REJECTED {r.path}" if number == 0 else f"{'':8} {r.path}"
+            print(f"{head}{where}: {p.message} (fix: {p.fix})")
     summary = result.summary()
     print(
         f"{summary['launch']} to launch, {summary['held']} held back, {summary['rejected']} rejected, "

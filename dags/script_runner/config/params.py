@@ -10,13 +10,14 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from script_runner.config.compat import Param
-
 _TEXT_LIST: dict[str, Any] = {"type": ["array", "null"], "items": {"type": "string"}}
 
 
 def dag_params() -> dict[str, Any]:
     """The params shown by the trigger form, each with a description (built once per DAG parse)."""
+    # Imported here: RunOptions is also the CLI's, which must run without Airflow (the `lint` extra).
+    from script_runner.config.compat import Param
+
     return {
         "only": Param(
             [],

@@ -5,11 +5,18 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
-from kubernetes.utils.quantity import parse_quantity
-
 _DURATION_RE = re.compile(r"^(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
 _SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 _GI = Decimal(1024**3)
+# A Kubernetes quantity: a number, then a binary suffix (Ki...Ei), a decimal one (n, u, m, k or K, M...E) or
+# an exponent (e3, E-2). Parsed here rather than by the kubernetes client, so that `lint` and `plan` need
+# neither it nor Airflow (the `lint` extra); tests check it against the client's parser.
+_QUANTITY = re.compile(
+    r"^(?P<number>[+-]?(?:\d+\.?\d*|\.\d+))"
+    r"(?:(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|K|M|G|T|P|E)|[eE](?P<exponent>[+-]?\d+))?$"
+)
+_BINARY = {"Ki": 1, "Mi": 2, "Gi": 3, "Ti": 4, "Pi": 5, "Ei": 6}
+_DECIMAL = {"n": -9, "u": -6, "m": -3, "k": 3, "K": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
 
 
 def parse_duration(value: str | int) -> int:
@@ -86,8 +93,27 @@ def gibibytes(amount: Decimal) -> Decimal:
     return amount / _GI
 
 
+def parse_quantity(value: str) -> Decimal:
+    """The exact value of a Kubernetes quantity (``1.5Gi``, ``500m``, ``2k``, ``1e3``).
+
+    :raises ValueError: when it is not one.
+    """
+    match = _QUANTITY.match(value.strip())
+    if not match:
+        raise ValueError(f"{value!r} is not a Kubernetes quantity")
+    number, suffix, exponent = match.group("number", "suffix", "exponent")
+    try:
+        amount = Decimal(number)
+    except InvalidOperation as exc:  # pragma: no cover - the pattern admits only numbers
+        raise ValueError(f"{value!r} is not a Kubernetes quantity") from exc
+    if suffix in _BINARY:
+        return amount * Decimal(1024) ** _BINARY[suffix]
+    power = _DECIMAL[suffix] if suffix else int(exponent or 0)
+    return amount.scaleb(power)
+
+
 def _quantity(value: str, *, example: str) -> Decimal:
     try:
-        return Decimal(parse_quantity(value.strip()))
-    except (ValueError, InvalidOperation, TypeError) as exc:
+        return parse_quantity(value)
+    except ValueError as exc:
         raise ValueError(f"{value!r} is not a Kubernetes quantity like {example}") from exc

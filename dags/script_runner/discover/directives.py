@@ -1,8 +1,10 @@
 """Header directives: ``# runner: cpu=500m memory=1Gi timeout=30m retries=2`` lines at the top of a script.
 
 Only the leading comment block is read (shebang, comments and blank lines; the first command ends it).
-Several ``# runner:`` lines add up; a key given twice is an error, except the repeatable ``env`` and
-``needs``. Values may be quoted shell-style: ``env="GREETING=hello world"``.
+Several ``# runner:`` lines add up; a key given twice is an error, except the repeatable ``env``,
+``needs``, ``after`` and ``secret``. Values may be quoted shell-style: ``env="GREETING=hello world"``.
+A ``# runner:`` line after the first command (``set -e``, say) is an error: its settings would otherwise be
+silently ignored.
 """
 
 from __future__ import annotations
@@ -15,14 +17,14 @@ from dataclasses import dataclass, field
 from script_runner.config import constants as c
 from script_runner.exceptions import DirectiveError
 
-# key -> (what it takes, example) — also the README's table and `script-runner lint --help`.
+# key -> (what it takes, example) — also docs/reference/directives.md (generated) and `script-runner --help`.
 KEYS: dict[str, tuple[str, str]] = {
     "cpu": ("cpu request and limit, a Kubernetes quantity", "cpu=500m"),
     "memory": ("memory request and limit", "memory=1Gi"),
     "ephemeral_storage": ("scratch disk for the work dir and /tmp", "ephemeral_storage=2Gi"),
     "timeout": ("longest run once started (pod activeDeadlineSeconds)", "timeout=30m"),
     "start_timeout": ("longest wait for the pod to start (scheduling, image pull)", "start_timeout=10m"),
-    "retries": ("Airflow retries for this script", "retries=3"),
+    "retries": ("failed attempts retried (evictions and preemptions are not counted)", "retries=3"),
     "retry_delay": ("first retry delay; doubles each retry (exponential backoff)", "retry_delay=2m"),
     "service_account": (
         "the script's identity, from the allowlist: a Kubernetes service account (Workload Identity), or "
@@ -114,6 +116,25 @@ def header_lines(text: str) -> list[tuple[int, str]]:
     return out
 
 
+def late_directives(text: str) -> list[tuple[int, str]]:
+    """``# runner:`` lines after the first command, within the first ``HEADER_LINES`` lines.
+
+    They are not read as directives (the header ends at the first command), so a script that has one would
+    run with settings its author did not mean: discovery and ``lint`` refuse it instead.
+    """
+    out: list[tuple[int, str]] = []
+    started = False
+    for number, line in enumerate(text.splitlines(), start=1):
+        if number > c.HEADER_LINES:
+            break
+        stripped = line.strip()
+        if not started:
+            started = bool(stripped) and not stripped.startswith("#")
+        elif is_directive_line(stripped):
+            out.append((number, stripped))
+    return out
+
+
 def parse_directives(script: str, text: str, *, errors: list[DirectiveError] | None = None) -> RawDirectives:
     """Parse the ``# runner:`` lines of a script's header.
 
@@ -125,7 +146,8 @@ def parse_directives(script: str, text: str, *, errors: list[DirectiveError] | N
         (only when ``errors`` is None).
     """
     raw = RawDirectives()
-    for number, line in header_lines(text):
+    head = header_lines(text)
+    for number, line in head:
         if not is_directive_line(line):
             continue
         body = line.lstrip("#").strip()[len(c.DIRECTIVE_PREFIX) :]
@@ -143,19 +165,69 @@ def parse_directives(script: str, text: str, *, errors: list[DirectiveError] | N
                 ),
             )
             continue
-        in_schedule = False
-        for token in tokens:
-            if in_schedule and "=" not in token:  # schedule=0 6 * * 1: cron fields are the next tokens
-                raw.values["schedule"] += " " + token
-                continue
-            in_schedule = False
-            try:
-                _add_token(raw, script=script, line=number, token=token)
-            except DirectiveError as err:
-                _report(errors, err)
-                continue
-            in_schedule = token.partition("=")[0].strip().lower() == "schedule"
+        _add_tokens(raw, tokens, script=script, line=number, errors=errors)
+    for number, _ in late_directives(text):
+        _report(
+            errors,
+            DirectiveError(
+                script=script,
+                line=number,
+                message=f"# {c.DIRECTIVE_PREFIX} line after the first command (line {len(head) + 1}): "
+                "the runner reads directives only from the header, so these settings would be ignored",
+                fix="move the line into the header, before the first command",
+            ),
+        )
     return raw
+
+
+def _add_tokens(
+    raw: RawDirectives, tokens: list[str], *, script: str, line: int, errors: list[DirectiveError] | None
+) -> None:
+    """Add one line's tokens; a bare word after ``key=value`` is a value with an unquoted space."""
+    in_schedule = False
+    previous = ""
+    for token in tokens:
+        if in_schedule and "=" not in token:  # schedule=0 6 * * 1: cron fields are the next tokens
+            raw.values["schedule"] += " " + token
+            continue
+        in_schedule = False
+        try:
+            if "=" not in token and previous:
+                raise _unquoted_space(previous, token, script=script, line=line)
+            _add_token(raw, script=script, line=line, token=token)
+        except DirectiveError as err:
+            _report(errors, err)
+            previous = ""
+            continue
+        previous = token
+        in_schedule = token.partition("=")[0].strip().lower() == "schedule"
+
+
+# Keys whose values are durations: a space in one ("1 hour") is a unit written apart, not a quoting slip.
+_DURATION_KEYS = {"timeout", "start_timeout", "retry_delay"}
+_UNITS = {"second": "s", "sec": "s", "s": "s", "minute": "m", "min": "m", "m": "m", "hour": "h", "hr": "h"}
+_UNITS |= {"h": "h", "day": "d", "d": "d"}
+
+
+def _unquoted_space(previous: str, word: str, *, script: str, line: int) -> DirectiveError:
+    """The error for ``env=GREETING=hi there`` or ``timeout=1 hour``: a value split at a space."""
+    key, _, value = previous.partition("=")
+    key = ALIASES.get(key.strip().lower(), key.strip().lower())
+    if key in _DURATION_KEYS:
+        unit = _UNITS.get(word.lower().rstrip("s") or "s")
+        example = f"{value}{unit}" if unit and value.isdigit() else "1h30m"
+        return DirectiveError(
+            script=script,
+            line=line,
+            message=f"{key}={value} {word}: a duration has no spaces ({word!r} is read as another directive)",
+            fix=f"write {key}={example} (forms: 90s, 30m, 1h30m, 2d)",
+        )
+    return DirectiveError(
+        script=script,
+        line=line,
+        message=f"{word!r} is not key=value: the value of {key}= ends at the space before it",
+        fix=f'quote values with spaces: {key}="{value} {word}"',
+    )
 
 
 def _report(errors: list[DirectiveError] | None, err: DirectiveError) -> None:

@@ -18,7 +18,7 @@ from script_runner.discover import dependencies
 from script_runner.discover.content import header_text
 from script_runner.discover.directives import parse_directives
 from script_runner.discover.header_cache import HeaderCache, directive_text
-from script_runner.discover.resolve import resolve
+from script_runner.discover.resolve import resolve_all
 from script_runner.discover.selection import Selector, parse_runnerignore
 from script_runner.discover.sources import make_source
 from script_runner.discover.spec import Rejected, ScriptObject, spec_to_xcom
@@ -93,7 +93,9 @@ def discover(
     result.cache_hits = cache.hits
     cache.save({o.md5 for o in selected if o.md5})
     for rej in result.rejected:
-        log.warning("rejected %s: %s (fix: %s)", rej.path, rej.reason, rej.fix)
+        for problem in rej.problems():
+            where = f" line {problem.line}" if problem.line else ""
+            log.warning("rejected %s%s: %s (fix: %s)", rej.path, where, problem.message, problem.fix)
     return result
 
 
@@ -194,7 +196,7 @@ class _Planner:
 
     def __init__(self, settings: RunnerSettings) -> None:
         self.settings = settings
-        self._memo: dict[tuple[str, str, tuple[str, ...]], dict[str, Any] | DirectiveError] = {}
+        self._memo: dict[tuple[str, str, tuple[str, ...]], dict[str, Any] | list[DirectiveError]] = {}
 
     def __call__(self, obj: ScriptObject, text: str) -> dict[str, Any] | Rejected:
         # What a header may name depends on the script's folder (identity_bindings): memo by both.
@@ -207,17 +209,17 @@ class _Planner:
         outcome = self._memo.get(key)
         if outcome is None:
             outcome = self._memo[key] = self._resolve(text, obj.path)
-        if isinstance(outcome, DirectiveError):
-            return Rejected(
-                path=obj.path, uri=obj.uri, reason=outcome.message, line=outcome.line, fix=outcome.fix
-            )
+        if isinstance(outcome, list):
+            return Rejected.from_errors(obj, outcome)
         return {**_object_wire(obj), **outcome}
 
-    def _resolve(self, text: str, path: str) -> dict[str, Any] | DirectiveError:
-        try:
-            spec = resolve(ScriptObject(path=path, uri=""), parse_directives("", text), self.settings)
-        except DirectiveError as err:
-            return err
+    def _resolve(self, text: str, path: str) -> dict[str, Any] | list[DirectiveError]:
+        """The wire form without the object's fields, or every problem of the header (as lint finds)."""
+        errors: list[DirectiveError] = []
+        raw = parse_directives("", text, errors=errors)
+        spec, more = resolve_all(ScriptObject(path=path, uri=""), raw, self.settings)
+        if errors or spec is None:
+            return sorted(errors + more, key=lambda e: e.line or 0)
         return {k: v for k, v in spec_to_xcom(spec).items() if k not in _OBJECT_FIELDS}
 
 

@@ -5,10 +5,10 @@ Safe to reuse because the key is the object's content hash: the same md5 means t
 *input* is cached, never a decision: every run parses and authorizes each header against the current
 settings (allowlists, caps, reserved names, faults), so nothing read back from storage can grant a script
 an image, an identity or an environment. The cache object lives under ``<state_root>/cache/``, which only
-the Airflow identity may write (README, "Security"); even so, a forged entry could at most give a script
-other directives that the settings allow.
+the Airflow identity may write (docs/operator-guide.md, "Security"); even so, a forged entry could at most
+give a script other directives that the settings allow.
 
-One object, ``<name>``: ``{"version": 5, "entries": {md5: directive text}}``. A lost, old or corrupt cache
+One object, ``<name>``: ``{"version": 6, "entries": {md5: directive text}}``. A lost, old or corrupt cache
 only costs reading the headers again.
 """
 
@@ -18,22 +18,30 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
-from script_runner.discover.directives import header_lines, is_directive_line
+from script_runner.discover.directives import header_lines, is_directive_line, late_directives
 
 if TYPE_CHECKING:
     from google.cloud.storage import Client
 
 log = logging.getLogger(__name__)
 # 5: directive lines only, no plans (4 stored resolved plans, which were trusted when read back: gone).
-_VERSION = 5
+# 6: also the directive lines after the first command (an error), behind a ":" at the first command's line.
+_VERSION = 6
 
 
 def directive_text(header: str) -> str:
     """The ``# runner:`` lines of a header's comment block, other lines blanked (line numbers are kept for
     error messages). Scripts whose directives are the same share one text, so discovery resolves each
-    distinct text once per run.
+    distinct text once per run. ``# runner:`` lines after the first command are kept too, behind a ``:`` at
+    the first command's line, so that parsing the text finds them late, as in the script.
     """
     lines = [line if is_directive_line(line) else "" for _, line in header_lines(header)]
+    late = late_directives(header)
+    if late:
+        lines.append(":")
+        for number, line in late:
+            lines.extend([""] * (number - 1 - len(lines)))
+            lines.append(line)
     while lines and not lines[-1]:
         lines.pop()
     return "\n".join(lines)

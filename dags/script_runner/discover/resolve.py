@@ -17,7 +17,7 @@ from script_runner.discover.resolve_attempts import AttemptChecks
 from script_runner.discover.resolve_identity import IdentityChecks
 from script_runner.discover.resolve_order import OrderChecks
 from script_runner.discover.resolve_resources import ResourceChecks
-from script_runner.discover.spec import ScriptSpec
+from script_runner.discover.spec import Finding, ScriptSpec
 
 if TYPE_CHECKING:
     from script_runner.config.settings import RunnerSettings
@@ -92,6 +92,7 @@ def _build(
         memory=format_bytes(memory),
         env=dict(raw.env),
         notes=notes,
+        warnings=[Finding(line=line, message=msg, fix=fix) for line, msg, fix in r.warnings],
         **{**fields, "retry_on": fields["retry_on"] or None},
     )
     return spec, []

@@ -27,6 +27,8 @@ class ResolverCore:
         self.script, self.raw, self.s = script, raw, settings
         self.collect = collect
         self.errors: list[DirectiveError] = []
+        # Valid but likely not meant (memory=1G): (line, message, fix); the script still runs.
+        self.warnings: list[tuple[int | None, str, str]] = []
 
     def attempt(self, check: Callable[..., _T], *args: Any) -> _T | None:
         """Run one check; a problem is raised, or recorded (None returned) when collecting."""
@@ -42,6 +44,10 @@ class ResolverCore:
         if not message.startswith(f"{key}="):
             message = f"{key}: {message}"  # always name the directive, whatever the parser said
         return DirectiveError(script=self.script, line=self.raw.lines.get(key), message=message, fix=fix)
+
+    def warn(self, key: str, message: str, fix: str) -> None:
+        """Record a warning about ``key``'s directive (the script is not rejected for it)."""
+        self.warnings.append((self.raw.lines.get(key), message, fix))
 
     def value(self, key: str, default: str) -> str:
         return self.raw.values.get(key, default)

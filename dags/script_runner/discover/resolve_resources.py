@@ -8,11 +8,16 @@ Each is parsed, held to its cap in the settings, and refused above what the plat
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from script_runner.config.platform_rules import PLATFORM_MAX, PLATFORM_NAMES, platform_of
 from script_runner.config.units import format_bytes, parse_bytes, parse_cpu
 from script_runner.discover.resolve_core import ResolverCore
+
+# Kubernetes' decimal suffixes (k, M, G, ...): 10^3, 10^6, 10^9 bytes; the binary ones end with "i".
+_DECIMAL = re.compile(r"^(\d+)([kKMGTPE])$")
+_POWERS = {"k": 3, "K": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -50,6 +55,7 @@ class ResourceChecks(ResolverCore):
                 f"ask for at most memory={self.s.max_memory} or raise max_memory in the settings",
             )
         self.platform_max("memory", text, memory, parse_bytes)
+        self.decimal_unit("memory", text)
         return memory
 
     def storage(self) -> str:
@@ -65,7 +71,23 @@ class ResourceChecks(ResolverCore):
                 "ask for less or raise max_ephemeral_storage",
             )
         self.platform_max("ephemeral_storage", text, amount, parse_bytes)
+        self.decimal_unit("ephemeral_storage", text)
         return format_bytes(amount)
+
+    def decimal_unit(self, key: str, text: str) -> None:
+        """Warn about a decimal suffix written in the directive (``1G`` is 10^9 bytes, ``1Gi`` is 2^30)."""
+        if key not in self.raw.values:
+            return
+        match = _DECIMAL.match(text.strip())
+        if match:
+            number, unit = match.groups()
+            power, binary = _POWERS[unit], unit.upper() + "i"
+            amount = f"10^{power}" if number == "1" else f"{number}x10^{power}"
+            self.warn(
+                key,
+                f"{key}={text} means {amount} bytes ({unit} is a decimal unit), not {number}{binary}",
+                f"write {key}={number}{binary}, or {key}={int(number) * 10**power} if you mean {amount}",
+            )
 
     def platform_max(self, key: str, text: str, amount: Decimal, parse: Callable[[str], Decimal]) -> None:
         """Refuse a value above what the platform supports (it refuses such a pod instead of bending it)."""

@@ -98,8 +98,7 @@ class GcsSource(Source):
             ]
         except Exception as exc:
             raise DiscoveryError(
-                f"cannot list gs://{self.bucket_name}/{self.prefix}: {exc} (fix: check the bucket name in "
-                "the source setting and that the Airflow identity has storage.objects.list on it)"
+                f"cannot list gs://{self.bucket_name}/{self.prefix}: {exc} (fix: {_list_fix(exc)})"
             ) from exc
         return sorted(out, key=lambda o: o.path)
 
@@ -193,6 +192,21 @@ def make_source(settings: RunnerSettings, client: Client | None) -> Source:
     if settings.source_scheme == "file":
         return FileSource(settings)
     return GcsSource(settings, client)
+
+
+def _list_fix(exc: Exception) -> str:
+    """The fix for a listing that failed: credentials missing here (a laptop), or the identity's access."""
+    from google.auth.exceptions import DefaultCredentialsError
+
+    if isinstance(exc, DefaultCredentialsError):
+        return (
+            "no Google credentials here: on your machine run `gcloud auth application-default login` "
+            "(or set GOOGLE_APPLICATION_CREDENTIALS); on Airflow, the environment's service account is used"
+        )
+    return (
+        "check the bucket name in the source setting and that the identity listing it (yours for "
+        "`script-runner plan`, the Airflow identity in a run) has storage.objects.list on it"
+    )
 
 
 def default_client() -> Client:

@@ -29,6 +29,17 @@ class ScriptObject:
     updated: str = ""
 
 
+class Finding(BaseModel):
+    """One problem of a script's header: a further rejection reason, or a warning about a directive that
+    is valid but likely not what its author meant (``memory=1G`` is 10^9 bytes)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    line: int | None = None
+    message: str
+    fix: str
+
+
 class ScriptSpec(BaseModel):
     """One script, ready to launch. Small on purpose: it travels through XCom once per script."""
 
@@ -66,6 +77,8 @@ class ScriptSpec(BaseModel):
     after_tasks: dict[str, tuple[str, int]] = Field(default_factory=dict)
     schedule: str | None = None
     notes: list[str] = Field(default_factory=list)
+    # Shown by lint (as warnings) and plan; the script still runs.
+    warnings: list[Finding] = Field(default_factory=list)
 
 
 class Rejected(BaseModel):
@@ -78,11 +91,26 @@ class Rejected(BaseModel):
     reason: str
     line: int | None = None
     fix: str = ""
+    # The header's other problems (discovery and lint report them all, not only the first).
+    more: list[Finding] = Field(default_factory=list)
 
     @classmethod
     def from_error(cls, obj: ScriptObject, err: DirectiveError) -> Rejected:
         """Build from a directive error."""
         return cls(path=obj.path, uri=obj.uri, reason=err.message, line=err.line, fix=err.fix)
+
+    @classmethod
+    def from_errors(cls, obj: ScriptObject, errors: list[DirectiveError]) -> Rejected:
+        """Build from every problem of a header: the first as the reason, the others in ``more``."""
+        first, *rest = errors
+        more = [Finding(line=e.line, message=e.message, fix=e.fix) for e in rest]
+        return cls(
+            path=obj.path, uri=obj.uri, reason=first.message, line=first.line, fix=first.fix, more=more
+        )
+
+    def problems(self) -> list[Finding]:
+        """Every problem, the reason first."""
+        return [Finding(line=self.line, message=self.reason, fix=self.fix), *self.more]
 
 
 def spec_to_xcom(spec: ScriptSpec) -> dict[str, Any]:

@@ -27,7 +27,6 @@ def test_directives_full_header_resolves() -> None:
         '# runner: env="GREETING=hello world" env=TARGET=prod needs=gs://b/out/:write oom_retry=true\n'
         "# runner: fail_on=2,3 skip_on=10 start_timeout=90s retry_delay=5s\n"
         "set -e\n"
-        "# runner: cpu=4   <- after the first command: ignored\n"
     )
     assert (spec.cpu, spec.memory, spec.timeout, spec.retries) == ("250m", "1Gi", 1800, 3)
     assert spec.env == {"GREETING": "hello world", "TARGET": "prod"}
@@ -227,3 +226,109 @@ def test_directives_env_and_secret_variable_name_errors_keep_their_wording(
     with pytest.raises(DirectiveError) as info:
         parse_directives("x.sh", f"# runner: {token}\n")
     assert (info.value.message, info.value.fix) == (message, fix)
+
+
+@pytest.mark.parametrize(
+    ("header", "line"),
+    [
+        pytest.param("#!/bin/bash\nset -e\n# runner: memory=2Gi\necho hi\n", 3, id="after-set-e"),
+        pytest.param(
+            "#!/bin/bash\n# runner: cpu=1\nset -Eeuo pipefail\n\n  # runner: memory=2Gi\n", 5, id="indented"
+        ),
+    ],
+)
+def test_directives_line_after_the_first_command_is_an_error(header: str, line: int) -> None:
+    with pytest.raises(DirectiveError) as info:
+        parse_directives("x.sh", header)
+    assert info.value.line == line
+    assert "after the first command" in info.value.message
+    assert "would be ignored" in info.value.message
+    assert info.value.fix == "move the line into the header, before the first command"
+
+
+def test_directives_late_line_survives_the_header_cache_text() -> None:
+    from script_runner.discover.header_cache import directive_text
+
+    text = directive_text("#!/bin/bash\n# runner: cpu=1\n# a comment\nset -e\n# runner: memory=2Gi\necho\n")
+    errors: list[DirectiveError] = []
+    raw = parse_directives("x.sh", text, errors=errors)
+    assert raw.values == {"cpu": "1"}
+    assert [(e.line, e.message.split(":")[0]) for e in errors] == [(5, "# runner")]
+    assert "(line 4)" in errors[0].message
+
+
+def test_directives_comment_mentioning_runner_after_code_is_not_a_directive() -> None:
+    assert parse_directives("x.sh", "#!/bin/bash\necho hi\n# the runner runs this daily\n").values == {}
+
+
+@pytest.mark.parametrize(
+    ("line", "message", "fix"),
+    [
+        pytest.param(
+            "env=GREETING=hi there",
+            "'there' is not key=value: the value of env= ends at the space before it",
+            'quote values with spaces: env="GREETING=hi there"',
+            id="env",
+        ),
+        pytest.param(
+            "timeout=1 hour",
+            "timeout=1 hour: a duration has no spaces ('hour' is read as another directive)",
+            "write timeout=1h (forms: 90s, 30m, 1h30m, 2d)",
+            id="timeout-hour",
+        ),
+        pytest.param(
+            "retry_delay=90 seconds",
+            "retry_delay=90 seconds: a duration has no spaces ('seconds' is read as another directive)",
+            "write retry_delay=90s (forms: 90s, 30m, 1h30m, 2d)",
+            id="retry-delay-seconds",
+        ),
+        pytest.param(
+            "start_timeout=soon please",
+            "start_timeout=soon please: a duration has no spaces ('please' is read as another directive)",
+            "write start_timeout=1h30m (forms: 90s, 30m, 1h30m, 2d)",
+            id="duration-other-word",
+        ),
+    ],
+)
+def test_directives_value_with_an_unquoted_space_names_the_fix(line: str, message: str, fix: str) -> None:
+    errors: list[DirectiveError] = []
+    parse_directives("x.sh", f"# runner: {line}\n", errors=errors)
+    assert [(e.message, e.fix) for e in errors] == [(message, fix)]
+
+
+def test_directives_quoted_value_with_spaces_is_fine() -> None:
+    assert parse_directives("x.sh", '# runner: env="GREETING=hi there"\n').env == {"GREETING": "hi there"}
+
+
+@pytest.mark.parametrize(
+    ("directive", "message", "fix"),
+    [
+        pytest.param(
+            "memory=1G",
+            "memory=1G means 10^9 bytes (G is a decimal unit), not 1Gi",
+            "write memory=1Gi, or memory=1000000000 if you mean 10^9",
+            id="1G",
+        ),
+        pytest.param(
+            "memory=512M",
+            "memory=512M means 512x10^6 bytes (M is a decimal unit), not 512Mi",
+            "write memory=512Mi, or memory=512000000 if you mean 512x10^6",
+            id="512M",
+        ),
+        pytest.param(
+            "ephemeral_storage=2G",
+            "ephemeral_storage=2G means 2x10^9 bytes (G is a decimal unit), not 2Gi",
+            "write ephemeral_storage=2Gi, or ephemeral_storage=2000000000 if you mean 2x10^9",
+            id="storage",
+        ),
+    ],
+)
+def test_directives_decimal_memory_unit_is_a_warning_not_a_rejection(
+    directive: str, message: str, fix: str
+) -> None:
+    spec = plan(f"# runner: {directive}\n")
+    assert [(w.line, w.message, w.fix) for w in spec.warnings] == [(1, message, fix)]
+
+
+def test_directives_binary_memory_unit_gives_no_warning() -> None:
+    assert plan("# runner: memory=1Gi ephemeral_storage=2Gi\n").warnings == []

@@ -230,7 +230,7 @@ def test_discover_authorizes_a_forged_header_against_the_current_settings(
         _md5(other): "\n# runner: service_account=cluster-admin-sa",
         _md5(third): "\n# runner: env=LD_PRELOAD=/tmp/evil.so",
     }
-    _forge(gcs_client, bucket.name, name, {"version": 5, "entries": forged})
+    _forge(gcs_client, bucket.name, name, {"version": 6, "entries": forged})
     s = settings_for(bucket.name, SCRIPT_RUNNER_SERVICE_ACCOUNT_ALLOWLIST='["reader"]')
     result = discover(s, client=gcs_client, cache=HeaderCache(gcs_client, bucket=bucket.name, name=name))
     assert result.specs == []

@@ -40,7 +40,7 @@ from script_runner.run.attempts import (
     timeout_behind,
 )
 from script_runner.run.history import ChecksTryHistory
-from script_runner.run.ledger import Ledger
+from script_runner.run.ledger import Ledger, ledger_for_connection
 from script_runner.run.policy import Action, Outcome, Status, classify
 from script_runner.run.usage import read_pod_usage
 from script_runner.run.verdicts import RecordsVerdicts
@@ -106,10 +106,9 @@ class ScriptPodOperator(  # type: ignore[misc]
         bucket = self.runner_settings.effective_state_bucket
         if not bucket:
             return None
-        from airflow.providers.google.cloud.hooks.gcs import GCSHook
-
-        client = GCSHook(gcp_conn_id=self.runner_settings.gcp_conn_id).get_conn()
-        return Ledger(client, bucket=bucket, root=self.runner_settings.state_root)
+        return ledger_for_connection(
+            self.runner_settings.gcp_conn_id, bucket=bucket, root=self.runner_settings.state_root
+        )
 
     # -- launch -------------------------------------------------------------------------------------
     def execute(self, context: Any) -> Any:

@@ -41,6 +41,7 @@ from script_runner.run.attempts import (
 )
 from script_runner.run.history import ChecksTryHistory
 from script_runner.run.ledger import Ledger, ledger_for_connection
+from script_runner.run.pod_logs import CatchUpPodManager
 from script_runner.run.policy import Action, Outcome, Status, classify
 from script_runner.run.usage import read_pod_usage
 from script_runner.run.verdicts import RecordsVerdicts
@@ -109,6 +110,11 @@ class ScriptPodOperator(  # type: ignore[misc]
         return ledger_for_connection(
             self.runner_settings.gcp_conn_id, bucket=bucket, root=self.runner_settings.state_root
         )
+
+    @cached_property
+    def pod_manager(self) -> CatchUpPodManager:
+        """KPO's pod manager, which also reads the end of a log whose stream broke (see pod_logs)."""
+        return CatchUpPodManager(kube_client=self.client, callbacks=self.callbacks)
 
     # -- launch -------------------------------------------------------------------------------------
     def execute(self, context: Any) -> Any:

@@ -13,7 +13,10 @@ ROOT = Path(__file__).resolve().parents[3]
 # then the DAG file is parsed; print what that parse added.
 WARM_PARSE = """
 import json, runpy, sys
-import airflow.sdk
+try:
+    import airflow.sdk  # Airflow 3
+except ImportError:
+    import airflow.models  # Airflow 2
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 before = set(sys.modules)
 runpy.run_path(sys.argv[1])

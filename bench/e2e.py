@@ -29,6 +29,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench.quiet import after as after_run
+from bench.quiet import wait_quiet
 from local import config, stack
 from local.airflow_client import AirflowClient
 
@@ -177,13 +179,9 @@ def compare(
         dags = [(OURS, {"rerun": True}), *([(NAIVE, {})] if naive else []), (BARE_KPO, {})]
         for _ in range(repeats):
             for dag_id, conf in dags:
-                load_before = os.getloadavg()[0]
+                seen = wait_quiet()  # issue 26 goal 5: each timed run starts on a quiet machine
                 row = run_and_time(client, dag_id, conf)
-                row.update(
-                    kubelet=mode,
-                    scripts=count,
-                    load_avg_1m=[round(load_before, 1), round(os.getloadavg()[0], 1)],
-                )
+                row.update(kubelet=mode, scripts=count, **after_run(seen))
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     return rows

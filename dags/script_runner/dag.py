@@ -46,8 +46,8 @@ def build_dag(dag_id: str = c.DAG_ID, *, params: bool = True) -> DAG:
     :param params: give the DAG its run params (the trigger form); False only to measure their parse cost.
     """
     shape = parse_time_settings()
-    # 0 (unset): enough shards for the default max_scripts under Airflow's max_map_length (10 by default).
-    shards = shape["shards"] or default_shards(max_map_length())
+    # 0 (unset): one run task, or enough for SCRIPT_RUNNER_MAX_SCRIPTS under Airflow's max_map_length.
+    shards = shape["shards"] or default_shards(max_map_length(), shape["max_scripts"] or None)
     raw_schedule = os.environ.get(c.ENV_PREFIX + "SCHEDULE", "@daily").strip()
     # "none"/"" mean: only manual or API triggers (the local stack and tests use this).
     cron = None if raw_schedule.lower() in ("", "none", "null") else raw_schedule

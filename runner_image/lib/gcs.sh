@@ -29,12 +29,20 @@ _runner_gcs_token() {
 
 # _runner_pod_token: set the caller's local _RUNNER_TOKEN ("" when no auth is needed: an emulator without a
 #   token file). The token comes from RUNNER_ACCESS_TOKEN_FILE, else the metadata server (GCE_METADATA_HOST,
-#   default metadata.google.internal; with an emulator only when GCE_METADATA_HOST is set).
+#   default metadata.google.internal; with an emulator only when GCE_METADATA_HOST is set). A metadata
+#   token is kept in this shell (not exported, so not in the script's environment) while it has more than
+#   RUNNER_TOKEN_REFRESH_MARGIN (300) seconds left: the entrypoint's calls before the script (auth check,
+#   fetch, done-marker check) and its done-marker write ask the metadata server once, not four times.
 #   Returns 0; 77 when the identity is not configured or denied (no token file, 403/404 from the metadata
 #   server: no Google service account bound); 75 when the metadata server is unavailable. Logs the reason.
 _runner_pod_token() {
-  local host tmp code body
+  local host tmp code body expires=""
   _RUNNER_TOKEN=""
+  if [[ -n "${_RUNNER_POD_TOKEN:-}" ]] &&
+    ((_RUNNER_POD_TOKEN_UNTIL - EPOCHSECONDS > ${RUNNER_TOKEN_REFRESH_MARGIN:-300})); then
+    _RUNNER_TOKEN="${_RUNNER_POD_TOKEN}"
+    return 0
+  fi
   if [[ -n "${RUNNER_ACCESS_TOKEN_FILE:-}" ]]; then
     if [[ -r "${RUNNER_ACCESS_TOKEN_FILE}" ]]; then
       _RUNNER_TOKEN="$(tr -d ' \r\n' <"${RUNNER_ACCESS_TOKEN_FILE}")"
@@ -53,13 +61,19 @@ _runner_pod_token() {
     "http://${host}/computeMetadata/v1/instance/service-accounts/default/token" 2>/dev/null)" || true
   code="${code:-000}"
   if [[ "${code}" == 200 ]]; then
-    _RUNNER_TOKEN="$(jq -r '.access_token // empty' "${tmp}" 2>/dev/null || true)"
+    read -r expires _RUNNER_TOKEN < <(jq -r '"\(.expires_in // 0) \(.access_token // "")"' "${tmp}" 2>/dev/null || true)
+  fi
+  if [[ -n "${_RUNNER_TOKEN}" && "${_RUNNER_TOKEN}" != *[\"\\]* ]]; then
+    rm -f "${tmp}"
+    _RUNNER_POD_TOKEN=""
+    if [[ "${expires}" =~ ^[0-9]+$ ]]; then
+      _RUNNER_POD_TOKEN="${_RUNNER_TOKEN}"
+      _RUNNER_POD_TOKEN_UNTIL=$((EPOCHSECONDS + expires))
+    fi
+    return 0
   fi
   body="$(head -c 200 "${tmp}" | tr -d '\r\n"')"
   rm -f "${tmp}"
-  if [[ -n "${_RUNNER_TOKEN}" && "${_RUNNER_TOKEN}" != *[\"\\]* ]]; then
-    return 0
-  fi
   _RUNNER_TOKEN=""
   case "${code}" in
     403 | 404)
@@ -92,6 +106,7 @@ _runner_gcs_request() {
       _RUNNER_HTTP="$(curl -sS --max-time "${RUNNER_GCS_TIMEOUT:-60}" -o "${out}" -w '%{http_code}' "$@")" || true
     fi
     _RUNNER_HTTP="${_RUNNER_HTTP:-000}"
+    [[ "${_RUNNER_HTTP}" != 401 ]] || _RUNNER_POD_TOKEN=""  # a kept token that no longer works: ask again
     case "${_RUNNER_HTTP}" in
       000 | 408 | 429 | 5??) rc="${RUNNER_EXIT_TEMPFAIL}" ;;
     esac

@@ -9,6 +9,8 @@ import http.server, sys
 status, body = int(sys.argv[2]), sys.argv[3].encode()
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
+        if len(sys.argv) > 4:
+            open(sys.argv[4], "a").write(self.path + "\n")
         ok = self.headers.get("Metadata-Flavor") == "Google"
         self.send_response(status if ok else 403); self.send_header("Content-Length", str(len(body)))
         self.end_headers(); self.wfile.write(body)
@@ -30,11 +32,12 @@ teardown() {
   fi
 }
 
-# metadata_stub STATUS BODY: start the metadata stand-in and point GCE_METADATA_HOST at it.
+# metadata_stub STATUS BODY: start the metadata stand-in and point GCE_METADATA_HOST at it. Each request's
+#   path is appended to ${BATS_TEST_TMPDIR}/metadata.requests.
 metadata_stub() {
   local port i
   port="$(_common_free_port)"
-  "${BATS_REPO_ROOT}/.venv/bin/python" -c "${_METADATA_STUB}" "${port}" "$1" "$2" >/dev/null 2>&1 &
+  "${BATS_REPO_ROOT}/.venv/bin/python" -c "${_METADATA_STUB}" "${port}" "$1" "$2" "${BATS_TEST_TMPDIR}/metadata.requests" >/dev/null 2>&1 &
   echo $! >"${BATS_TEST_TMPDIR}/metadata.pid"
   for ((i = 0; i < 100; i++)); do
     (: </dev/tcp/127.0.0.1/"${port}") 2>/dev/null && break
@@ -419,4 +422,22 @@ SCRIPT
   refute_grep 'local-token-reader'
   # (the reader may not write the done-marker: logged, the script's success stands)
   grep -q 'done-marker=not-written' <<<"${output}"
+}
+
+@test "the entrypoint asks the metadata server for a token once for its GCS calls, while it has time left" {
+  upload "data/${BATS_TEST_NUMBER}.sh" 'echo ran-it'
+  use_gcs "data/${BATS_TEST_NUMBER}.sh"
+  STORAGE_EMULATOR_HOST="$(cat "${BATS_FILE_TMPDIR}/iam.url")"
+  metadata_stub 200 '{"access_token": "local-token-writer", "expires_in": 3599, "token_type": "Bearer"}'
+  run "${ENTRY}"
+  [ "${status}" -eq 0 ]
+  grep -q '^ran-it$' <<<"${output}"
+  refute_grep 'done-marker=not-written'
+  # the auth check, the fetch, the done-marker check and the done-marker write: one token
+  [ "$(grep -c '/token$' "${BATS_TEST_TMPDIR}/metadata.requests")" -eq 1 ]
+  # a token with less than the margin left is asked for again at every call
+  : >"${BATS_TEST_TMPDIR}/metadata.requests"
+  RUNNER_TOKEN_REFRESH_MARGIN=4000 RUNNER_RUN_ID="other-${BATS_TEST_NUMBER}" RUNNER_RERUN=true run "${ENTRY}"
+  [ "${status}" -eq 0 ]
+  [ "$(grep -c '/token$' "${BATS_TEST_TMPDIR}/metadata.requests")" -eq 4 ]
 }

@@ -123,8 +123,8 @@ def parse_time_settings(environ: Mapping[str, str] | None = None) -> dict[str, i
     """The few settings that shape the DAG itself, from the environment only (no I/O at parse time).
 
     ``SCRIPT_RUNNER_SHARDS``: mapped run tasks, each maps up to Airflow's max_map_length scripts; 0 when
-    unset (the DAG then has enough for the default max_scripts:
-    :func:`script_runner.discover.shards.default_shards`).
+    unset: the DAG then has one, or as many as ``SCRIPT_RUNNER_MAX_SCRIPTS`` needs when that is set
+    here (:func:`script_runner.discover.shards.default_shards`; 0 when unset).
     ``SCRIPT_RUNNER_MAX_RETRIES``: the Airflow retries ceiling; each script's own ``retries`` is enforced
     by the operator under it. ``SCRIPT_RUNNER_RETRY_DELAY``: first retry delay (doubles each retry).
     """
@@ -132,6 +132,7 @@ def parse_time_settings(environ: Mapping[str, str] | None = None) -> dict[str, i
     out = {}
     for key, default, low, high in (
         ("SHARDS", "0", 0, 64),
+        ("MAX_SCRIPTS", "0", 0, 1_000_000),
         ("MAX_RETRIES", "5", 0, 20),
         ("RETRY_DELAY", "10", 0, 86400),
     ):

@@ -88,7 +88,8 @@ def discover(
         raise TooManyScriptsError(
             f"{len(result.specs)} scripts found under {settings.source}, "
             f"above max_scripts={settings.max_scripts}; "
-            "nothing was launched (fix: raise max_scripts and SCRIPT_RUNNER_SHARDS, or split the folder)"
+            "nothing was launched (fix: raise max_scripts, best as SCRIPT_RUNNER_MAX_SCRIPTS in the Airflow "
+            "environment, which also gives the DAG enough run tasks; or split the folder)"
         )
     result.cache_hits = cache.hits
     cache.save({o.md5 for o in selected if o.md5})
@@ -249,9 +250,11 @@ def shard(
     capacity = shards * max_map_length
     if len(specs) > capacity:
         raise TooManyScriptsError(
-            f"{len(specs)} scripts do not fit in {shards} shard(s) of {max_map_length} (Airflow's "
-            f"max_map_length); nothing was launched (fix: set SCRIPT_RUNNER_SHARDS to at least "
-            f"{-(-len(specs) // max_map_length)} or raise [core] max_map_length)"
+            f"{len(specs)} scripts do not fit in {shards} run task(s) of {max_map_length} (Airflow's "
+            f"max_map_length); nothing was launched (fix: set SCRIPT_RUNNER_MAX_SCRIPTS={len(specs)} or "
+            f"more, or SCRIPT_RUNNER_SHARDS={-(-len(specs) // max_map_length)} or more, in the Airflow "
+            "environment: the DAG then has enough run tasks (its shape is read from the environment, never "
+            "the Variable); or raise [core] max_map_length)"
         )
     ordered = sorted(specs, key=lambda s: str(s["path"]))
     return [ordered[i * max_map_length : (i + 1) * max_map_length] for i in range(shards)]

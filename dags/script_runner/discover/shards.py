@@ -1,10 +1,14 @@
 """How many run tasks the DAG has and what they are called (the DAG's shape, decided at parse time).
 
-Airflow refuses to map one task over more than ``[core] max_map_length`` items (1 024 by default), so the
-scripts are split over several mapped run tasks. By default there are enough of them for ``max_scripts``
-(10 000 by default): no setting is needed to run 10 000 scripts. Discovery fills the shards in order, so
-a run with fewer scripts than one shard holds uses ``run_scripts`` only; the producer of shard 1 then
-skips, and with it, without running, every later producer and run task (:class:`ShardList`).
+Airflow refuses to map one task over more than ``[core] max_map_length`` items (1 024 by default). By
+default the DAG has one mapped run task, ``run_scripts``: an ordinary run's grid shows discover, the
+scripts and the report, and the scheduler handles no task that is always skipped. More scripts than one
+task maps need more run tasks (shards), each fed by a small producer task: the DAG has as many as
+``SCRIPT_RUNNER_MAX_SCRIPTS`` needs when that is set in the environment (the DAG's shape is decided at
+parse time, which reads no Variable), or ``SCRIPT_RUNNER_SHARDS``. Discovery fills the shards in order,
+so a run with fewer scripts than one shard holds uses ``run_scripts`` only; the producer of shard 1 then
+skips, and with it, without running, every later producer and run task (:class:`ShardList`). A run with
+more scripts than the shards hold fails in discover before anything is launched, naming the setting.
 No I/O here: the DAG file imports this module. (The task ids are in :mod:`script_runner.config.constants`.)
 """
 
@@ -16,8 +20,6 @@ from script_runner.config import constants as c
 from script_runner.config.compat import AirflowSkipException, BaseOperator
 from script_runner.config.constants import producer_task_id, run_task_id
 
-# The default max_scripts: what the default number of shards is sized for.
-DEFAULT_CAPACITY = 10_000
 MAX_SHARDS = 64
 
 
@@ -31,16 +33,18 @@ def max_map_length() -> int:
         return c.DEFAULT_MAX_MAP_LENGTH
 
 
-def default_shards(map_length: int, capacity: int = DEFAULT_CAPACITY) -> int:
-    """Shards that hold ``capacity`` scripts when each maps at most ``map_length``.
+def default_shards(map_length: int, capacity: int | None = None) -> int:
+    """Shards that hold ``capacity`` scripts when each maps at most ``map_length`` (one when None).
 
     :param map_length: Airflow's max_map_length.
-    :param capacity: scripts to hold (the default max_scripts).
+    :param capacity: scripts to hold (``SCRIPT_RUNNER_MAX_SCRIPTS`` from the environment); None: unset.
     """
+    if not capacity:
+        return 1
     return max(1, min(MAX_SHARDS, -(-capacity // max(1, map_length))))
 
 
-__all__ = ["DEFAULT_CAPACITY", "MAX_SHARDS", "ShardList", "default_shards", "max_map_length", "run_task_id"]
+__all__ = ["MAX_SHARDS", "ShardList", "default_shards", "max_map_length", "run_task_id"]
 
 
 class ShardList(BaseOperator):  # type: ignore[misc]

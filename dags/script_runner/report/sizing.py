@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from google.api_core.exceptions import NotFound, PreconditionFailed
-from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+from tenacity import retry, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from script_runner.config.units import format_bytes, format_cpu, parse_bytes, parse_cpu
 
@@ -226,7 +225,7 @@ class SizingHistory:
         return self._read()[0]
 
     @retry(
-        retry=retry_if_exception_type(PreconditionFailed),
+        retry=retry_if_exception(lambda exc: _is_precondition_failed(exc)),
         stop=stop_after_attempt(8),
         wait=wait_random_exponential(multiplier=0.05, max=1),
         reraise=True,
@@ -252,6 +251,8 @@ class SizingHistory:
         return history
 
     def _read(self) -> tuple[dict[str, list[dict[str, Any]]], int]:
+        from google.api_core.exceptions import NotFound
+
         blob = self.client.bucket(self.bucket).blob(self.name)
         try:
             data = json.loads(blob.download_as_bytes())
@@ -259,6 +260,13 @@ class SizingHistory:
             return {}, 0
         scripts = data.get("scripts") if isinstance(data, dict) else None
         return (scripts if isinstance(scripts, dict) else {}), int(blob.generation or 0)
+
+
+def _is_precondition_failed(exc: BaseException) -> bool:
+    """A concurrent report changed the history first (imported here: not at the DAG file's parse)."""
+    from google.api_core.exceptions import PreconditionFailed
+
+    return isinstance(exc, PreconditionFailed)
 
 
 def apply_sizing(

@@ -17,7 +17,6 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from google.api_core.exceptions import NotFound, PreconditionFailed
 from tenacity import (
     RetryCallState,
     RetryError,
@@ -28,7 +27,11 @@ from tenacity import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from google.cloud.storage import Client
+
+    from script_runner.run.gcs_write import GcsWriter
 
 log = logging.getLogger(__name__)
 # Actions after which a script's task ends: a task in a final state should have one of these last.
@@ -43,12 +46,37 @@ _RECORD = re.compile(r"^(?P<path>.+)/(?P<try>\d{5})-(?P<seq>\d{3})\.json$")
 
 
 class Ledger:
-    """Read and add attempt records under ``gs://<bucket>/<root>/ledger/<run id>/<script>/``."""
+    """Read and add attempt records under ``gs://<bucket>/<root>/ledger/<run id>/<script>/``.
 
-    def __init__(self, client: Client, *, bucket: str, root: str) -> None:
-        self.client = client
+    :param client: a storage client (reads, and writes when there is no ``writer``); or give ``connect``,
+        called for one the first time one is needed (a run task that only writes never imports it).
+    :param writer: writes records over plain HTTP (:mod:`script_runner.run.gcs_write`) instead of the client.
+    """
+
+    def __init__(
+        self,
+        client: Client | None = None,
+        *,
+        bucket: str,
+        root: str,
+        connect: Callable[[], Client] | None = None,
+        writer: GcsWriter | None = None,
+    ) -> None:
+        if client is None and connect is None:
+            raise ValueError("Ledger needs a storage client or a way to connect one")
+        self._client = client
+        self._connect = connect
+        self.writer = writer
         self.bucket = bucket
         self.root = root.strip("/")
+
+    @property
+    def client(self) -> Client:
+        """The storage client (connected on first use when built with ``connect``)."""
+        if self._client is None:
+            assert self._connect is not None
+            self._client = self._connect()
+        return self._client
 
     def object_name(self, run_id: str, path: str, *, try_number: int = 0, seq: int = 0) -> str:
         """The object of one attempt record of a script in a run.
@@ -81,15 +109,26 @@ class Ledger:
         try_number = record.get("try_number")
         number = try_number if isinstance(try_number, int) and try_number >= 0 else 0
         data = json.dumps(record)
-        bucket = self.client.bucket(self.bucket)
-        for seq in range(MAX_SEQ):
-            blob = bucket.blob(self.object_name(run_id, path, try_number=number, seq=seq))
-            try:
-                blob.upload_from_string(data, content_type="application/json", if_generation_match=0)
-            except PreconditionFailed:
-                continue
-            return
+        names = (self.object_name(run_id, path, try_number=number, seq=seq) for seq in range(MAX_SEQ))
+        create = self._create_plain if self.writer is not None else self._create_with_client
+        for name in names:
+            if create(name, data):
+                return
         raise RuntimeError(f"{MAX_SEQ} ledger records of {path} try {number} in {run_id}: none added")
+
+    def _create_plain(self, name: str, data: str) -> bool:
+        assert self.writer is not None
+        return self.writer.create(self.bucket, name, data.encode())
+
+    def _create_with_client(self, name: str, data: str) -> bool:
+        from google.api_core.exceptions import PreconditionFailed
+
+        blob = self.client.bucket(self.bucket).blob(name)
+        try:
+            blob.upload_from_string(data, content_type="application/json", if_generation_match=0)
+        except PreconditionFailed:
+            return False
+        return True
 
     def read_all(self, run_id: str) -> dict[str, list[dict[str, Any]]]:
         """Every script's attempts in a run, by script path (records read side by side).
@@ -144,6 +183,8 @@ class Ledger:
 
     def _records(self, prefix: str, names: list[str]) -> dict[str, list[dict[str, Any]]]:
         """Records per script from the objects ``names`` (both layouts), oldest first."""
+        from google.api_core.exceptions import NotFound
+
         bucket = self.client.bucket(self.bucket)
 
         def download(name: str) -> Any:
@@ -167,6 +208,24 @@ class Ledger:
             elif isinstance(data, dict):
                 records.append(data)
         return out
+
+
+def ledger_for_connection(conn_id: str, *, bucket: str, root: str) -> Ledger:
+    """The ledger a task uses: records written over plain HTTP with the connection's credentials when
+    they need nothing of the Google provider, the storage client connected only when first needed.
+
+    :param conn_id: the Google Cloud connection.
+    :param bucket: the state bucket.
+    :param root: the state root in it.
+    """
+    from script_runner.run.gcs_write import writer_for_connection
+
+    def connect() -> Client:
+        from airflow.providers.google.cloud.hooks.gcs import GCSHook
+
+        return GCSHook(gcp_conn_id=conn_id).get_conn()
+
+    return Ledger(bucket=bucket, root=root, connect=connect, writer=writer_for_connection(conn_id))
 
 
 def _script_of(relative: str) -> str:

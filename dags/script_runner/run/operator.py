@@ -40,8 +40,9 @@ from script_runner.run.attempts import (
     timeout_behind,
 )
 from script_runner.run.history import ChecksTryHistory
-from script_runner.run.ledger import Ledger
-from script_runner.run.pod_log import redact_pod_logs
+from script_runner.run.ledger import Ledger, ledger_for_connection
+from script_runner.run.log_redaction import redact_pod_logs
+from script_runner.run.pod_logs import CatchUpPodManager
 from script_runner.run.policy import Action, Outcome, Status, classify
 from script_runner.run.usage import read_pod_usage
 from script_runner.run.verdicts import RecordsVerdicts
@@ -50,7 +51,6 @@ from script_runner.run.waiting import WaitsForDependencies
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from airflow.providers.cncf.kubernetes.utils.pod_manager import PodManager
     from kubernetes.client import models as k8s
 
 log = logging.getLogger(__name__)
@@ -108,15 +108,17 @@ class ScriptPodOperator(  # type: ignore[misc]
         bucket = self.runner_settings.effective_state_bucket
         if not bucket:
             return None
-        from airflow.providers.google.cloud.hooks.gcs import GCSHook
-
-        client = GCSHook(gcp_conn_id=self.runner_settings.gcp_conn_id).get_conn()
-        return Ledger(client, bucket=bucket, root=self.runner_settings.state_root)
+        return ledger_for_connection(
+            self.runner_settings.gcp_conn_id, bucket=bucket, root=self.runner_settings.state_root
+        )
 
     @cached_property
-    def pod_manager(self) -> PodManager:
-        """The provider's pod manager, whose log calls never show env values (:mod:`.pod_log`)."""
-        manager: PodManager = redact_pod_logs(super().pod_manager)
+    def pod_manager(self) -> CatchUpPodManager:
+        """KPO's pod manager, which also reads the end of a log whose stream broke (see pod_logs), and whose
+        log calls never show env values (see log_redaction)."""
+        manager: CatchUpPodManager = redact_pod_logs(
+            CatchUpPodManager(kube_client=self.client, callbacks=self.callbacks)
+        )
         return manager
 
     # -- launch -------------------------------------------------------------------------------------

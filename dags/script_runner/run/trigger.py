@@ -195,11 +195,9 @@ def write_cancel(target: dict[str, Any]) -> None:
 
     :param target: a trigger's ``cancel_record`` (see :class:`ScriptPodTrigger`).
     """
-    from airflow.providers.google.cloud.hooks.gcs import GCSHook
-
     from script_runner.run.attempts import deferred_cancel_record
-    from script_runner.run.ledger import Ledger
+    from script_runner.run.ledger import ledger_for_connection
 
-    client = GCSHook(gcp_conn_id=target.get("gcp_conn_id") or "google_cloud_default").get_conn()
-    ledger = Ledger(client, bucket=target["bucket"], root=target["root"])
+    conn_id = target.get("gcp_conn_id") or "google_cloud_default"
+    ledger = ledger_for_connection(conn_id, bucket=target["bucket"], root=target["root"])
     ledger.append(target["run_id"], target["path"], deferred_cancel_record(target.get("record") or {}))

@@ -46,19 +46,11 @@ def run_partial(dag: Any) -> dict[str, Any]:
 
 def test_dag_shape_discover_run_report(dagbag: Any) -> None:
     dag = dagbag.dags["gcs_script_runner"]
-    # By default enough shards for 10 000 scripts under Airflow's default max_map_length (1 024): 10.
-    producers = {f"shard_{i}" for i in range(1, 10)}
-    runs = {"run_scripts"} | {f"run_scripts_{i}" for i in range(1, 10)}
-    assert {t.task_id for t in dag.tasks} == {"discover", "report"} | producers | runs
+    # By default one run task: an ordinary run's grid shows discover, the scripts and the report, and no
+    # shard task that is always skipped (1 024 scripts under Airflow's default max_map_length).
+    assert {t.task_id for t in dag.tasks} == {"discover", "run_scripts", "report"}
     assert dag.get_task("report").trigger_rule == "all_done"
-    assert dag.get_task("report").upstream_task_ids == runs
-    # The producers form a chain after discover: the first empty shard skips the rest without running them.
-    assert dag.get_task("shard_1").upstream_task_ids == {"discover"}
-    assert dag.get_task("shard_5").upstream_task_ids == {"shard_4"}
-    assert dag.get_task("run_scripts_5").upstream_task_ids == {"shard_5"}
-    # Every shard's run task is configured as the first (their partials are copies of its partial).
-    for other in (dag.get_task(f"run_scripts_{i}") for i in range(1, 10)):
-        assert {**other.partial_kwargs, "task_id": "-"} == {**run_partial(dag), "task_id": "-"}
+    assert dag.get_task("report").upstream_task_ids == {"run_scripts"}
     run = dag.get_task("run_scripts")
     assert run.upstream_task_ids == {"discover"}
     assert run.partial_kwargs["map_index_template"] == "{{ task.script_path }}"
@@ -68,6 +60,26 @@ def test_dag_shape_discover_run_report(dagbag: Any) -> None:
     assert run.partial_kwargs["retry_delay"].total_seconds() == 10
     # discover's return value is every script's plan, env= values included: not printed in its log
     assert dag.get_task("discover").show_return_value_in_logs is False
+
+
+def test_dag_has_the_run_tasks_max_scripts_needs_when_the_environment_sets_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SCRIPT_RUNNER_MAX_SCRIPTS", "10000")
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    dag = dag_bag(DAGS).dags["gcs_script_runner"]
+    # 10 000 under max_map_length 1 024: 10 run tasks, shards 1-9 fed by a chain of producers.
+    producers = {f"shard_{i}" for i in range(1, 10)}
+    runs = {"run_scripts"} | {f"run_scripts_{i}" for i in range(1, 10)}
+    assert {t.task_id for t in dag.tasks} == {"discover", "report"} | producers | runs
+    assert dag.get_task("report").upstream_task_ids == runs
+    # The producers form a chain after discover: the first empty shard skips the rest without running them.
+    assert dag.get_task("shard_1").upstream_task_ids == {"discover"}
+    assert dag.get_task("shard_5").upstream_task_ids == {"shard_4"}
+    assert dag.get_task("run_scripts_5").upstream_task_ids == {"shard_5"}
+    # Every shard's run task is configured as the first (their partials are copies of its partial).
+    for other in (dag.get_task(f"run_scripts_{i}") for i in range(1, 10)):
+        assert {**other.partial_kwargs, "task_id": "-"} == {**run_partial(dag), "task_id": "-"}
 
 
 def test_dag_shards_beyond_max_map_length(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

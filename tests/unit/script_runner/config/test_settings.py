@@ -112,8 +112,9 @@ def test_settings_errors_name_the_field_and_fix(
 
 
 def test_parse_time_settings_reads_env_only() -> None:
-    # shards 0: unset, the DAG sizes itself for the default max_scripts (script_runner.discover.shards)
-    assert parse_time_settings({}) == {"shards": 0, "max_retries": 5, "retry_delay": 10}
+    # shards and max_scripts 0: unset, the DAG has one run task (script_runner.discover.shards)
+    assert parse_time_settings({}) == {"shards": 0, "max_scripts": 0, "max_retries": 5, "retry_delay": 10}
+    assert parse_time_settings({"SCRIPT_RUNNER_MAX_SCRIPTS": "5000"})["max_scripts"] == 5000
     out = parse_time_settings({"SCRIPT_RUNNER_SHARDS": "10", "SCRIPT_RUNNER_RETRY_DELAY": "2m"})
     assert out["shards"] == 10
     assert out["retry_delay"] == 120

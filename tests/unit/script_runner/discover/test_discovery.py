@@ -128,7 +128,7 @@ def test_shard_splits_within_max_map_length() -> None:
 
 
 def test_shard_over_capacity_is_an_error_naming_the_fix() -> None:
-    with pytest.raises(TooManyScriptsError, match="SCRIPT_RUNNER_SHARDS to at least 3"):
+    with pytest.raises(TooManyScriptsError, match="SCRIPT_RUNNER_SHARDS=3 or more"):
         shard([_spec(f"{i}.sh") for i in range(9)], shards=2, max_map_length=4)
 
 

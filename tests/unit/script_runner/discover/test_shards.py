@@ -11,10 +11,13 @@ from script_runner.config.constants import run_task_id
 from script_runner.discover.shards import ShardList, default_shards
 
 
-def test_default_shards_hold_the_default_max_scripts_under_max_map_length() -> None:
-    assert default_shards(1024) == 10  # Airflow's default: 10 240 scripts without any setting
-    assert default_shards(10_000) == 1
-    assert default_shards(50) == 64  # capped: a tiny max_map_length needs SCRIPT_RUNNER_SHARDS instead
+def test_default_shards_one_unless_the_environment_asks_for_more_scripts_than_one_maps() -> None:
+    assert default_shards(1024) == 1  # no setting: one run task (1 024 scripts under Airflow's default)
+    assert default_shards(1024, 1024) == 1
+    assert default_shards(1024, 1025) == 2
+    assert default_shards(1024, 10_000) == 10  # SCRIPT_RUNNER_MAX_SCRIPTS=10000: 10 240 scripts
+    assert default_shards(10_000, 10_000) == 1
+    assert default_shards(50, 10_000) == 64  # capped: a tiny max_map_length needs SCRIPT_RUNNER_SHARDS
 
 
 def test_run_task_ids_keep_run_scripts_for_the_first_shard() -> None:

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from kubernetes.client.exceptions import ApiException
 
+from script_runner.run.log_redaction import redact_pod
 from script_runner.run.operator import ScriptPodOperator
-from script_runner.run.pod_log import redact_pod
 from tests.unit.local.kube_double_process import running_double
 from tests.unit.script_runner.run.test_operator import SCRIPT, SETTINGS
 

@@ -1,0 +1,82 @@
+"""The operator's log follower against the Kubernetes double: no line lost when the stream breaks."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from script_runner.run.pod_logs import CatchUpPodManager
+from tests.conftest import free_port
+from tests.unit.local.kube_double_process import running_double
+from tests.unit.local.test_kube_double import NS, pod, wait_phase
+
+# Runs until the test lets it end (a file appears), so it ends while the API server is down.
+SCRIPT = "echo begin $$; until [ -e {go} ]; do sleep 0.1; done; echo end $$"
+
+
+class _Lines:
+    """A KPO callback that keeps every log line the follower logged."""
+
+    seen: list[str] = []
+
+    @staticmethod
+    def progress_callback(*, line: str, **_: Any) -> None:
+        _Lines.seen.append(line)
+
+
+def _wait(what: str, check: Any, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def test_pod_logs_read_the_lines_a_container_printed_while_the_api_server_was_down(tmp_path: Path) -> None:
+    # The API server restarts while the script runs, and the script ends before it is back: KPO's own
+    # follower then sees a finished container and stops without reading the lines after the break.
+    _Lines.seen = []
+    port, go, state = free_port(), tmp_path / "go", tmp_path / "kube"
+    state.mkdir()
+    outcome: dict[str, Any] = {}
+    with running_double(state, port=port) as first:
+        api = first["api"]
+        created = api.create_namespaced_pod(NS, pod("tail", ["bash", "-c", SCRIPT.format(go=go)]))
+        wait_phase(api, "tail", {"Running"})
+        _wait("the first line", lambda: "begin" in api.read_namespaced_pod_log("tail", NS))
+        manager = CatchUpPodManager(kube_client=api, callbacks=[_Lines])
+
+        def follow() -> None:
+            try:
+                outcome["status"] = manager.fetch_container_logs(created, "base", follow=True)
+            except Exception as exc:  # pragma: no cover - shown by the assertion below
+                outcome["error"] = exc
+
+        follower = threading.Thread(target=follow)
+        follower.start()
+        time.sleep(2)  # the follower is on the stream (KPO logs a line when the next one comes or it breaks)
+        first["proc"].send_signal(signal.SIGUSR1)  # the API server goes down; the container runs on
+        first["proc"].wait(timeout=15)
+    go.touch()  # the script ends while nothing serves the API
+    _wait("the container's end", lambda: any(state.rglob("exit")))
+    with running_double(state, port=port) as second:
+        follower.join(timeout=60)
+        assert "error" not in outcome, outcome
+        assert outcome["status"].running is False
+        assert [line.split()[0] for line in _Lines.seen] == ["begin", "end"], _Lines.seen  # once each
+        second["api"].delete_namespaced_pod("tail", NS)
+
+
+def test_pod_logs_an_unbroken_stream_is_read_once(tmp_path: Path) -> None:
+    _Lines.seen = []
+    with running_double(tmp_path) as double:
+        api = double["api"]
+        created = api.create_namespaced_pod(NS, pod("plain", ["bash", "-c", "echo one; echo two"]))
+        wait_phase(api, "plain", {"Running", "Succeeded"})
+        manager = CatchUpPodManager(kube_client=api, callbacks=[_Lines])
+        status = manager.fetch_container_logs(created, "base", follow=True)
+        assert status.running is False
+        assert [line.rstrip() for line in _Lines.seen] == ["one", "two"]
+        assert manager.stream_broke is False

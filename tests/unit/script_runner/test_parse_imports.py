@@ -1,0 +1,45 @@
+"""What parsing the DAG file imports in a warm Airflow worker: nothing of gRPC or google-api-core."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+# A warm worker: Airflow's SDK and the KubernetesPodOperator are loaded (the preload, or an earlier task),
+# then the DAG file is parsed; print what that parse added.
+WARM_PARSE = """
+import json, runpy, sys
+try:
+    import airflow.sdk  # Airflow 3
+except ImportError:
+    import airflow.models  # Airflow 2
+from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+before = set(sys.modules)
+runpy.run_path(sys.argv[1])
+print(json.dumps(sorted(set(sys.modules) - before)))
+"""
+HEAVY = ("grpc", "google.api_core", "google.cloud.storage", "google.protobuf")
+
+
+def _new_modules(dag_file: Path, home: Path) -> list[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "dags"), "AIRFLOW_HOME": str(home)}
+    done = subprocess.run(
+        [sys.executable, "-c", WARM_PARSE, str(dag_file)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr
+    return list(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def test_parse_imports_no_grpc_nor_google_api_core_nor_the_storage_client(tmp_path: Path) -> None:
+    new = _new_modules(ROOT / "dags" / "gcs_script_runner.py", tmp_path)
+    heavy = [m for m in new if m.startswith(HEAVY)]
+    assert heavy == [], f"the DAG file's parse imports {len(heavy)} heavy modules: {heavy[:10]}"
+    assert any(m.startswith("script_runner") for m in new)  # the parse did run

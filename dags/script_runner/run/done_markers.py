@@ -3,7 +3,8 @@
 A scheduled run is a unit of idempotency: its **interval key** (:func:`interval_key`) names the run's data
 interval (``20261204T1200Z-20261204T1300Z``), or its logical time when the interval has no width
 (Airflow 3's ``CronTriggerTimetable``: ``20261204T1300Z``), or, for a run without a logical date (Airflow 3's
-manual and asset-triggered runs), the time it was triggered. An hourly DAG's 24 runs of a day are 24 units.
+manual and asset-triggered runs), the day it was triggered (``2026-12-04``). An hourly DAG's 24 runs of a
+day are 24 units.
 
 The marker of (script, content md5, interval) lives at ``<state root>/cache/done/<script>/<md5 hex>/<key>``
 (``cache/`` is written by the Airflow identity only; pods can neither write nor read it). The task writes it
@@ -63,19 +64,20 @@ def _run_after(context: Any) -> datetime | None:
 def interval_key(context: Any) -> str:
     """The run's unit of idempotency, path-safe (see the module docstring).
 
-    ``start-end`` of the data interval when it has a width; else the logical date (or the interval's end);
-    else, for a run without a logical date, when it was triggered (``run_after``: the same for every try
-    of the run). The clock is the last resort, never reached on a real run.
+    ``start-end`` of the data interval when it has a width; else the logical date. A run without a logical
+    date (Airflow 3's manual and asset-triggered runs) has no interval: its unit is the day it was
+    triggered (``run_after``'s date, the same for every try), as every run's was before intervals, so a
+    manual run again the same day skips what succeeded (``rerun`` forces it).
 
     :param context: the task's context (Airflow 2.11 and 3.x both put the data interval in it).
     """
     start, end = context.get("data_interval_start"), context.get("data_interval_end")
     if isinstance(start, datetime) and isinstance(end, datetime) and start < end:
         return f"{stamp(start)}-{stamp(end)}"
-    for point in (context.get("logical_date"), end, _run_after(context)):
-        if isinstance(point, datetime):
-            return stamp(point)
-    return stamp(datetime.now(UTC))
+    logical = context.get("logical_date")
+    if isinstance(logical, datetime):
+        return stamp(logical)
+    return logical_day(context)
 
 
 def logical_day(context: Any) -> str:
@@ -216,7 +218,14 @@ class ChecksDoneMarkers:
             f"already done for interval {interval_key(context)} (done-marker of run {run}); "
             "trigger with rerun to run it again"
         )
-        log.info("[runner] script=%s status=skipped reason=%s", self.script_path, reason)
+        log.info(
+            "[runner] script=%s status=skipped reason=done-marker marker=gs://%s/%s run=%s "
+            'fix="trigger with {\\"rerun\\": true} to run again"',
+            self.script_path,
+            self.done_markers.bucket,
+            name,
+            run,
+        )
         self._record(context, Outcome(Status.SKIPPED, None, reason), Action.SKIP)
         raise AirflowSkipException(f"{self.script_path}: skipped: {reason}")
 

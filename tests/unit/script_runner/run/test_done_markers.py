@@ -38,9 +38,14 @@ def scheduled(start: datetime, end: datetime, *, run_id: str = "r1", max_tries: 
         pytest.param(scheduled(T13, T13 + HOUR), "20261204T1300Z-20261204T1400Z", id="data-interval"),
         pytest.param(scheduled(T13, T13), "20261204T1300Z", id="cron-trigger-zero-width"),
         pytest.param(
-            {"logical_date": None, "dag_run": SimpleNamespace(run_after=T13 + timedelta(seconds=7.25))},
+            scheduled(T13 + timedelta(seconds=7.25), T13 + timedelta(seconds=7.25)),
             "20261204T130007.250000Z",
-            id="airflow3-manual-run-without-logical-date",
+            id="manual-run-with-a-logical-date",
+        ),
+        pytest.param(
+            {"logical_date": None, "dag_run": SimpleNamespace(run_after=T13 + timedelta(seconds=7.25))},
+            "2026-12-04",
+            id="airflow3-manual-run-without-logical-date-the-day",
         ),
     ],
 )

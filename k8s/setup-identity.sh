@@ -7,7 +7,9 @@
 #   composer3: no custom KSAs; pods run as the environment's service account, which impersonates one GSA per
 #     --identity (roles/iam.serviceAccountTokenCreator on that GSA).
 #   Every pod GSA gets read on the scripts (data/) and write on the state root's pod prefixes (state/ once/
-#   events/ done/) only, by IAM conditions on object names; --airflow-sa gets cache/ ledger/ reports/ sizing/.
+#   events/) only, by IAM conditions on object names; --airflow-sa gets cache/ (done-markers: cache/done/)
+#   ledger/ reports/ sizing/. Re-running it after an upgrade drops nothing: remove an older release's
+#   grant on done/ yourself (gcloud storage buckets remove-iam-policy-binding, the condition's title).
 #
 # Usage: k8s/setup-identity.sh --overlay composer2|gke|composer3 --project PROJECT --bucket BUCKET
 #          [--identity NAME[=GSA_EMAIL]]... [--namespace script-runner] [--state-bucket BUCKET]
@@ -21,7 +23,7 @@ readonly SETUP_PROG=setup-identity
 # shellcheck source=k8s/lib/setup.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/setup.sh"
 
-readonly POD_PREFIXES=(state once events "done")
+readonly POD_PREFIXES=(state once events)
 readonly AIRFLOW_PREFIXES=(cache ledger reports sizing)
 readonly BUCKET_TYPE='resource.type == "storage.googleapis.com/Bucket"'
 

@@ -150,6 +150,16 @@ def airflow_env() -> dict[str, str]:
             f"{prefix}airflow.providers.google.cloud.hooks.pubsub=WARNING"
             for prefix in ("", "airflow.task.hooks.")
         )
+    if os.environ.get("SR_E2E_DAGS") == "1" and airflow_major() >= 3:
+        # The e2e tests' own DAGs (tests/e2e/dags: the runner DAG with an hourly schedule, created paused)
+        # in a bundle of their own beside the dags folder; the e2e session sets SR_E2E_DAGS (conftest).
+        local_bundle = "airflow.dag_processing.bundles.local.LocalDagBundle"
+        env["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(
+            [
+                {"name": "dags-folder", "classpath": local_bundle, "kwargs": {}},
+                {"name": "e2e-dags", "classpath": local_bundle, "kwargs": {"path": str(E2E_DAGS)}},
+            ]
+        )
     if airflow_major() < 3:
         # 3.x-only settings would only mislead (2.x reads [webserver] base_url, as Composer sets it)
         for key in _AIRFLOW3_ONLY:
@@ -157,6 +167,8 @@ def airflow_env() -> dict[str, str]:
         env.update(airflow2_env(secret, api))
     return env
 
+
+E2E_DAGS = config.ROOT / "tests" / "e2e" / "dags"
 
 _AIRFLOW3_ONLY = (
     "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS",

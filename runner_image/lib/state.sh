@@ -1,6 +1,7 @@
 # shellcheck shell=bash
-# Restartable state in GCS: checkpointed steps, once-markers and done-markers. Every claim is a
-# conditional write (ifGenerationMatch), so two attempts never both own the same step.
+# Restartable state in GCS: checkpointed steps and once-markers. Every claim is a conditional write
+# (ifGenerationMatch), so two attempts never both own the same step. (Done-markers are the Airflow side's:
+# the task writes and reads them, never the pod; see script_runner/run/done_markers.py.)
 
 _runner_state_object() {
   printf '%s/%s/%s' "${RUNNER_STATE_ROOT:-script-runner}" "$1" "$2"
@@ -71,8 +72,10 @@ _runner_step_own_claim() {
 
 # runner_step NAME -- CMD...
 #   Run CMD as a checkpointed step. State lives at
-#   $RUNNER_STATE_ROOT/state/<script>/<logical date>/<content md5 hex>/<NAME>: a step done by an earlier
-#   attempt of the same date and the same script content is skipped; a changed script runs all its steps.
+#   $RUNNER_STATE_ROOT/state/<script>/<interval>/<content md5 hex>/<NAME>, <interval> being the run's
+#   RUNNER_INTERVAL (its data interval, e.g. 20261204T1200Z-20261204T1300Z; RUNNER_LOGICAL_DATE when an older
+#   DAG gives none): a step done by an earlier attempt of the same interval and the same script content is
+#   skipped; another interval (the next hourly run) or a changed script runs all its steps.
 #   A `running` record of this attempt (same run and try: a pod evicted mid-step) or of an older try of this
 #   run is reclaimed; one of another run or a later try returns 73 (RUNNER_EXIT_CLAIMED). On SIGTERM/SIGINT
 #   during CMD the record is marked failed. GCS errors are retried, then returned (75/77): the step never
@@ -91,7 +94,7 @@ _runner_step() {
   [[ "${1:-}" == "--" ]] && shift
   _runner_state_available "step=${name}" || { _runner_as_caller "$@"; return; }
   version="$(_runner_md5_hex "${RUNNER_SCRIPT_MD5:-}")"
-  object="$(_runner_state_object state "${RUNNER_SCRIPT_PATH}/${RUNNER_LOGICAL_DATE:-undated}/${version:-unversioned}/${name}")"
+  object="$(_runner_state_object state "${RUNNER_SCRIPT_PATH}/$(runner_interval)/${version:-unversioned}/${name}")"
   local _RUNNER_STEP_OBJECT="${object}"
   gen=0
   meta="$(runner_gcs_stat "${RUNNER_STATE_BUCKET}" "${object}")" || code=$?
@@ -198,10 +201,9 @@ _runner_once() {
   return "${code}"
 }
 
-# runner_done_marker_object MD5_BASE64
-#   Print the done-marker object for this script, content hash and logical date.
-runner_done_marker_object() {
-  local hex
-  hex="$(_runner_md5_hex "$1")"
-  _runner_state_object "done" "${RUNNER_SCRIPT_PATH}/${hex:-nohash}/${RUNNER_LOGICAL_DATE:-undated}"
+# runner_interval
+#   Print the run's unit of idempotency, path-safe: RUNNER_INTERVAL (set by the DAG from the run's data
+#   interval), else RUNNER_LOGICAL_DATE (a DAG before intervals), else "undated".
+runner_interval() {
+  printf '%s' "${RUNNER_INTERVAL:-${RUNNER_LOGICAL_DATE:-undated}}"
 }

@@ -129,6 +129,7 @@ common_setup() {
   export RUNNER_STATE_ROOT=script-runner
   export RUNNER_SCRIPT_PATH="t/${BATS_TEST_NUMBER}-${RANDOM}.sh"
   export RUNNER_LOGICAL_DATE=2026-11-24
+  export RUNNER_INTERVAL=20261124T1300Z-20261124T1400Z  # an hourly run's data interval
   export RUNNER_RUN_ID="run-${BATS_TEST_NUMBER}"
   export RUNNER_TRY_NUMBER=1
   export RUNNER_LIB="${BATS_REPO_ROOT}/runner_image/lib/runner.sh"

@@ -30,13 +30,13 @@ setup() {
   [ "${status}" -eq 0 ]
   grep -q '^loading$' <<<"${output}"
   grep -q 'step=load status=done' <<<"${output}"
-  run common_object_json "script-runner/state/${RUNNER_SCRIPT_PATH}/2026-11-24/${MD5_HEX}/load"
+  run common_object_json "script-runner/state/${RUNNER_SCRIPT_PATH}/${RUNNER_INTERVAL}/${MD5_HEX}/load"
   [ "$(jq -r .status <<<"${output}")" = "done" ]
   [ "$(jq -r '.["try"]' <<<"${output}")" = "1" ]
   [ "$(jq -r .run <<<"${output}")" = "${RUNNER_RUN_ID}" ]
 }
 
-@test "step is skipped on the next attempt of the same date once done" {
+@test "step is skipped on the next attempt of the same interval once done" {
   runner_step extract -- true
   export RUNNER_TRY_NUMBER=2
   run runner_step extract -- echo "should not run"
@@ -45,11 +45,26 @@ setup() {
   grep -q 'step=extract status=skipped reason=done-earlier' <<<"${output}"
 }
 
+@test "step runs again in the next hourly interval of the same date" {
+  runner_step extract -- true
+  export RUNNER_INTERVAL=20261124T1400Z-20261124T1500Z RUNNER_RUN_ID=scheduled-14h  # same RUNNER_LOGICAL_DATE
+  run runner_step extract -- echo "next hour"
+  [ "${status}" -eq 0 ]
+  grep -q '^next hour$' <<<"${output}"
+}
+
 @test "step runs again for another logical date" {
   runner_step extract -- true
-  export RUNNER_LOGICAL_DATE=2026-11-25
+  export RUNNER_LOGICAL_DATE=2026-11-25 RUNNER_INTERVAL=20261125T1300Z-20261125T1400Z
   run runner_step extract -- echo "new day"
   grep -q '^new day$' <<<"${output}"
+}
+
+@test "without RUNNER_INTERVAL (a DAG before intervals) steps are keyed by the logical date" {
+  unset RUNNER_INTERVAL
+  runner_step extract -- true
+  run common_object_json "script-runner/state/${RUNNER_SCRIPT_PATH}/2026-11-24/${MD5_HEX}/extract"
+  [ "$(jq -r .status <<<"${output}")" = "done" ]
 }
 
 @test "a failed step returns the command's code and is retried by the next attempt" {
@@ -112,7 +127,7 @@ SCRIPT
 @test "once runs its command a single time across runs and dates" {
   run runner_once seed -- echo "seeding"
   grep -q '^seeding$' <<<"${output}"
-  export RUNNER_RUN_ID=another RUNNER_LOGICAL_DATE=2027-01-01
+  export RUNNER_RUN_ID=another RUNNER_LOGICAL_DATE=2027-01-01 RUNNER_INTERVAL=20270101T0000Z
   run runner_once seed -- echo "seeding"
   [ "${status}" -eq 0 ]
   refute_grep '^seeding$'
@@ -126,9 +141,11 @@ SCRIPT
   grep -q '^again$' <<<"${output}"
 }
 
-@test "done-marker object is keyed by script, content hash and date" {
-  run runner_done_marker_object "XrY7u+Ae7tCTyyK7j1rNww=="
-  [ "${output}" = "script-runner/done/${RUNNER_SCRIPT_PATH}/5eb63bbbe01eeed093cb22bb8f5acdc3/2026-11-24" ]
+@test "the interval is RUNNER_INTERVAL, else the logical date" {
+  run runner_interval
+  [ "${output}" = "20261124T1300Z-20261124T1400Z" ]
+  RUNNER_INTERVAL="" run runner_interval
+  [ "${output}" = "2026-11-24" ]
 }
 
 @test "a pod evicted mid-step: the rescheduled pod of the same attempt reclaims its step instead of exiting 73" {
@@ -141,7 +158,7 @@ step c -- echo "ran c"
 SCRIPT
   run bash "${BATS_TEST_TMPDIR}/job.sh"
   [ "${status}" -eq 137 ]
-  run common_object_json "script-runner/state/${RUNNER_SCRIPT_PATH}/2026-11-24/${MD5_HEX}/b"
+  run common_object_json "script-runner/state/${RUNNER_SCRIPT_PATH}/${RUNNER_INTERVAL}/${MD5_HEX}/b"
   [ "$(jq -r .status <<<"${output}")" = "running" ]
   # Same run, same try number: the eviction did not spend a try.
   run bash "${BATS_TEST_TMPDIR}/job.sh"
@@ -153,7 +170,7 @@ SCRIPT
 }
 
 @test "a step left running by another run is not taken over: 73, naming the record to delete" {
-  local object="script-runner/state/${RUNNER_SCRIPT_PATH}/2026-11-24/${MD5_HEX}/load"
+  local object="script-runner/state/${RUNNER_SCRIPT_PATH}/${RUNNER_INTERVAL}/${MD5_HEX}/load"
   printf '{"status": "running", "run": "other-run", "try": 1}' | curl -sf -X POST --data-binary @- \
     "${STORAGE_EMULATOR_HOST}/upload/storage/v1/b/${RUNNER_STATE_BUCKET}/o?uploadType=media&name=${object}" >/dev/null
   export RUNNER_TRY_NUMBER=2
@@ -163,13 +180,13 @@ SCRIPT
   grep -q "status=claimed reason=\"run other-run try 1 is running it\" fix=\"if that run is over, delete gs://state-bkt/${object}\"" <<<"${output}"
 }
 
-@test "a fixed script re-uploaded the same day runs the steps its broken version finished" {
+@test "a fixed script re-uploaded in the same interval runs the steps its broken version finished" {
   runner_step extract -- true
   export RUNNER_SCRIPT_MD5="1B2M2Y8AsgTpgAmY7PhCfg=="  # another content
   run runner_step extract -- echo "extract of the new version"
   [ "${status}" -eq 0 ]
   grep -q '^extract of the new version$' <<<"${output}"
-  run common_list "script-runner/state/${RUNNER_SCRIPT_PATH}/2026-11-24/"
+  run common_list "script-runner/state/${RUNNER_SCRIPT_PATH}/${RUNNER_INTERVAL}/"
   grep -q "/${MD5_HEX}/extract$" <<<"${output}"
   grep -q "/d41d8cd98f00b204e9800998ecf8427e/extract$" <<<"${output}"
 }
@@ -219,7 +236,7 @@ SCRIPT
   wait "${pid}" || code=$?
   [ "${code}" -eq 143 ]
   grep -q 'step=long status=failed exit=143 reason=signal' "${BATS_TEST_TMPDIR}/out"
-  run common_object_json "script-runner/state/${RUNNER_SCRIPT_PATH}/2026-11-24/${MD5_HEX}/long"
+  run common_object_json "script-runner/state/${RUNNER_SCRIPT_PATH}/${RUNNER_INTERVAL}/${MD5_HEX}/long"
   [ "$(jq -r .status <<<"${output}")" = "failed" ]
   [ "$(jq -r .exit <<<"${output}")" = "143" ]
 }
@@ -232,6 +249,6 @@ SCRIPT
   grep -q '^loading$' <<<"${output}"
   refute_grep 'status=claimed'
   grep -q 'POST .* -> 503$' "${FAULT_LOG}"
-  run common_object_json "script-runner/state/${RUNNER_SCRIPT_PATH}/2026-11-24/${MD5_HEX}/load"
+  run common_object_json "script-runner/state/${RUNNER_SCRIPT_PATH}/${RUNNER_INTERVAL}/${MD5_HEX}/load"
   [ "$(jq -r .status <<<"${output}")" = "done" ]
 }

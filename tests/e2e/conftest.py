@@ -18,6 +18,7 @@ from tests.e2e.harness import ScriptRunnerHarness
 def stack() -> Iterator[AirflowClient]:
     """Airflow (real scheduler, LocalExecutor, PostgreSQL), the GCS emulator and the Kubernetes double."""
     reuse = os.environ.get("SR_REUSE_STACK") == "1"
+    os.environ.setdefault("SR_E2E_DAGS", "1")  # the tests' own DAGs (tests/e2e/dags) beside the runner's
     local_stack.up()
     os.environ["STORAGE_EMULATOR_HOST"] = local_config.gcs_url()
     client = AirflowClient(f"http://127.0.0.1:{local_config.PORTS.airflow}")

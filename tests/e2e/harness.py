@@ -44,9 +44,10 @@ class RunResult:
     runner: ScriptRunnerHarness
     run_id: str
     state: str
+    dag_id: str = DAG_ID  # another DAG built by build_dag (tests/e2e/dags)
 
     def task_instances(self) -> list[dict[str, Any]]:
-        return list(self.runner.stack.task_instances(DAG_ID, self.run_id))
+        return list(self.runner.stack.task_instances(self.dag_id, self.run_id))
 
     def mapped_tasks(self) -> dict[str, dict[str, Any]]:
         """Mapped run_scripts instances by their rendered label (the script path).
@@ -70,14 +71,14 @@ class RunResult:
         """Script paths by map index for one run task, from discover's XCom (shard 0: its return value)."""
         shard = task_id.rpartition("_")[2]
         key = f"shard_{shard}" if shard.isdigit() and shard != "0" else "return_value"
-        specs = self.runner.stack.xcom(DAG_ID, self.run_id, "discover", key) or []
+        specs = self.runner.stack.xcom(self.dag_id, self.run_id, "discover", key) or []
         return {i: str(spec["path"]) for i, spec in enumerate(specs)}
 
     def log(self, script: str, *, try_number: int | None = None) -> str:
         ti = self.mapped_tasks()[script]
         return str(
             self.runner.stack.task_log(
-                DAG_ID, self.run_id, ti["task_id"], ti["map_index"], try_number or ti["try_number"]
+                self.dag_id, self.run_id, ti["task_id"], ti["map_index"], try_number or ti["try_number"]
             )
         )
 

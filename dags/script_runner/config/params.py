@@ -42,7 +42,7 @@ def dag_params() -> dict[str, Any]:
         "rerun": Param(
             False,
             type="boolean",
-            description="Run scripts that already succeeded for this date (ignore their done-markers).",
+            description="Run scripts that already succeeded for this run's interval (ignore done-markers).",
             title="Rerun",
         ),
         "reason": Param(

@@ -131,17 +131,36 @@ def locate(planned: list[list[dict[str, Any]]], task_ids: list[str]) -> None:
                 spec["after_tasks"] = {d: where[d] for d in spec["after"] if d in where}
 
 
-def ended_without_record(dependency: str, state: str | None) -> tuple[str, str] | None:
-    """What a dependency's final Airflow state means when its ledger has no final record (None: wait on).
+# Airflow's final task states; any other (none, scheduled, queued, running, deferred, up_for_retry,
+# up_for_reschedule, restarting) means the dependency has not ended, whatever its ledger says.
+FINAL_STATES = frozenset({"success", "failed", "upstream_failed", "removed", "skipped"})
+
+
+def current_verdict(dependency: str, records: list[dict[str, Any]], state: str | None) -> tuple[str, str]:
+    """What a waiting script does about one dependency: Airflow's state of its task first, then its ledger.
+
+    The ledger's last record belongs to the dependency's last ended attempt, which a user's clear or
+    "mark success" overrides: a cleared dependency whose last record says ``fail`` runs again (wait), and a
+    running one marked success (its pod deleted, recorded ``cancel``) is done. So Airflow decides whether
+    the dependency has ended and, for success and failure, how; the ledger tells what a skip was (a
+    done-marker or a skip code: done; a dependency of its own: skip). Same answers as :func:`verdict`.
 
     :param dependency: the dependency's path.
-    :param state: its task instance's state in Airflow (None when unknown).
+    :param records: its attempts in this run, oldest first.
+    :param state: its task instance's state in Airflow, ``"none"`` for an instance not yet scheduled.
     """
-    if state == "success":  # marked success by a user: take it as done
+    if state not in FINAL_STATES:
+        return "wait", f"{dependency} has not ended yet (Airflow: {state or 'none'})"
+    if state == "success":
         return "ok", ""
-    if state in ("failed", "upstream_failed", "removed", "skipped"):
-        return "skip", f"dependency {dependency} ended {state} in Airflow without a recorded attempt"
-    return None
+    kind, why = verdict(dependency, records)
+    if state == "skipped" and kind != "wait":
+        return kind, why
+    if kind == "skip":
+        return kind, why
+    return "skip", f"dependency {dependency} ended {state} in Airflow" + (
+        "" if records else " without a recorded attempt"
+    )
 
 
 def verdict(dependency: str, records: list[dict[str, Any]]) -> tuple[str, str]:

@@ -134,8 +134,11 @@ def _previous_fire(dag_schedule: str | None, at: datetime) -> datetime:
 
 
 def _utc(when: Any) -> datetime:
+    """A plain ``datetime`` in UTC. Airflow's context gives pendulum datetimes, whose time zone croniter
+    drops (it then returns naive times that cannot be compared with the window's)."""
     stamp = datetime.fromisoformat(str(when)) if not isinstance(when, datetime) else when
-    return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+    stamp = stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+    return datetime(*stamp.timetuple()[:6], stamp.microsecond, tzinfo=UTC)
 
 
 def _iso(when: datetime) -> str:

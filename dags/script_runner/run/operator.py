@@ -39,6 +39,7 @@ from script_runner.run.attempts import (
     task_timeout,
     timeout_behind,
 )
+from script_runner.run.done_markers import ChecksDoneMarkers, interval_key, logical_day
 from script_runner.run.history import ChecksTryHistory
 from script_runner.run.ledger import Ledger, ledger_for_connection
 from script_runner.run.log_redaction import redact_pod_logs
@@ -57,7 +58,12 @@ log = logging.getLogger(__name__)
 
 
 class ScriptPodOperator(  # type: ignore[misc]
-    ChecksTryHistory, WaitsForDependencies, RecordsVerdicts, AdoptsLostTryPods, KubernetesPodOperator
+    ChecksTryHistory,
+    WaitsForDependencies,
+    ChecksDoneMarkers,
+    RecordsVerdicts,
+    AdoptsLostTryPods,
+    KubernetesPodOperator,
 ):
     """Run one discovered script in its own pod.
 
@@ -134,6 +140,10 @@ class ScriptPodOperator(  # type: ignore[misc]
         if self._succeeded_already(history):
             return None
         self._wait_for_dependencies(context)
+        conf = getattr(context.get("dag_run"), "conf", None) or {}
+        rerun = run_options(context.get("params"), conf).rerun or self.runner_settings.rerun
+        if self._done_for_interval(context, rerun=rerun):
+            return None
         self._wait_for_own_retry_delay(history)
         ooms = count_status(history, Status.OOM)
         self._memory = pod_spec.memory_for_attempt(self.script_spec, self.runner_settings, ooms)
@@ -148,12 +158,6 @@ class ScriptPodOperator(  # type: ignore[misc]
                 self.script_spec, self._memory, settings=self.runner_settings
             )
         self.name = pod_spec.pod_name(self.script_path, run_id, ti.try_number)
-        logical = (
-            context.get("logical_date")
-            or getattr(context.get("dag_run"), "run_after", None)
-            or datetime.now(UTC)
-        )
-        conf = getattr(context.get("dag_run"), "conf", None) or {}
         self.env_vars = [
             *self.env_vars,
             *pod_spec.env_list(
@@ -161,8 +165,9 @@ class ScriptPodOperator(  # type: ignore[misc]
                     dag_id=ti.dag_id,
                     run_id=run_id,
                     try_number=ti.try_number,
-                    logical_date=logical.strftime("%Y-%m-%d"),
-                    rerun=run_options(context.get("params"), conf).rerun or self.runner_settings.rerun,
+                    logical_date=logical_day(context),
+                    interval=interval_key(context),
+                    rerun=rerun,
                 )
             ),
         ]
@@ -234,11 +239,14 @@ class ScriptPodOperator(  # type: ignore[misc]
                 self._record(self._context, Outcome(Status.CANCELLED, None, CANCEL_REASON), Action.CANCEL)
 
     def cleanup(self, pod: k8s.V1Pod, remote_pod: k8s.V1Pod, *args: Any, **kwargs: Any) -> None:
-        """Read the outcome and the usage before KPO deletes the pod (signature-compatible with 10.5+)."""
+        """Read the outcome and the usage, and mark a success done, before KPO deletes the pod
+        (signature-compatible with 10.5+)."""
         self._outcome = classify(remote_pod, None)
         phase = getattr(getattr(remote_pod, "status", None), "phase", None)
         if phase in ("Succeeded", "Failed") and pod is not None:
             self._usage = read_pod_usage(self.client, pod, container=self.base_container_name)
+        if self._outcome.status is Status.SUCCESS:  # before the pod goes: a lost task end finds it
+            self._mark_done()
         super().cleanup(pod, remote_pod, *args, **kwargs)
 
     # -- policies -----------------------------------------------------------------------------------

@@ -189,13 +189,20 @@ def script_env(spec: ScriptSpec, settings: RunnerSettings) -> dict[str, str]:
     return env
 
 
-def run_env(*, dag_id: str, run_id: str, try_number: int, logical_date: str, rerun: bool) -> dict[str, str]:
-    """Environment that depends on the Airflow run and attempt."""
+def run_env(
+    *, dag_id: str, run_id: str, try_number: int, logical_date: str, interval: str, rerun: bool
+) -> dict[str, str]:
+    """Environment that depends on the Airflow run and attempt.
+
+    ``RUNNER_INTERVAL`` (the run's interval key, :func:`~script_runner.run.done_markers.interval_key`)
+    keys the ``step`` checkpoints; ``RUNNER_LOGICAL_DATE`` is the logical date, for scripts that want one.
+    """
     return {
         "RUNNER_DAG_ID": dag_id,
         "RUNNER_RUN_ID": run_id,
         "RUNNER_TRY_NUMBER": str(try_number),
         "RUNNER_LOGICAL_DATE": logical_date,
+        "RUNNER_INTERVAL": interval,
         "RUNNER_RERUN": "true" if rerun else "false",
     }
 

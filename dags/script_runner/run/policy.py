@@ -85,7 +85,9 @@ def classify(remote_pod: k8s.V1Pod | None, error: BaseException | None) -> Outco
         if code == 0:
             return Outcome(Status.SUCCESS, 0, "")
         if code == c.EXIT_SKIPPED:
-            return Outcome(Status.SKIPPED, code, "already done for this date (done-marker); rerun to force")
+            # The entrypoint no longer exits 99 (done-markers are the task's); a runner image before
+            # intervals still does, and a script may: a skip either way.
+            return Outcome(Status.SKIPPED, code, "skipped: exit 99 (a done-marker in an older runner image)")
         return Outcome(Status.FAILED, code, _code_reason(code, reason, terminated.message))
     waiting = _waiting(remote_pod)
     if waiting is not None and waiting.reason in _IMAGE_WAITING:

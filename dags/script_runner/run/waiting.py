@@ -1,9 +1,11 @@
 """Waiting for a script's ``after=`` dependencies before its pod starts.
 
 A mixin of :class:`~script_runner.run.operator.ScriptPodOperator` (before the KubernetesPodOperator in its
-bases). What each dependency did comes from its ledger records
-(:func:`~script_runner.discover.dependencies.verdict`), else from Airflow's state of its task; while one
-has not ended the task frees its worker slot (a reschedule), and it is skipped when one cannot succeed.
+bases). Whether each dependency has ended, and how, comes from Airflow's state of its task (a user's clear
+or "mark success" included), what a skip was from its ledger records
+(:func:`~script_runner.discover.dependencies.current_verdict`); where Airflow cannot say (3.0), from the
+ledger alone. While one has not ended the task frees its worker slot (a reschedule), and it is skipped
+when one cannot succeed.
 """
 
 from __future__ import annotations
@@ -12,9 +14,14 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from script_runner.config.compat import AirflowFailException, AirflowRescheduleException, AirflowSkipException
+from script_runner.config.compat import (
+    AirflowFailException,
+    AirflowRescheduleException,
+    AirflowSkipException,
+    task_instance_state,
+)
 from script_runner.config.units import parse_duration
-from script_runner.discover.dependencies import ended_without_record, verdict
+from script_runner.discover.dependencies import FINAL_STATES, current_verdict, verdict
 from script_runner.run.policy import Action, Outcome, Status
 
 if TYPE_CHECKING:
@@ -45,7 +52,8 @@ class WaitsForDependencies:
         """Start only once every ``after=`` dependency succeeded in this run; skip when one cannot.
 
         While one has not ended, the task frees its worker slot (a reschedule) and looks again after
-        ``dependency_poll``. What each dependency did comes from its ledger records (:func:`verdict`).
+        ``dependency_poll``. Whether each dependency ended, and how: :func:`current_verdict` (Airflow's
+        state, then its ledger records), or its ledger records alone where Airflow cannot say.
         """
         deps = self.script_spec.after
         if not deps:
@@ -55,13 +63,16 @@ class WaitsForDependencies:
             return
         waiting = []
         for dep in deps:
+            known, state = self._airflow_state(context, dep)
             try:
-                kind, why = verdict(dep, self.ledger.read(context["run_id"], dep))
+                if known and (state == "success" or state not in FINAL_STATES):  # no need for its records
+                    kind, why = current_verdict(dep, [], state)
+                else:
+                    records = self.ledger.read(context["run_id"], dep)
+                    kind, why = current_verdict(dep, records, state) if known else verdict(dep, records)
             except Exception:
                 log.warning("could not read the ledger of %s; waiting", dep, exc_info=True)
                 kind, why = "wait", f"{dep}: its attempts cannot be read now"
-            if kind == "wait":
-                kind, why = self._airflow_says(context, dep) or (kind, why)
             if kind == "skip":
                 skipped = Outcome(Status.SKIPPED, None, why)
                 self._record(context, skipped, Action.SKIP, extra={"dependency": dep})
@@ -90,18 +101,18 @@ class WaitsForDependencies:
         )
         raise AirflowRescheduleException(due)  # type: ignore[no-untyped-call]
 
-    def _airflow_says(self, context: Any, dep: str) -> tuple[str, str] | None:
-        """A dependency's final Airflow state when the ledger has none (Airflow 3.1+; None before)."""
+    def _airflow_state(self, context: Any, dep: str) -> tuple[bool, str | None]:
+        """A dependency's task instance state in Airflow: ``(True, state)``, ``(False, None)`` when Airflow
+        cannot say (3.0, or no task known for it): then the ledger alone decides."""
         where = self.script_spec.after_tasks.get(dep)
         if where is None:
-            return None
+            return False, None
         task_id, map_index = where
-        ti = context["ti"]
         try:
-            raw = ti.get_task_states(
-                dag_id=ti.dag_id, map_index=map_index, task_ids=[task_id], run_ids=[context["run_id"]]
+            state = task_instance_state(
+                dag_id=context["ti"].dag_id, run_id=context["run_id"], task_id=task_id, map_index=map_index
             )
-        except Exception:  # not available before Airflow 3.1: wait on the ledger alone
-            return None
-        state = (raw or {}).get(context["run_id"], {}).get(f"{task_id}_{map_index}")
-        return ended_without_record(dep, str(getattr(state, "value", state)) if state else None)
+        except Exception:  # Airflow 3.0 (no such call), or the call failed: the ledger alone
+            log.debug("no Airflow state for %s", dep, exc_info=True)
+            return False, None
+        return True, str(getattr(state, "value", state)) if state else None

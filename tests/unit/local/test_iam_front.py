@@ -115,8 +115,14 @@ def test_iam_front_policy_is_reloaded_when_the_file_changes(policy: Policy, tmp_
 
 
 SHIPPED_POLICY = Path(__file__).resolve().parents[3] / "local" / "iam" / "policy.json"
-WORKER_ONLY = ["cache/headers.json", "ledger/run/a.sh.json", "reports/run.json"]
-POD_WRITABLE = ["state/a.sh/2026-11-30/load", "once/a.sh/boot", "events/run/a.sh/1.json", "done/a.sh/x/d"]
+WORKER_ONLY = [
+    "cache/headers.json",
+    "cache/done/a.sh/x/20261130T1300Z",  # done-markers: the Airflow side's alone (issue 25 item 8)
+    "done/a.sh/x/2026-11-30",  # where pods wrote them before
+    "ledger/run/a.sh.json",
+    "reports/run.json",
+]
+POD_WRITABLE = ["state/a.sh/20261130T1300Z/x/load", "once/a.sh/boot", "events/run/a.sh/1.json"]
 
 
 @pytest.mark.parametrize("root", ["script-runner", "e2e-state/0123abcd"])
@@ -213,7 +219,9 @@ def test_iam_front_in_front_of_the_emulator_denies_a_pod_write_to_the_cache(gcs_
         assert upload("script-runner/ledger/run/a.sh.json") == 403
         assert upload("script-runner/reports/run.json") == 403
         assert upload("script-runner/state/a.sh/2026-11-30/load") == 200
-        assert upload("e2e-state/0123abcd/done/a.sh/x/2026-11-30") == 200
+        assert upload("e2e-state/0123abcd/state/a.sh/x/2026-11-30") == 200
+        assert upload("e2e-state/0123abcd/done/a.sh/x/2026-11-30") == 403  # done-markers: Airflow's alone
+        assert upload("e2e-state/0123abcd/cache/done/a.sh/x/20261130T1300Z") == 403
         assert upload("e2e-state/0123abcd/cache/headers.json") == 403
     finally:
         front.terminate()

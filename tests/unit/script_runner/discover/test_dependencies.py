@@ -119,16 +119,7 @@ def test_dependencies_locate_names_each_dependencys_task_instance() -> None:
     assert "after_tasks" not in planned[0][0]
 
 
-def test_dependencies_final_airflow_state_without_a_record() -> None:
-    from script_runner.discover.dependencies import ended_without_record
-
-    assert ended_without_record("x.sh", "failed") == (
-        "skip",
-        "dependency x.sh ended failed in Airflow without a recorded attempt",
-    )
-    assert ended_without_record("x.sh", "success") == ("ok", "")
-    assert ended_without_record("x.sh", "up_for_reschedule") is None
-    assert ended_without_record("x.sh", None) is None
+FAILED = [{"action": "fail", "max_tries": 1}]
 
 
 def test_dependencies_two_cycles_sharing_a_script_reject_the_tangle_once() -> None:
@@ -147,3 +138,52 @@ def test_dependencies_two_cycles_sharing_a_script_reject_the_tangle_once() -> No
     )
     assert graph.skipped == [{"path": "d.sh", "status": "skipped", "reason": "dependency a.sh was rejected"}]
     assert [s["path"] for s in graph.specs] == ["e.sh"]
+
+
+@pytest.mark.parametrize(
+    ("records", "state", "expected"),
+    [
+        pytest.param(
+            FAILED, "queued", ("wait", "x.sh has not ended yet (Airflow: queued)"), id="cleared-after-failing"
+        ),
+        pytest.param(
+            FAILED, "running", ("wait", "x.sh has not ended yet (Airflow: running)"), id="rerunning"
+        ),
+        pytest.param([], None, ("wait", "x.sh has not ended yet (Airflow: none)"), id="not-scheduled-yet"),
+        pytest.param([{"action": "cancel"}], "success", ("ok", ""), id="marked-success-while-running"),
+        pytest.param([], "success", ("ok", ""), id="marked-success-while-waiting"),
+        pytest.param([{"action": "done"}], "success", ("ok", ""), id="succeeded"),
+        pytest.param(FAILED, "failed", ("skip", "dependency x.sh failed"), id="failed"),
+        pytest.param(
+            [{"action": "done"}],
+            "failed",
+            ("skip", "dependency x.sh ended failed in Airflow"),
+            id="marked-failed",
+        ),
+        pytest.param(
+            [],
+            "failed",
+            ("skip", "dependency x.sh ended failed in Airflow without a recorded attempt"),
+            id="marked-failed-while-waiting",
+        ),
+        pytest.param([{"action": "skip", "reason": "done-marker"}], "skipped", ("ok", ""), id="done-marker"),
+        pytest.param(
+            [{"action": "skip", "dependency": "w.sh", "reason": "dependency w.sh failed"}],
+            "skipped",
+            ("skip", "dependency x.sh was skipped (dependency w.sh failed)"),
+            id="skipped-for-its-own-dependency",
+        ),
+        pytest.param(
+            [],
+            "upstream_failed",
+            ("skip", "dependency x.sh ended upstream_failed in Airflow without a recorded attempt"),
+            id="upstream-failed",
+        ),
+    ],
+)
+def test_dependencies_current_verdict_follows_airflows_state_then_the_ledger(
+    records: list[dict[str, Any]], state: str | None, expected: tuple[str, str]
+) -> None:
+    from script_runner.discover.dependencies import current_verdict
+
+    assert current_verdict("x.sh", records, state) == expected

@@ -66,3 +66,18 @@ def test_schedule_backfill_runs_use_their_interval() -> None:
     window = run_window(run_type="backfill", start=MONDAY_6, end=MONDAY_7, dag_schedule="@hourly")
     assert window is not None
     assert window.first_time("0 6 * * *") == MONDAY_6
+
+
+@pytest.mark.parametrize(
+    "width", [pytest.param(0, id="airflow3-fire-time"), pytest.param(1, id="data-interval")]
+)
+def test_schedule_windows_of_real_runs_take_airflows_pendulum_datetimes(width: int) -> None:
+    """A real scheduled or backfill run's context holds pendulum datetimes (not due_at's plain ones):
+    discovery once crashed on them ("can't compare offset-naive and offset-aware datetimes")."""
+    import pendulum
+
+    start = pendulum.datetime(2026, 12, 7, 6, tz="UTC")
+    window = run_window(run_type="backfill", start=start, end=start.add(hours=width), dag_schedule="@hourly")
+    assert window is not None
+    assert window.first_time("0 6 * * *") == MONDAY_6
+    assert window.first_time("0 8 * * *") is None

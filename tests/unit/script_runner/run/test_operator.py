@@ -319,37 +319,6 @@ def test_operator_starts_once_every_dependency_succeeded(gcs_client: Any, make_b
     assert ledger.read("r1", SCRIPT["path"]) == []
 
 
-class StatesTI(FakeTI):
-    """A task instance that answers get_task_states as Airflow 3.1+ does (keys "<task id>_<map index>")."""
-
-    def __init__(self, states: dict[str, str]) -> None:
-        super().__init__()
-        self.states = states
-
-    def get_task_states(self, **kwargs: Any) -> dict[str, Any]:
-        return {kwargs["run_ids"][0]: self.states}
-
-
-def test_operator_stops_waiting_for_a_dependency_airflow_ended_without_a_record(
-    gcs_client: Any, make_bucket: Any
-) -> None:
-    from script_runner.config.compat import AirflowSkipException
-
-    bucket = make_bucket({})
-    op = ScriptPodOperator(
-        task_id="run_scripts",
-        script={**SCRIPT, "after": ["etl/extract.sh"], "after_tasks": {"etl/extract.sh": ["run_scripts", 0]}},
-        runner_settings=SETTINGS,
-    )
-    op.__dict__["ledger"] = Ledger(gcs_client, bucket=bucket.name, root="script-runner")
-    with pytest.raises(AirflowRescheduleException):  # still waiting in Airflow: wait on
-        op._wait_for_dependencies({"run_id": "r1", "ti": StatesTI({"run_scripts_0": "up_for_reschedule"})})
-    # a user marked the waiting dependency failed: no attempt was ever recorded, Airflow says it ended
-    marked = {"run_id": "r1", "ti": StatesTI({"run_scripts_0": "failed"})}
-    with pytest.raises(AirflowSkipException, match="ended failed in Airflow without a recorded attempt"):
-        op._wait_for_dependencies(marked)
-
-
 def test_operator_records_the_attempts_usage_and_its_cpu_ask(ledger_op: ScriptPodOperator) -> None:
     ctx = {"run_id": "r1", "ti": FakeTI(try_number=1)}
     ledger_op._context = ctx

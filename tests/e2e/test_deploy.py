@@ -11,7 +11,8 @@ import pytest
 
 from local.airflow_client import AirflowClient
 from script_runner.cli.main import main
-from script_runner.deploy.plan import VARIABLE, local_files
+from script_runner.deploy.files import local_files
+from script_runner.deploy.plan import VARIABLE
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 

@@ -21,7 +21,8 @@ from typing import Any
 
 import pytest
 
-from script_runner.deploy.plan import VARIABLE, local_files
+from script_runner.deploy.files import local_files
+from script_runner.deploy.plan import VARIABLE
 from tests.composer_double import (
     GCLOUD,
     IMAGES,

@@ -164,3 +164,61 @@ def test_deploy_gcloud_airflow3_keeps_the_variable_through_the_rest_api_not_gclo
     assert status == 200, variable
     assert json.loads(variable["value"]) == {"preset": "composer3"}
     _front(double, "c3-af331", "DELETE", f"/api/v2/variables/{VARIABLE}")
+
+
+def test_deploy_gcloud_dry_run_on_airflow3_shows_the_rest_calls_and_writes_nothing(
+    double: Double, gcs_emulator: str, table: Path
+) -> None:
+    from google.cloud import storage
+
+    shell = gcloud_env(double, gcs_emulator)
+    args = ("--environment", "c3-af318", "--location", LOCATION, "--support-table", str(table), "--dry-run")
+    done = deploy(shell, *args)
+    assert done.returncode == 0, done.stderr + done.stdout
+    api = f"{double.url}/airflow/c3-af318/api/v2/variables/{VARIABLE}"
+    assert f"GET {api} (Authorization: Bearer <token from gcloud auth print-access-token>)" in done.stdout
+    assert "environments run" not in done.stdout
+    assert TOKEN not in done.stdout + done.stderr  # the token is never printed
+    assert list(storage.Client(project="test-project").list_blobs(_bucket_of(double, "c3-af318"))) == []
+    assert _front(double, "c3-af318", "GET", f"/api/v2/variables/{VARIABLE}")[0] == 404
+
+
+def test_deploy_gcloud_merges_the_environments_airflowignore(
+    double: Double, gcs_emulator: str, table: Path
+) -> None:
+    from google.cloud import storage
+
+    blob = (
+        storage.Client(project="test-project")
+        .bucket(_bucket_of(double, "c2-af2111"))
+        .blob("dags/.airflowignore")
+    )
+    blob.upload_from_string("legacy_jobs/\n.*_test\\.py\n")
+    shell = gcloud_env(double, gcs_emulator)
+    done = deploy(shell, "--environment", "c2-af2111", "--location", LOCATION, "--support-table", str(table))
+    assert done.returncode == 0, done.stderr + done.stdout
+    lines = blob.download_as_bytes().decode().splitlines()
+    assert lines[:2] == ["legacy_jobs/", ".*_test\\.py"]  # the environment's own lines stay
+    assert "script_runner/" in lines
+    _front(double, "c2-af2111", "DELETE", f"/api/v1/variables/{VARIABLE}")
+
+
+def test_deploy_gcloud_without_any_login_names_the_login_commands(
+    double: Double, gcs_emulator: str, table: Path
+) -> None:
+    shell = gcloud_env(double, gcs_emulator)
+    del shell["CLOUDSDK_AUTH_ACCESS_TOKEN_FILE"]  # no gcloud login, no ADC
+    done = deploy(
+        shell,
+        "--bucket",
+        "gs://some-bucket",
+        "--versions",
+        "airflow=2.11.1",
+        "--dry-run",
+        "--support-table",
+        str(table),
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "gcloud auth login" in done.stderr
+    assert "gcloud auth application-default login" in done.stderr

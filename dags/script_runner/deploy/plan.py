@@ -228,9 +228,10 @@ def left_to_do(settings: RunnerSettings, *, variable_set: bool, merged: dict[str
         )
     if not settings.image:
         left.append(
-            "build and push the runner image (gcloud builds submit --config cloudbuild.yaml "
-            "--substitutions=_REGISTRY=REGION-docker.pkg.dev/PROJECT/REPO .), then deploy again with "
-            "--image REGISTRY/script-runner:TAG"
+            "build and push the runner image (gcloud builds submit --project PROJECT "
+            "--config cloudbuild.yaml "
+            "--substitutions=_REGISTRY=REGION-docker.pkg.dev/PROJECT/REPO,_TAG=$(git rev-parse --short HEAD) "
+            ".), then deploy again with --image REGION-docker.pkg.dev/PROJECT/REPO/script-runner:TAG"
         )
     elif settings.preset != "local":
         left.append(f"make sure the image {settings.image} is pushed (cloudbuild.yaml builds it)")
@@ -245,10 +246,18 @@ def left_to_do(settings: RunnerSettings, *, variable_set: bool, merged: dict[str
         identity += f" --namespace {settings.namespace}"
     if settings.preset == "composer3":
         left.append(
+            "for per-script identities, enable the IAM Credentials API (impersonation): gcloud services "
+            "enable iamcredentials.googleapis.com --project PROJECT"
+        )
+        left.append(
             "identities: pods run as the environment's service account; for per-script identities "
             f"(impersonation) run {identity} --environment-sa ENV_SA --identity NAME ... (--dry-run first)"
         )
     elif settings.preset in ("composer2", "gke"):
+        left.append(
+            "point kubectl at the cluster: gcloud container clusters get-credentials CLUSTER --location "
+            "REGION --project PROJECT (Composer 2: the environment's config.gkeCluster)"
+        )
         left.append(f"apply the manifests: kubectl apply -k k8s/overlays/{settings.preset}")
         left.append(
             f"identities (Workload Identity, bucket grants): {identity} --airflow-sa AIRFLOW_SA "

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from script_runner.cli.main import main
+from script_runner.config.settings_loader import load_settings
 from script_runner.deploy.files import local_files
 from script_runner.deploy.versions import (
     Versions,
@@ -477,3 +478,20 @@ def test_support_table_reads_the_file_make_compat_wrote() -> None:
         assert table.check(parse_versions_option(versions)) == [], entry["name"]
     assert table.check(parse_versions_option("airflow=2.10.5"))  # Composer 2's older image: not tested
     assert table.check(parse_versions_option("airflow=2.11.1,cncf-kubernetes=10.0.0"))  # provider too old
+
+
+@pytest.mark.parametrize(
+    ("preset", "expected"),
+    [
+        pytest.param("composer2", "gcloud container clusters get-credentials", id="composer2"),
+        pytest.param("gke", "gcloud container clusters get-credentials", id="gke"),
+        pytest.param("composer3", "gcloud services enable iamcredentials.googleapis.com", id="composer3"),
+    ],
+)
+def test_left_to_do_names_the_image_tag_the_cluster_and_the_apis(preset: str, expected: str) -> None:
+    from script_runner.deploy.plan import left_to_do
+
+    settings = load_settings(variable={"preset": preset}, environ={"GCS_BUCKET": "b"})
+    left = "\n".join(left_to_do(settings, variable_set=True, merged={}))
+    assert "_TAG=$(git rev-parse --short HEAD)" in left  # a build from a checkout has no SHORT_SHA
+    assert expected in left

@@ -5,8 +5,11 @@ Application Default Credentials, no emulator variable. For every image the suppo
 Composer 2 one), deploy describes the environment with gcloud, uploads the DAG to the environment's bucket
 (fake-gcs-server) and merges the settings Variable: through ``gcloud composer environments run ... variables``
 where gcloud allows it (Airflow 2), through the environment's Airflow REST API at ``airflowUri`` with the
-gcloud-issued token on Airflow 3. These need no Airflow (the double keeps Variables in memory) and take a
-few seconds each; ``test_deploy_then_the_dag_runs_green_on_the_local_airflow`` runs the DAG on the stack.
+gcloud-issued token on Airflow 3. These need no Airflow (the double keeps Variables in memory).
+
+One test runs the ``script-runner`` console script as its own process, as a user does; the others call the
+CLI's ``main()`` in this process (``deploy_in_process``), still with the real gcloud binary underneath: an
+interpreter start with its imports is most of a deploy's time, and the code path is the same.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from tests.composer_double import (
     Double,
     catalogue_entry,
     deploy,
+    deploy_in_process,
     gcloud_env,
     start_double,
 )
@@ -112,7 +116,7 @@ def test_deploy_gcloud_every_supported_image_uploads_and_merges_the_variable(
     )
     assert status in (200, 201)
     shell = gcloud_env(double, gcs_emulator)
-    done = deploy(
+    done = deploy_in_process(
         shell,
         "--environment",
         env,
@@ -155,6 +159,7 @@ def test_deploy_gcloud_gcloud_itself_refuses_variables_on_airflow3(double: Doubl
 def test_deploy_gcloud_airflow3_keeps_the_variable_through_the_rest_api_not_gcloud_run(
     double: Double, gcs_emulator: str, table: Path
 ) -> None:
+    # The console script in its own process, as a user runs it.
     # The bucket reachable as with ADC (the emulator variable): only the Variable's path is under test.
     shell = {**gcloud_env(double, gcs_emulator), "STORAGE_EMULATOR_HOST": gcs_emulator}
     done = deploy(shell, "--environment", "c3-af331", "--location", LOCATION, "--support-table", str(table))
@@ -173,13 +178,15 @@ def test_deploy_gcloud_dry_run_on_airflow3_shows_the_rest_calls_and_writes_nothi
 
     shell = gcloud_env(double, gcs_emulator)
     args = ("--environment", "c3-af318", "--location", LOCATION, "--support-table", str(table), "--dry-run")
-    done = deploy(shell, *args)
+    bucket = storage.Client(project="test-project").bucket(_bucket_of(double, "c3-af318"))
+    before = {(b.name, b.generation) for b in bucket.list_blobs()}
+    done = deploy_in_process(shell, *args)
     assert done.returncode == 0, done.stderr + done.stdout
     api = f"{double.url}/airflow/c3-af318/api/v2/variables/{VARIABLE}"
     assert f"GET {api} (Authorization: Bearer <token from gcloud auth print-access-token>)" in done.stdout
     assert "environments run" not in done.stdout
     assert TOKEN not in done.stdout + done.stderr  # the token is never printed
-    assert list(storage.Client(project="test-project").list_blobs(_bucket_of(double, "c3-af318"))) == []
+    assert {(b.name, b.generation) for b in bucket.list_blobs()} == before  # nothing written
     assert _front(double, "c3-af318", "GET", f"/api/v2/variables/{VARIABLE}")[0] == 404
 
 
@@ -190,17 +197,19 @@ def test_deploy_gcloud_merges_the_environments_airflowignore(
 
     blob = (
         storage.Client(project="test-project")
-        .bucket(_bucket_of(double, "c2-af2111"))
+        .bucket(_bucket_of(double, "c3-af322"))
         .blob("dags/.airflowignore")
     )
     blob.upload_from_string("legacy_jobs/\n.*_test\\.py\n")
     shell = gcloud_env(double, gcs_emulator)
-    done = deploy(shell, "--environment", "c2-af2111", "--location", LOCATION, "--support-table", str(table))
+    done = deploy_in_process(
+        shell, "--environment", "c3-af322", "--location", LOCATION, "--support-table", str(table)
+    )
     assert done.returncode == 0, done.stderr + done.stdout
     lines = blob.download_as_bytes().decode().splitlines()
     assert lines[:2] == ["legacy_jobs/", ".*_test\\.py"]  # the environment's own lines stay
     assert "script_runner/" in lines
-    _front(double, "c2-af2111", "DELETE", f"/api/v1/variables/{VARIABLE}")
+    _front(double, "c3-af322", "DELETE", f"/api/v2/variables/{VARIABLE}")
 
 
 def test_deploy_gcloud_without_any_login_names_the_login_commands(
@@ -208,7 +217,7 @@ def test_deploy_gcloud_without_any_login_names_the_login_commands(
 ) -> None:
     shell = gcloud_env(double, gcs_emulator)
     del shell["CLOUDSDK_AUTH_ACCESS_TOKEN_FILE"]  # no gcloud login, no ADC
-    done = deploy(
+    done = deploy_in_process(  # a traceback would propagate out of main() and fail here
         shell,
         "--bucket",
         "gs://some-bucket",

@@ -162,7 +162,9 @@ def make_plan(request: DeployRequest) -> DeployPlan:
     if store is None and gcloud is not None and describe is not None:
         store = variable_store(describe, gcloud)
     current = _current_dict(store.get_variable(VARIABLE)) if store is not None else {}
-    client = storage_client(gcloud=request.gcloud, project=request.project)
+    client = storage_client(
+        gcloud=request.gcloud, project=request.project, token=gcloud.access_token if gcloud else None
+    )
     return DeployPlan(
         bucket=bucket,
         versions=versions,

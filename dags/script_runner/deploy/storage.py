@@ -16,6 +16,8 @@ from script_runner.deploy.targets import print_access_token
 from script_runner.exceptions import DeployError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from google.cloud import storage
 
 NO_CREDENTIALS = (
@@ -31,11 +33,15 @@ def _endpoint() -> dict[str, Any]:
     return {"client_options": {"api_endpoint": override.removesuffix("/storage/v1")}}
 
 
-def storage_client(*, gcloud: str = "gcloud", project: str | None = None) -> storage.Client:
+def storage_client(
+    *, gcloud: str = "gcloud", project: str | None = None, token: Callable[[], str] | None = None
+) -> storage.Client:
     """A client for the environment's bucket.
 
     :param gcloud: the gcloud executable (its token is used when there is no emulator).
     :param project: the billing/quota project; None: ``CLOUDSDK_CORE_PROJECT`` or none.
+    :param token: where the gcloud token comes from (e.g. a ``Gcloud`` that already asked for it);
+        None: ``gcloud auth print-access-token``.
     :raises DeployError: no credentials at all, naming ``gcloud auth login``.
     """
     from google.cloud import storage
@@ -44,7 +50,7 @@ def storage_client(*, gcloud: str = "gcloud", project: str | None = None) -> sto
     if os.environ.get("STORAGE_EMULATOR_HOST"):
         return storage.Client(project=project or "local")
     try:
-        token = print_access_token(gcloud)
+        access = token() if token is not None else print_access_token(gcloud)
     except DeployError as gcloud_error:
         import google.auth
         from google.auth.exceptions import DefaultCredentialsError
@@ -56,5 +62,5 @@ def storage_client(*, gcloud: str = "gcloud", project: str | None = None) -> sto
         return storage.Client(project=project or found, credentials=credentials, **_endpoint())
     from google.oauth2.credentials import Credentials
 
-    credentials = Credentials(token)  # type: ignore[no-untyped-call]
+    credentials = Credentials(access)  # type: ignore[no-untyped-call]
     return storage.Client(project=project or "-", credentials=credentials, **_endpoint())

@@ -50,6 +50,7 @@ class Gcloud:
         self.location = location
         self.binary = binary
         self.project = project
+        self._token: str | None = None
 
     def _project(self) -> list[str]:
         return ["--project", self.project] if self.project else []
@@ -90,9 +91,13 @@ class Gcloud:
     def access_token(self) -> str:
         """The logged-in user's access token (``gcloud auth print-access-token``): one login is enough.
 
+        Asked once per deploy (the REST API and the bucket share it).
+
         :raises DeployError: not logged in, naming the command that fixes it.
         """
-        return print_access_token(self.binary)
+        if self._token is None:
+            self._token = print_access_token(self.binary)
+        return self._token
 
     def _variables(self, *args: str) -> list[str]:
         return [*self._base("run"), "variables", "--", *args]

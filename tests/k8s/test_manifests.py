@@ -68,6 +68,26 @@ def test_manifests_role_grants_what_the_pod_operator_calls(overlay: str) -> None
     assert not any(res == "pods/exec" for res, _ in grants)  # no xcom sidecar, no exec
 
 
+@pytest.mark.parametrize(
+    ("overlay", "declared"),
+    [
+        ("composer2", K8S / "overlays" / "composer2" / "role-binding.yaml"),
+        ("gke", K8S / "base" / "role-binding.yaml"),
+    ],
+)
+def test_manifests_role_binding_subject_stays_the_airflow_workers_account(
+    overlay: str, declared: Path
+) -> None:
+    # kustomize's `namespace:` moves a subject named `default` into the overlay's namespace: on composer2 the
+    # launcher Role went to script-runner's `default`, not the Composer workers' account in their namespace.
+    (binding,) = by_kind(build(K8S / "overlays" / overlay), "RoleBinding")
+    assert binding["metadata"]["namespace"] == PRESETS[overlay]["namespace"]
+    assert binding["subjects"] == yaml.safe_load(declared.read_text())["subjects"]
+    if overlay == "composer2":
+        assert binding["subjects"][0]["name"] == "default"
+        assert binding["subjects"][0]["namespace"].startswith("composer-2-")
+
+
 def test_manifests_composer3_only_what_a_user_may_apply() -> None:
     docs = build(K8S / "overlays" / "composer3")
     assert {d["kind"] for d in docs} == {"ConfigMap"}  # Composer owns RBAC, SAs and policies there

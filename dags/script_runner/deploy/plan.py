@@ -260,10 +260,12 @@ def left_to_do(settings: RunnerSettings, *, variable_set: bool, merged: dict[str
             "point kubectl at the cluster: gcloud container clusters get-credentials CLUSTER --location "
             "REGION --project PROJECT (Composer 2: the environment's config.gkeCluster)"
         )
-        left.append(f"apply the manifests: kubectl apply -k k8s/overlays/{settings.preset}")
+        workers = " --workers-namespace COMPOSER_WORKERS_NAMESPACE" if settings.preset == "composer2" else ""
         left.append(
-            f"identities (Workload Identity, bucket grants): {identity} --airflow-sa AIRFLOW_SA "
-            "(--dry-run first)"
+            f"manifests and identities (Workload Identity, bucket grants): {identity} --airflow-sa AIRFLOW_SA"
+            f"{workers} (--dry-run first); it applies k8s/generated/{settings.preset}-PROJECT, the overlay "
+            f"with your project's values: re-apply that one, not k8s/overlays/{settings.preset} (its "
+            "placeholders would undo the identities)"
         )
     left.append(f"drop scripts into {settings.source}")
     return left

@@ -290,10 +290,11 @@ def test_deploy_environment_uploads_merges_the_variable_and_deletes_stale_packag
         bucket.blob("dags/gcs_script_runner.py").download_as_bytes()
         == (DAGS / "gcs_script_runner.py").read_bytes()
     )
-    assert "kubectl apply -k k8s/overlays/composer2" in out
+    assert "kubectl apply -k k8s/overlays/composer2" not in out  # its placeholders would undo the identities
+    assert "it applies k8s/generated/composer2-PROJECT" in out
     assert (
         f"k8s/setup-identity.sh --overlay composer2 --project PROJECT --bucket {bucket.name} --source-prefix data/ "
-        "--state-root script-runner --airflow-sa AIRFLOW_SA"
+        "--state-root script-runner --airflow-sa AIRFLOW_SA --workers-namespace COMPOSER_WORKERS_NAMESPACE"
     ) in out
     assert _dag_id_from_bucket(bucket, tmp_path / "from-bucket") == "gcs_script_runner"
     # Again: every file is current, the Variable keeps its value.

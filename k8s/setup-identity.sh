@@ -7,7 +7,8 @@
 #   composer3: no custom KSAs; pods run as the environment's service account, which impersonates one GSA per
 #     --identity (roles/iam.serviceAccountTokenCreator on that GSA).
 #   Every pod GSA gets read on the scripts (data/) and write on the state root's pod prefixes (state/ once/
-#   events/ done/) only, by IAM conditions on object names; --airflow-sa gets cache/ ledger/ reports/ sizing/.
+#   events/ done/) only, by IAM conditions on object names; --airflow-sa gets cache/ ledger/ reports/ sizing/
+#   (and, on gke, read on the scripts).
 #   composer2, gke: the KSAs, their Workload Identity annotations and (composer2) the workers' namespace go
 #   into a generated overlay, --overlay-dir (default k8s/generated/OVERLAY-PROJECT), on top of
 #   k8s/overlays/OVERLAY, applied with `kubectl apply -k`: apply that directory from then on, so re-applying
@@ -139,7 +140,8 @@ identity_grant_pod() {
     "$(_prefix_condition "$STATE_BUCKET" "${prefixes[@]}")" "$STATE_BUCKET"
 }
 
-# identity_grant_airflow EMAIL: the Airflow identity reads the whole state root and writes its own prefixes.
+# identity_grant_airflow EMAIL: the Airflow identity reads the whole state root and writes its own prefixes;
+# on gke it also reads the scripts.
 identity_grant_airflow() {
   local email="$1" prefixes=() p
   for p in "${AIRFLOW_PREFIXES[@]}"; do
@@ -149,6 +151,11 @@ identity_grant_airflow() {
     "${BUCKET_TYPE} || $(_prefix_condition "$STATE_BUCKET" "${STATE_ROOT}/")" "$STATE_BUCKET"
   identity_grant_bucket "$email" roles/storage.objectUser script-runner-airflow-state \
     "$(_prefix_condition "$STATE_BUCKET" "${prefixes[@]}")" "$STATE_BUCKET"
+  # Composer's environment account reads its own bucket already; Airflow on GKE needs the scripts granted.
+  if [[ "$OVERLAY" == gke ]]; then
+    identity_grant_bucket "$email" roles/storage.objectViewer script-runner-airflow-read-scripts \
+      "${BUCKET_TYPE} || $(_prefix_condition "$BUCKET" "$SOURCE_PREFIX")" "$BUCKET"
+  fi
 }
 
 # identity_bind_ksa NAME[=EMAIL]: Workload Identity between KSA NAME in NAMESPACE and its GSA.

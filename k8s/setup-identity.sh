@@ -113,13 +113,13 @@ identity_ensure_gsa() {
   local name="${1%%=*}" email
   email="$(_gsa_email "$1")"
   [[ "$1" != *=* ]] || return 0
+  local create=(gcloud iam service-accounts create "$name" --project "$PROJECT"
+    --display-name "gcs-script-runner pods: ${name}")
   if [[ "$DRY_RUN" == true ]]; then
-    setup_note "create ${email} unless it exists (gcloud iam service-accounts describe ${email})"
-  elif gcloud iam service-accounts describe "$email" --project "$PROJECT" >/dev/null 2>&1; then
+    setup_run_unless "$(setup_words gcloud iam service-accounts describe "$email" --project "$PROJECT")" "${create[@]}"
     return 0
   fi
-  setup_run gcloud iam service-accounts create "$name" --project "$PROJECT" \
-    --display-name "gcs-script-runner pods: ${name}"
+  gcloud iam service-accounts describe "$email" --project "$PROJECT" >/dev/null 2>&1 || setup_run "${create[@]}"
 }
 
 # identity_grant_bucket EMAIL ROLE TITLE EXPRESSION BUCKET: a conditional role on BUCKET for a GSA.

@@ -148,3 +148,14 @@ calls_matching() {
   [[ "${lines[-1]}" == "bindings are added, existing accounts are kept, the overlay is applied again." ]]
   [[ "$output" != *"set -Eeuo"* ]]
 }
+
+@test "the printed dry run, run after a first setup, creates no account that exists (no AlreadyExists)" {
+  run bash "${SCRIPT}" "${COMPOSER2[@]}" --dry-run
+  printf '%s\n' "$output" >"${BATS_TEST_TMPDIR}/plan.sh"
+  FAKE_GSAS="script-runner@my-proj.iam.gserviceaccount.com loader@my-proj.iam.gserviceaccount.com" \
+    run bash -e "${BATS_TEST_TMPDIR}/plan.sh"
+  [ "$status" -eq 0 ]
+  [ "$(calls_matching gcloud iam service-accounts create)" = "" ]
+  [ "$(calls_matching kubectl create)" = "" ]
+  [ -n "$(calls_matching kubectl apply -k "${OVERLAY_DIR}")" ]
+}

@@ -8,15 +8,22 @@
 #     --identity (roles/iam.serviceAccountTokenCreator on that GSA).
 #   Every pod GSA gets read on the scripts (data/) and write on the state root's pod prefixes (state/ once/
 #   events/) only, by IAM conditions on object names; --airflow-sa gets cache/ (done-markers: cache/done/)
-#   ledger/ reports/ sizing/. Re-running it after an upgrade drops nothing: remove an older release's
-#   grant on done/ yourself (gcloud storage buckets remove-iam-policy-binding, the condition's title).
+#   ledger/ reports/ sizing/ (and, on gke, read on the scripts). Re-running it after an upgrade drops
+#   nothing: remove an older release's grant on done/ yourself (gcloud storage buckets
+#   remove-iam-policy-binding, the condition's title).
+#   composer2, gke: the KSAs, their Workload Identity annotations and (composer2) the workers' namespace go
+#   into a generated overlay, --overlay-dir (default k8s/generated/OVERLAY-PROJECT), on top of
+#   k8s/overlays/OVERLAY, applied with `kubectl apply -k`: apply that directory from then on, so re-applying
+#   the manifests never puts the placeholders back. It is written by --dry-run too (a local file only).
 #
 # Usage: k8s/setup-identity.sh --overlay composer2|gke|composer3 --project PROJECT --bucket BUCKET
 #          [--identity NAME[=GSA_EMAIL]]... [--namespace script-runner] [--state-bucket BUCKET]
 #          [--state-root script-runner] [--source-prefix data/] [--airflow-sa EMAIL]
-#          [--environment-sa EMAIL] [--dry-run]
+#          [--environment-sa EMAIL] [--workers-namespace NAMESPACE] [--overlay-dir DIR] [--dry-run]
+# --workers-namespace (composer2, required): the namespace of the Composer 2 Airflow workers, whose `default`
+#   account launches the pods (kubectl get namespaces | grep composer-).
 # --dry-run prints every gcloud/kubectl command (a runnable script) and runs none. Re-running is safe:
-# bindings are added, existing accounts are kept.
+# bindings are added, existing accounts are kept, the overlay is applied again.
 set -Eeuo pipefail
 
 readonly SETUP_PROG=setup-identity
@@ -28,7 +35,9 @@ readonly AIRFLOW_PREFIXES=(cache ledger reports sizing)
 readonly BUCKET_TYPE='resource.type == "storage.googleapis.com/Bucket"'
 
 OVERLAY="" PROJECT="" BUCKET="" STATE_BUCKET="" STATE_ROOT="script-runner" SOURCE_PREFIX="data/"
-NAMESPACE="script-runner" AIRFLOW_SA="" ENVIRONMENT_SA="" DRY_RUN=false
+NAMESPACE="script-runner" AIRFLOW_SA="" ENVIRONMENT_SA="" DRY_RUN=false WORKERS_NAMESPACE="" OVERLAY_DIR=""
+K8S_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+readonly K8S_DIR
 IDENTITIES=()
 
 _parse() {
@@ -44,6 +53,8 @@ _parse() {
       --identity) IDENTITIES+=("${2-}") ;;
       --airflow-sa) AIRFLOW_SA="${2-}" ;;
       --environment-sa) ENVIRONMENT_SA="${2-}" ;;
+      --workers-namespace) WORKERS_NAMESPACE="${2-}" ;;
+      --overlay-dir) OVERLAY_DIR="${2-}" ;;
       --dry-run) DRY_RUN=true && shift && continue ;;
       -h | --help) setup_usage && exit 0 ;;
       *) setup_die "unknown argument '$1' (see --help)" ;;
@@ -71,6 +82,11 @@ _parse() {
     [[ -n "$ENVIRONMENT_SA" ]] || setup_die "composer3 needs --environment-sa (the environment's service account)"
   else
     IDENTITIES=("script-runner" "${IDENTITIES[@]}")
+    OVERLAY_DIR="${OVERLAY_DIR:-${K8S_DIR}/generated/${OVERLAY}-${PROJECT}}"
+  fi
+  if [[ "$OVERLAY" == composer2 ]]; then
+    [[ "$WORKERS_NAMESPACE" =~ ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$ ]] || setup_die \
+      "composer2 needs --workers-namespace, the Composer 2 workers' namespace (kubectl get namespaces | grep composer-)"
   fi
 }
 
@@ -99,13 +115,13 @@ identity_ensure_gsa() {
   local name="${1%%=*}" email
   email="$(_gsa_email "$1")"
   [[ "$1" != *=* ]] || return 0
+  local create=(gcloud iam service-accounts create "$name" --project "$PROJECT"
+    --display-name "gcs-script-runner pods: ${name}")
   if [[ "$DRY_RUN" == true ]]; then
-    setup_note "create ${email} unless it exists (gcloud iam service-accounts describe ${email})"
-  elif gcloud iam service-accounts describe "$email" --project "$PROJECT" >/dev/null 2>&1; then
+    setup_run_unless "$(setup_words gcloud iam service-accounts describe "$email" --project "$PROJECT")" "${create[@]}"
     return 0
   fi
-  setup_run gcloud iam service-accounts create "$name" --project "$PROJECT" \
-    --display-name "gcs-script-runner pods: ${name}"
+  gcloud iam service-accounts describe "$email" --project "$PROJECT" >/dev/null 2>&1 || setup_run "${create[@]}"
 }
 
 # identity_grant_bucket EMAIL ROLE TITLE EXPRESSION BUCKET: a conditional role on BUCKET for a GSA.
@@ -126,7 +142,8 @@ identity_grant_pod() {
     "$(_prefix_condition "$STATE_BUCKET" "${prefixes[@]}")" "$STATE_BUCKET"
 }
 
-# identity_grant_airflow EMAIL: the Airflow identity reads the whole state root and writes its own prefixes.
+# identity_grant_airflow EMAIL: the Airflow identity reads the whole state root and writes its own prefixes;
+# on gke it also reads the scripts.
 identity_grant_airflow() {
   local email="$1" prefixes=() p
   for p in "${AIRFLOW_PREFIXES[@]}"; do
@@ -136,6 +153,11 @@ identity_grant_airflow() {
     "${BUCKET_TYPE} || $(_prefix_condition "$STATE_BUCKET" "${STATE_ROOT}/")" "$STATE_BUCKET"
   identity_grant_bucket "$email" roles/storage.objectUser script-runner-airflow-state \
     "$(_prefix_condition "$STATE_BUCKET" "${prefixes[@]}")" "$STATE_BUCKET"
+  # Composer's environment account reads its own bucket already; Airflow on GKE needs the scripts granted.
+  if [[ "$OVERLAY" == gke ]]; then
+    identity_grant_bucket "$email" roles/storage.objectViewer script-runner-airflow-read-scripts \
+      "${BUCKET_TYPE} || $(_prefix_condition "$BUCKET" "$SOURCE_PREFIX")" "$BUCKET"
+  fi
 }
 
 # identity_bind_ksa NAME[=EMAIL]: Workload Identity between KSA NAME in NAMESPACE and its GSA.
@@ -145,16 +167,52 @@ identity_bind_ksa() {
   setup_run gcloud iam service-accounts add-iam-policy-binding "$email" --project "$PROJECT" \
     --role roles/iam.workloadIdentityUser \
     --member "serviceAccount:${PROJECT}.svc.id.goog[${NAMESPACE}/${name}]"
-  if [[ "$DRY_RUN" == true ]]; then
-    setup_note "create the service account ${NAMESPACE}/${name} unless it exists (kubectl get serviceaccount)"
-  fi
-  if [[ "$DRY_RUN" == true ]] || ! kubectl get serviceaccount "$name" --namespace "$NAMESPACE" >/dev/null 2>&1; then
-    setup_run kubectl create serviceaccount "$name" --namespace "$NAMESPACE"
-  fi
-  setup_run kubectl patch serviceaccount "$name" --namespace "$NAMESPACE" \
-    --patch '{"automountServiceAccountToken": false}'
-  setup_run kubectl annotate serviceaccount "$name" --namespace "$NAMESPACE" --overwrite \
-    "iam.gke.io/gcp-service-account=${email}"
+}
+
+# _overlay_base DIR: the path of k8s/overlays/OVERLAY relative to DIR (absolute without GNU realpath).
+_overlay_base() {
+  realpath -m --relative-to="$1" "${K8S_DIR}/overlays/${OVERLAY}" 2>/dev/null ||
+    printf '%s' "${K8S_DIR}/overlays/${OVERLAY}"
+}
+
+# identity_write_overlay: write OVERLAY_DIR, k8s/overlays/OVERLAY with this project's values filled in: each
+# KSA with its Workload Identity annotation, (composer2) the workers' namespace in the launcher RoleBinding,
+# and NAMESPACE. Rewritten whole on every run (it holds nothing else).
+identity_write_overlay() {
+  local identity name files=()
+  mkdir -p "$OVERLAY_DIR"
+  for identity in "${IDENTITIES[@]}"; do
+    name="${identity%%=*}"
+    files+=("serviceaccount-${name}.yaml")
+    printf '%s\n' "apiVersion: v1" "kind: ServiceAccount" "metadata:" "  name: ${name}" "  annotations:" \
+      "    iam.gke.io/gcp-service-account: $(_gsa_email "$identity")" "automountServiceAccountToken: false" \
+      >"${OVERLAY_DIR}/serviceaccount-${name}.yaml"
+  done
+  {
+    printf '%s\n' "# Generated by k8s/setup-identity.sh for project ${PROJECT}: apply this directory" \
+      "# (kubectl apply -k), not k8s/overlays/${OVERLAY}, whose placeholders would replace these values." \
+      "apiVersion: kustomize.config.k8s.io/v1beta1" "kind: Kustomization" "resources:" \
+      "  - $(_overlay_base "$OVERLAY_DIR")"
+    # The overlay's own account (the first) is patched; each further identity is a new ServiceAccount.
+    for name in "${files[@]:1}"; do
+      printf '  - %s\n' "$name"
+    done
+    printf '%s\n' "patches:" "  - path: ${files[0]}"
+    if [[ "$OVERLAY" == composer2 ]]; then
+      printf '%s\n' "  - target: {kind: RoleBinding, name: script-runner-launcher}" "    patch: |-" \
+        "      - {op: replace, path: /subjects/0/namespace, value: ${WORKERS_NAMESPACE}}"
+    fi
+    printf '%s\n' "transformers:" "  - |-" "    apiVersion: builtin" "    kind: NamespaceTransformer" \
+      "    metadata: {name: script-runner-namespace, namespace: ${NAMESPACE}}" \
+      "    setRoleBindingSubjects: none"
+  } >"${OVERLAY_DIR}/kustomization.yaml"
+}
+
+# identity_apply_overlay: write the generated overlay and apply it (creates or updates: safe to repeat).
+identity_apply_overlay() {
+  identity_write_overlay
+  setup_note "the manifests with this project's identities: ${OVERLAY_DIR} (apply it, not k8s/overlays/${OVERLAY})"
+  setup_run kubectl apply -k "$OVERLAY_DIR"
 }
 
 # identity_allow_impersonation NAME[=EMAIL]: the environment's service account may mint tokens for the GSA.
@@ -185,6 +243,7 @@ main() {
     setup_note "composer3 without --identity: every pod runs as ${ENVIRONMENT_SA}, which the environment already"
     setup_note "lets use its bucket. Name the identities of service_account_allowlist with --identity to add more."
   fi
+  [[ "$OVERLAY" == composer3 ]] || identity_apply_overlay
   for identity in "${IDENTITIES[@]}"; do
     setup_note "identity ${identity%%=*}: $(_gsa_email "$identity")"
     identity_ensure_gsa "$identity"

@@ -8,8 +8,10 @@
 #          [--environment NAME --location LOCATION] [--dry-run]
 # --airflow-sa gets roles/pubsub.subscriber on the subscription (pull and acknowledge). With --environment,
 # the Composer environment gets SCRIPT_RUNNER_UPLOAD_SUBSCRIPTION (an environment update takes minutes).
-# --dry-run prints every gcloud command (a runnable script) and runs none. Re-running is safe: an existing
-# topic, subscription or notification (same topic and prefix) is kept, not created twice.
+# --dry-run prints every gcloud command (a runnable script) and runs none; its creates are guarded by a
+# describe (or the notification list), so the printed script may run again too. Re-running is safe: an
+# existing topic, subscription or notification (same topic and prefix) is kept, not created twice.
+# Needs jq (it reads the bucket's notifications to find an existing one).
 set -Eeuo pipefail
 
 readonly SETUP_PROG=setup-upload
@@ -32,16 +34,29 @@ upload_exists() {
   [[ -n "$out" ]]
 }
 
+# What finds our notification in `gcloud storage buckets notifications list --format=json`, any shape of
+# it (plain configurations or wrapped with their bucket); jq arguments topic and prefix.
+# shellcheck disable=SC2016 # jq's variables
+readonly NOTIFICATION_FILTER='[.. | objects | select(has("topic"))] | any(((.topic | tostring) | endswith($topic)) and ((.object_name_prefix // .objectNamePrefix // "") == $prefix))'
+
 # _notification_exists: whether the bucket already notifies the topic of the source prefix (never when
-# dry-running). Reads any shape of the list's JSON (plain configurations or wrapped with their bucket).
-# Returns: 0 when it does.
+# dry-running).
+# Returns: 0 when it does; exits when the bucket's notifications cannot be listed (creating one then could
+# add a duplicate: every notification publishes each upload once more).
 _notification_exists() {
   local listed
   [[ "$DRY_RUN" == true ]] && return 1
-  listed="$(gcloud storage buckets notifications list "gs://${BUCKET}" --format=json 2>/dev/null)" || return 1
-  jq -e --arg topic "/topics/${TOPIC}" --arg prefix "$SOURCE_PREFIX" \
-    '[.. | objects | select(has("topic"))] | any(((.topic | tostring) | endswith($topic)) and ((.object_name_prefix // .objectNamePrefix // "") == $prefix))' \
+  listed="$(gcloud storage buckets notifications list "gs://${BUCKET}" --format=json)" ||
+    setup_die "cannot list the notifications of gs://${BUCKET} (see gcloud's error above): fix that, then run again"
+  jq -e --arg topic "/topics/${TOPIC}" --arg prefix "$SOURCE_PREFIX" "$NOTIFICATION_FILTER" \
     <<<"${listed:-[]}" >/dev/null
+}
+
+# _require_jq: stop before anything runs when jq is missing (a real run; the dry run's script needs it too,
+# when it is run).
+_require_jq() {
+  command -v jq >/dev/null 2>&1 ||
+    setup_die "jq is needed to find an existing bucket notification (without it a re-run would add a duplicate): install jq (apt-get install jq, brew install jq), then run again"
 }
 
 _parse() {
@@ -81,7 +96,10 @@ _parse() {
 
 _topic_and_notification() {
   local topic_path="projects/${PROJECT}/topics/${TOPIC}"
-  if upload_exists gcloud pubsub topics describe "$TOPIC" --project "$PROJECT" --format=value'(name)'; then
+  if [[ "$DRY_RUN" == true ]]; then
+    setup_run_unless "$(setup_words gcloud pubsub topics describe "$TOPIC" --project "$PROJECT")" \
+      gcloud pubsub topics create "$TOPIC" --project "$PROJECT"
+  elif upload_exists gcloud pubsub topics describe "$TOPIC" --project "$PROJECT" --format=value'(name)'; then
     setup_note "topic ${topic_path} exists: kept"
   else
     setup_run gcloud pubsub topics create "$TOPIC" --project "$PROJECT"
@@ -98,22 +116,30 @@ _topic_and_notification() {
     setup_run gcloud pubsub topics add-iam-policy-binding "$TOPIC" --project "$PROJECT" \
       --member="serviceAccount:${agent}" --role=roles/pubsub.publisher
   fi
-  if _notification_exists; then
+  local create=(gcloud storage buckets notifications create "gs://${BUCKET}" --topic="$topic_path"
+    --event-types=OBJECT_FINALIZE --object-prefix="$SOURCE_PREFIX" --payload-format=json --skip-topic-setup)
+  if [[ "$DRY_RUN" == true ]]; then
+    setup_run_unless "$(setup_words gcloud storage buckets notifications list "gs://${BUCKET}" --format=json) | $(
+      setup_words jq -e --arg topic "/topics/${TOPIC}" --arg prefix "$SOURCE_PREFIX" "$NOTIFICATION_FILTER")" \
+      "${create[@]}"
+  elif _notification_exists; then
     setup_note "a notification of gs://${BUCKET}/${SOURCE_PREFIX} to ${TOPIC} exists: kept"
   else
-    setup_run gcloud storage buckets notifications create "gs://${BUCKET}" --topic="$topic_path" \
-      --event-types=OBJECT_FINALIZE --object-prefix="$SOURCE_PREFIX" --payload-format=json \
-      --skip-topic-setup
+    setup_run "${create[@]}"
   fi
 }
 
 _subscription() {
-  if upload_exists gcloud pubsub subscriptions describe "$SUBSCRIPTION" --project "$PROJECT" \
+  local create=(gcloud pubsub subscriptions create "$SUBSCRIPTION" --project "$PROJECT" --topic="$TOPIC"
+    --ack-deadline="$ACK_DEADLINE" --message-retention-duration=1d --expiration-period=never)
+  if [[ "$DRY_RUN" == true ]]; then
+    setup_run_unless "$(setup_words gcloud pubsub subscriptions describe "$SUBSCRIPTION" --project "$PROJECT")" \
+      "${create[@]}"
+  elif upload_exists gcloud pubsub subscriptions describe "$SUBSCRIPTION" --project "$PROJECT" \
     --format=value'(name)'; then
     setup_note "subscription projects/${PROJECT}/subscriptions/${SUBSCRIPTION} exists: kept"
   else
-    setup_run gcloud pubsub subscriptions create "$SUBSCRIPTION" --project "$PROJECT" --topic="$TOPIC" \
-      --ack-deadline="$ACK_DEADLINE" --message-retention-duration=1d --expiration-period=never
+    setup_run "${create[@]}"
   fi
   if [[ -n "$AIRFLOW_SA" ]]; then
     setup_run gcloud pubsub subscriptions add-iam-policy-binding "$SUBSCRIPTION" --project "$PROJECT" \
@@ -137,6 +163,7 @@ _environment() {
 
 main() {
   _parse "$@"
+  [[ "$DRY_RUN" == true ]] || _require_jq
   [[ "$DRY_RUN" == true ]] && setup_note "setup-upload dry run: gs://${BUCKET}/${SOURCE_PREFIX} -> ${TOPIC} -> ${SUBSCRIPTION}"
   _topic_and_notification
   _subscription

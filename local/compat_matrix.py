@@ -6,6 +6,11 @@ pins are unchanged), run the unit tests with that venv's Python, run ``tests/e2e
 local stack with that venv's Airflow (``SR_AIRFLOW_VENV``, process kubelet), and record what passed in
 ``compat/support.json``. The operator guide's support table (between its ``support-table`` markers) is
 generated from that file. A set that was not run this time keeps its last result.
+
+Each result records the commit it was measured on (``commit``; none when ``dags/`` had uncommitted changes).
+``deploy`` refuses a set whose commit is older than the last change to ``dags/``, and a unit test fails while
+support.json claims such a set; ``--mark-stale`` marks those sets ``unproven`` (the table says so) without
+running anything.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from script_runner.deploy.provenance import provenance
 
 ROOT = Path(__file__).resolve().parents[1]
 SETS = ROOT / "compat" / "sets.json"
@@ -138,6 +145,28 @@ def run_e2e(venv: Path, work: Path) -> dict[str, Any]:
     return _junit(xml)
 
 
+def measured_commit() -> str | None:
+    """HEAD, when ``dags/`` has no uncommitted change (else what ran is no commit: None)."""
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False)
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", "dags/"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    if head.returncode != 0 or dirty.returncode != 0 or dirty.stdout.strip():
+        return None
+    return head.stdout.strip() or None
+
+
+def mark_stale(support: dict[str, Any]) -> list[str]:
+    """Mark each supported set whose commit is older than dags/'s last change ``unproven`` (with why)."""
+    marked = []
+    for entry in support.get("sets", []):
+        seen = provenance(entry.get("commit"), ROOT)
+        if entry.get("supported") and seen.state == "stale":
+            entry["unproven"] = seen.reason
+            marked.append(str(entry["name"]))
+    return marked
+
+
 def run_set(entry: dict[str, Any], *, e2e: bool, unit: bool = True) -> dict[str, Any]:
     """Build, test and describe one set.
 
@@ -148,7 +177,7 @@ def run_set(entry: dict[str, Any], *, e2e: bool, unit: bool = True) -> dict[str,
     start = time.monotonic()
     log(f"set {entry['name']}: venv")
     venv = build_venv(entry)
-    result: dict[str, Any] = {**entry, **installed(venv)}
+    result: dict[str, Any] = {**entry, **installed(venv), "commit": measured_commit()}
     with tempfile.TemporaryDirectory(prefix=f"compat-{entry['name']}-") as tmp:
         if unit:
             log(f"set {entry['name']}: unit tests")
@@ -171,6 +200,7 @@ def merge(previous: dict[str, Any], fresh: list[dict[str, Any]]) -> dict[str, An
             if part not in entry and part in by_name.get(entry["name"], {}):
                 entry[part] = by_name[entry["name"]][part]
         entry["supported"] = bool(entry.get("unit", {}).get("ok") and entry.get("e2e", {}).get("ok"))
+        entry.pop("unproven", None)  # measured now
         by_name[entry["name"]] = entry
     for entry in load_sets():  # what compat/sets.json says now (notes, images) over older results
         if entry["name"] in by_name:
@@ -194,6 +224,12 @@ def _cell(result: dict[str, Any] | None) -> str:
     return ("✅ " if result["ok"] else "❌ ") + text
 
 
+def _tested(entry: dict[str, Any]) -> str:
+    commit = str(entry.get("commit") or "")[:12]
+    when = f"{entry.get('date', '')} {commit}".strip()
+    return f"⚠️ unproven on this code ({entry['unproven']}); {when}" if entry.get("unproven") else when
+
+
 def table(support: dict[str, Any]) -> str:
     """The support table (Markdown) from support.json."""
     lines = [
@@ -204,7 +240,7 @@ def table(support: dict[str, Any]) -> str:
     for s in support["sets"]:
         lines.append(
             f"| {s['airflow']} | {s['cncf_kubernetes']} | {s['google']} | {s.get('composer', '')} | "
-            f"{_cell(s.get('unit'))} | {_cell(s.get('e2e'))} | {s.get('date', '')} | "
+            f"{_cell(s.get('unit'))} | {_cell(s.get('e2e'))} | {_tested(s)} | "
             f"{'; '.join(s.get('missing', [])) or 'nothing'} |"
         )
     return "\n".join(lines)
@@ -233,7 +269,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--table-only", action="store_true", help="regenerate the operator guide's table, run nothing"
     )
+    parser.add_argument(
+        "--mark-stale",
+        action="store_true",
+        help="mark sets measured before the last change to dags/ unproven (support.json, the guide); no run",
+    )
     args = parser.parse_args(argv)
+    if args.mark_stale:
+        support = json.loads(SUPPORT.read_text())
+        log(f"marked unproven: {', '.join(mark_stale(support)) or 'none'}")
+        SUPPORT.write_text(json.dumps(support, indent=2, ensure_ascii=False) + "\n")
+        write_readme(support)
+        return 0
     fresh: list[dict[str, Any]] = []
     if not args.table_only:
         for entry in load_sets():

@@ -36,22 +36,42 @@ setup_quote() {
   fi
 }
 
+# setup_words WORD...
+#   Print the WORDs as one shell command line (each quoted by setup_quote).
+#   Outputs: the line on stdout, without a newline.
+#   Returns: 0.
+setup_words() {
+  local words=() arg
+  for arg in "$@"; do
+    words+=("$(setup_quote "$arg")")
+  done
+  printf '%s' "${words[*]}"
+}
+
 # setup_run CMD...
 #   With DRY_RUN=true print CMD as a shell command line and run nothing; otherwise echo it to stderr after
 #   "+ " and run it.
 #   Outputs: the command line on stdout when dry-running, on stderr when running.
 #   Returns: CMD's status, 0 when dry-running.
 setup_run() {
-  local words=() arg
-  for arg in "$@"; do
-    words+=("$(setup_quote "$arg")")
-  done
   if [[ "${DRY_RUN:-false}" == true ]]; then
-    printf '%s\n' "${words[*]}"
+    printf '%s\n' "$(setup_words "$@")"
     return 0
   fi
-  printf '+ %s\n' "${words[*]}" >&2
+  printf '+ %s\n' "$(setup_words "$@")" >&2
   "$@"
+}
+
+# setup_run_unless CHECK_LINE CMD...
+#   For the dry run of a create: print "CHECK_LINE >/dev/null 2>&1 || CMD", so the printed script creates
+#   only what does not exist yet (a bare create would stop a re-run with AlreadyExists). CHECK_LINE is a
+#   shell command line (already quoted, e.g. by setup_words); it succeeds when the thing exists.
+#   Outputs: the guarded command line on stdout.
+#   Returns: 0.
+setup_run_unless() {
+  local check="$1"
+  shift
+  printf '%s >/dev/null 2>&1 || %s\n' "$check" "$(setup_words "$@")"
 }
 
 # setup_note TEXT...

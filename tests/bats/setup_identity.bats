@@ -26,8 +26,10 @@ FAKE
     chmod +x "${BIN}/${tool}"
   done
   export PATH="${BIN}:${PATH}" FAKE_CALLS="${CALLS}"
+  OVERLAY_DIR="${BATS_TEST_TMPDIR}/overlay"
   COMPOSER2=(--overlay composer2 --project my-proj --bucket gs://env-bkt --identity loader
-    --airflow-sa env-sa@my-proj.iam.gserviceaccount.com)
+    --airflow-sa env-sa@my-proj.iam.gserviceaccount.com --workers-namespace composer-2-airflow-2-abc
+    --overlay-dir "${OVERLAY_DIR}")
 }
 
 # calls_matching TOOL ARG...: the recorded calls (argv joined by spaces) whose words start with TOOL ARG...
@@ -52,12 +54,14 @@ calls_matching() {
   [ "$output" -eq 2 ]  # script-runner and loader
 }
 
-@test "composer2 binds each identity by Workload Identity and annotates its service account" {
+@test "composer2 binds each identity by Workload Identity and writes its annotated account into the overlay it applies" {
   run bash "${SCRIPT}" "${COMPOSER2[@]}" --dry-run
+  [[ "$output" == *"kubectl apply -k ${OVERLAY_DIR}"* ]]
+  [[ "$output" != *"kubectl annotate"* && "$output" != *"kubectl create"* ]]
   for name in script-runner loader; do
     [[ "$output" == *"gcloud iam service-accounts add-iam-policy-binding ${name}@my-proj.iam.gserviceaccount.com --project my-proj --role roles/iam.workloadIdentityUser --member 'serviceAccount:my-proj.svc.id.goog[script-runner/${name}]'"* ]]
-    [[ "$output" == *"kubectl annotate serviceaccount ${name} --namespace script-runner --overwrite iam.gke.io/gcp-service-account=${name}@my-proj.iam.gserviceaccount.com"* ]]
-    [[ "$output" == *"kubectl patch serviceaccount ${name} --namespace script-runner --patch '{\"automountServiceAccountToken\": false}'"* ]]
+    grep -qx "    iam.gke.io/gcp-service-account: ${name}@my-proj.iam.gserviceaccount.com" "${OVERLAY_DIR}/serviceaccount-${name}.yaml"
+    grep -qx "automountServiceAccountToken: false" "${OVERLAY_DIR}/serviceaccount-${name}.yaml"
   done
   [[ "$output" != *serviceAccountTokenCreator* ]]
 }
@@ -126,8 +130,7 @@ calls_matching() {
   [ "$status" -eq 0 ]
   [ "$(calls_matching gcloud iam service-accounts create script-runner)" = "" ]
   [ -n "$(calls_matching gcloud iam service-accounts create loader --project my-proj)" ]
-  [ "$(calls_matching kubectl create serviceaccount script-runner)" = "" ]
-  [ -n "$(calls_matching kubectl create serviceaccount loader --namespace script-runner)" ]
+  [ "$(calls_matching kubectl)" = "kubectl apply -k ${OVERLAY_DIR}" ]  # create or update: safe to repeat
   [ "$(calls_matching gcloud storage buckets add-iam-policy-binding | wc -l)" -eq 6 ]
 }
 
@@ -142,6 +145,17 @@ calls_matching() {
   run bash "${SCRIPT}" --help
   [ "$status" -eq 0 ]
   [[ "$output" == *"Usage: k8s/setup-identity.sh --overlay composer2|gke|composer3"* ]]
-  [[ "${lines[-1]}" == "bindings are added, existing accounts are kept." ]]
+  [[ "${lines[-1]}" == "bindings are added, existing accounts are kept, the overlay is applied again." ]]
   [[ "$output" != *"set -Eeuo"* ]]
+}
+
+@test "the printed dry run, run after a first setup, creates no account that exists (no AlreadyExists)" {
+  run bash "${SCRIPT}" "${COMPOSER2[@]}" --dry-run
+  printf '%s\n' "$output" >"${BATS_TEST_TMPDIR}/plan.sh"
+  FAKE_GSAS="script-runner@my-proj.iam.gserviceaccount.com loader@my-proj.iam.gserviceaccount.com" \
+    run bash -e "${BATS_TEST_TMPDIR}/plan.sh"
+  [ "$status" -eq 0 ]
+  [ "$(calls_matching gcloud iam service-accounts create)" = "" ]
+  [ "$(calls_matching kubectl create)" = "" ]
+  [ -n "$(calls_matching kubectl apply -k "${OVERLAY_DIR}")" ]
 }

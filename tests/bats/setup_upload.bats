@@ -98,3 +98,46 @@ EOF
   grep -q "^storage buckets notifications create gs://b .*--object-prefix=data/" "${CALLS}"
   [ "$(grep -c "^pubsub topics create" "${CALLS}")" -eq 0 ]
 }
+
+# tools_without_jq: a PATH directory with what the script and the fake gcloud use, and no jq.
+tools_without_jq() {
+  local dir="${BATS_TEST_TMPDIR}/nojq" tool
+  mkdir -p "${dir}"
+  for tool in bash env dirname cat grep awk sed; do
+    ln -sf "$(command -v "${tool}")" "${dir}/${tool}"
+  done
+  ln -sf "${FAKE_BIN}/gcloud" "${dir}/gcloud"
+  printf '%s' "${dir}"
+}
+
+@test "a real run without jq stops before anything runs, naming jq (a re-run would add a duplicate notification)" {
+  printf '%s\n' "topics script-runner-uploads" "subscriptions script-runner-uploads" "notification data/" >"${FAKE_EXISTING}"
+  PATH="$(tools_without_jq)" run bash "${SCRIPT}" --project p --bucket b
+  [ "$status" -eq 64 ]
+  [[ "$output" == *"jq is needed"* ]]
+  [ ! -s "${CALLS}" ]
+}
+
+@test "a run that cannot list the bucket's notifications creates none (it might exist)" {
+  printf '%s\n' "topics script-runner-uploads" >"${FAKE_EXISTING}"
+  cp "${FAKE_BIN}/gcloud" "${FAKE_BIN}/gcloud-real"
+  cat >"${FAKE_BIN}/gcloud" <<'FAKE'
+#!/usr/bin/env bash
+[[ "$*" == "storage buckets notifications list"* ]] && { printf '%s\n' "$*" >>"${CALLS}"; echo "ERROR: 403" >&2; exit 1; }
+exec "$(dirname "$0")/gcloud-real" "$@"
+FAKE
+  PATH="${FAKE_BIN}:${PATH}" run bash "${SCRIPT}" --project p --bucket b
+  [ "$status" -eq 64 ]
+  [[ "$output" == *"cannot list the notifications of gs://b"* ]]
+  [ "$(grep -c "notifications create" "${CALLS}")" -eq 0 ]
+}
+
+@test "the printed dry run, run again after a first setup, creates nothing that exists" {
+  run bash "${SCRIPT}" --project p --bucket b --dry-run
+  printf '%s\n' "$output" >"${BATS_TEST_TMPDIR}/plan.sh"
+  printf '%s\n' "topics script-runner-uploads" "subscriptions script-runner-uploads" "notification data/" >"${FAKE_EXISTING}"
+  PATH="${FAKE_BIN}:${PATH}" run bash -e "${BATS_TEST_TMPDIR}/plan.sh"
+  [ "$status" -eq 0 ]
+  [ "$(grep -c " create " "${CALLS}")" -eq 0 ]
+  grep -q "^pubsub topics describe script-runner-uploads --project p" "${CALLS}"
+}

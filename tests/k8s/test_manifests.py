@@ -68,6 +68,26 @@ def test_manifests_role_grants_what_the_pod_operator_calls(overlay: str) -> None
     assert not any(res == "pods/exec" for res, _ in grants)  # no xcom sidecar, no exec
 
 
+@pytest.mark.parametrize(
+    ("overlay", "declared"),
+    [
+        ("composer2", K8S / "overlays" / "composer2" / "role-binding.yaml"),
+        ("gke", K8S / "base" / "role-binding.yaml"),
+    ],
+)
+def test_manifests_role_binding_subject_stays_the_airflow_workers_account(
+    overlay: str, declared: Path
+) -> None:
+    # kustomize's `namespace:` moves a subject named `default` into the overlay's namespace: on composer2 the
+    # launcher Role went to script-runner's `default`, not the Composer workers' account in their namespace.
+    (binding,) = by_kind(build(K8S / "overlays" / overlay), "RoleBinding")
+    assert binding["metadata"]["namespace"] == PRESETS[overlay]["namespace"]
+    assert binding["subjects"] == yaml.safe_load(declared.read_text())["subjects"]
+    if overlay == "composer2":
+        assert binding["subjects"][0]["name"] == "default"
+        assert binding["subjects"][0]["namespace"].startswith("composer-2-")
+
+
 def test_manifests_composer3_only_what_a_user_may_apply() -> None:
     docs = build(K8S / "overlays" / "composer3")
     assert {d["kind"] for d in docs} == {"ConfigMap"}  # Composer owns RBAC, SAs and policies there
@@ -194,3 +214,68 @@ def test_manifests_network_policy_lets_pods_reach_the_metadata_server_and_nothin
     (policy,) = policies
     assert "Egress" in policy["spec"]["policyTypes"]
     assert egress_allowed(policy) == EXPECTED_EGRESS | METADATA_SERVER
+
+
+def _setup_identity(*args: str) -> subprocess.CompletedProcess[str]:
+    # A dry run calls no gcloud or kubectl; it writes the generated overlay (a local file) and prints the rest.
+    return subprocess.run(
+        ["bash", str(K8S / "setup-identity.sh"), "--project", "my-proj", "--bucket", "gs://env-bkt", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("overlay", ["composer2", "gke"])
+def test_manifests_setup_identity_fills_the_placeholders_in_what_is_applied(
+    overlay: str, tmp_path: Path
+) -> None:
+    # setup-identity.sh annotated the live ServiceAccount, and the next `kubectl apply -k k8s/overlays/...`
+    # wrote script-runner@PROJECT_ID back: what setup applies (and the user re-applies) must carry the values.
+    workers = "composer-2-16-1-airflow-2-11-1-abcd1234"
+    out = tmp_path / "applied"
+    extra = ("--workers-namespace", workers) if overlay == "composer2" else ()
+    args = ("--overlay", overlay, "--identity", "loader", *extra, "--overlay-dir", str(out), "--dry-run")
+    done = _setup_identity(*args)
+    assert f"kubectl apply -k {out}" in done.stdout
+    assert "kubectl annotate" not in done.stdout  # nothing the next apply could revert
+    rendered = subprocess.run(["kubectl", "kustomize", str(out)], capture_output=True, text=True, check=True)
+    assert "PROJECT_ID" not in rendered.stdout
+    assert "REPLACE" not in rendered.stdout
+    docs = [doc for doc in yaml.safe_load_all(rendered.stdout) if doc]
+    accounts = {sa["metadata"]["name"]: sa for sa in by_kind(docs, "ServiceAccount")}
+    for name in ("script-runner", "loader"):
+        sa = accounts[name]
+        assert (
+            sa["metadata"]["annotations"]["iam.gke.io/gcp-service-account"]
+            == f"{name}@my-proj.iam.gserviceaccount.com"
+        )
+        assert sa["metadata"]["namespace"] == "script-runner"
+        assert sa["automountServiceAccountToken"] is False
+    (binding,) = by_kind(docs, "RoleBinding")
+    if overlay == "composer2":
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "default", "namespace": workers}]
+    _setup_identity(*args)  # a re-run writes the same overlay
+    again = subprocess.run(["kubectl", "kustomize", str(out)], capture_output=True, text=True, check=True)
+    assert again.stdout == rendered.stdout
+
+
+def test_manifests_setup_identity_composer2_needs_the_workers_namespace(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            "bash",
+            str(K8S / "setup-identity.sh"),
+            "--overlay",
+            "composer2",
+            "--project",
+            "my-proj",
+            "--bucket",
+            "b-1",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 64
+    assert "--workers-namespace" in done.stderr

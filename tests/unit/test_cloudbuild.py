@@ -1,6 +1,7 @@
 """cloudbuild.yaml, checked offline: its substitutions resolve to an Artifact Registry image built from the root
-Dockerfile, its first step refuses missing values (run here with bash), and .gcloudignore uploads what the build
-reads."""
+Dockerfile, its first step refuses missing values (run here with bash) before anything Cloud Build validates at
+submission could refuse them with a less useful message, every step runs a Cloud Builders image, and
+.gcloudignore uploads what the build reads."""
 
 from __future__ import annotations
 
@@ -65,7 +66,9 @@ def test_cloudbuild_builds_the_root_dockerfile_and_pushes_the_commit_tag() -> No
     assert f"--tag={image}" in build["args"]
     assert build["args"][-1] == "."
     assert (ROOT / "Dockerfile").is_file()
-    assert cfg["images"] == [image]
+    push = next(step for step in cfg["steps"] if step["id"] == "push")
+    assert push["args"] == ["push", image]
+    assert [s["id"] for s in cfg["steps"]] == ["check-substitutions", "build", "push"]
     assert AR_IMAGE.match(image)
     assert cfg["options"]["dynamic_substitutions"] is True
 
@@ -88,10 +91,34 @@ def test_cloudbuild_first_step_refuses_missing_substitutions(
     subs |= {k: v for k, v in given.items() if k != "_TAG"}
     step = render(config(), subs)["steps"][0]
     assert step["id"] == "check-substitutions"
-    assert step["name"] == "bash"
+    assert step["entrypoint"] == "bash"
     done = subprocess.run(["bash", *step["args"]], capture_output=True, text=True, timeout=10, check=False)
     assert done.returncode == code
     assert message in done.stderr
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        pytest.param({}, id="no-registry"),
+        pytest.param({"_REGISTRY": "europe-docker.pkg.dev/p/r", "SHORT_SHA": ""}, id="checkout-no-short-sha"),
+    ],
+)
+def test_cloudbuild_missing_values_reach_the_check_step(given: dict[str, str]) -> None:
+    # Cloud Build parses the top-level image lists when the build is submitted ("invalid build: invalid image
+    # name ...: could not parse reference"), before any step: an empty registry or tag there would refuse the
+    # build without the check step's message. Whatever is evaluated at submission must stay a valid reference.
+    subs = substitutions() | given
+    subs["_TAG"] = render(config()["substitutions"]["_TAG"], subs)
+    cfg = render(config(), subs)
+    at_submission = list(cfg.get("images") or []) + list((cfg.get("artifacts") or {}).get("images") or [])
+    assert all(AR_IMAGE.match(image) for image in at_submission), at_submission
+    assert cfg["steps"][0]["id"] == "check-substitutions"
+
+
+def test_cloudbuild_steps_run_only_cloud_builders_images() -> None:
+    # No Docker Hub pull (an unqualified name such as `bash`): the build trusts the images it already uses.
+    assert {step["name"] for step in config()["steps"]} == {"gcr.io/cloud-builders/docker"}
 
 
 def test_gcloudignore_uploads_only_what_the_image_build_reads() -> None:

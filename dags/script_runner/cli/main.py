@@ -149,6 +149,9 @@ def _deploy_parser(sub: Any) -> None:
     where.add_argument("--bucket", help="the environment's bucket, gs://BUCKET")
     where.add_argument("--environment", help="a Composer environment (gcloud composer environments describe)")
     deploy.add_argument("--location", help="the Composer environment's region")
+    deploy.add_argument(
+        "--project", help="the environment's project (default: gcloud's core/project; passed to gcloud)"
+    )
     deploy.add_argument("--airflow-url", help="an Airflow REST API (with --bucket): versions, Variable")
     deploy.add_argument(
         "--airflow-token",
@@ -160,7 +163,16 @@ def _deploy_parser(sub: Any) -> None:
         "--versions",
         help="airflow=X.Y.Z,cncf-kubernetes=X.Y.Z,google=X.Y.Z, or 'local' for the Airflow installed here",
     )
-    deploy.add_argument("--support-table", type=Path, help="support table JSON (e.g. compat/support.json)")
+    deploy.add_argument(
+        "--support-table",
+        type=Path,
+        help="support table JSON (default: the checkout's compat/support.json, written by make compat)",
+    )
+    deploy.add_argument(
+        "--allow-unproven",
+        action="store_true",
+        help="deploy to a version whose compat result is older than the DAG code (warned, not refused)",
+    )
     deploy.add_argument("--image", help="the runner image (sets image in the Variable)")
     deploy.add_argument(
         "--dags-dir", type=Path, help="folder with the DAG file and package (default: this one)"
@@ -185,6 +197,8 @@ def _deploy(args: argparse.Namespace) -> int:
         gcloud=args.gcloud,
         airflow_token=args.airflow_token,
         airflow_auth=args.airflow_auth,
+        project=args.project,
+        allow_unproven=args.allow_unproven,
         **({"dags_dir": args.dags_dir} if args.dags_dir else {}),
     )
     plan = deploy.make_plan(request)

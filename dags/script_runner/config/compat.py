@@ -65,6 +65,24 @@ def airflow_version() -> tuple[int, int]:
     return major, minor
 
 
+def asset_or_time_schedule(cron: str, assets: list[Any]) -> Any:
+    """Airflow 3's schedule "on these assets, or at these times" (``AssetOrTimeSchedule`` on a cron).
+
+    The built-in timetables joined ``airflow.sdk`` in Airflow 3.2 (apache/airflow#58669, "Implement
+    timetables in SDK"); Airflow 3.0 and 3.1 have them in core's ``airflow.timetables`` only, and importing
+    them from ``airflow.sdk`` there fails the whole DAG file.
+
+    :param cron: the time schedule, evaluated in UTC.
+    :param assets: the assets whose events also start a run.
+    """
+    try:  # Airflow 3.2+
+        from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable
+    except ImportError:  # Airflow 3.0 and 3.1
+        from airflow.timetables.assets import AssetOrTimeSchedule  # type: ignore[assignment,no-redef,attr-defined,unused-ignore]
+        from airflow.timetables.trigger import CronTriggerTimetable  # type: ignore[assignment,no-redef,attr-defined,unused-ignore]
+    return AssetOrTimeSchedule(timetable=CronTriggerTimetable(cron, timezone="UTC"), assets=assets)
+
+
 def retry_backoff() -> Any:
     """``retry_exponential_backoff``: a multiplier (2.0 doubles the delay) from Airflow 3.3 on, a flag before.
 

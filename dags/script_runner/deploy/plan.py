@@ -7,33 +7,35 @@ stops after the plan. What cannot be done from here (the image, identities) is l
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import shlex
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from script_runner.config.presets import PRESETS
 from script_runner.config.settings_loader import load_settings
+from script_runner.deploy.environment import bucket_of, composer_preset, variable_store
+from script_runner.deploy.files import FileAction, file_actions
+from script_runner.deploy.storage import storage_client
 from script_runner.deploy.targets import AirflowRest, Gcloud, VariableStore
-from script_runner.deploy.versions import PROVIDERS, Versions, load_support_table, parse_versions_option
+from script_runner.deploy.versions import (
+    PROVIDERS,
+    Versions,
+    default_table_path,
+    load_support_table,
+    parse_versions_option,
+)
 from script_runner.deploy.versions import versions_from_describe as _from_describe
 from script_runner.exceptions import DeployError
 
 if TYPE_CHECKING:
+    from google.cloud import storage
+
     from script_runner.config.settings import RunnerSettings
 
 VARIABLE = "script_runner_settings"
-DAG_FILE = "gcs_script_runner.py"
-# The Airflow 2.11 upload watcher (defines no DAG on Airflow 3, where the runner DAG watches the asset).
-UPLOAD_DAG_FILE = "gcs_script_runner_upload.py"
-PACKAGE = "script_runner"
-IGNORE_FILE = ".airflowignore"
-SKIPPED_PARTS = ("__pycache__",)
-SKIPPED_SUFFIXES = (".pyc", ".pyo")
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ class DeployRequest:
     :param gcloud: the gcloud executable.
     :param airflow_token: bearer token for ``airflow_url``.
     :param airflow_auth: ``user:password`` for ``airflow_url`` (Airflow 2's basic auth).
+    :param project: the environment's project (gcloud's ``--project``; None: gcloud's default project).
+    :param allow_unproven: deploy to a version whose compat result is older than the DAG code (warned).
     """
 
     bucket: str | None = None
@@ -64,15 +68,8 @@ class DeployRequest:
     gcloud: str = "gcloud"
     airflow_token: str | None = None
     airflow_auth: str | None = None
-
-
-@dataclass(frozen=True)
-class FileAction:
-    """One object under ``dags/``: uploaded, already current, or deleted (gone from the package)."""
-
-    name: str
-    action: Literal["upload", "unchanged", "delete"]
-    local: Path | None = None
+    project: str | None = None
+    allow_unproven: bool = False
 
 
 @dataclass
@@ -87,12 +84,16 @@ class DeployPlan:
     store: VariableStore | None
     left: list[str]
     default_preset: str | None = None
+    current: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    client: storage.Client | None = None
 
     def render(self, *, dry_run: bool) -> list[str]:
         """Printable lines: versions, file actions, the Variable, what is left."""
         verb = "would" if dry_run else "did"
         out = [f"bucket: gs://{self.bucket}", f"versions: {self.versions.describe()}: supported"]
         out.append(f"  (checked against the {self.support_origin})")
+        out += [f"WARNING: {w}" for w in self.warnings]
         counts = {a: sum(f.action == a for f in self.files) for a in ("upload", "unchanged", "delete")}
         out.append(
             f"dags/: {verb} upload {counts['upload']}, delete {counts['delete']}, "
@@ -101,16 +102,26 @@ class DeployPlan:
         out += [f"  {f.action:9} gs://{self.bucket}/{f.name}" for f in self.files if f.action != "unchanged"]
         shown = {**({"preset": self.default_preset} if self.default_preset else {}), **self.variable}
         value = json.dumps(shown, sort_keys=True)
+        merged = json.dumps(self.merged(), sort_keys=True)
         if self.store is None:
             out.append(f"Variable {VARIABLE}: not set from here (no environment or --airflow-url)")
         elif dry_run:
-            out.append(f"Variable {VARIABLE}: would merge {value} into its current value with:")
-            out += [f"  {line}" for line in self.store.commands(VARIABLE, value)]
+            out.append(f"Variable {VARIABLE}: would merge {value} into its current value, giving:")
+            out.append(f"  {merged}")
+            out.append("  with:")
+            out += [f"  {line}" for line in self.store.commands(VARIABLE, merged)]
         else:
-            out.append(f"Variable {VARIABLE}: merged {value} into its current value")
+            out.append(f"Variable {VARIABLE}: merged {value} into its current value, giving {merged}")
         out.append("left for you to do:" if self.left else "nothing left to do by hand")
         out += [f"  - {item}" for item in self.left]
         return out
+
+    def merged(self) -> dict[str, Any]:
+        """The Variable's new value: its current value, the requested keys over it, the preset default."""
+        merged = {**self.current, **self.variable}
+        if self.default_preset and "preset" not in merged:
+            merged["preset"] = self.default_preset  # the environment's Composer major, unless already chosen
+        return merged
 
 
 def make_plan(request: DeployRequest) -> DeployPlan:
@@ -124,9 +135,14 @@ def make_plan(request: DeployRequest) -> DeployPlan:
     if request.environment:
         if not request.location:
             raise DeployError("--environment needs --location (the environment's region)")
-        gcloud = Gcloud(environment=request.environment, location=request.location, binary=request.gcloud)
+        gcloud = Gcloud(
+            environment=request.environment,
+            location=request.location,
+            binary=request.gcloud,
+            project=request.project,
+        )
         describe = gcloud.describe()
-        bucket = _bucket_from_describe(describe)
+        bucket = bucket_of(describe)
     if not bucket:
         raise DeployError("give --bucket gs://BUCKET or --environment NAME --location REGION")
     rest = (
@@ -135,20 +151,32 @@ def make_plan(request: DeployRequest) -> DeployPlan:
         else None
     )
     versions = _versions(request, describe, rest)
-    table = load_support_table(request.support_table)
+    table_path = request.support_table or default_table_path(request.dags_dir)
+    table = load_support_table(table_path, root=request.dags_dir.parent)
     problems = table.check(versions)
     if problems:
         raise DeployError(f"refusing to deploy to {versions.describe()}: " + "; ".join(problems))
-    store: VariableStore | None = rest or gcloud
+    warnings = table.unproven(versions, allow=request.allow_unproven)
+    # Everything that can refuse (the Variable's path and access, the bucket's credentials) before any write.
+    store: VariableStore | None = rest
+    if store is None and gcloud is not None and describe is not None:
+        store = variable_store(describe, gcloud)
+    current = _current_dict(store.get_variable(VARIABLE)) if store is not None else {}
+    client = storage_client(
+        gcloud=request.gcloud, project=request.project, token=gcloud.access_token if gcloud else None
+    )
     return DeployPlan(
         bucket=bucket,
         versions=versions,
         support_origin=table.origin,
-        files=_file_actions(request.dags_dir, bucket),
+        files=file_actions(request.dags_dir, bucket, client),
         variable=dict(request.settings),
         store=store,
         left=[],
-        default_preset=_composer_preset(describe),
+        default_preset=composer_preset(describe),
+        current=current,
+        warnings=warnings,
+        client=client,
     )
 
 
@@ -160,18 +188,14 @@ def apply(plan: DeployPlan) -> RunnerSettings:
     :param plan: from :func:`make_plan`.
     :returns: the settings the DAG will read.
     """
-    merged = dict(plan.variable)
-    if plan.store is not None:
-        current = plan.store.get_variable(VARIABLE)
-        merged = {**_current_dict(current), **plan.variable}
-    if plan.default_preset and "preset" not in merged:
-        merged["preset"] = plan.default_preset  # the environment's Composer major, unless already chosen
+    merged = plan.merged()
     settings = _validate(merged, plan.bucket)
-    from google.cloud import storage
-
-    bucket = storage.Client().bucket(plan.bucket)
+    client = plan.client or storage_client()
+    bucket = client.bucket(plan.bucket)
     for f in plan.files:
-        if f.action == "upload" and f.local is not None:
+        if f.action == "upload" and f.content is not None:
+            bucket.blob(f.name).upload_from_string(f.content, content_type="text/plain")
+        elif f.action == "upload" and f.local is not None:
             bucket.blob(f.name).upload_from_filename(str(f.local))
         elif f.action == "delete":
             bucket.blob(f.name).delete()
@@ -186,9 +210,7 @@ def check_settings(plan: DeployPlan) -> RunnerSettings:
 
     :param plan: from :func:`make_plan`.
     """
-    variable = dict(plan.variable)
-    if plan.default_preset:
-        variable.setdefault("preset", plan.default_preset)
+    variable = plan.merged()
     settings = _validate(variable, plan.bucket)
     plan.left = left_to_do(settings, variable_set=plan.store is not None, merged=variable)
     return settings
@@ -208,9 +230,10 @@ def left_to_do(settings: RunnerSettings, *, variable_set: bool, merged: dict[str
         )
     if not settings.image:
         left.append(
-            "build and push the runner image (gcloud builds submit --config cloudbuild.yaml "
-            "--substitutions=_REGISTRY=REGION-docker.pkg.dev/PROJECT/REPO .), then deploy again with "
-            "--image REGISTRY/script-runner:TAG"
+            "build and push the runner image (gcloud builds submit --project PROJECT "
+            "--config cloudbuild.yaml "
+            "--substitutions=_REGISTRY=REGION-docker.pkg.dev/PROJECT/REPO,_TAG=$(git rev-parse --short HEAD) "
+            ".), then deploy again with --image REGION-docker.pkg.dev/PROJECT/REPO/script-runner:TAG"
         )
     elif settings.preset != "local":
         left.append(f"make sure the image {settings.image} is pushed (cloudbuild.yaml builds it)")
@@ -225,14 +248,24 @@ def left_to_do(settings: RunnerSettings, *, variable_set: bool, merged: dict[str
         identity += f" --namespace {settings.namespace}"
     if settings.preset == "composer3":
         left.append(
+            "for per-script identities, enable the IAM Credentials API (impersonation): gcloud services "
+            "enable iamcredentials.googleapis.com --project PROJECT"
+        )
+        left.append(
             "identities: pods run as the environment's service account; for per-script identities "
             f"(impersonation) run {identity} --environment-sa ENV_SA --identity NAME ... (--dry-run first)"
         )
     elif settings.preset in ("composer2", "gke"):
-        left.append(f"apply the manifests: kubectl apply -k k8s/overlays/{settings.preset}")
         left.append(
-            f"identities (Workload Identity, bucket grants): {identity} --airflow-sa AIRFLOW_SA "
-            "(--dry-run first)"
+            "point kubectl at the cluster: gcloud container clusters get-credentials CLUSTER --location "
+            "REGION --project PROJECT (Composer 2: the environment's config.gkeCluster)"
+        )
+        workers = " --workers-namespace COMPOSER_WORKERS_NAMESPACE" if settings.preset == "composer2" else ""
+        left.append(
+            f"manifests and identities (Workload Identity, bucket grants): {identity} --airflow-sa AIRFLOW_SA"
+            f"{workers} (--dry-run first); it applies k8s/generated/{settings.preset}-PROJECT, the overlay "
+            f"with your project's values: re-apply that one, not k8s/overlays/{settings.preset} (its "
+            "placeholders would undo the identities)"
         )
     left.append(f"drop scripts into {settings.source}")
     return left
@@ -294,62 +327,3 @@ def _bare_bucket(text: str) -> str:
     if not name or "/" in name:
         raise DeployError(f"--bucket {text!r}: give the bucket only, e.g. gs://my-composer-bucket")
     return name
-
-
-def _bucket_from_describe(describe: dict[str, Any]) -> str:
-    prefix = str(describe.get("config", {}).get("dagGcsPrefix", ""))
-    if not prefix.startswith("gs://"):
-        raise DeployError(f"the environment has no dagGcsPrefix (got {prefix!r})")
-    return _bare_bucket(prefix.removesuffix("/dags").removesuffix("/dags/"))
-
-
-def _composer_preset(describe: dict[str, Any] | None) -> str | None:
-    if describe is None:
-        return None
-    image = str(describe.get("config", {}).get("softwareConfig", {}).get("imageVersion", ""))
-    if image.startswith("composer-3"):
-        return "composer3"
-    if image.startswith("composer-2"):
-        return "composer2"
-    return None
-
-
-def local_files(dags_dir: Path) -> dict[str, Path]:
-    """Object name under the bucket -> local file: the DAG file, ``.airflowignore``, the package.
-
-    :param dags_dir: the folder with ``gcs_script_runner.py``, ``.airflowignore`` and ``script_runner/``.
-    """
-    out: dict[str, Path] = {}
-    for name in (DAG_FILE, UPLOAD_DAG_FILE, IGNORE_FILE):
-        path = dags_dir / name
-        if not path.is_file():
-            raise DeployError(f"{path} is missing: run deploy from a checkout (or pass --dags-dir)")
-        out[f"dags/{name}"] = path
-    package = dags_dir / PACKAGE
-    for path in sorted(package.rglob("*")):
-        rel = path.relative_to(dags_dir)
-        if path.is_file() and not set(rel.parts) & set(SKIPPED_PARTS) and path.suffix not in SKIPPED_SUFFIXES:
-            out[f"dags/{rel.as_posix()}"] = path
-    return out
-
-
-def _file_actions(dags_dir: Path, bucket_name: str) -> list[FileAction]:
-    from google.cloud import storage
-
-    wanted = local_files(dags_dir)
-    client = storage.Client()
-    remote = {b.name: b.md5_hash for b in client.list_blobs(bucket_name, prefix=f"dags/{PACKAGE}/")}
-    for name in (DAG_FILE, UPLOAD_DAG_FILE, IGNORE_FILE):
-        blob = client.bucket(bucket_name).get_blob(f"dags/{name}")
-        if blob is not None:
-            remote[blob.name] = blob.md5_hash
-    actions = [
-        FileAction(name=name, action="unchanged" if remote.get(name) == _md5(path) else "upload", local=path)
-        for name, path in sorted(wanted.items())
-    ]
-    actions += [FileAction(name=name, action="delete") for name in sorted(set(remote) - set(wanted))]
-    return actions
-
-
-def _md5(path: Path) -> str:
-    return base64.b64encode(hashlib.md5(path.read_bytes()).digest()).decode()

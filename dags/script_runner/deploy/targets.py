@@ -40,15 +40,32 @@ class Gcloud:
     :param environment: the Composer environment's name.
     :param location: its region.
     :param binary: the gcloud executable.
+    :param project: the environment's project; None: gcloud's default project (``core/project``).
     """
 
-    def __init__(self, *, environment: str, location: str, binary: str = "gcloud") -> None:
+    def __init__(
+        self, *, environment: str, location: str, binary: str = "gcloud", project: str | None = None
+    ) -> None:
         self.environment = environment
         self.location = location
         self.binary = binary
+        self.project = project
+        self._token: str | None = None
+
+    def _project(self) -> list[str]:
+        return ["--project", self.project] if self.project else []
 
     def _base(self, verb: str) -> list[str]:
-        return [self.binary, "composer", "environments", verb, self.environment, "--location", self.location]
+        return [
+            self.binary,
+            "composer",
+            "environments",
+            verb,
+            self.environment,
+            "--location",
+            self.location,
+            *self._project(),
+        ]
 
     def _run(self, argv: list[str]) -> subprocess.CompletedProcess[str]:
         try:
@@ -70,6 +87,17 @@ class Gcloud:
             return dict(json.loads(done.stdout))
         except ValueError as exc:
             raise DeployError(f"{shlex.join(argv)} printed no JSON") from exc
+
+    def access_token(self) -> str:
+        """The logged-in user's access token (``gcloud auth print-access-token``): one login is enough.
+
+        Asked once per deploy (the REST API and the bucket share it).
+
+        :raises DeployError: not logged in, naming the command that fixes it.
+        """
+        if self._token is None:
+            self._token = print_access_token(self.binary)
+        return self._token
 
     def _variables(self, *args: str) -> list[str]:
         return [*self._base("run"), "variables", "--", *args]
@@ -98,6 +126,28 @@ class Gcloud:
         ]
 
 
+def print_access_token(binary: str = "gcloud") -> str:
+    """``gcloud auth print-access-token``: the token of gcloud's active account (never logged).
+
+    :param binary: the gcloud executable.
+    :raises DeployError: gcloud missing or not logged in, naming ``gcloud auth login``.
+    """
+    argv = [binary, "auth", "print-access-token"]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    except (FileNotFoundError, subprocess.TimeoutExpired) as exc:
+        raise DeployError(
+            f"cannot get an access token from {binary} ({type(exc).__name__}): install the Google Cloud CLI "
+            "and run `gcloud auth login`, or pass --gcloud"
+        ) from exc
+    token = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+    if done.returncode != 0 or not token:
+        raise DeployError(
+            f"`{shlex.join(argv)}` gave no token ({done.stderr.strip()[-300:]}): run `gcloud auth login`"
+        )
+    return token
+
+
 def _value_from_output(stdout: str) -> str:
     """The Variable's value in ``variables get`` output (gcloud may add lines around the command's own)."""
     text = stdout.strip()
@@ -116,13 +166,25 @@ class AirflowRest:
     :param base_url: e.g. ``http://127.0.0.1:8080``.
     :param token: a bearer token; None asks ``/auth/token`` (Airflow 3's simple auth manager) for one.
     :param basic_auth: ``user:password`` for Airflow 2's basic-auth backend.
+    :param api: ``/api/v2`` or ``/api/v1`` when known (a Composer environment's image says which); None:
+        asked from the server.
+    :param token_source: how the token was obtained, for ``--dry-run``'s lines (never the token itself).
     """
 
-    def __init__(self, base_url: str, *, token: str | None = None, basic_auth: str | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        basic_auth: str | None = None,
+        api: str | None = None,
+        token_source: str | None = None,
+    ) -> None:
         self.base = base_url.rstrip("/")
         self._token = token
         self._basic = basic_auth
-        self._api: str | None = None
+        self._api: str | None = api
+        self._token_source = token_source
 
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -189,9 +251,19 @@ class AirflowRest:
         status, body = self._call("GET", f"{self.api()}/variables/{key}")
         if status == 404:
             return None
+        if status in (401, 403):
+            raise DeployError(self._refused(status, body))
         if status >= 300:
             raise DeployError(f"reading the Variable {key}: {status} {body}")
         return str(body["value"])
+
+    def _refused(self, status: int, body: Any) -> str:
+        who = self._token_source or "the given credentials"
+        return (
+            f"the Airflow at {self.base} refused {who} ({status} {str(body)[:200]}): your account needs "
+            "access to the environment's Airflow (roles/composer.user and an Airflow role with Variable "
+            "edit rights, e.g. Op); check `gcloud auth list` and run `gcloud auth login`"
+        )
 
     def set_variable(self, key: str, value: str) -> None:
         """Update the Variable, or create it when it does not exist."""
@@ -204,7 +276,9 @@ class AirflowRest:
     def commands(self, key: str, value: str) -> list[str]:
         """The REST calls, as printable lines."""
         api = f"{self.base}{self.api()}"
+        auth = f" (Authorization: Bearer <{self._token_source}>)" if self._token_source else ""
         return [
-            f"GET {api}/variables/{key}",
-            f"PATCH {api}/variables/{key} {json.dumps({'key': key, 'value': value})}",
+            f"GET {api}/variables/{key}{auth}",
+            f"PATCH {api}/variables/{key} {json.dumps({'key': key, 'value': value})}{auth}",
+            f"  (POST {api}/variables when it does not exist yet)",
         ]

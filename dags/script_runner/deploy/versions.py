@@ -10,8 +10,11 @@ by ``make compat``) can replace it (``--support-table``). Both have one shape::
 (``apache-airflow-providers-google`` or ``google``; providers may also sit beside ``airflow``.)
 
 A set says: this Airflow release with at least these provider versions was tested. A set with
-``"passed": false`` is ignored. An Airflow version is accepted when a set has the same release, or an
-earlier patch release of the same minor (a later patch of a tested minor, e.g. 3.3.2 for 3.3.1).
+``"passed": false`` (or ``"supported": false``) is ignored. ``"commit"`` is the commit the set passed on:
+deploy refuses a set whose commit is older than the last change to ``dags/`` (``provenance``) unless
+``--allow-unproven``. ``compat/support.json`` of the checkout is the default table. An Airflow version is
+accepted when a set has the same release, or an earlier patch release of the same minor (a later patch of a
+tested minor, e.g. 3.3.2 for 3.3.1).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from packaging.version import InvalidVersion, Version
 
+from script_runner.deploy.provenance import provenance
 from script_runner.exceptions import DeployError
 
 if TYPE_CHECKING:
@@ -31,13 +35,24 @@ if TYPE_CHECKING:
 # The providers the DAG needs, by their short name (the package name without "apache-airflow-providers-").
 PROVIDERS = ("cncf-kubernetes", "google")
 
-# README's support facts: Composer's Airflow images, and the oldest providers the DAG works with.
+# The fallback when the checkout has no compat/support.json (an installed package): the releases
+# `make compat` tested, without a commit to check against (every deploy with it warns).
 BUILTIN_SUPPORT: dict[str, Any] = {
     "sets": [
         {"airflow": release, "providers": {"cncf-kubernetes": "10.11.1", "google": "22.2.0"}, "passed": True}
-        for release in ("2.11.1", "3.1.8", "3.2.2", "3.3.1")
+        for release in ("2.11.1", "3.1.8", "3.3.1")
     ]
 }
+
+
+@dataclass(frozen=True)
+class TestedSet:
+    """One passed set: its Airflow release, provider minimums, name and the commit it passed on."""
+
+    release: str
+    providers: dict[str, str]
+    name: str = ""
+    commit: str | None = None
 
 
 @dataclass(frozen=True)
@@ -60,8 +75,9 @@ class Versions:
 class SupportTable:
     """Tested sets: Airflow release -> minimum provider versions."""
 
-    sets: tuple[tuple[str, dict[str, str]], ...]
+    sets: tuple[TestedSet, ...]
     origin: str
+    root: Path | None = None  # the checkout the commits are checked against (None: not checked)
 
     def check(self, versions: Versions) -> list[str]:
         """Why ``versions`` is outside the table (empty when it is supported).
@@ -69,19 +85,15 @@ class SupportTable:
         :param versions: the environment's versions; a provider of None is the image's own, which the set
             of its Airflow release was tested with.
         """
-        airflow = _version(versions.airflow, "Airflow")
-        tested = ", ".join(release for release, _ in self.sets)
-        matching = [
-            (release, providers)
-            for release, providers in self.sets
-            if _same_minor(airflow, _version(release, "Airflow")) and airflow >= _version(release, "Airflow")
-        ]
-        if not matching:
+        tested = ", ".join(s.release for s in self.sets)
+        found = self.matching(versions)
+        if found is None:
             return [
                 f"Airflow {versions.airflow} is not supported (tested: {tested}; a later patch release of "
-                f"one of these is accepted) [{self.origin}]"
+                f"one of these is accepted; a release is added by `make compat` once its set passes) "
+                f"[{self.origin}]"
             ]
-        _release, minimums = max(matching, key=lambda m: _version(m[0], "Airflow"))
+        _release, minimums = found.release, found.providers
         problems = []
         for name, minimum in sorted(minimums.items()):
             have = versions.providers.get(name)
@@ -92,11 +104,53 @@ class SupportTable:
                 )
         return problems
 
+    def matching(self, versions: Versions) -> TestedSet | None:
+        """The newest tested set of the same minor at or below ``versions.airflow``."""
+        airflow = _version(versions.airflow, "Airflow")
+        matching = [
+            s
+            for s in self.sets
+            if _same_minor(airflow, _version(s.release, "Airflow"))
+            and airflow >= _version(s.release, "Airflow")
+        ]
+        return max(matching, key=lambda s: _version(s.release, "Airflow")) if matching else None
 
-def load_support_table(path: Path | None = None) -> SupportTable:
+    def unproven(self, versions: Versions, *, allow: bool) -> list[str]:
+        """Warnings when the matching set's result is older than the DAG code (raises unless ``allow``).
+
+        :param versions: supported versions (``check`` found no problem).
+        :param allow: ``--allow-unproven``: warn instead of refusing.
+        :raises DeployError: the set's commit is older than the last change to ``dags/``.
+        """
+        found = self.matching(versions)
+        if found is None:
+            return []
+        if self.root is None:
+            return [f"the {self.origin} is not checked against this code (no compat/support.json here)"]
+        seen = provenance(found.commit, self.root)
+        if seen.state == "proven":
+            return []
+        name = found.name or found.release
+        text = f"Airflow {found.release} is unproven on this code: {seen.reason} [{self.origin}]"
+        if seen.state == "unknown" or allow:
+            return [text]
+        raise DeployError(
+            f"refusing to deploy to {versions.describe()}: {text}; run `python -m local.compat_matrix "
+            f"--only {name}` (make compat) to prove it, or pass --allow-unproven to deploy anyway"
+        )
+
+
+def default_table_path(dags_dir: Path) -> Path | None:
+    """The checkout's ``compat/support.json`` (what ``make compat`` writes), if there is one."""
+    path = dags_dir.parent / "compat" / "support.json"
+    return path if path.is_file() else None
+
+
+def load_support_table(path: Path | None = None, *, root: Path | None = None) -> SupportTable:
     """The support table from ``path`` (``compat/support.json``'s shape), or the built-in one.
 
     :param path: a JSON file; None for the built-in table.
+    :param root: the checkout whose ``dags/`` the recorded commits are compared with.
     """
     if path is None:
         return _table(BUILTIN_SUPPORT, "built-in support table")
@@ -104,10 +158,10 @@ def load_support_table(path: Path | None = None) -> SupportTable:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise DeployError(f"cannot read the support table {path}: {exc}") from exc
-    return _table(data, str(path))
+    return _table(data, str(path), root)
 
 
-def _table(data: Any, origin: str) -> SupportTable:
+def _table(data: Any, origin: str, root: Path | None = None) -> SupportTable:
     sets = data.get("sets") if isinstance(data, dict) else None
     if not isinstance(sets, list):
         raise DeployError(f'{origin}: expected {{"sets": [{{"airflow": ..., "providers": {{...}}}}]}}')
@@ -123,10 +177,17 @@ def _table(data: Any, origin: str) -> SupportTable:
         # Providers nested under "providers", or beside "airflow" (either spelling of the package name).
         given = {**{k: v for k, v in entry.items() if k != "providers"}, **dict(entry.get("providers") or {})}
         providers = {_short(str(k)): str(v) for k, v in given.items() if _short(str(k)) and v}
-        out.append((release, {k: v for k, v in providers.items() if k in PROVIDERS}))
+        out.append(
+            TestedSet(
+                release=release,
+                providers={k: v for k, v in providers.items() if k in PROVIDERS},
+                name=str(entry.get("name") or release),
+                commit=str(entry["commit"]) if entry.get("commit") else None,
+            )
+        )
     if not out:
         raise DeployError(f"{origin}: no supported (passed) set")
-    return SupportTable(sets=tuple(out), origin=origin)
+    return SupportTable(sets=tuple(out), origin=origin, root=root)
 
 
 def parse_versions_option(text: str) -> Versions:

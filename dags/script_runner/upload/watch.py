@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from script_runner.config import constants as c
-from script_runner.config.compat import AIRFLOW_3, DAG
+from script_runner.config.compat import AIRFLOW_3, DAG, asset_or_time_schedule
 from script_runner.upload.rules import ASSET_NAME, UPLOADED_KEY, UploadWiring, uploaded_paths
 
 if TYPE_CHECKING:
@@ -53,9 +53,7 @@ def upload_schedule(cron: str | None, wiring: UploadWiring | None) -> Any:
     asset = Asset(name=ASSET_NAME, watchers=[AssetWatcher(name=ASSET_NAME, trigger=upload_trigger(wiring))])
     if cron is None:
         return [asset]
-    from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable
-
-    return AssetOrTimeSchedule(timetable=CronTriggerTimetable(cron, timezone="UTC"), assets=[asset])
+    return asset_or_time_schedule(cron, [asset])
 
 
 def build_watcher_dag(wiring: UploadWiring) -> DAG:

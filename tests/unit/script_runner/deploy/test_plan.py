@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from script_runner.cli.main import main
-from script_runner.deploy.plan import local_files
+from script_runner.config.settings_loader import load_settings
+from script_runner.deploy.files import local_files
 from script_runner.deploy.versions import (
     Versions,
     load_support_table,
@@ -48,6 +49,26 @@ elif args[:3] == ["composer", "environments", "run"] and "set" in args:
 else:
     sys.exit(3)
 """
+
+
+@pytest.fixture(autouse=True)
+def proven_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The default support table: the README's releases proven on this checkout's last dags/ change.
+
+    (compat/support.json itself may be stale, which deploy refuses: tested in test_provenance.py.)
+    """
+    from script_runner.deploy import plan
+    from script_runner.deploy.provenance import last_dags_change
+
+    path = tmp_path / "proven-support.json"
+    commit = last_dags_change(DAGS.parent)
+    sets = [
+        {"airflow": r, "providers": {"cncf-kubernetes": "10.11.1", "google": "22.2.0"}, "commit": commit}
+        for r in ("2.11.1", "3.1.8", "3.3.1")
+    ]
+    path.write_text(json.dumps({"sets": sets}))
+    monkeypatch.setattr(plan, "default_table_path", lambda _dags: path)
+    return path
 
 
 @pytest.fixture
@@ -92,7 +113,9 @@ def calls(state: Path) -> list[list[str]]:
             "cncf-kubernetes 10.5.0 is older than 10.11.1",
             id="old-cncf",
         ),
-        pytest.param("airflow=3.2.2,google=21.0.0", "google 21.0.0 is older than 22.2.0", id="old-google"),
+        pytest.param("airflow=3.3.1,google=21.0.0", "google 21.0.0 is older than 22.2.0", id="old-google"),
+        # never run by `make compat` (issue 24, defect 9): not accepted until its set passes
+        pytest.param("airflow=3.2.2", "Airflow 3.2.2 is not supported", id="untested-3.2.2"),
     ],
 )
 def test_support_table_builtin_accepts_readme_sets_and_refuses_others(
@@ -211,9 +234,9 @@ def test_deploy_environment_dry_run_prints_gcloud_commands_and_writes_nothing(
     )
     assert "variables -- set -- script_runner_settings" in out
     assert "identities: pods run as the environment's service account" in out  # composer3 from the image
-    assert [c[2] for c in calls(state)] == [
-        "describe"
-    ]  # no `run`: nothing read or written in the environment
+    # the Variable read (to show the merged value), never written
+    assert [c[2:] for c in calls(state)][1][-3:] == ["get", "--", "script_runner_settings"]
+    assert not [c for c in calls(state) if "set" in c]
     assert list(bucket.client.list_blobs(bucket.name, prefix="dags/")) == []
 
 
@@ -267,10 +290,11 @@ def test_deploy_environment_uploads_merges_the_variable_and_deletes_stale_packag
         bucket.blob("dags/gcs_script_runner.py").download_as_bytes()
         == (DAGS / "gcs_script_runner.py").read_bytes()
     )
-    assert "kubectl apply -k k8s/overlays/composer2" in out
+    assert "kubectl apply -k k8s/overlays/composer2" not in out  # its placeholders would undo the identities
+    assert "it applies k8s/generated/composer2-PROJECT" in out
     assert (
         f"k8s/setup-identity.sh --overlay composer2 --project PROJECT --bucket {bucket.name} --source-prefix data/ "
-        "--state-root script-runner --airflow-sa AIRFLOW_SA"
+        "--state-root script-runner --airflow-sa AIRFLOW_SA --workers-namespace COMPOSER_WORKERS_NAMESPACE"
     ) in out
     assert _dag_id_from_bucket(bucket, tmp_path / "from-bucket") == "gcs_script_runner"
     # Again: every file is current, the Variable keeps its value.
@@ -286,7 +310,7 @@ def test_deploy_refuses_an_unsupported_environment_with_the_reason(
     assert main(["deploy", "--environment", "env", "--location", "r", "--gcloud", exe]) == 2
     err = capsys.readouterr().err
     assert "refusing to deploy to Airflow 2.10.5" in err
-    assert "tested: 2.11.1, 3.1.8, 3.2.2, 3.3.1" in err
+    assert "tested: 2.11.1, 3.1.8, 3.3.1" in err
     assert list(bucket.client.list_blobs(bucket.name, prefix="dags/")) == []
     assert [c[2] for c in calls(state)] == ["describe"]
 
@@ -455,3 +479,20 @@ def test_support_table_reads_the_file_make_compat_wrote() -> None:
         assert table.check(parse_versions_option(versions)) == [], entry["name"]
     assert table.check(parse_versions_option("airflow=2.10.5"))  # Composer 2's older image: not tested
     assert table.check(parse_versions_option("airflow=2.11.1,cncf-kubernetes=10.0.0"))  # provider too old
+
+
+@pytest.mark.parametrize(
+    ("preset", "expected"),
+    [
+        pytest.param("composer2", "gcloud container clusters get-credentials", id="composer2"),
+        pytest.param("gke", "gcloud container clusters get-credentials", id="gke"),
+        pytest.param("composer3", "gcloud services enable iamcredentials.googleapis.com", id="composer3"),
+    ],
+)
+def test_left_to_do_names_the_image_tag_the_cluster_and_the_apis(preset: str, expected: str) -> None:
+    from script_runner.deploy.plan import left_to_do
+
+    settings = load_settings(variable={"preset": preset}, environ={"GCS_BUCKET": "b"})
+    left = "\n".join(left_to_do(settings, variable_set=True, merged={}))
+    assert "_TAG=$(git rev-parse --short HEAD)" in left  # a build from a checkout has no SHORT_SHA
+    assert expected in left

@@ -3,8 +3,9 @@ the uploaded scripts becoming the run's ``uploaded`` (exact paths), and still no
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from types import SimpleNamespace
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pytest
@@ -60,6 +61,43 @@ def test_wired_dag_is_scheduled_on_the_upload_asset_whose_watcher_pulls_the_subs
 def test_wired_dag_keeps_its_time_schedule_beside_the_uploads(monkeypatch: pytest.MonkeyPatch) -> None:
     from script_runner.dag import build_dag
 
+    monkeypatch.setenv("SCRIPT_RUNNER_SCHEDULE", "@daily")
+    dag = build_dag()
+    assert type(dag.timetable).__name__ == "AssetOrTimeSchedule"
+    assert _watched_asset(dag).name == ASSET_NAME
+
+
+class _SdkBefore32(ModuleType):
+    """``airflow.sdk`` as Airflow 3.0/3.1 ship it: no built-in timetables (they joined the SDK in 3.2)."""
+
+    MISSING = frozenset({"AssetOrTimeSchedule", "CronTriggerTimetable"})
+
+    def __init__(self, real: ModuleType) -> None:
+        super().__init__(real.__name__)
+        self._real = real
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self.MISSING:
+            raise AttributeError(name)
+        return getattr(self._real, name)
+
+
+@needs_airflow_3
+@pytest.mark.usefixtures("wired")
+def test_wired_dag_with_a_time_schedule_builds_where_the_sdk_has_no_timetables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Airflow 3.1.8 with uploads wired: "cannot import name 'AssetOrTimeSchedule' from 'airflow.sdk'" lost
+    # the whole DAG file. Core's airflow.timetables has the same schedule there.
+    import airflow.sdk
+    import airflow.timetables.assets
+    import airflow.timetables.trigger  # core imports these from airflow.sdk on 3.2+: load them first
+
+    from script_runner.dag import build_dag
+
+    monkeypatch.setitem(sys.modules, "airflow.sdk", _SdkBefore32(airflow.sdk))
+    with pytest.raises(ImportError):
+        from airflow.sdk import AssetOrTimeSchedule  # noqa: F401
     monkeypatch.setenv("SCRIPT_RUNNER_SCHEDULE", "@daily")
     dag = build_dag()
     assert type(dag.timetable).__name__ == "AssetOrTimeSchedule"

@@ -131,8 +131,14 @@ PARSE_TIME: Final[dict[str, tuple[str, str]]] = {
         "the DAG's schedule; none for manual runs only. Set it to the finest schedule= your scripts use",
     ),
     "SCRIPT_RUNNER_SHARDS": (
-        "enough for max_scripts",
-        "mapped run tasks, each up to Airflow's max_map_length scripts (10 under Airflow's defaults)",
+        "1 (or what SCRIPT_RUNNER_MAX_SCRIPTS needs)",
+        "mapped run tasks (at most 64), each up to Airflow's max_map_length scripts (1 024 by default); set "
+        "it, or SCRIPT_RUNNER_MAX_SCRIPTS, only for runs of more scripts than one run task maps",
+    ),
+    "SCRIPT_RUNNER_MAX_SCRIPTS": (
+        "",
+        "the most scripts a run may launch, read here too so that the DAG has enough run tasks for them "
+        "(ceil(max_scripts / max_map_length)); a run past the run tasks' capacity fails in discover",
     ),
     "SCRIPT_RUNNER_MAX_RETRIES": (
         "",

@@ -217,10 +217,13 @@ def merge(previous: dict[str, Any], fresh: list[dict[str, Any]]) -> dict[str, An
     }
 
 
-def _cell(result: dict[str, Any] | None) -> str:
+def _cell(result: dict[str, Any] | None, *, unproven: bool = False) -> str:
+    """A result cell; a result measured on older code than today's dags/ gets no ✅ (proves nothing now)."""
     if not result:
         return "not run"
     text = f"{result['passed']} passed" + (f", {result['failed']} failed" if result["failed"] else "")
+    if unproven:
+        return f"⚠️ not run on this code (earlier: {text})"
     return ("✅ " if result["ok"] else "❌ ") + text
 
 
@@ -240,7 +243,8 @@ def table(support: dict[str, Any]) -> str:
     for s in support["sets"]:
         lines.append(
             f"| {s['airflow']} | {s['cncf_kubernetes']} | {s['google']} | {s.get('composer', '')} | "
-            f"{_cell(s.get('unit'))} | {_cell(s.get('e2e'))} | {_tested(s)} | "
+            f"{_cell(s.get('unit'), unproven=bool(s.get('unproven')))} | "
+            f"{_cell(s.get('e2e'), unproven=bool(s.get('unproven')))} | {_tested(s)} | "
             f"{'; '.join(s.get('missing', [])) or 'nothing'} |"
         )
     return "\n".join(lines)

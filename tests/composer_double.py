@@ -146,7 +146,9 @@ def _environ(env: dict[str, str]) -> Iterator[None]:
         os.environ.update(saved)
 
 
-def deploy_in_process(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+def deploy_in_process(
+    env: dict[str, str], *args: str, before: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
     """``script-runner deploy ARGS`` through the CLI's ``main()`` in this process, the real gcloud underneath.
 
     The same code path as :func:`deploy` minus the interpreter start and imports (most of a deploy's time):
@@ -155,7 +157,7 @@ def deploy_in_process(env: dict[str, str], *args: str) -> subprocess.CompletedPr
     from script_runner.cli.main import main
 
     out, err = io.StringIO(), io.StringIO()
-    argv = ["deploy", *args]
+    argv = [*before, "deploy", *args]  # before: the options ahead of the command (--preset, --settings)
     with _environ(env), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             code = main(argv)

@@ -68,7 +68,10 @@ def file_actions(dags_dir: Path, bucket_name: str, client: storage.Client) -> li
         if blob is not None:
             remote[blob.name] = blob.md5_hash
             if name == IGNORE_FILE:
-                contents[blob.name] = blob.download_as_bytes()
+                # Through the client's endpoint (gcloud's storage override), not the object's mediaLink,
+                # which names the server's own public host; the generation just listed.
+                fresh = client.bucket(bucket_name).blob(blob.name)
+                contents[blob.name] = fresh.download_as_bytes(if_generation_match=blob.generation)
     ignore = f"dags/{IGNORE_FILE}"
     merged_ignore = merge_ignore(contents.get(ignore), wanted[ignore].read_bytes())
     actions = []

@@ -6,6 +6,14 @@ first one is ``max_wait`` old), keeps the uploads the selection rules pick, and 
 (``{"only": [...]}``). On Airflow 3 it is an ``AssetWatcher``'s trigger (an event-driven trigger that runs in
 the triggerer for as long as the DAG is deployed); on Airflow 2.11 the upload watcher DAG defers to it.
 
+Both things that belong to an event loop are made in the running one. The settings are read through
+``asgiref``'s ``sync_to_async``, not ``asyncio.to_thread``: on the triggerer a Variable read is a request to
+its supervisor, which a plain worker thread sends from a second event loop, against the triggerer's
+``asyncio.Lock`` bound to the first (Airflow 3.1.8: ``RuntimeError: ... is bound to a different event
+loop`` and a dead trigger runner, apache/airflow#64620); from ``sync_to_async``'s thread the request runs
+on the triggerer's own loop. The Pub/Sub hook (its gRPC client) is made per event loop (:attr:`hook`), so
+the trigger can run again in another loop.
+
 Messages are acknowledged just before the event is handed to the triggerer (on Airflow 2 the triggerer
 cancels a task's trigger at its first event, so nothing after it would run); a triggerer killed in
 between loses that burst's run, and the next scheduled run picks the scripts up. When the settings cannot
@@ -21,7 +29,9 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from airflow.providers.google.cloud.hooks.pubsub import PubSubAsyncHook
 from airflow.providers.google.cloud.triggers.pubsub import PubsubPullTrigger
+from asgiref.sync import sync_to_async
 
 try:  # Airflow 3
     from airflow.triggers.base import TriggerEvent
@@ -87,6 +97,21 @@ class UploadTrigger(PubsubPullTrigger):  # type: ignore[misc]
         )
         self.settle = settle
         self.max_wait = max_wait
+        self._loop_hook: tuple[asyncio.AbstractEventLoop, PubSubAsyncHook] | None = None
+
+    @property
+    def hook(self) -> PubSubAsyncHook:
+        """The Pub/Sub hook of the running event loop (the provider caches one for the trigger's life; its
+        async client is bound to the loop that first used it). Only inside a running loop."""
+        loop = asyncio.get_running_loop()
+        if self._loop_hook is None or self._loop_hook[0] is not loop:
+            hook = PubSubAsyncHook(
+                gcp_conn_id=self.gcp_conn_id,
+                impersonation_chain=self.impersonation_chain,
+                project_id=self.project_id,
+            )
+            self._loop_hook = (loop, hook)
+        return self._loop_hook[1]
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Classpath and arguments (what the triggerer rebuilds the trigger from)."""
@@ -114,14 +139,14 @@ class UploadTrigger(PubsubPullTrigger):  # type: ignore[misc]
         # Read the settings once at start, result unused: the triggerer serves a trigger's first Variable
         # or Connection read by starting its in-process execution API, which took 58 s on a loaded
         # machine; paid here, it is not paid by the first upload.
-        warm_up = asyncio.ensure_future(asyncio.to_thread(read_selection))
+        warm_up = asyncio.ensure_future(_read_selection_async())
         warm_up.add_done_callback(_log_warm_up)
 
         while True:
             # The settings and .runnerignore are read (in a thread: Airflow's API, GCS) while the burst
             # settles, from its first notification on: the read overlaps the settle window.
             pulled, selection = await self._settled_batch(
-                lambda: asyncio.ensure_future(asyncio.to_thread(read_selection))
+                lambda: asyncio.ensure_future(_read_selection_async())
             )
             started = time.monotonic()
             try:
@@ -176,6 +201,11 @@ class UploadTrigger(PubsubPullTrigger):  # type: ignore[misc]
         from google.cloud.pubsub_v1.types import ReceivedMessage
 
         return [ReceivedMessage.to_dict(m) for m in pulled]
+
+
+async def _read_selection_async() -> tuple[RunnerSettings, list[str]] | None:
+    """:func:`read_selection` off the event loop, its Airflow requests back on it (see the module doc)."""
+    return await sync_to_async(read_selection, thread_sensitive=False)()
 
 
 def _log_warm_up(done: asyncio.Future[Any]) -> None:

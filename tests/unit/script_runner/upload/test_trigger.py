@@ -234,3 +234,88 @@ def test_local_pubsub_topic_and_subscription_creation_is_idempotent(wired: dict[
         sub = json.loads(resp.read())
     assert sub["topic"] == f"projects/{pubsub.PROJECT}/topics/{pubsub.TOPIC}"
     assert sub["ackDeadlineSeconds"] == pubsub.ACK_DEADLINE_SECONDS
+
+
+def test_upload_trigger_runs_again_in_another_event_loop(
+    wired: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The same trigger object run in two event loops (a triggerer that restarts its loop, or a test's two
+    # asyncio.run): the Pub/Sub client of the first loop must not be reused by the second.
+    _settings(monkeypatch)
+    trigger = _trigger()
+
+    async def once(name: str) -> list[tuple[float, dict[str, Any]]]:
+        await _drain(trigger)
+        await asyncio.to_thread(_upload, wired["bucket"], [name], 0)
+        return await _events(trigger, within=SETTLE + 20, quiet=SETTLE + 2)
+
+    first = asyncio.run(once("data/loop-one.sh"))
+    second = asyncio.run(once("data/loop-two.sh"))
+    assert [payload["only"] for _, payload in first] == [["loop-one.sh"]]
+    assert [payload["only"] for _, payload in second] == [["loop-two.sh"]]
+
+
+class _TriggererComms31:
+    """Airflow 3.1.8's triggerer channel to its supervisor, reduced to what broke (apache/airflow#64620,
+    fixed by #66412): one ``asyncio.Lock`` serialises the requests; the triggerer's loop takes it for its
+    own heartbeats, and a trigger's sync SDK call (a Variable read) sends through ``async_to_sync`` from the
+    calling thread. From a plain worker thread (``asyncio.to_thread``) that runs in a second event loop and
+    meets the lock bound to the first: ``RuntimeError: <asyncio.locks.Lock ...> is bound to a different
+    event loop`` (or a waiter woken from the wrong thread: the read hangs, as the deferred scripts did).
+    From ``sync_to_async``'s thread the request goes back to the triggerer's own loop. Bounded here (5 s) so
+    that the old behaviour fails the test instead of hanging it."""
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.sent = 0
+
+    async def asend(self) -> None:
+        async with self.lock:
+            await asyncio.sleep(0.05)
+            self.sent += 1
+
+    def send(self) -> None:
+        from asgiref.sync import async_to_sync
+
+        async def bounded() -> None:
+            await asyncio.wait_for(self.asend(), 5)
+
+        async_to_sync(bounded)()
+
+    async def heartbeats(self) -> None:
+        while True:
+            await self.asend()
+            await asyncio.sleep(0)
+
+
+def test_upload_trigger_reads_the_settings_through_the_triggerers_own_loop(
+    wired: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from script_runner.upload import trigger as trigger_module
+
+    _settings(monkeypatch)
+    comms = _TriggererComms31()
+    real = trigger_module.read_selection
+
+    def read_selection() -> Any:
+        comms.send()  # the Variable read's request to the supervisor, as on Airflow 3.1.8's triggerer
+        return real()
+
+    monkeypatch.setattr(trigger_module, "read_selection", read_selection)
+    trigger = _trigger()
+
+    async def scenario() -> tuple[list[tuple[float, dict[str, Any]]], BaseException | None]:
+        beating = asyncio.ensure_future(comms.heartbeats())
+        await _drain(trigger)
+        await asyncio.to_thread(_upload, wired["bucket"], ["data/comms.sh"], 0)
+        events = await _events(trigger, within=SETTLE + 20, quiet=SETTLE + 2)
+        died = beating.exception() if beating.done() else None  # the triggerer's own requests
+        beating.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beating
+        return events, died
+
+    events, died = asyncio.run(scenario())
+    assert died is None
+    assert [payload["only"] for _, payload in events] == [["comms.sh"]]
+    assert comms.sent > 2

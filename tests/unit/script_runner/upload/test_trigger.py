@@ -251,8 +251,8 @@ def test_upload_trigger_runs_again_in_another_event_loop(
 
     first = asyncio.run(once("data/loop-one.sh"))
     second = asyncio.run(once("data/loop-two.sh"))
-    assert [payload["only"] for _, payload in first] == [["loop-one.sh"]]
-    assert [payload["only"] for _, payload in second] == [["loop-two.sh"]]
+    assert [payload["uploaded"] for _, payload in first] == [["loop-one.sh"]]
+    assert [payload["uploaded"] for _, payload in second] == [["loop-two.sh"]]
 
 
 class _TriggererComms31:
@@ -317,5 +317,5 @@ def test_upload_trigger_reads_the_settings_through_the_triggerers_own_loop(
 
     events, died = asyncio.run(scenario())
     assert died is None
-    assert [payload["only"] for _, payload in events] == [["comms.sh"]]
+    assert [payload["uploaded"] for _, payload in events] == [["comms.sh"]]
     assert comms.sent > 2

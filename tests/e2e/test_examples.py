@@ -60,7 +60,7 @@ def _assert_sizing_and_html(runner: ScriptRunnerHarness, out: str) -> None:
             r"asked memory=512Mi, peak \d+Mi over the last \d+ runs? → memory=", hello["suggestion"]["reason"]
         )
         assert "Sizing suggestions" in out
-        assert re.search(r"hello\.sh.*\| 500m / [\d.]+s \| 512Mi / \d+Mi \|", out), out
+        assert re.search(r"hello\.sh.*\| 500m / (\d+m|[\d.]+) \| 512Mi / \d+Mi \|", out), out
     else:  # the process kubelet shares the machine's cgroup: CPU from rusage, no peak memory claimed
         assert hello["usage"] == "rusage"
         assert hello["mem_peak_bytes"] is None

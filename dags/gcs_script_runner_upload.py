@@ -1,4 +1,4 @@
-"""Airflow DAG gcs_script_runner_upload: Airflow 2.11's upload watcher (README "Run on upload").
+"""Airflow DAG gcs_script_runner_upload: Airflow 2.11's upload watcher (operator guide, "Runs on upload").
 
 Defined only on Airflow 2 with SCRIPT_RUNNER_UPLOAD_SUBSCRIPTION set; on Airflow 3 the runner DAG's own asset
 watcher does this job and this file defines no DAG. Wiring only, nothing is read at parse time.

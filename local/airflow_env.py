@@ -140,7 +140,7 @@ def airflow_env() -> dict[str, str]:
         "SR_AIRFLOW_URL": api,
     }
     if local_pubsub.enabled():
-        # Runs on upload (README "Run on upload"): the DAG's asset watcher pulls the emulator's subscription;
+        # Runs on upload (operator guide): the DAG's asset watcher pulls the emulator's subscription;
         # whether an upload starts a run is the settings' on_upload (off in the local preset).
         env["PUBSUB_EMULATOR_HOST"] = local_pubsub.host(config.PORTS.pubsub)
         env["SCRIPT_RUNNER_UPLOAD_SUBSCRIPTION"] = local_pubsub.subscription_path()

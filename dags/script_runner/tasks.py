@@ -66,7 +66,7 @@ def run_discovery(
         cache = HeaderCache(
             client,
             bucket=settings.effective_state_bucket,
-            name=f"{settings.state_root}/cache/headers.json",  # worker-only prefix (README, Security)
+            name=f"{settings.state_root}/cache/headers.json",  # worker-only prefix (operator guide, Security)
         )  # loaded by discover(), alongside the listing
     ti = ctx["ti"]
     run_info: dict[str, Any] = {"reason": options.reason, "dry_run": options.dry_run, "only": options.only}

@@ -5,7 +5,7 @@ Airflow 3.0/3.1 have ``airflow.sdk`` but still keep the task exceptions in ``air
 releases move them to ``airflow.sdk.exceptions``. Behaviour that moved (task states of a run, the UI's
 base URL and link shapes, the retry backoff argument) is behind a function here, so no caller guesses the
 version. Nothing is dropped silently: where a version lacks a feature, the function says so in the log and
-README's support table says so too. A KubernetesPodOperator argument that not every supported provider
+the operator guide's table says so too. A KubernetesPodOperator argument that not every supported provider
 has is looked up here as well (:func:`quiet_failure_kwargs`).
 """
 

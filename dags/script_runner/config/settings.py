@@ -30,7 +30,7 @@ SECRET_RESOURCE = re.compile(
 
 
 class RunnerSettings(BaseModel):
-    """Everything the runner needs to know about where it runs. Field docs are the README's table."""
+    """Everything the runner needs to know about where it runs. Field docs: config/settings_docs.py."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -110,7 +110,7 @@ class RunnerSettings(BaseModel):
     # Failure notifications: dotted path of an Airflow BaseNotifier subclass and its arguments.
     notifier: str | None = None
     notifier_kwargs: dict[str, Any] = Field(default_factory=dict)
-    # Runs on upload (README "Run on upload"): an upload the DAG's watcher pulls (from
+    # Runs on upload (docs/operator-guide.md, "Runs on upload"): an upload the DAG's watcher pulls (from
     # SCRIPT_RUNNER_UPLOAD_SUBSCRIPTION) starts a run only while this is on; off, notifications are dropped.
     on_upload: bool = True
     # Fail the report task (and so the run) when a script failed or was rejected.

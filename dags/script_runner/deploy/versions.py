@@ -1,7 +1,8 @@
 """Which Airflow and provider versions ``script-runner deploy`` accepts, and why it refuses the others.
 
-The support table is data: the built-in one below states the README's facts; ``compat/support.json`` (written
-by ``make compat``) can replace it (``--support-table``). Both have one shape::
+The support table is data: ``compat/support.json`` (written by ``make compat``) is the default;
+the built-in one below is the fallback for an installed package; ``--support-table`` names
+another. Both have one shape::
 
     {"sets": [{"airflow": "2.11.1",
                "providers": {"cncf-kubernetes": "10.11.1", "google": "22.2.0"},

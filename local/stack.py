@@ -35,7 +35,7 @@ from local.postgres import pg_home, start_postgres
 from local.processes import alive, log, stop
 from local.services import finish_pubsub, spawn_pubsub, start_gcs, start_iam
 
-AIRFLOW_PARTS = ["api-server", "webserver", "scheduler", "dag-processor", "triggerer"]
+AIRFLOW_PARTS = ["api-server", "webserver", "scheduler", "dag-processor", "triggerer", "triggerer-2"]
 
 
 COMPONENTS = ["pubsub", "gcs", "iam", "postgres", "kube", *AIRFLOW_PARTS]

@@ -224,6 +224,24 @@ def quiet_failure_kwargs() -> dict[str, Any]:
     return {"log_pod_spec_on_failure": False} if "log_pod_spec_on_failure" in params else {}
 
 
+@cache
+def reattach_kwargs() -> dict[str, Any]:
+    """KPO's switch to reattach to the task's running pod after a lost worker, under the provider's name.
+
+    cncf-kubernetes 10.20+ deprecates ``reattach_on_restart`` (a warning on every task) for ``durable``,
+    which on Airflow 3.3+ reattaches by the pod name it saved for the task, and which below 3.3 has no
+    effect and warns when set; both default to on. So: ``durable`` on Airflow 3.3+ with such a provider,
+    nothing below 3.3 with it (its default is the label lookup), ``reattach_on_restart`` with older ones
+    (Composer's 10.11 and 10.14). Whatever the lookup finds is checked against the try
+    (:func:`~script_runner.run.adoption.foreign_pod`), since a saved name can name another run's pod.
+    """
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+
+    if "durable" not in inspect.signature(KubernetesPodOperator.__init__).parameters:
+        return {"reattach_on_restart": True}
+    return {"durable": True} if airflow_version() >= (3, 3) else {}
+
+
 __all__ = [
     "AIRFLOW_3",
     "DAG",
@@ -241,6 +259,7 @@ __all__ = [
     "get_current_context",
     "parent_execute_kwargs",
     "quiet_failure_kwargs",
+    "reattach_kwargs",
     "retry_backoff",
     "task",
     "task_instance_state",

@@ -126,26 +126,44 @@ def attempt_record(
     }
 
 
-def deferred_cancel_record(base: dict[str, Any], *, now: datetime | None = None) -> dict[str, Any]:
-    """The ledger record the trigger writes for an attempt a user stopped while it was deferred.
+def deferred_cancel_record(
+    base: dict[str, Any], *, now: datetime | None = None, timeout: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The ledger record the trigger writes for an attempt stopped while it was deferred.
 
     The same fields as :func:`attempt_record`'s, timed from the wall clock: the trigger runs in the
-    triggerer, not in the process that started the attempt.
+    triggerer, not in the process that started the attempt. Past the attempt's execution_timeout
+    deadline the stop is Airflow's timeout, not a user's (Airflow 2 bounds a deferral by it and then
+    cancels the trigger as for a kill): recorded as that timeout, worded as in a synchronous run, and
+    Airflow's retry decides what follows.
 
     :param base: the attempt's fields from :func:`base_record` (``started`` in ISO form).
     :param now: the time of the cancel (default: now).
+    :param timeout: ``deadline`` (epoch seconds) and ``limit`` (its text) of Airflow's execution_timeout.
     """
     ended = now or datetime.now(UTC)
     secs = 0.0
     with contextlib.suppress(KeyError, ValueError, TypeError):
         secs = round((ended - datetime.fromisoformat(str(base["started"]))).total_seconds(), 2)
+    outcome, action = Outcome(Status.CANCELLED, None, DEFERRED_CANCEL_REASON), Action.CANCEL
+    if timeout and ended.timestamp() >= float(timeout["deadline"]):
+        outcome = Outcome(Status.TIMEOUT, None, timeout_reason(timeout["limit"]))
+        action = Action.RETRY
     return {
-        **Outcome(Status.CANCELLED, None, DEFERRED_CANCEL_REASON).as_dict(),
-        "action": Action.CANCEL.value,
+        **outcome.as_dict(),
+        "action": action.value,
         **base,
         "ended": ended.isoformat(timespec="seconds"),
         "secs": max(secs, 0.0),
     }
+
+
+def timeout_reason(limit: object) -> str:
+    """An attempt's reason when Airflow's execution_timeout ended it (one wording, sync or deferred).
+
+    :param limit: the execution_timeout (a timedelta, or its text).
+    """
+    return f"Airflow's execution_timeout ({limit}) reached; pod deleted"
 
 
 def cancel_target(

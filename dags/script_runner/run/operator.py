@@ -22,6 +22,7 @@ from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperato
 from script_runner.config.compat import (
     AirflowFailException,
     AirflowSkipException,
+    AirflowTaskTimeout,
     TaskDeferred,
     parent_execute_kwargs,
     quiet_failure_kwargs,
@@ -183,9 +184,23 @@ class ScriptPodOperator(  # type: ignore[misc]
         self._context, self._recorded, self._usage = context, False, {}
         history = self._history(context)
         self._event_pod = self._pod_ref(event)
-        return self._guarded(
-            context, lambda: super(ScriptPodOperator, self).trigger_reentry(context, event), history
-        )
+        return self._guarded(context, lambda: self._reenter(context, event), history)
+
+    def _reenter(self, context: Any, event: dict[str, Any]) -> Any:
+        """KPO's reentry; its trigger's end at Airflow's execution_timeout is that timeout.
+
+        From cncf-kubernetes 10.18 on, the deferrable trigger enforces ``execution_timeout`` itself: at the
+        deadline (the try's start plus the timeout) it fires a ``timeout`` event and KPO fails the task
+        with that message, after deleting the pod; Airflow's own backstop (the deferral's timeout) is set a
+        minute or more later, so only this one fires. It is raised as Airflow's timeout, so it is recorded,
+        decided and worded as in a synchronous run (:meth:`_interrupted`), once.
+        """
+        try:
+            return super().trigger_reentry(context, event)
+        except Exception as exc:
+            if event.get("status") == "timeout" and "execution_timeout" in str(event.get("message", "")):
+                raise AirflowTaskTimeout(str(event["message"])) from exc
+            raise
 
     def defer(self, *, trigger: Any, method_name: str, **kwargs: Any) -> Any:
         """Defer on KPO's trigger, swapped for ours: a user's kill while deferred then lands in the ledger.
@@ -205,6 +220,10 @@ class ScriptPodOperator(  # type: ignore[misc]
                 path=self.script_path,
                 record=self._base_record(self._context),
             )
+            start = getattr(self._context["ti"], "start_date", None)
+            if target and self.execution_timeout and start is not None:  # a stop past it is the timeout
+                deadline = start.timestamp() + self.execution_timeout.total_seconds()
+                target["timeout"] = {"deadline": deadline, "limit": str(self.execution_timeout)}
             trigger = ScriptPodTrigger(cancel_record=target, **trigger_kwargs)
         return super().defer(trigger=trigger, method_name=method_name, **kwargs)
 

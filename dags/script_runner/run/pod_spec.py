@@ -209,6 +209,8 @@ def run_env(
 
 def operator_kwargs(spec: ScriptSpec, settings: RunnerSettings) -> dict[str, Any]:
     """KubernetesPodOperator keyword arguments for a script (names valid from provider 10.5 on)."""
+    from script_runner.config.compat import reattach_kwargs  # imports Airflow: only where a task is built
+
     vols, mounts = volumes(spec)
     kwargs: dict[str, Any] = {
         **settings.kube_hook_kwargs,
@@ -232,7 +234,7 @@ def operator_kwargs(spec: ScriptSpec, settings: RunnerSettings) -> dict[str, Any
         "log_events_on_failure": True,
         "do_xcom_push": False,
         "random_name_suffix": False,
-        "reattach_on_restart": True,
+        **reattach_kwargs(),
         "skip_on_exit_code": sorted({c.EXIT_SKIPPED, *spec.skip_on}),
         "deferrable": settings.deferrable,
     }

@@ -63,6 +63,15 @@ class ScriptPodTrigger(KubernetesPodTrigger):  # type: ignore[misc]
     async def on_kill(self) -> None:
         """A user stopped the task (Airflow 3.3+): the attempt is recorded, then the pod is deleted.
 
+        Airflow 3.3's triggerer calls ``on_kill`` for every trigger its supervisor no longer assigns it,
+        not only a user's kill: after missed heartbeats the trigger moves to another triggerer and the
+        first one, still alive, kills its copy (apache/airflow#73454), and KPO's ``on_kill`` would delete
+        the running pod the other triggerer now watches. The two differ in the task's state: a user's mark
+        failed, mark success or clear has moved it out of ``deferred``; a move leaves it deferred. So the
+        pod is deleted (and the cancel recorded) only when the task is no longer deferred (a cleared one has
+        no state), as KPO's own cleanup decides before 3.3; a state that cannot be read keeps the pod (KPO's
+        choice there too).
+
         Recorded first: a triggerer shutting down right after the kill cancels whatever is still awaited,
         and a deleted pod with no record reads as a bare "failed" in the report. KPO's trigger deletes the
         pod in its own ``on_kill`` from 10.2x on; with an older provider (Composer 3.3.1 carries 10.14) this
@@ -72,15 +81,32 @@ class ScriptPodTrigger(KubernetesPodTrigger):  # type: ignore[misc]
         the record (a GCS write) and the delete then never happened, leaving the pod running.
         """
         if not self._deletes_on_kill():
-            await super().on_kill()
+            if "on_kill" in vars(KubernetesPodTrigger):
+                await super().on_kill()
             return
-        await finish_despite_cancels(self._record_then_delete(), budget=KILL_BUDGET_SECS)
+        await finish_despite_cancels(self._kill_if_stopped(), budget=KILL_BUDGET_SECS)
+
+    async def _kill_if_stopped(self) -> None:
+        try:
+            deferred = await self._task_state() == "deferred"
+        except Exception:
+            log.warning("could not tell whether %s was killed; pod kept", self.pod_name, exc_info=True)
+            return
+        if deferred:
+            log.warning(
+                "trigger of pod %s cancelled while its task is still deferred (moved to another triggerer): "
+                "pod kept, the other triggerer watches it",
+                self.pod_name,
+            )
+            return
+        await self._record_then_delete()
 
     async def _record_then_delete(self) -> None:
         await self.record_cancel()
         if "on_kill" not in vars(KubernetesPodTrigger):
             await self._delete_pod()
-        await super().on_kill()
+        else:
+            await super().on_kill()
 
     async def cleanup(self) -> None:
         """Before Airflow 3.3 a user's kill reaches only ``cleanup``: record it where KPO deletes the pod.
@@ -127,17 +153,23 @@ class ScriptPodTrigger(KubernetesPodTrigger):  # type: ignore[misc]
 
     async def _not_deferred(self) -> bool:
         """Whether the task left ``deferred`` (killed by a user), for providers without ``safe_to_cancel``."""
+        state = await self._task_state()
+        return state is not None and state != "deferred"
+
+    async def _task_state(self) -> str | None:
+        """The task's current state (None: none, e.g. cleared, or unknown); "deferred" if no task is bound
+        (nothing tells it was stopped)."""
         from asgiref.sync import sync_to_async
 
         from script_runner.config.compat import task_instance_state
 
         ti = self.task_instance
         if ti is None:
-            return False
+            return "deferred"
         state = await sync_to_async(task_instance_state)(
             dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id, map_index=ti.map_index
         )
-        return state is not None and str(getattr(state, "value", state)) != "deferred"
+        return None if state is None else str(getattr(state, "value", state))
 
     async def _delete_pod(self) -> None:
         """Delete the pod as KPO's 10.2x trigger does on a kill; a failure is logged, never raised."""
@@ -200,4 +232,5 @@ def write_cancel(target: dict[str, Any]) -> None:
 
     conn_id = target.get("gcp_conn_id") or "google_cloud_default"
     ledger = ledger_for_connection(conn_id, bucket=target["bucket"], root=target["root"])
-    ledger.append(target["run_id"], target["path"], deferred_cancel_record(target.get("record") or {}))
+    record = deferred_cancel_record(target.get("record") or {}, timeout=target.get("timeout"))
+    ledger.append(target["run_id"], target["path"], record)

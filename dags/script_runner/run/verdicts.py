@@ -19,7 +19,7 @@ from script_runner.config.compat import (
     AirflowTaskTimeout,
 )
 from script_runner.config.units import parse_duration
-from script_runner.run.attempts import attempt_record, base_record, count_status
+from script_runner.run.attempts import attempt_record, base_record, count_status, timeout_reason
 from script_runner.run.policy import Action, Outcome, Status, classify, decide, disruption_from_events
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ class RecordsVerdicts:
         outcome = Outcome(
             Status.TIMEOUT,
             self._exit_code(),
-            f"Airflow's execution_timeout ({self.execution_timeout}) reached; pod deleted",
+            timeout_reason(self.execution_timeout),
         )
         action = self._decide(context, outcome, history)
         self._record(context, outcome, action)

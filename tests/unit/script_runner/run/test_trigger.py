@@ -68,6 +68,21 @@ def _deferred_trigger(op: ScriptPodOperator) -> ScriptPodTrigger:
     return trigger
 
 
+def _task_in_state(
+    monkeypatch: pytest.MonkeyPatch, trigger: ScriptPodTrigger, state: str | None
+) -> list[Any]:
+    """Bind the trigger to run r1's task and answer its state as the Task SDK (3.x) or the metadata
+    database (2.x) would (neither runs in unit tests); the keys asked for, as a list."""
+    from types import SimpleNamespace
+
+    from script_runner.config import compat
+
+    trigger.task_instance = SimpleNamespace(dag_id="d", run_id="r1", task_id="run_scripts", map_index=0)
+    asked: list[Any] = []
+    monkeypatch.setattr(compat, "task_instance_state", lambda **key: asked.append(key) or state)
+    return asked
+
+
 @dataclass
 class ArmedTrigger:
     """A ScriptPodTrigger for run r1's a.sh that records a cancel under sr/ of a fresh bucket."""
@@ -127,6 +142,7 @@ def test_trigger_records_a_kill_while_deferred_as_cancelled(
     # recorded before the pod goes: a triggerer shutting down right after the kill loses nothing
     hook = FakeAsyncHook(lambda: at_delete.append(len(ledger.read("r1", SCRIPT["path"]))))
     trigger.__dict__["hook"] = hook
+    _task_in_state(monkeypatch, trigger, "failed")  # the user marked it failed
     asyncio.run(trigger.on_kill())  # what the Airflow 3.3 triggerer calls when a user marks the task failed
     assert hook.deleted == ["sr-etl-load-abc-123"]  # KPO's part: the pod goes
     assert at_delete == [1]
@@ -161,12 +177,13 @@ class SlowAsyncHook(FakeAsyncHook):
 
 @needs_on_kill
 def test_trigger_kill_deletes_the_pod_and_records_although_the_triggerer_cancels_it_again(
-    armed_trigger: Callable[..., ArmedTrigger],
+    armed_trigger: Callable[..., ArmedTrigger], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Airflow 3.3's triggerer sends a killed trigger's cancel again at every sync (about once a second)
     until the trigger is done; each lands inside on_kill. Seen in the lifecycle e2e with podman pods: the
     ledger write finished, the next cancel cut the delete, and the pod ran on (an orphan)."""
     armed = armed_trigger(SlowAsyncHook())
+    _task_in_state(monkeypatch, armed.trigger, "failed")
 
     async def triggerer() -> None:
         kill = asyncio.create_task(armed.trigger.on_kill())
@@ -179,6 +196,49 @@ def test_trigger_kill_deletes_the_pod_and_records_although_the_triggerer_cancels
     asyncio.run(triggerer())
     assert armed.hook.deleted == ["sr-etl-load-abc-123"]
     assert armed.statuses() == ["cancelled"]
+
+
+@pytest.mark.parametrize(
+    ("state", "deleted"),
+    [
+        pytest.param("deferred", False, id="moved-to-another-triggerer-keeps"),
+        pytest.param("failed", True, id="marked-failed-deletes"),
+        pytest.param("success", True, id="marked-success-deletes"),
+        pytest.param(None, True, id="cleared-deletes"),
+        pytest.param("restarting", True, id="cleared-while-running-deletes"),
+    ],
+)
+def test_trigger_on_kill_deletes_the_pod_only_when_a_user_stopped_the_task(
+    armed_trigger: Callable[..., ArmedTrigger],
+    monkeypatch: pytest.MonkeyPatch,
+    state: str | None,
+    deleted: bool,
+) -> None:
+    """apache/airflow#73454: Airflow 3.3's triggerer calls on_kill also when a trigger moved to another
+    triggerer after missed heartbeats; its task is still deferred then, and its pod must run on."""
+    armed = armed_trigger()
+    asked = _task_in_state(monkeypatch, armed.trigger, state)
+    asyncio.run(armed.trigger.on_kill())
+    assert armed.hook.deleted == (["sr-etl-load-abc-123"] if deleted else [])
+    assert armed.statuses() == (["cancelled"] if deleted else [])
+    assert asked == [{"dag_id": "d", "run_id": "r1", "task_id": "run_scripts", "map_index": 0}]
+
+
+def test_trigger_on_kill_keeps_the_pod_when_the_tasks_state_cannot_be_read(
+    armed_trigger: Callable[..., ArmedTrigger], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from script_runner.config import compat
+
+    armed = armed_trigger()
+    _task_in_state(monkeypatch, armed.trigger, "failed")
+
+    def unreadable(**key: Any) -> Any:
+        raise ConnectionError("supervisor gone")
+
+    monkeypatch.setattr(compat, "task_instance_state", unreadable)
+    asyncio.run(armed.trigger.on_kill())
+    assert armed.hook.deleted == []
+    assert armed.statuses() == []
 
 
 def test_finish_despite_cancels_gives_up_after_its_budget() -> None:

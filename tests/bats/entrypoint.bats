@@ -110,6 +110,28 @@ assert_end_line() {
   assert_end_line 0 ok
 }
 
+@test "the start and script-start lines carry ms stamps and the entrypoint's cost per phase" {
+  upload "data/${BATS_TEST_NUMBER}.sh" 'echo "first line t=${EPOCHREALTIME/[.,]/}"'
+  use_gcs "data/${BATS_TEST_NUMBER}.sh"
+  local before=$(($(date +%s%N) / 1000000))
+  run "${ENTRY}"
+  [ "${status}" -eq 0 ]
+  local start ready first total phases sum=0 part
+  start="$(sed -nE 's/.*event=start .* t_ms=([0-9]+)$/\1/p' <<<"${output}")"
+  ready="$(sed -nE 's/.*event=script-start .* t_ms=([0-9]+) total_ms=.*/\1/p' <<<"${output}")"
+  total="$(sed -nE 's/.*event=script-start .* total_ms=([0-9]+) .*/\1/p' <<<"${output}")"
+  phases="$(sed -nE 's/.*event=script-start .* phases_ms=([a-z0-9:,]+)$/\1/p' <<<"${output}")"
+  first="$(sed -nE 's/^first line t=([0-9]+)$/\1/p' <<<"${output}")"
+  [[ "${phases}" =~ ^lib:[0-9]+,config:[0-9]+,auth:[0-9]+,fetch:[0-9]+,syntax:[0-9]+,needs:[0-9]+,secrets:[0-9]+$ ]]
+  # The stamps are the wall clock in ms, in order: run started <= entrypoint start <= script-start <= the script.
+  ((before <= start && start <= ready && ready <= first / 1000))
+  ((ready - start - total <= 1 && total - (ready - start) <= 1))
+  for part in ${phases//,/ }; do sum=$((sum + ${part#*:})); done
+  # Each phase is rounded down to the ms: the sum is the total within one ms per phase.
+  ((sum <= total && total - sum <= 7))
+  assert_end_line 0 ok
+}
+
 @test "a script replaced after discovery is not run in its new version (65, with the reason)" {
   upload "data/${BATS_TEST_NUMBER}.sh" 'echo first version'
   use_gcs "data/${BATS_TEST_NUMBER}.sh"

@@ -12,15 +12,17 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from typing import Any
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from script_runner.config import constants as c
 from script_runner.config.presets import PRESETS
-from script_runner.config.settings import SECRET_BEARING, RunnerSettings, describe_validation_error
 from script_runner.config.units import parse_duration
 from script_runner.exceptions import SettingsError
+
+if TYPE_CHECKING:
+    # The settings model is imported where settings are loaded, never at parse time: building its pydantic
+    # models is most of what the DAG file's parse would add to a bare KubernetesPodOperator DAG's.
+    from script_runner.config.settings import RunnerSettings
 
 # The preset when neither SCRIPT_RUNNER_PRESET nor the Variable names one (the local stack sets "local" here,
 # so a test can still pick another preset in the Variable).
@@ -66,6 +68,10 @@ def load_settings(
             )
         merged["source"] = f"gs://{bucket}/data/"
     merged["source"] = pod_readable_source(str(merged["source"]), env, local_folder=local_folder)
+    from pydantic import ValidationError
+
+    from script_runner.config.settings import RunnerSettings, describe_validation_error
+
     try:
         return RunnerSettings.model_validate(merged)
     except ValidationError as exc:
@@ -166,6 +172,8 @@ def _variable_dict(variable: str | Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
+    from script_runner.config.settings import RunnerSettings
+
     fields = RunnerSettings.model_fields
     out: dict[str, Any] = {}
     for key, raw in env.items():
@@ -189,6 +197,8 @@ def _env_dict(key: str, raw: str) -> Any:
     try:
         return json.loads(raw)
     except json.JSONDecodeError as exc:
+        from script_runner.config.settings import SECRET_BEARING
+
         shown = "(value withheld: it may hold secrets)" if _field(key) in SECRET_BEARING else repr(raw)
         raise SettingsError(
             f"{key}={shown} is not valid JSON ({exc.msg} at character {exc.pos}) "

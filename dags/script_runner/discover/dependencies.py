@@ -9,16 +9,16 @@ The DAG's shape never changes: all scripts stay one mapped task.
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 from dataclasses import dataclass, field
-from graphlib import TopologicalSorter
 from typing import TYPE_CHECKING, Any
-
-from script_runner.discover.spec import Rejected
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+
+    # A run task imports this module for verdict(); the DAG file's parse too (the operator's mixins):
+    # the spec models, difflib and graphlib are discovery's and imported where it uses them.
+    from script_runner.discover.spec import Rejected
 
 _GLOB = set("*?[")
 
@@ -198,6 +198,8 @@ def _resolve_refs(path: str, refs: list[str], known: list[str]) -> tuple[list[st
         else:
             hits = [ref] if ref in known else []
         if not hits:
+            import difflib
+
             near = difflib.get_close_matches(ref, [k for k in known if k != path], n=3, cutoff=0.6)
             return [], (
                 f"after={ref}: no script of this source matches it",
@@ -284,10 +286,14 @@ def _deps(by_path: dict[str, dict[str, Any]], path: str) -> list[str]:
 def _ordered(by_path: dict[str, dict[str, Any]]) -> list[str]:
     """Paths with every dependency before its dependents (the graph has no cycle)."""
     graph = {p: sorted(d for d in by_path[p].get("after", []) if d in by_path) for p in sorted(by_path)}
+    from graphlib import TopologicalSorter
+
     return list(TopologicalSorter(graph).static_order())
 
 
 def _reject(spec: dict[str, Any], reason: str, fix: str) -> Rejected:
+    from script_runner.discover.spec import Rejected
+
     return Rejected(path=spec["path"], uri=spec.get("uri", ""), reason=reason, fix=fix)
 
 

@@ -14,7 +14,9 @@ pod, this run's own (its end was lost with the task) ends the task as a success.
 script look done (issue 25 item 8).
 
 A mixin of :class:`~script_runner.run.operator.ScriptPodOperator` (before the KubernetesPodOperator in its
-bases), and the pure helpers it uses.
+bases), and the pure helpers it uses. Markers are read and written over plain HTTP with the ledger's
+:class:`~script_runner.run.gcs_write.GcsWriter` when the connection allows it (a run task then imports no
+storage client), else through the ledger's storage client.
 """
 
 from __future__ import annotations
@@ -32,10 +34,13 @@ from script_runner.run.attempts import max_tries
 from script_runner.run.policy import Action, Outcome, Status
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from google.cloud.storage import Client
 
     from script_runner.config.settings import RunnerSettings
     from script_runner.discover.spec import ScriptSpec
+    from script_runner.run.gcs_write import GcsWriter
     from script_runner.run.ledger import Ledger
 
 log = logging.getLogger(__name__)
@@ -100,10 +105,17 @@ def md5_hex(md5_base64: str) -> str:
 
 
 class DoneMarkers:
-    """Read and write done-markers under ``gs://<bucket>/<root>/cache/done/``."""
+    """Read and write done-markers under ``gs://<bucket>/<root>/cache/done/``.
 
-    def __init__(self, client: Client, *, bucket: str, root: str) -> None:
+    :param client: gives the storage client, asked only when there is no ``writer``.
+    :param writer: reads and writes over plain HTTP (:mod:`script_runner.run.gcs_write`) instead.
+    """
+
+    def __init__(
+        self, client: Callable[[], Client], *, bucket: str, root: str, writer: GcsWriter | None = None
+    ) -> None:
         self.client = client
+        self.writer = writer
         self.bucket = bucket
         self.root = root.strip("/")
 
@@ -119,17 +131,26 @@ class DoneMarkers:
 
     def read(self, name: str) -> dict[str, Any] | None:
         """The marker's record, or None when there is none (errors are raised: never guess)."""
-        from google.api_core.exceptions import NotFound
+        if self.writer is not None:
+            raw = self.writer.read(self.bucket, name)
+            if raw is None:
+                return None
+            data = json.loads(raw)
+        else:
+            from google.api_core.exceptions import NotFound
 
-        try:
-            data = json.loads(self.client.bucket(self.bucket).blob(name).download_as_bytes())
-        except NotFound:
-            return None
+            try:
+                data = json.loads(self.client().bucket(self.bucket).blob(name).download_as_bytes())
+            except NotFound:
+                return None
         return data if isinstance(data, dict) else {}
 
     def write(self, name: str, record: dict[str, Any]) -> None:
         """Write (or replace, after a ``rerun``) a marker."""
-        blob = self.client.bucket(self.bucket).blob(name)
+        if self.writer is not None:
+            self.writer.write(self.bucket, name, json.dumps(record).encode())
+            return
+        blob = self.client().bucket(self.bucket).blob(name)
         blob.upload_from_string(json.dumps(record), content_type="application/json")
 
 
@@ -171,11 +192,13 @@ class ChecksDoneMarkers:
 
     @cached_property
     def done_markers(self) -> DoneMarkers | None:
-        """The markers' store, on the ledger's client (None without a state bucket)."""
+        """The markers' store, on the ledger's plain-HTTP writer or client (None without a state bucket)."""
         ledger = self.ledger
         if ledger is None:
             return None
-        return DoneMarkers(ledger.client, bucket=ledger.bucket, root=ledger.root)
+        return DoneMarkers(
+            lambda: ledger.client, bucket=ledger.bucket, root=ledger.root, writer=ledger.writer
+        )
 
     def _marker_name(self, context: Any) -> str | None:
         store = self.done_markers

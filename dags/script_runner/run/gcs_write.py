@@ -1,10 +1,11 @@
-"""One create-only write of a small GCS object over plain HTTP, without the storage client.
+"""Small GCS objects over plain HTTP, without the storage client: create-only writes, writes and reads.
 
-A run task writes one ledger record after its pod. Importing ``google.cloud.storage`` for it (or the
-Google provider's hooks, which import it) costs a task process ~140 modules, gRPC and protobuf
-included, and tens of ms of CPU; ``google.auth`` and ``requests`` are already loaded with the
-KubernetesPodOperator. So the record is one ``POST`` to the JSON API's multipart upload with
-``ifGenerationMatch=0``, authorized with the connection's credentials.
+A run task writes one ledger record after its pod, and reads and writes its script's done-marker before
+and after it. Importing ``google.cloud.storage`` for them (or the Google provider's hooks, which import it)
+costs a task process ~140 modules, gRPC and protobuf included, and tens of ms of CPU; ``google.auth`` and
+``requests`` are already loaded with the KubernetesPodOperator. So a record is one ``POST`` to the JSON
+API's multipart upload (``ifGenerationMatch=0`` when create-only), and a read one ``GET`` of the object's
+media (404: there is none), authorized with the connection's credentials.
 
 Only connections whose credentials need nothing of the provider are handled here: anonymous (the
 emulator) and Application Default Credentials (Composer's ``google_cloud_default``: the environment's
@@ -37,7 +38,7 @@ TIMEOUT = (10, 60)  # connect, read (seconds)
 
 
 class GcsWriteError(Exception):
-    """A write the service refused (its status and message), or that kept failing."""
+    """A write or read the service refused (its status and message), or that kept failing."""
 
 
 class _Transient(GcsWriteError):
@@ -82,7 +83,7 @@ def multipart(name: str, data: bytes, content_type: str) -> tuple[bytes, str]:
 
 
 class GcsWriter:
-    """Create-only writes of small objects through one ``requests`` session.
+    """Writes (create-only or not) and reads of small objects through one ``requests`` session.
 
     :param credentials: ``google.auth`` credentials, or None for anonymous requests (an emulator).
     :param base_url: the JSON API's base URL (default: :func:`endpoint`).
@@ -114,7 +115,18 @@ class GcsWriter:
         :param content_type: its content type.
         :raises GcsWriteError: the service refused it (e.g. 403), or it kept failing (after retries).
         """
-        return self._create(bucket, name, data, content_type)
+        return self._upload(bucket, name, data, content_type, create_only=True)
+
+    def write(self, bucket: str, name: str, data: bytes, *, content_type: str = "application/json") -> None:
+        """Write ``name``, replacing what is there (no precondition).
+
+        :param bucket: the bucket.
+        :param name: the object's name.
+        :param data: its content.
+        :param content_type: its content type.
+        :raises GcsWriteError: the service refused it (e.g. 403), or it kept failing (after retries).
+        """
+        self._upload(bucket, name, data, content_type, create_only=False)
 
     @retry(
         retry=retry_if_exception_type(_Transient),
@@ -122,13 +134,41 @@ class GcsWriter:
         wait=wait_random_exponential(multiplier=0.5, max=8),
         reraise=True,
     )
-    def _create(self, bucket: str, name: str, data: bytes, content_type: str) -> bool:
+    def read(self, bucket: str, name: str) -> bytes | None:
+        """The content of ``name``, or None when there is no such object (a 404).
+
+        :param bucket: the bucket.
+        :param name: the object's name.
+        :raises GcsWriteError: the service refused it (e.g. 403), or it kept failing (after retries).
+        """
+        import requests
+
+        url = f"{self.base_url}/storage/v1/b/{quote(bucket, safe='')}/o/{quote(name, safe='')}"
+        try:
+            answer = self.session.get(url, params={"alt": "media"}, timeout=TIMEOUT)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise _Transient(f"gs://{bucket}/{name}: {exc}") from exc
+        if answer.status_code == 200:
+            return answer.content
+        if answer.status_code == 404:
+            return None
+        raise _refused(bucket, name, answer)
+
+    @retry(
+        retry=retry_if_exception_type(_Transient),
+        stop=stop_after_attempt(5),
+        wait=wait_random_exponential(multiplier=0.5, max=8),
+        reraise=True,
+    )
+    def _upload(self, bucket: str, name: str, data: bytes, content_type: str, *, create_only: bool) -> bool:
         import requests
 
         url = f"{self.base_url}/upload/storage/v1/b/{quote(bucket, safe='')}/o"
         body, boundary = multipart(name, data, content_type)
         # Multipart, as the storage client sends small objects: the emulator honours the precondition there.
-        params = {"uploadType": "multipart", "ifGenerationMatch": "0"}
+        params = {"uploadType": "multipart"}
+        if create_only:
+            params["ifGenerationMatch"] = "0"
         headers = {"Content-Type": f'multipart/related; boundary="{boundary}"'}
         try:
             answer = self.session.post(url, params=params, data=body, headers=headers, timeout=TIMEOUT)
@@ -136,12 +176,15 @@ class GcsWriter:
             raise _Transient(f"gs://{bucket}/{name}: {exc}") from exc
         if answer.status_code in (200, 201):
             return True
-        if answer.status_code == 412:
+        if answer.status_code == 412 and create_only:
             return False
-        message = f"gs://{bucket}/{name}: HTTP {answer.status_code} {answer.text[:300]}"
-        if answer.status_code in TRANSIENT:
-            raise _Transient(message)
-        raise GcsWriteError(message)
+        raise _refused(bucket, name, answer)
+
+
+def _refused(bucket: str, name: str, answer: requests.Response) -> GcsWriteError:
+    """The error for an answer that is neither a success nor an expected miss (transient ones retried)."""
+    message = f"gs://{bucket}/{name}: HTTP {answer.status_code} {answer.text[:300]}"
+    return _Transient(message) if answer.status_code in TRANSIENT else GcsWriteError(message)
 
 
 def writer_for_connection(conn_id: str) -> GcsWriter | None:

@@ -28,9 +28,7 @@ from script_runner.config.compat import (
     quiet_failure_kwargs,
 )
 from script_runner.config.params import run_options
-from script_runner.config.settings import RunnerSettings, settings_from_wire
 from script_runner.config.settings_loader import load_settings_from_airflow
-from script_runner.discover.spec import ScriptSpec
 from script_runner.run import pod_spec, worker_guard
 from script_runner.run.adoption import AdoptsLostTryPods
 from script_runner.run.attempts import (
@@ -54,6 +52,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from kubernetes.client import models as k8s
+
+    from script_runner.config.settings import RunnerSettings
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,10 @@ class ScriptPodOperator(  # type: ignore[misc]
     def __init__(
         self, *, script: dict[str, Any], runner_settings: RunnerSettings | None = None, **kwargs: Any
     ) -> None:
+        # Imported here, when a task builds its operator: the DAG file's parse needs neither pydantic model.
+        from script_runner.config.settings import settings_from_wire
+        from script_runner.discover.spec import ScriptSpec
+
         wire = script.get("settings")
         settings = runner_settings or (
             settings_from_wire(wire) if isinstance(wire, dict) else load_settings_from_airflow()

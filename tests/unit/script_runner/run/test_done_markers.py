@@ -11,6 +11,7 @@ import pytest
 from script_runner.config.compat import AirflowException, AirflowSkipException
 from script_runner.run import pod_spec
 from script_runner.run.done_markers import interval_key, logical_day
+from script_runner.run.gcs_write import GcsWriter
 from script_runner.run.ledger import Ledger
 from script_runner.run.operator import ScriptPodOperator
 from tests.unit.script_runner.run.test_operator import SCRIPT, SETTINGS, FakeTI
@@ -71,14 +72,16 @@ def test_pod_env_keys_steps_by_interval_and_keeps_the_date() -> None:
     assert (env["RUNNER_LOGICAL_DATE"], env["RUNNER_INTERVAL"]) == ("2026-12-04", "20261204T1300Z")
 
 
-@pytest.fixture
-def op(gcs_client: Any, make_bucket: Any) -> ScriptPodOperator:
-    """An operator whose ledger and done-markers live in a bucket of the real GCS emulator."""
+@pytest.fixture(params=["storage-client", "plain-http"])
+def op(request: pytest.FixtureRequest, gcs_client: Any, make_bucket: Any) -> ScriptPodOperator:
+    """An operator whose ledger and done-markers live in a bucket of the real GCS emulator, read and
+    written through the storage client or over plain HTTP (a connection that needs no provider logic)."""
     bucket = make_bucket({})
     operator = ScriptPodOperator(
         task_id="run_scripts", script={**SCRIPT, "md5": MD5}, runner_settings=SETTINGS
     )
-    operator.__dict__["ledger"] = Ledger(gcs_client, bucket=bucket.name, root="script-runner")
+    writer = GcsWriter(None) if request.param == "plain-http" else None
+    operator.__dict__["ledger"] = Ledger(gcs_client, bucket=bucket.name, root="script-runner", writer=writer)
     return operator
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from script_runner.run.gcs_write import GcsWriter, writer_for_connection
+from script_runner.run.gcs_write import GcsWriteError, GcsWriter, writer_for_connection
 from script_runner.run.ledger import Ledger
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -33,6 +33,26 @@ def test_gcs_write_creates_an_object_once_and_answers_false_when_the_name_is_tak
     blob = gcs_client.bucket(bucket).get_blob("a/b c.json")
     assert json.loads(blob.download_as_bytes()) == {"n": 1}
     assert blob.content_type == "application/json"
+
+
+def test_gcs_write_reads_an_object_none_when_missing_and_write_replaces_it(
+    gcs_client: Any, make_bucket: Any
+) -> None:
+    bucket = make_bucket({}).name
+    http = GcsWriter(None)
+    assert http.read(bucket, "cache/done/a b.sh/x") is None
+    http.write(bucket, "cache/done/a b.sh/x", b'{"run": "r1"}')
+    http.write(bucket, "cache/done/a b.sh/x", b'{"run": "r2"}')  # a rerun's marker replaces the first
+    assert json.loads(http.read(bucket, "cache/done/a b.sh/x") or b"") == {"run": "r2"}
+    assert json.loads(gcs_client.bucket(bucket).blob("cache/done/a b.sh/x").download_as_bytes()) == {
+        "run": "r2"
+    }
+
+
+def test_gcs_write_refused_requests_raise_with_the_status(gcs_emulator: str) -> None:
+    http = GcsWriter(None)
+    with pytest.raises(GcsWriteError, match=r"gs://no-such-bucket-26/x: HTTP 404"):
+        http.write("no-such-bucket-26", "x", b"{}")
 
 
 def test_gcs_write_ledger_keeps_both_records_of_one_try_written_side_by_side(

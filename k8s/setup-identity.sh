@@ -126,7 +126,7 @@ identity_ensure_gsa() {
 
 # identity_grant_bucket EMAIL ROLE TITLE EXPRESSION BUCKET: a conditional role on BUCKET for a GSA.
 identity_grant_bucket() {
-  setup_run gcloud storage buckets add-iam-policy-binding "gs://$5" --member "serviceAccount:$1" \
+  setup_run gcloud storage buckets add-iam-policy-binding "gs://$5" --project "$PROJECT" --member "serviceAccount:$1" \
     --role "$2" --condition "title=$3,expression=$4"
 }
 
@@ -225,10 +225,11 @@ _check_uniform_access() {
   local bucket="$1" uniform
   if [[ "$DRY_RUN" == true ]]; then
     setup_note "IAM conditions need uniform bucket-level access on gs://${bucket}; check with:"
-    setup_note "gcloud storage buckets describe gs://${bucket} --format='value(uniform_bucket_level_access)'"
+    setup_note "gcloud storage buckets describe gs://${bucket} --project ${PROJECT} --format='value(uniform_bucket_level_access)'"
     return 0
   fi
-  uniform="$(gcloud storage buckets describe "gs://${bucket}" --format='value(uniform_bucket_level_access)')"
+  uniform="$(gcloud storage buckets describe "gs://${bucket}" --project "$PROJECT" \
+    --format='value(uniform_bucket_level_access)')"
   [[ "${uniform,,}" == true ]] ||
     setup_die "gs://${bucket} has no uniform bucket-level access, which IAM conditions need: turn it on first"
 }

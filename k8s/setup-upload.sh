@@ -46,7 +46,7 @@ readonly NOTIFICATION_FILTER='[.. | objects | select(has("topic"))] | any(((.top
 _notification_exists() {
   local listed
   [[ "$DRY_RUN" == true ]] && return 1
-  listed="$(gcloud storage buckets notifications list "gs://${BUCKET}" --format=json)" ||
+  listed="$(gcloud storage buckets notifications list "gs://${BUCKET}" --project "$PROJECT" --format=json)" ||
     setup_die "cannot list the notifications of gs://${BUCKET} (see gcloud's error above): fix that, then run again"
   jq -e --arg topic "/topics/${TOPIC}" --arg prefix "$SOURCE_PREFIX" "$NOTIFICATION_FILTER" \
     <<<"${listed:-[]}" >/dev/null
@@ -116,10 +116,10 @@ _topic_and_notification() {
     setup_run gcloud pubsub topics add-iam-policy-binding "$TOPIC" --project "$PROJECT" \
       --member="serviceAccount:${agent}" --role=roles/pubsub.publisher
   fi
-  local create=(gcloud storage buckets notifications create "gs://${BUCKET}" --topic="$topic_path"
+  local create=(gcloud storage buckets notifications create "gs://${BUCKET}" --project "$PROJECT" --topic="$topic_path"
     --event-types=OBJECT_FINALIZE --object-prefix="$SOURCE_PREFIX" --payload-format=json --skip-topic-setup)
   if [[ "$DRY_RUN" == true ]]; then
-    setup_run_unless "$(setup_words gcloud storage buckets notifications list "gs://${BUCKET}" --format=json) | $(
+    setup_run_unless "$(setup_words gcloud storage buckets notifications list "gs://${BUCKET}" --project "$PROJECT" --format=json) | $(
       setup_words jq -e --arg topic "/topics/${TOPIC}" --arg prefix "$SOURCE_PREFIX" "$NOTIFICATION_FILTER")" \
       "${create[@]}"
   elif _notification_exists; then

@@ -67,7 +67,12 @@ class AirflowClient:
             f"{self.base}{path}",
             data=data,
             method=method,
-            headers={**self._auth_headers(), "Content-Type": "application/json", "Accept": accept},
+            # no Content-Type without a body: Airflow 2 answers a bodiless DELETE declared as JSON with 400
+            headers={
+                **self._auth_headers(),
+                **({"Content-Type": "application/json"} if data is not None else {}),
+                "Accept": accept,
+            },
         )
         try:
             with urllib.request.urlopen(req, timeout=60) as resp:

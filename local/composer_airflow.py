@@ -116,7 +116,7 @@ async def run_command(
 ) -> tuple[int, list[str], str]:
     """Run ``airflow COMMAND SUBCOMMAND PARAMETERS...`` for the environment.
 
-    :returns: exit code, output lines (stdout then stderr, as Composer streams both), error message.
+    :returns: exit code, output lines (stdout and stderr as one stream, like Composer), error message.
     """
     argv = [command, *([subcommand] if subcommand else []), *parameters]
     if env.airflow_cli:
@@ -124,11 +124,11 @@ async def run_command(
             *env.airflow_cli,
             *argv,
             stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,  # one stream, in the order written (as Composer returns it)
             env=dict(os.environ),
         )
-        out, err = await proc.communicate()
-        lines = out.decode(errors="replace").splitlines() + err.decode(errors="replace").splitlines()
+        out, _ = await proc.communicate()
+        lines = out.decode(errors="replace").splitlines()
         code = proc.returncode or 0
         return code, lines, "" if code == 0 else f"airflow exited with {code}"
     return _variables_in_memory(env, argv)

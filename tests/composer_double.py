@@ -60,8 +60,14 @@ def catalogue_entry(name: str, image: str, bucket: str, **extra: Any) -> dict[st
     return {"name": name, "image": image, "bucket": bucket, "providers": dict(PROVIDERS), **extra}
 
 
-def start_double(home: Path, environments: list[dict[str, Any]], port: int) -> Double:
-    """Start ``python -m local.composer_api`` for these environments and wait until it answers."""
+def start_double(
+    home: Path, environments: list[dict[str, Any]], port: int, *, env: dict[str, str] | None = None
+) -> Double:
+    """Start ``python -m local.composer_api`` for these environments and wait until it answers.
+
+    :param env: the double's process environment (default: this process's); an environment's
+        ``airflow_cli`` runs with it.
+    """
     home.mkdir(parents=True, exist_ok=True)
     catalogue = home / "catalogue.json"
     catalogue.write_text(
@@ -72,6 +78,7 @@ def start_double(home: Path, environments: list[dict[str, Any]], port: int) -> D
     proc = subprocess.Popen(
         [sys.executable, "-m", "local.composer_api", "--port", str(port), "--catalogue", str(catalogue)],
         cwd=ROOT,
+        env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
     )

@@ -90,8 +90,8 @@ calls_matching() {
     [[ "$airflow_user" != *"/script-runner/${prefix}/"* ]]
   done
   # The pods read the scripts in the environment bucket and write their state in the state bucket.
-  [[ "$output" == *"add-iam-policy-binding gs://env-bkt --member serviceAccount:loader@my-proj.iam.gserviceaccount.com --role roles/storage.objectViewer"* ]]
-  [[ "$output" == *"add-iam-policy-binding gs://state-bkt --member serviceAccount:loader@my-proj.iam.gserviceaccount.com --role roles/storage.objectUser"* ]]
+  [[ "$output" == *"add-iam-policy-binding gs://env-bkt --project my-proj --member serviceAccount:loader@my-proj.iam.gserviceaccount.com --role roles/storage.objectViewer"* ]]
+  [[ "$output" == *"add-iam-policy-binding gs://state-bkt --project my-proj --member serviceAccount:loader@my-proj.iam.gserviceaccount.com --role roles/storage.objectUser"* ]]
 }
 
 @test "composer3 lets the environment's service account impersonate each identity and touches no cluster" {

@@ -40,7 +40,7 @@ EOF
   run bash "${SCRIPT}" --project my-proj --bucket gs://my-bucket/ --dry-run
   [ "$status" -eq 0 ]
   [[ "$output" == *"gcloud pubsub topics create script-runner-uploads --project my-proj"* ]]
-  [[ "$output" == *"gcloud storage buckets notifications create gs://my-bucket --topic=projects/my-proj/topics/script-runner-uploads --event-types=OBJECT_FINALIZE --object-prefix=data/ --payload-format=json"* ]]
+  [[ "$output" == *"gcloud storage buckets notifications create gs://my-bucket --project my-proj --topic=projects/my-proj/topics/script-runner-uploads --event-types=OBJECT_FINALIZE --object-prefix=data/ --payload-format=json"* ]]
   [[ "$output" == *"gcloud pubsub subscriptions create script-runner-uploads --project my-proj --topic=script-runner-uploads --ack-deadline=120"* ]]
   # shellcheck disable=SC2016 # the dry run prints the command substitution itself
   [[ "$output" == *'--member="serviceAccount:$(gcloud storage service-agent --project my-proj)" --role=roles/pubsub.publisher'* ]]

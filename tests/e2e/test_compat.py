@@ -4,6 +4,8 @@ Two DAG runs, one synchronous and one deferrable, each with the core path (a suc
 retry, a rejected header) and one pod fault (an OOM kill retried with doubled memory). Each asserts what a
 user sees on this Airflow: task states, the scripts' output in the task logs, the report with its rows,
 the Airflow states behind them and working links to each task's log in this version's UI, and nothing left.
+Then a deploy through the real gcloud to the Composer API double of this Airflow's image, and a green DAG
+run with what it wrote (``tests/e2e/deploy_run.py``): every supported set proves deploy -> green run.
 Not in ``make e2e`` (the main suite covers the same path on the default Airflow in test_core_path).
 """
 
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from local import config as local_config
+from tests.e2e.deploy_run import deploy_then_run
 from tests.e2e.harness import RunResult, ScriptRunnerHarness
 
 if TYPE_CHECKING:
@@ -110,3 +113,9 @@ def test_compat_nothing_is_left_behind(compat_run: Any) -> None:
     runner, _ = compat_run
     assert runner.pods_left() == []
     assert runner.processes_left() == []
+
+
+def test_compat_deploy_gcloud_then_the_dag_runs_green(
+    stack: AirflowClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deploy_then_run(stack, tmp_path, monkeypatch)

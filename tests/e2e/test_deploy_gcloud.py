@@ -40,6 +40,7 @@ from tests.composer_double import (
     start_double,
 )
 from tests.conftest import free_port, start_emulator
+from tests.e2e.deploy_run import deploy_then_run
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 BUCKET = "deploy-gcloud-env"
@@ -255,79 +256,6 @@ def test_deploy_gcloud_without_any_login_names_the_login_commands(
 def test_deploy_gcloud_then_the_dag_runs_green_on_the_local_airflow(
     stack: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The environment's Airflow is the local stack's (the double forwards its front there with the JWT the
-    # stack accepts): deploy writes the Variable through the REST API as on Composer 3, and the DAG then runs
-    # with nothing but what deploy wrote.
-    from local import config as local_config
-    from tests.e2e.harness import ScriptRunnerHarness
-
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", local_config.gcs_url())  # the stack's, not this module's
-    runner = ScriptRunnerHarness(
-        stack, bucket=local_config.BUCKET, kube_url=f"http://127.0.0.1:{local_config.PORTS.kube}"
-    )
-    version = str(stack.request("GET", "/api/v2/version")["version"])
-    env = "c3-local"
-    double = start_double(
-        tmp_path / "composer",
-        [
-            catalogue_entry(
-                env, f"composer-3-airflow-{version}-build.1", local_config.BUCKET, airflow_url=stack.base
-            )
-        ],
-        free_port(),
-    )
-    table = tmp_path / "support.json"
-    table.write_text(
-        json.dumps(
-            {
-                "sets": [
-                    {
-                        "name": version,
-                        "airflow": version,
-                        "providers": dict(PROVIDERS),
-                        "supported": True,
-                        "commit": _head(),
-                    }
-                ]
-            }
-        )
-    )
-    prefix = f"deploy-gcloud-{uuid.uuid4().hex[:8]}/"
-    scripts = tmp_path / "scripts"
-    scripts.mkdir()
-    (scripts / "hello.sh").write_text("#!/usr/bin/env bash\nset -euo pipefail\necho hello from deploy\n")
-    runner.upload(scripts, prefix)
-    # The environment's own .airflowignore, read back through gcloud's storage endpoint override (the stack's
-    # emulator names another host, its https port, in each object's mediaLink).
-    ignore = runner.gcs.bucket(local_config.BUCKET).blob("dags/.airflowignore")
-    ignore.upload_from_string("legacy_jobs/\n")
-    try:
-        before = stack.request("GET", f"/api/v2/variables/{VARIABLE}")["value"]
-    except RuntimeError:
-        before = None
-    settings = {"source": f"gs://{local_config.BUCKET}/{prefix}", "state_root": runner.state_root}
-    try:
-        done = deploy_in_process(
-            gcloud_env(double, local_config.gcs_url()),
-            "--environment",
-            env,
-            "--location",
-            LOCATION,
-            "--support-table",
-            str(table),
-            before=("--preset", "local", "--settings", json.dumps(settings)),
-        )
-        assert done.returncode == 0, done.stderr + done.stdout
-        written = json.loads(stack.request("GET", f"/api/v2/variables/{VARIABLE}")["value"])
-        assert written["source"] == settings["source"]
-        assert written["preset"] == "local"
-        assert ignore.download_as_bytes().decode().splitlines()[0] == "legacy_jobs/"
-        result = runner.trigger(timeout=300)
-        assert result.state == "success", result.state
-        assert set(result.mapped_tasks()) == {"hello.sh"}  # the script deploy's settings point at ran
-    finally:
-        double.stop()
-        if before is None:
-            stack.request("DELETE", f"/api/v2/variables/{VARIABLE}")
-        else:
-            stack.set_variable(VARIABLE, before)
+    # The environment's Airflow is the local stack's (the double forwards its front there with the
+    # credentials the stack accepts); the same check runs on every supported Airflow in test_compat.
+    deploy_then_run(stack, tmp_path, monkeypatch)

@@ -149,14 +149,17 @@ def print_access_token(binary: str = "gcloud") -> str:
 
 
 def _value_from_output(stdout: str) -> str:
-    """The Variable's value in ``variables get`` output (gcloud may add lines around the command's own)."""
-    text = stdout.strip()
-    if text.startswith("{"):
-        return text
-    lines = text.splitlines()
+    """The Variable's value in ``variables get`` output: Composer returns the command's stdout and stderr as
+    one stream, so gcloud's lines and Airflow 2's warnings may come before or after the JSON value."""
+    lines = stdout.strip().splitlines()
     for i, line in enumerate(lines):
         if line.lstrip().startswith("{"):
-            return "\n".join(lines[i:]).strip()
+            rest = "\n".join(lines[i:]).strip()
+            try:
+                _, end = json.JSONDecoder().raw_decode(rest)
+            except ValueError:
+                return rest  # not JSON after all: the caller names the Variable and the fix
+            return rest[:end]
     return lines[-1].strip() if lines else ""
 
 

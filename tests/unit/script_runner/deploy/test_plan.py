@@ -400,6 +400,15 @@ def test_gcloud_variable_value_is_found_among_the_lines_gcloud_adds() -> None:
     assert _value_from_output('Command has been started.\n{\n  "a": 1\n}\n') == '{\n  "a": 1\n}'
 
 
+def test_gcloud_variable_value_ignores_airflow2_warnings_after_it() -> None:
+    # Composer returns stderr with stdout: Airflow 2.11's CLI warns on stderr (seen through the real gcloud
+    # on the local 2.11.1 stack, tests/e2e/deploy_run.py), and those lines may follow the value.
+    from script_runner.deploy.targets import _value_from_output
+
+    warning = ".../airflow/triggers/base.py:27 RemovedInAirflow3Warning: Timer and timing metrics ..."
+    assert _value_from_output(f'{warning}\n{{"a": 1}}\n{warning}\n') == '{"a": 1}'
+
+
 def _airflow2_api(
     state: dict[str, Any], method: str, path: str, auth: str | None, body: Any
 ) -> tuple[int, Any]:

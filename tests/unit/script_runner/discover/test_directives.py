@@ -158,6 +158,14 @@ def test_autopilot_preset_bends_and_notes_it() -> None:
         "KUBERNETES_SERVICE_HOST",
         "AIRFLOW_CONN_X",
         "google_cloud_project",
+        *sorted(c.RESERVED_EVERYWHERE_NAMES),
+        "http_proxy",
+        "HTTPS_PROXY",
+        "No_Proxy",
+        "CURL_CA_BUNDLE",
+        "curl_home",
+        "_RUNNER_TOKEN",
+        "_ENTRY_CHILD",
     ],
 )
 def test_directives_reserved_env_names_are_rejected_with_why_and_fix(name: str) -> None:
@@ -167,7 +175,9 @@ def test_directives_reserved_env_names_are_rejected_with_why_and_fix(name: str) 
     assert f"MY_{name}" in info.value.fix
 
 
-@pytest.mark.parametrize("name", ["TARGET", "path", "MY_PATH", "HOMEDIR", "RUNNERS", "GOOGLEY"])
+@pytest.mark.parametrize(
+    "name", ["TARGET", "path", "MY_PATH", "HOMEDIR", "RUNNERS", "GOOGLEY", "PROXY_HOST", "tmpdir", "CURLY"]
+)
 def test_directives_ordinary_env_names_are_accepted(name: str) -> None:
     assert parse_directives("x.sh", f"# runner: env={name}=v\n").env == {name: "v"}
 

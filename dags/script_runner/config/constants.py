@@ -89,6 +89,28 @@ RESERVED_ENV_PREFIXES: Final[dict[str, str]] = {
     "KUBERNETES_": "variables are the pod's view of the cluster API",
     "AIRFLOW_": "variables are Airflow's configuration and context",
 }
+# Reserved in `env=` and in the settings' `extra_env` alike: they change how the C library, TLS, curl and
+# bash behave for every program in the pod (the runner's fetch, checksum and identity steps included), or are
+# the runner library's own internals. Exact names, then prefixes and suffixes matched in any case.
+RESERVED_EVERYWHERE_NAMES: Final[dict[str, str]] = {
+    "LD_AUDIT": "it loads a library into every program in the pod",
+    "GCONV_PATH": "it loads code into every program that converts character sets",
+    "GLIBC_TUNABLES": "it changes the C library's behaviour in every program in the pod",
+    "SSL_CERT_FILE": "it replaces the certificates TLS trusts (the runner's downloads could be intercepted)",
+    "SSL_CERT_DIR": "it replaces the certificates TLS trusts (the runner's downloads could be intercepted)",
+    "REQUESTS_CA_BUNDLE": "it replaces the certificates gcloud and gsutil trust",
+    "OPENSSL_CONF": "it loads an OpenSSL configuration (and its engines) into every TLS client",
+    "BASH_XTRACEFD": "it redirects bash's trace into a file descriptor of the runner",
+    "TMPDIR": "the runner keeps its own files under /tmp; the script's scratch space is $RUNNER_WORKDIR",
+}
+RESERVED_EVERYWHERE_PREFIXES: Final[dict[str, str]] = {
+    "CURL_": "variables configure curl, which the runner library uses for every Google API call",
+    "_RUNNER_": "variables are the runner library's internals",
+    "_ENTRY_": "variables are the runner entrypoint's internals",
+}
+RESERVED_EVERYWHERE_SUFFIXES: Final[dict[str, str]] = {
+    "_PROXY": "variables send the runner's own API calls (tokens included) through another host",
+}
 
 
 def run_task_id(index: int) -> str:

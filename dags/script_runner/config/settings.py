@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from script_runner.config import constants as c
+from script_runner.config.env_names import check_extra_env
 from script_runner.config.identity_bindings import IdentityBinding  # noqa: TC001 (pydantic needs it)
 from script_runner.config.presets import PRESETS, Preset
 from script_runner.config.units import parse_bytes, parse_cpu, parse_duration
@@ -141,6 +142,12 @@ class RunnerSettings(BaseModel):
                     f"secret {name!r}: {resource!r} is not projects/P/secrets/S[/versions/V] "
                     "(e.g. projects/my-project/secrets/warehouse-password/versions/latest)"
                 )
+        return value
+
+    @field_validator("extra_env")
+    @classmethod
+    def _check_extra_env(cls, value: dict[str, str]) -> dict[str, str]:
+        check_extra_env(list(value))
         return value
 
     @field_validator("cpu", "max_cpu")

@@ -15,6 +15,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from script_runner.config import constants as c
+from script_runner.config.env_names import reserved_env_reason
 from script_runner.exceptions import DirectiveError
 
 # key -> (what it takes, example) — also docs/reference/directives.md (generated) and `script-runner --help`.
@@ -87,20 +88,6 @@ class RawDirectives:
 def is_directive_line(line: str) -> bool:
     """Whether a header line (stripped) is a ``# runner:`` directive line."""
     return line.startswith("#") and line.lstrip("#").strip().lower().startswith(c.DIRECTIVE_PREFIX)
-
-
-def reserved_env_reason(name: str) -> str | None:
-    """Why an ``env=`` name is reserved, or None when a script may set it.
-
-    Exact names are case-sensitive (``path`` is not ``PATH``); prefixes are matched in any case.
-    """
-    if name in c.RESERVED_ENV_NAMES:
-        return c.RESERVED_ENV_NAMES[name]
-    upper = name.upper()
-    for prefix, why in c.RESERVED_ENV_PREFIXES.items():
-        if upper.startswith(prefix):
-            return f"{prefix}* {why}"
-    return None
 
 
 def header_lines(text: str) -> list[tuple[int, str]]:

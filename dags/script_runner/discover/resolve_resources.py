@@ -48,6 +48,7 @@ class ResourceChecks(ResolverCore):
             memory = parse_bytes(text)
         except ValueError as exc:
             raise self.fail("memory", str(exc), "write memory=512Mi or memory=2Gi") from exc
+        self.unitless("memory", text)
         if memory > parse_bytes(self.s.max_memory):
             raise self.fail(
                 "memory",
@@ -64,6 +65,7 @@ class ResourceChecks(ResolverCore):
             amount = parse_bytes(text)
         except ValueError as exc:
             raise self.fail("ephemeral_storage", str(exc), "write ephemeral_storage=2Gi") from exc
+        self.unitless("ephemeral_storage", text)
         if amount > parse_bytes(self.s.max_ephemeral_storage):
             raise self.fail(
                 "ephemeral_storage",
@@ -73,6 +75,16 @@ class ResourceChecks(ResolverCore):
         self.platform_max("ephemeral_storage", text, amount, parse_bytes)
         self.decimal_unit("ephemeral_storage", text)
         return format_bytes(amount)
+
+    def unitless(self, key: str, text: str) -> None:
+        """Refuse a bare number in the directive: Kubernetes reads ``memory=512`` as 512 bytes, not 512Mi."""
+        if key in self.raw.values and text.strip().isdigit():
+            number = text.strip()
+            raise self.fail(
+                key,
+                f"{key}={text} has no unit, so it means {number} bytes",
+                f"write {key}={number}Mi (or {number}Gi); a unit is required",
+            )
 
     def decimal_unit(self, key: str, text: str) -> None:
         """Warn about a decimal suffix written in the directive (``1G`` is 10^9 bytes, ``1Gi`` is 2^30)."""

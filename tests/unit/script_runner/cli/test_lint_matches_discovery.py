@@ -22,6 +22,9 @@ HEADERS = {
     "feb31.sh": "# runner: schedule=0 6 31 2 *",
     "not_cron.sh": "# runner: schedule=every day",
     "after_ok.sh": "# runner: after=ok.sh",
+    "unitless.sh": "# runner: memory=512",
+    # A long comment, then a directive line cut by the 8 KiB header read after "# runner: memor".
+    "straddle.sh": "# " + "x" * 8162 + "\n# runner: memory=1Gi cpu=1",
 }
 
 
@@ -60,6 +63,8 @@ def test_lint_fails_exactly_the_scripts_discovery_rejects(folder: Path) -> None:
         "self.sh",
         "feb31.sh",
         "not_cron.sh",
+        "unitless.sh",
+        "straddle.sh",
     }
     # Dependency problems come with discovery's own words.
     for path in ("unknown_after.sh", "cycles/b.sh", "self.sh"):

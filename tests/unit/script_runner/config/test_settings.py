@@ -232,3 +232,34 @@ def test_settings_error_never_echoes_secret_bearing_inputs(
     shown = "".join(traceback.format_exception(err.value))
     assert "S3CRET" not in shown
     assert "setting " in str(err.value) or "SCRIPT_RUNNER_EXTRA_ENV" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        pytest.param("https_proxy", "*_PROXY variables send the runner's own API calls", id="proxy-lower"),
+        pytest.param("ALL_PROXY", "*_PROXY variables send the runner's own API calls", id="proxy-upper"),
+        pytest.param("LD_AUDIT", "loads a library into every program", id="ld-audit"),
+        pytest.param("GLIBC_TUNABLES", "C library's behaviour", id="glibc"),
+        pytest.param("CURL_CA_BUNDLE", "CURL_* variables configure curl", id="curl"),
+        pytest.param("SSL_CERT_FILE", "certificates TLS trusts", id="ssl"),
+        pytest.param("_RUNNER_TOKEN", "_RUNNER_* variables are the runner library's internals", id="lib"),
+    ],
+)
+def test_settings_extra_env_reserved_names_are_rejected_with_the_fix(name: str, why: str) -> None:
+    with pytest.raises(SettingsError) as err:
+        load_settings(
+            variable={"extra_env": {name: "http://S3CRET@evil:3128"}},
+            environ={"GCS_BUCKET": "b", "SCRIPT_RUNNER_PRESET": "gke"},
+        )
+    shown = str(err.value)
+    assert f"extra_env {name} is reserved: " in shown
+    assert why in shown
+    assert "remove it from extra_env" in shown
+    assert "S3CRET" not in shown
+
+
+def test_settings_extra_env_keeps_the_local_endpoints() -> None:
+    env = {"STORAGE_EMULATOR_HOST": "http://x", "CLOUDSDK_CORE_PROJECT": "p", "BOTO_CONFIG": "/b"}
+    settings = load_settings(variable={"extra_env": env}, environ={"GCS_BUCKET": "b"})
+    assert settings.extra_env == env

@@ -158,6 +158,14 @@ def test_autopilot_preset_bends_and_notes_it() -> None:
         "KUBERNETES_SERVICE_HOST",
         "AIRFLOW_CONN_X",
         "google_cloud_project",
+        *sorted(c.RESERVED_EVERYWHERE_NAMES),
+        "http_proxy",
+        "HTTPS_PROXY",
+        "No_Proxy",
+        "CURL_CA_BUNDLE",
+        "curl_home",
+        "_RUNNER_TOKEN",
+        "_ENTRY_CHILD",
     ],
 )
 def test_directives_reserved_env_names_are_rejected_with_why_and_fix(name: str) -> None:
@@ -167,7 +175,9 @@ def test_directives_reserved_env_names_are_rejected_with_why_and_fix(name: str) 
     assert f"MY_{name}" in info.value.fix
 
 
-@pytest.mark.parametrize("name", ["TARGET", "path", "MY_PATH", "HOMEDIR", "RUNNERS", "GOOGLEY"])
+@pytest.mark.parametrize(
+    "name", ["TARGET", "path", "MY_PATH", "HOMEDIR", "RUNNERS", "GOOGLEY", "PROXY_HOST", "tmpdir", "CURLY"]
+)
 def test_directives_ordinary_env_names_are_accepted(name: str) -> None:
     assert parse_directives("x.sh", f"# runner: env={name}=v\n").env == {name: "v"}
 
@@ -332,3 +342,31 @@ def test_directives_decimal_memory_unit_is_a_warning_not_a_rejection(
 
 def test_directives_binary_memory_unit_gives_no_warning() -> None:
     assert plan("# runner: memory=1Gi ephemeral_storage=2Gi\n").warnings == []
+
+
+@pytest.mark.parametrize(
+    ("directive", "message", "fix"),
+    [
+        pytest.param(
+            "memory=512",
+            "memory=512 has no unit, so it means 512 bytes",
+            "write memory=512Mi (or 512Gi); a unit is required",
+            id="memory",
+        ),
+        pytest.param(
+            "ephemeral_storage=2",
+            "ephemeral_storage=2 has no unit, so it means 2 bytes",
+            "write ephemeral_storage=2Mi (or 2Gi); a unit is required",
+            id="storage",
+        ),
+    ],
+)
+def test_directives_unitless_memory_is_refused_with_the_unit(directive: str, message: str, fix: str) -> None:
+    with pytest.raises(DirectiveError) as info:
+        plan(f"#!/bin/bash\n# runner: {directive}\n")
+    assert (info.value.script, info.value.line, info.value.message, info.value.fix) == (
+        OBJ.path,
+        2,
+        message,
+        fix,
+    )

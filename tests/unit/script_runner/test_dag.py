@@ -19,11 +19,12 @@ def dag_bag(folder: Path) -> Any:
         from airflow.dag_processing.dagbag import DagBag
     except ImportError:  # Airflow 2 (make unit-af2)
         from airflow.models.dagbag import DagBag
-    return (
-        DagBag(dag_folder=str(folder), include_examples=False)
-        if _AIRFLOW_2
-        else DagBag(dag_folder=str(folder))
-    )
+    import inspect
+
+    # Airflow 2 and 3.2 take include_examples (3.2's default follows load_examples, which is on); 3.3 does not
+    if "include_examples" in inspect.signature(DagBag.__init__).parameters:
+        return DagBag(dag_folder=str(folder), include_examples=False)
+    return DagBag(dag_folder=str(folder))
 
 
 _AIRFLOW_2 = __import__("airflow").__version__.startswith("2.")

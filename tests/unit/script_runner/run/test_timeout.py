@@ -8,6 +8,7 @@ leave it to Airflow, which bounds the deferral by ``execution_timeout``.
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -58,8 +59,10 @@ def test_operator_defers_with_a_single_execution_timeout(monkeypatch: pytest.Mon
     ti.start_date = started  # type: ignore[attr-defined]
     context = {"run_id": "r1", "ti": ti}
     op._context = context
+    # cncf-kubernetes before 10.11 (Airflow 2.10.5's) reads the context from the operator, not an argument
+    takes_context = "context" in inspect.signature(op.invoke_defer_method).parameters
     with pytest.raises(TaskDeferred) as deferred:
-        op.invoke_defer_method(context=context)
+        op.invoke_defer_method(**({"context": context} if takes_context else {}))
     _, kwargs = deferred.value.trigger.serialize()
     deadline = (kwargs.get("trigger_kwargs") or {}).get("_execution_deadline")
     if deadline is None:  # the provider leaves it to Airflow: the deferral has no timeout of its own

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from tests.http_double import ServedDouble
 
-class BucketIam:
+
+class BucketIam(ServedDouble):
     """In-memory bucket policies served over HTTP on 127.0.0.1 (a free port) until :meth:`stop`."""
 
     def __init__(self, policies: dict[str, dict[str, Any]]) -> None:
@@ -75,12 +76,4 @@ class BucketIam:
                 double.policies[bucket] = {**policy, "etag": etag}
                 self._answer(200, {"kind": "storage#policy", **double.policies[bucket]})
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        """Stop serving."""
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(Handler)

@@ -28,8 +28,10 @@ import re
 import threading
 import urllib.error
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.http_double import ServedDouble
 
 AGENT = "service-123456789012@gs-project-accounts.iam.gserviceaccount.com"
 _BUCKET = re.compile(r"^/storage/v1/b/([^/]+)(/iam|/notificationConfigs(?:/([^/]+))?)?$")
@@ -46,7 +48,7 @@ def _error(code: int, status: str, message: str) -> tuple[int, Any]:
     return code, {"error": {"code": code, "message": message, "status": status}}
 
 
-class SetupApis:
+class SetupApis(ServedDouble):
     """The three APIs in memory (Pub/Sub through the emulator) on 127.0.0.1, a free port, until :meth:`stop`.
 
     :param token: the bearer token every call must carry.
@@ -92,15 +94,7 @@ class SetupApis:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        """Stop serving."""
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(Handler)
 
     def _etag(self) -> str:
         self._serial += 1

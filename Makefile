@@ -138,7 +138,7 @@ bench: sysdeps venv ## all benchmarks (about 30 minutes); results in bench/RESUL
 	$(PY) -m bench.run
 
 .PHONY: bench-fullrun
-bench-fullrun: sysdeps venv ## issue 15 goal 4: one full run of 1 000 scripts to completion (process kubelet, deferrable; about 15 min to 2 h on two cores)
+bench-fullrun: sysdeps venv ## issue 26 goal 4: one full run of 1 000 scripts to completion (process kubelet, deferrable, worker preload; alone on the machine)
 	$(PY) -m bench.run --only issue15-fullrun
 
 .PHONY: soak

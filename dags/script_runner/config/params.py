@@ -10,7 +10,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-_TEXT_LIST: dict[str, Any] = {"type": ["array", "null"], "items": {"type": "string"}}
+# Each Param is validated at every parse (DAG() checks its defaults) by jsonschema, which first checks the
+# schema against its metaschema: 0.3 ms each against the default 2020-12 metaschema ($dynamicRef), 0.09 ms
+# against draft 7's. The forms need nothing newer than draft 7 (types, items, titles).
+_DRAFT7: dict[str, Any] = {"$schema": "http://json-schema.org/draft-07/schema#"}
+_TEXT_LIST: dict[str, Any] = {"type": ["array", "null"], "items": {"type": "string"}, **_DRAFT7}
 
 
 def dag_params() -> dict[str, Any]:
@@ -36,24 +40,28 @@ def dag_params() -> dict[str, Any]:
         "dry_run": Param(
             False,
             type="boolean",
+            **_DRAFT7,
             description="Discover, validate and report what would run, in which order; launch nothing.",
             title="Dry run",
         ),
         "rerun": Param(
             False,
             type="boolean",
+            **_DRAFT7,
             description="Run scripts that already succeeded for this run's interval (ignore done-markers).",
             title="Rerun",
         ),
         "reason": Param(
             "",
             type=["string", "null"],
+            **_DRAFT7,
             description="Why this run was started (free text, kept in the run report).",
             title="Reason",
         ),
         "due_at": Param(
             None,
             type=["string", "null"],
+            **_DRAFT7,
             description="Apply the scripts' schedule= as the scheduled run at this time (UTC, e.g. "
             "2026-12-07T06:00:00Z) would: only the scripts due then run. Empty: a manual run runs every "
             "selected script.",

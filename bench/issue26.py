@@ -2,8 +2,8 @@
 per-phase split of each variant's task logs, and the warm parse.
 
 For each variant (``bench.compare15``'s, one stack session each, ours then bare, each timed run waiting for a
-1-minute load below 2): the two rows, then ``bench.phases`` on both runs' task logs (sync runs; a deferrable
-task's log holds two parses, so its phases are not split). Then ``bench.parse15``. Everything goes to
+1-minute load below 2): the two rows, then ``bench.phases`` on both runs' task logs (a deferrable task's
+log split into its two task processes and the wait between them). Then ``bench.parse15``. Everything goes to
 ``bench/results/issue26-<UTC stamp>/`` (``compare.jsonl``, ``phases.jsonl``, ``parse15.json``,
 ``meta.json`` with the commit, the last commit that changed ``dags/`` and the load before and after), and
 the markdown tables are printed (``python -m bench.issue26 --render DIR`` prints them again).
@@ -25,7 +25,7 @@ from typing import Any
 from bench import parse15
 from bench.compare15 import VARIANTS
 from bench.e2e import compare
-from bench.phases import summarize
+from bench.phases import DEFERRED_KEYS, summarize
 from local.airflow_env import airflow_home
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,10 +58,10 @@ def run(variants: list[str], out: Path) -> None:
         for row in rows:
             row["variant"] = name
             _append(out / "compare.jsonl", row)
-            if not VARIANTS[name]["deferrable"]:
-                logs = airflow_home() / "logs" / f"dag_id={row['dag']}" / f"run_id={row['run_id']}"
-                phases = summarize(logs / f"task_id={TASKS[row['dag']]}")
-                _append(out / "phases.jsonl", {"variant": name, "dag": row["dag"], "phases": phases})
+            logs = airflow_home() / "logs" / f"dag_id={row['dag']}" / f"run_id={row['run_id']}"
+            deferrable = bool(VARIANTS[name]["deferrable"])
+            phases = summarize(logs / f"task_id={TASKS[row['dag']]}", deferrable=deferrable)
+            _append(out / "phases.jsonl", {"variant": name, "dag": row["dag"], "phases": phases})
     (out / "parse15.json").write_text(json.dumps(parse15.main(False)) + "\n")
     meta["load_after"] = os.getloadavg()[0]
     meta["ended"] = datetime.now(UTC).isoformat(timespec="seconds")
@@ -95,14 +95,17 @@ def render(out: Path) -> str:
             f"| {ours['load_at_start']} / {bare['load_at_start']} | {ours['quiet'] and bare['quiet']} |"
         )
     phases = _rows(out / "phases.jsonl") if (out / "phases.jsonl").exists() else []
-    if phases:
-        keys = ("parse_s", "pre_execute_s", "to_pod_s", "pod_s", "after_pod_s", "total_s")
+    sync_keys = ("parse_s", "pre_execute_s", "to_pod_s", "pod_s", "after_pod_s", "total_s")
+    deferred_keys = tuple(f"{k}_s" for k in DEFERRED_KEYS)
+    for keys in (sync_keys, deferred_keys):
+        chosen = [p for p in phases if set(keys) <= set(p["phases"])]
+        if not chosen:
+            continue
         lines += ["", "| variant | dag | " + " | ".join(keys) + " |", "| --- | --- |" + " --- |" * len(keys)]
-        for p in phases:
+        for p in chosen:
             dag = "ours" if p["dag"] == "gcs_script_runner" else "bare KPO"
-            lines.append(
-                f"| {p['variant']} | {dag} | " + " | ".join(str(p["phases"][k]) for k in keys) + " |"
-            )
+            cells = " | ".join(str(p["phases"][k]) for k in keys)
+            lines.append(f"| {p['variant']} | {dag} | {cells} |")
     if (out / "parse15.json").exists():
         p = json.loads((out / "parse15.json").read_text())
         lines += [

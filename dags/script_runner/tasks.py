@@ -124,8 +124,8 @@ def _window(ctx: Any, dag_schedule: str | None, options: RunOptions) -> Window |
         tz = zone(raw_zone)
     except ValueError as exc:
         raise DiscoveryError(
-            f"the DAG's time zone {raw_zone!r} is not one schedules can be read in: {exc} (fix: set Airflow's "
-            "[core] default_timezone to a zone name such as Europe/Berlin or UTC)"
+            f"the DAG's time zone {raw_zone!r} is not one schedules can be read in: {exc} (fix: set "
+            "Airflow's [core] default_timezone to a zone name such as Europe/Berlin or UTC)"
         ) from exc
     try:
         return run_window(

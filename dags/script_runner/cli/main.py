@@ -304,18 +304,7 @@ def _plan(
     timezone: str | None = None,
 ) -> int:
     result = discover(settings)
-    window = None
-    if at:
-        try:
-            tz = zone(timezone)
-        except ValueError as exc:
-            raise DiscoveryError(f"--timezone: {exc}") from exc
-        try:
-            window = run_window(
-                run_type="scheduled", start=None, end=None, dag_schedule=schedule, due_at=at, tz=tz
-            )
-        except ValueError as exc:
-            raise DiscoveryError(f"--at {at!r} is not a time: {exc} (e.g. 2026-12-07T06:00:00Z)") from exc
+    window = _at_window(at, schedule, timezone) if at else None
     narrow(result, RunOptions(), window)
     order = levels(result.specs)
     specs = [ScriptSpec.model_validate(wire) for wire in result.specs]
@@ -369,6 +358,18 @@ def _plan(
         f"{summary['ignored']} ignored"
     )
     return 1 if result.rejected else 0
+
+
+def _at_window(at: str, schedule: str | None, timezone: str | None) -> Window | None:
+    """``--at``'s window: the scheduled run at ``at`` of a DAG on ``schedule`` in ``timezone``."""
+    try:
+        tz = zone(timezone)
+    except ValueError as exc:
+        raise DiscoveryError(f"--timezone: {exc}") from exc
+    try:
+        return run_window(run_type="scheduled", start=None, end=None, dag_schedule=schedule, due_at=at, tz=tz)
+    except ValueError as exc:
+        raise DiscoveryError(f"--at {at!r} is not a time: {exc} (e.g. 2026-12-07T06:00:00Z)") from exc
 
 
 def _print_order(specs: list[dict[str, Any]], order: dict[str, int], window: Window | None) -> None:

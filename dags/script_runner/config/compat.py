@@ -81,7 +81,8 @@ def asset_or_time_schedule(cron: str, assets: list[Any]) -> Any:
     except ImportError:  # Airflow 3.0 and 3.1
         from airflow.timetables.assets import AssetOrTimeSchedule  # type: ignore[assignment,no-redef,attr-defined,unused-ignore]
         from airflow.timetables.trigger import CronTriggerTimetable  # type: ignore[assignment,no-redef,attr-defined,unused-ignore]
-    return AssetOrTimeSchedule(timetable=CronTriggerTimetable(cron, timezone=default_timezone()), assets=assets)
+    timetable = CronTriggerTimetable(cron, timezone=default_timezone())
+    return AssetOrTimeSchedule(timetable=timetable, assets=assets)
 
 
 def default_timezone() -> str:

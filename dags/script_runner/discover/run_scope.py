@@ -12,6 +12,7 @@ import fnmatch
 from typing import TYPE_CHECKING, Any
 
 from script_runner.discover import dependencies
+
 if TYPE_CHECKING:
     from script_runner.config.params import RunOptions
     from script_runner.discover.discovery import DiscoveryResult

@@ -176,7 +176,11 @@ def run_window(
     if begin < end:
         return Window(begin, end, why=f"data interval{where}", tz=tz)
     return Window(
-        _previous_fire(dag_schedule, end, tz), end, closed_end=True, why=f"since the previous run{where}", tz=tz
+        _previous_fire(dag_schedule, end, tz),
+        end,
+        closed_end=True,
+        why=f"since the previous run{where}",
+        tz=tz,
     )
 
 

@@ -77,7 +77,8 @@ def run_discovery(
             run_info["window"] = f"{window.describe()} ({window.why})"
         result = discover(settings, client=client, cache=cache)
         left_out = narrow(result, options, window)
-        # Each run task gets the run's settings with its script: none reads the Variable again.
+        # Each run task gets the run's settings with its script (it reads the Variable once more only to
+        # hold the plan's identity against the current settings: run/plan_check.py).
         wire = settings_to_wire(settings)
         for spec in result.specs:
             spec["settings"] = wire

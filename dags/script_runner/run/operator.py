@@ -6,7 +6,8 @@ operator's lifecycle only; the policy glue is in mixins beside it: the try histo
 (:mod:`script_runner.run.history`), the wait for ``after=`` dependencies (:mod:`script_runner.run.waiting`),
 an ended attempt's outcome, decision, action and ledger record (:mod:`script_runner.run.verdicts`; the
 record: :mod:`script_runner.run.attempts`, the decision: :mod:`script_runner.run.policy`) and the adoption
-of a lost try's pod (:mod:`script_runner.run.adoption`).
+of a lost try's pod (:mod:`script_runner.run.adoption`). Before anything else a try holds its plan against
+the current settings (:mod:`script_runner.run.plan_check`): a plan from XCom is not trusted as it is.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from script_runner.config.compat import (
 )
 from script_runner.config.params import run_options
 from script_runner.config.settings_loader import load_settings_from_airflow
+from script_runner.exceptions import SettingsError
 from script_runner.run import pod_spec, worker_guard
 from script_runner.run.adoption import AdoptsLostTryPods
 from script_runner.run.attempts import (
@@ -42,6 +44,7 @@ from script_runner.run.done_markers import ChecksDoneMarkers, interval_key, logi
 from script_runner.run.history import ChecksTryHistory
 from script_runner.run.ledger import Ledger, ledger_for_connection
 from script_runner.run.log_redaction import redact_pod_logs
+from script_runner.run.plan_check import plan_problems, refusal
 from script_runner.run.pod_logs import CatchUpPodManager
 from script_runner.run.policy import Action, Outcome, Status, classify
 from script_runner.run.usage import read_pod_usage
@@ -70,9 +73,11 @@ class ScriptPodOperator(  # type: ignore[misc]
 
     :param script: the script's spec as discovery returned it (a dict, from XCom). Its ``settings`` key,
         when present, is the run's resolved settings in their wire form (discovery hands them over, so a
-        task does not read the Variable again).
+        task does not build them from the Variable again). Before its pod, a try still reads the current
+        settings once to hold the plan's image, identity, secrets and namespace against them.
     :param runner_settings: resolved settings; from ``script["settings"]``, else read from the
-        Variable/env at run time, when omitted.
+        Variable/env at run time, when omitted. Settings passed here are the DAG code's own: the plan is
+        held against them instead of the Variable.
     """
 
     # Nothing is templated: script paths and env values are data, never Jinja.
@@ -93,6 +98,9 @@ class ScriptPodOperator(  # type: ignore[misc]
         self.script_spec = spec
         self.script_path = spec.path
         self.runner_settings = settings
+        # Settings from the plan (XCom) are checked against the current ones before the pod; settings the
+        # DAG's code passed, or read from the Variable here, are the current ones.
+        self._settings_from_plan = runner_settings is None and isinstance(wire, dict)
         self._outcome: Outcome | None = None
         self._ledger_read = False
         self._event_pod: k8s.V1Pod | None = None
@@ -139,6 +147,7 @@ class ScriptPodOperator(  # type: ignore[misc]
         ti = context["ti"]
         run_id = context["run_id"]
         self._context, self._recorded, self._usage = context, False, {}
+        self._refuse_untrusted_plan(context)
         history = self._history(context)
         self._earlier, self._adopted = history, None
         self._refuse_after_final_verdict(history)
@@ -273,6 +282,33 @@ class ScriptPodOperator(  # type: ignore[misc]
         super().cleanup(pod, remote_pod, *args, **kwargs)
 
     # -- policies -----------------------------------------------------------------------------------
+    def _refuse_untrusted_plan(self, context: Any) -> None:
+        """Fail the task, before any pod request, when the current settings would not give this plan.
+
+        The current settings are the Variable and the environment read now (one Variable read per try),
+        never the settings handed over in the plan; see :mod:`script_runner.run.plan_check`.
+        """
+        try:
+            current = load_settings_from_airflow() if self._settings_from_plan else self.runner_settings
+        except SettingsError as exc:
+            raise AirflowFailException(
+                f"{self.script_path}: refused before any pod was started: the current settings are invalid, "
+                f"so its plan cannot be checked against them: {exc}"
+            ) from None
+        problems = plan_problems(self.script_spec, self.runner_settings, current)
+        if not problems:
+            return
+        reason = refusal(self.script_path, problems)
+        log.error("[runner] script=%s status=refused reason=%s", self.script_path, reason)
+        if current is not self.runner_settings:  # record where the current settings keep state, not the plan
+            self.runner_settings = current
+            self.__dict__.pop("ledger", None)
+        try:
+            self._record(context, Outcome(Status.ERROR, None, reason), Action.FAIL)
+        except Exception:  # the refusal stands whether or not the ledger takes it
+            log.warning("could not record the refusal of %s", self.script_path, exc_info=True)
+        raise AirflowFailException(reason)
+
     def _guarded(self, context: Any, run: Any, history: list[dict[str, Any]]) -> Any:
         try:
             result = run()

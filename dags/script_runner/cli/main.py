@@ -109,8 +109,8 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument(
         "--timezone",
         default=os.environ.get("AIRFLOW__CORE__DEFAULT_TIMEZONE", "UTC"),
-        help="the DAG's time zone, for --at: the DAG's cron and every schedule= are read in it, as Airflow "
-        "reads them (default: $AIRFLOW__CORE__DEFAULT_TIMEZONE or UTC)",
+        help="the DAG's time zone, for --at: its cron and every schedule= are read in it, as Airflow reads "
+        "them (default: $AIRFLOW__CORE__DEFAULT_TIMEZONE or UTC)",
     )
     _settings_arguments(plan)
     _deploy_parser(sub)
@@ -264,12 +264,7 @@ def _suggestions(settings: RunnerSettings, specs: list[ScriptSpec]) -> dict[str,
 
 
 def _plan_command(
-    settings: RunnerSettings,
-    *,
-    as_json: bool,
-    at: str | None,
-    schedule: str | None,
-    timezone: str | None = None,
+    settings: RunnerSettings, *, as_json: bool, at: str | None, schedule: str | None, timezone: str | None
 ) -> int:
     """``plan``: a settings problem that would reject every script is said once, then the scripts are
     planned without it (so their own problems show); discovery's log lines are left out (plan prints
@@ -296,12 +291,7 @@ _NO_IMAGE = "<no image configured>"
 
 
 def _plan(
-    settings: RunnerSettings,
-    *,
-    as_json: bool,
-    at: str | None = None,
-    schedule: str | None = None,
-    timezone: str | None = None,
+    settings: RunnerSettings, *, as_json: bool, at: str | None, schedule: str | None, timezone: str | None
 ) -> int:
     result = discover(settings)
     window = _at_window(at, schedule, timezone) if at else None

@@ -96,7 +96,7 @@ def default_timezone() -> str:
     if name.lower() == "system":
         import pendulum
 
-        return str(pendulum.local_timezone().name)
+        return str(pendulum.tz.local_timezone().name)
     return name
 
 

@@ -30,7 +30,6 @@ from script_runner.config.compat import (
 )
 from script_runner.config.params import run_options
 from script_runner.config.settings_loader import load_settings_from_airflow
-from script_runner.exceptions import SettingsError
 from script_runner.run import pod_spec, worker_guard
 from script_runner.run.adoption import AdoptsLostTryPods
 from script_runner.run.attempts import (
@@ -44,7 +43,7 @@ from script_runner.run.done_markers import ChecksDoneMarkers, interval_key, logi
 from script_runner.run.history import ChecksTryHistory
 from script_runner.run.ledger import Ledger, ledger_for_connection
 from script_runner.run.log_redaction import redact_pod_logs
-from script_runner.run.plan_check import plan_problems, refusal
+from script_runner.run.plan_check import ChecksPlanAgainstSettings
 from script_runner.run.pod_logs import CatchUpPodManager
 from script_runner.run.policy import Action, Outcome, Status, classify
 from script_runner.run.usage import read_pod_usage
@@ -62,6 +61,7 @@ log = logging.getLogger(__name__)
 
 
 class ScriptPodOperator(  # type: ignore[misc]
+    ChecksPlanAgainstSettings,
     ChecksTryHistory,
     WaitsForDependencies,
     ChecksDoneMarkers,
@@ -98,8 +98,7 @@ class ScriptPodOperator(  # type: ignore[misc]
         self.script_spec = spec
         self.script_path = spec.path
         self.runner_settings = settings
-        # Settings from the plan (XCom) are checked against the current ones before the pod; settings the
-        # DAG's code passed, or read from the Variable here, are the current ones.
+        # Plan (XCom) settings are checked against the current ones before the pod (plan_check).
         self._settings_from_plan = runner_settings is None and isinstance(wire, dict)
         self._outcome: Outcome | None = None
         self._ledger_read = False
@@ -282,33 +281,6 @@ class ScriptPodOperator(  # type: ignore[misc]
         super().cleanup(pod, remote_pod, *args, **kwargs)
 
     # -- policies -----------------------------------------------------------------------------------
-    def _refuse_untrusted_plan(self, context: Any) -> None:
-        """Fail the task, before any pod request, when the current settings would not give this plan.
-
-        The current settings are the Variable and the environment read now (one Variable read per try),
-        never the settings handed over in the plan; see :mod:`script_runner.run.plan_check`.
-        """
-        try:
-            current = load_settings_from_airflow() if self._settings_from_plan else self.runner_settings
-        except SettingsError as exc:
-            raise AirflowFailException(
-                f"{self.script_path}: refused before any pod was started: the current settings are invalid, "
-                f"so its plan cannot be checked against them: {exc}"
-            ) from None
-        problems = plan_problems(self.script_spec, self.runner_settings, current)
-        if not problems:
-            return
-        reason = refusal(self.script_path, problems)
-        log.error("[runner] script=%s status=refused reason=%s", self.script_path, reason)
-        if current is not self.runner_settings:  # record where the current settings keep state, not the plan
-            self.runner_settings = current
-            self.__dict__.pop("ledger", None)
-        try:
-            self._record(context, Outcome(Status.ERROR, None, reason), Action.FAIL)
-        except Exception:  # the refusal stands whether or not the ledger takes it
-            log.warning("could not record the refusal of %s", self.script_path, exc_info=True)
-        raise AirflowFailException(reason)
-
     def _guarded(self, context: Any, run: Any, history: list[dict[str, Any]]) -> Any:
         try:
             result = run()

@@ -13,15 +13,21 @@ plain comparison over models the task built already: no header is read, no spec 
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
+from script_runner.config.compat import AirflowFailException
 from script_runner.config.env_names import reserved_env_reason
+from script_runner.config.settings_loader import load_settings_from_airflow
 from script_runner.discover.directives import RawDirectives
-from script_runner.discover.resolve_identity import IdentityChecks
+from script_runner.exceptions import SettingsError
+from script_runner.run.policy import Action, Outcome, Status
 
 if TYPE_CHECKING:
     from script_runner.config.settings import RunnerSettings
     from script_runner.discover.spec import ScriptSpec
+
+log = logging.getLogger(__name__)
 
 # Settings that decide where the pod runs and what it is handed besides its spec: the plan's must be the
 # current ones (values of extra_env may be secret: only names are ever shown).
@@ -63,6 +69,9 @@ def plan_problems(spec: ScriptSpec, planned: RunnerSettings, current: RunnerSett
 
 def _identity_problems(spec: ScriptSpec, current: RunnerSettings) -> list[str]:
     """Discovery's identity checks on the plan's image, account and secrets; the same answers required."""
+    # Imported here, in the task: the DAG file's parse builds none of the settings' pydantic models.
+    from script_runner.discover.resolve_identity import IdentityChecks
+
     raw = RawDirectives(values={"image": spec.image})
     if current.identity_mode == "impersonate":
         if spec.impersonate is not None:
@@ -111,3 +120,46 @@ def refusal(path: str, problems: list[str]) -> str:
         "settings; if they did not, the run's XCom was written by something other than discovery: find out "
         "what before running it again"
     )
+
+
+class ChecksPlanAgainstSettings:
+    """The operator's check of its plan before the pod (a mixin of
+    :class:`~script_runner.run.operator.ScriptPodOperator`)."""
+
+    script_path: str
+    script_spec: ScriptSpec
+    runner_settings: RunnerSettings
+    _settings_from_plan: bool  # the settings came with the plan (XCom), not from the DAG's code
+
+    if TYPE_CHECKING:  # the operator's (RecordsVerdicts)
+
+        def _record(
+            self, context: Any, outcome: Outcome, action: Action, *, extra: dict[str, Any] | None = None
+        ) -> None: ...
+
+    def _refuse_untrusted_plan(self, context: Any) -> None:
+        """Fail the task, before any pod request, when the current settings would not give this plan.
+
+        The current settings are the Variable and the environment read now (one Variable read per try),
+        never the settings handed over in the plan; see :mod:`script_runner.run.plan_check`.
+        """
+        try:
+            current = load_settings_from_airflow() if self._settings_from_plan else self.runner_settings
+        except SettingsError as exc:
+            raise AirflowFailException(
+                f"{self.script_path}: refused before any pod was started: the current settings are invalid, "
+                f"so its plan cannot be checked against them: {exc}"
+            ) from None
+        problems = plan_problems(self.script_spec, self.runner_settings, current)
+        if not problems:
+            return
+        reason = refusal(self.script_path, problems)
+        log.error("[runner] script=%s status=refused reason=%s", self.script_path, reason)
+        if current is not self.runner_settings:  # record where the current settings keep state, not the plan
+            self.runner_settings = current
+            self.__dict__.pop("ledger", None)
+        try:
+            self._record(context, Outcome(Status.ERROR, None, reason), Action.FAIL)
+        except Exception:  # the refusal stands whether or not the ledger takes it
+            log.warning("could not record the refusal of %s", self.script_path, exc_info=True)
+        raise AirflowFailException(reason)

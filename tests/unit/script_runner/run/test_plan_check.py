@@ -73,13 +73,14 @@ def run_task(monkeypatch: pytest.MonkeyPatch, gcs_client: Any, make_bucket: Any)
     the Variable and environment say now; the ledger is a bucket of the GCS emulator. Returns the task's
     error and the ledger."""
     import script_runner.run.operator as operator_module
+    import script_runner.run.plan_check as plan_check_module
 
     bucket = make_bucket({}).name
     ledger = Ledger(gcs_client, bucket=bucket, root="script-runner")
     monkeypatch.setattr(operator_module, "ledger_for_connection", lambda *a, **k: ledger)
 
     def run(plan: dict[str, Any], *, planned: RunnerSettings, current: RunnerSettings) -> str:
-        monkeypatch.setattr(operator_module, "load_settings_from_airflow", lambda: current)
+        monkeypatch.setattr(plan_check_module, "load_settings_from_airflow", lambda: current)
         op = ScriptPodOperator(task_id="run_scripts", script={**plan, "settings": settings_to_wire(planned)})
         context = {"run_id": "r1", "ti": FakeTI(), "task_reschedule_count": 0, "params": {}}
         with pytest.raises(AirflowFailException) as info:
@@ -164,13 +165,13 @@ def test_plan_check_refuses_identity_variables_smuggled_in_env(run_task: Any, po
 def test_plan_check_refuses_the_task_when_the_current_settings_are_invalid(
     monkeypatch: pytest.MonkeyPatch, pods: PodRequests
 ) -> None:
-    import script_runner.run.operator as operator_module
+    import script_runner.run.plan_check as plan_check_module
     from script_runner.exceptions import SettingsError
 
     def broken() -> RunnerSettings:
         raise SettingsError("Variable script_runner_settings is not valid JSON")
 
-    monkeypatch.setattr(operator_module, "load_settings_from_airflow", broken)
+    monkeypatch.setattr(plan_check_module, "load_settings_from_airflow", broken)
     op = ScriptPodOperator(
         task_id="run_scripts", script={**SCRIPT, "settings": settings_to_wire(_settings())}
     )
@@ -221,11 +222,11 @@ def test_plan_check_passes_what_discovery_plans_and_then_the_pod_is_requested(
     monkeypatch: pytest.MonkeyPatch, pods: PodRequests
 ) -> None:
     """The common path is unchanged: a plan the settings give runs its pod (here: the stand-in)."""
-    import script_runner.run.operator as operator_module
+    import script_runner.run.plan_check as plan_check_module
     from script_runner.run.plan_check import plan_problems
 
     settings = _settings()
-    monkeypatch.setattr(operator_module, "load_settings_from_airflow", lambda: settings)
+    monkeypatch.setattr(plan_check_module, "load_settings_from_airflow", lambda: settings)
     plan = {
         **SCRIPT,
         "path": "team-a/load.sh",

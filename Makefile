@@ -60,7 +60,7 @@ AF2_TESTS := tests/compat tests/unit/script_runner/run/test_operator.py tests/un
 	tests/unit/script_runner/upload/test_rules.py tests/unit/script_runner/upload/test_watch.py \
 	tests/unit/script_runner/config/test_compat.py tests/unit/script_runner/run/test_trigger.py tests/unit/script_runner/cli/test_main.py \
 	tests/unit/script_runner/run/test_log_redaction.py tests/unit/script_runner/run/test_reattach.py \
-	tests/unit/script_runner/run/test_timeout.py
+	tests/unit/script_runner/run/test_timeout.py tests/unit/script_runner/run/test_plan_check.py
 # A throwaway AIRFLOW_HOME: Airflow 2 keeps Variables in $$AIRFLOW_HOME/airflow.db, and a shared ~/airflow
 # lets one test run's Variable leak into another's (seen: the CLI read another run's settings).
 AF2_HOME = $$(mktemp -d /tmp/af2-home.XXXXXX)

@@ -1,8 +1,9 @@
 """Goal 1's in-process smoke: what one mapped run task does around its pod, ours vs a bare KPO.
 
 For a first attempt (try 1, never rescheduled), in this process, side by side and interleaved:
-- ours: build ``ScriptPodOperator`` from the spec discovery hands over (settings included), read the
-  attempt history and the script's done-marker for the run's interval, build the pod request; after the
+- ours: build ``ScriptPodOperator`` from the spec discovery hands over (settings included), hold the plan
+  against the current settings (one Variable read: ``run/plan_check.py``), read the attempt history and
+  the script's done-marker for the run's interval, build the pod request; after the
   pod, write the done-marker and record the attempt in the ledger (GCS emulator).
 - bare: build a ``KubernetesPodOperator`` with the same pod fields and build its pod request.
 Also counted: settings Variable reads and GCS requests before and after the pod (the round trips that
@@ -77,6 +78,7 @@ def main(quick: bool) -> dict[str, Any]:
         from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
         import script_runner.run.operator as operator_module
+        import script_runner.run.plan_check as plan_check_module
         from script_runner.config.settings import settings_to_wire
         from script_runner.config.settings_loader import load_settings
         from script_runner.run.ledger import Ledger
@@ -102,6 +104,7 @@ def main(quick: bool) -> dict[str, Any]:
             return settings
 
         operator_module.load_settings_from_airflow = no_variable  # type: ignore[assignment]
+        plan_check_module.load_settings_from_airflow = no_variable  # type: ignore[assignment]
         counting = CountingClient(client)
         context: dict[str, Any] = {"ti": FakeTI(), "run_id": "bench-0", "task_reschedule_count": 0}
         before_pod = after_pod = 0
@@ -136,6 +139,7 @@ def main(quick: bool) -> dict[str, Any]:
             op = operator_module.ScriptPodOperator(task_id="run_scripts", script=item)
             op.__dict__["ledger"] = Ledger(counting, bucket="bench-state", root="script-runner")  # type: ignore[arg-type]
             seen = counting.requests
+            op._refuse_untrusted_plan(context)  # the plan (XCom) against the current settings
             history = op._history(context)
             assert op._done_for_interval(context, rerun=False) is False  # a new run: no marker yet
             op.name = f"pod-{i}"
@@ -170,7 +174,9 @@ def main(quick: bool) -> dict[str, Any]:
         row["pre_pod_ratio"] = round(row["ours_pre_pod_ms"] / row["bare_kpo_pre_pod_ms"], 2)
         # The contract of goal 1's hot path: one read before the pod (the done-marker, which the Airflow side
         # alone decides since issue 25: no pod can forge it), two writes after a success (marker, ledger).
-        assert row["variable_reads_per_task"] == 0, row
+        # One Variable read: the current settings the plan from XCom is held against (issue 25), never the
+        # settings handed over with it; building the operator reads none.
+        assert row["variable_reads_per_task"] == 1, row
         assert row["gcs_requests_before_pod"] == 1, row
         assert row["gcs_requests_after_pod"] == 2, row
         return row

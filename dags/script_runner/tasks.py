@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from script_runner.config import constants as c
 from script_runner.config.compat import (
     AirflowFailException,
+    dag_timezone,
     get_current_context,
     task_states,
     ui_task_link_template,
@@ -20,7 +21,7 @@ from script_runner.discover.dependencies import locate
 from script_runner.discover.discovery import discover, shard
 from script_runner.discover.header_cache import HeaderCache
 from script_runner.discover.run_scope import narrow
-from script_runner.discover.schedule import Window, run_window
+from script_runner.discover.schedule import Window, run_window, zone
 from script_runner.discover.shards import max_map_length
 from script_runner.exceptions import DiscoveryError, ScriptRunnerError, SettingsError
 from script_runner.report.build import build_report, problems, to_markdown
@@ -76,7 +77,8 @@ def run_discovery(
             run_info["window"] = f"{window.describe()} ({window.why})"
         result = discover(settings, client=client, cache=cache)
         left_out = narrow(result, options, window)
-        # Each run task gets the run's settings with its script: none reads the Variable again.
+        # Each run task gets the run's settings with its script (it reads the Variable once more only to
+        # hold the plan's identity against the current settings: run/plan_check.py).
         wire = settings_to_wire(settings)
         for spec in result.specs:
             spec["settings"] = wire
@@ -112,9 +114,20 @@ def run_discovery(
 
 
 def _window(ctx: Any, dag_schedule: str | None, options: RunOptions) -> Window | None:
-    """The run's schedule window from its type and data interval (None: every selected script runs)."""
+    """The run's schedule window from its type and data interval (None: every selected script runs).
+
+    Cron times (the DAG's and each ``schedule=``) are read in the DAG's time zone, as Airflow reads its cron.
+    """
     dag_run = ctx.get("dag_run")
     run_type = getattr(dag_run, "run_type", None)
+    raw_zone = dag_timezone(ctx)
+    try:
+        tz = zone(raw_zone)
+    except ValueError as exc:
+        raise DiscoveryError(
+            f"the DAG's time zone {raw_zone!r} is not one schedules can be read in: {exc} (fix: set "
+            "Airflow's [core] default_timezone to a zone name such as Europe/Berlin or UTC)"
+        ) from exc
     try:
         return run_window(
             run_type=str(getattr(run_type, "value", run_type) or ""),
@@ -122,6 +135,7 @@ def _window(ctx: Any, dag_schedule: str | None, options: RunOptions) -> Window |
             end=ctx.get("data_interval_end"),
             dag_schedule=dag_schedule,
             due_at=options.due_at,
+            tz=tz,
         )
     except ValueError as exc:
         raise DiscoveryError(

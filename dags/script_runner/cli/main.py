@@ -20,7 +20,7 @@ from script_runner.discover.dependencies import levels
 from script_runner.discover.directives import KEYS
 from script_runner.discover.discovery import discover
 from script_runner.discover.run_scope import narrow
-from script_runner.discover.schedule import Window, run_window
+from script_runner.discover.schedule import Window, run_window, zone
 from script_runner.discover.spec import ScriptSpec
 from script_runner.exceptions import DiscoveryError, ScriptRunnerError
 from script_runner.report.sizing import SizingHistory, Suggestion, platform_bend, suggest
@@ -43,7 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings = _settings(args)
             if args.command == "lint":
                 return _lint(args, settings)
-            return _plan_command(settings, as_json=args.json, at=args.at, schedule=args.schedule)
+            return _plan_command(
+                settings, as_json=args.json, at=args.at, schedule=args.schedule, timezone=args.timezone
+            )
     except ScriptRunnerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -103,6 +105,12 @@ def _parser() -> argparse.ArgumentParser:
         "--schedule",
         default=os.environ.get(c.ENV_PREFIX + "SCHEDULE", "@daily"),
         help="the DAG's schedule, for --at (default: $SCRIPT_RUNNER_SCHEDULE or @daily)",
+    )
+    plan.add_argument(
+        "--timezone",
+        default=os.environ.get("AIRFLOW__CORE__DEFAULT_TIMEZONE", "UTC"),
+        help="the DAG's time zone, for --at: its cron and every schedule= are read in it, as Airflow reads "
+        "them (default: $AIRFLOW__CORE__DEFAULT_TIMEZONE or UTC)",
     )
     _settings_arguments(plan)
     _deploy_parser(sub)
@@ -255,7 +263,9 @@ def _suggestions(settings: RunnerSettings, specs: list[ScriptSpec]) -> dict[str,
     return out
 
 
-def _plan_command(settings: RunnerSettings, *, as_json: bool, at: str | None, schedule: str | None) -> int:
+def _plan_command(
+    settings: RunnerSettings, *, as_json: bool, at: str | None, schedule: str | None, timezone: str | None
+) -> int:
     """``plan``: a settings problem that would reject every script is said once, then the scripts are
     planned without it (so their own problems show); discovery's log lines are left out (plan prints
     each rejection itself)."""
@@ -272,7 +282,7 @@ def _plan_command(settings: RunnerSettings, *, as_json: bool, at: str | None, sc
     level = discovery_log.level
     discovery_log.setLevel(logging.ERROR)
     try:
-        return max(code, _plan(settings, as_json=as_json, at=at, schedule=schedule))
+        return max(code, _plan(settings, as_json=as_json, at=at, schedule=schedule, timezone=timezone))
     finally:
         discovery_log.setLevel(level)
 
@@ -281,15 +291,10 @@ _NO_IMAGE = "<no image configured>"
 
 
 def _plan(
-    settings: RunnerSettings, *, as_json: bool, at: str | None = None, schedule: str | None = None
+    settings: RunnerSettings, *, as_json: bool, at: str | None, schedule: str | None, timezone: str | None
 ) -> int:
     result = discover(settings)
-    window = None
-    if at:
-        try:
-            window = run_window(run_type="scheduled", start=None, end=None, dag_schedule=schedule, due_at=at)
-        except ValueError as exc:
-            raise DiscoveryError(f"--at {at!r} is not a time: {exc} (e.g. 2026-12-07T06:00:00Z)") from exc
+    window = _at_window(at, schedule, timezone) if at else None
     narrow(result, RunOptions(), window)
     order = levels(result.specs)
     specs = [ScriptSpec.model_validate(wire) for wire in result.specs]
@@ -345,10 +350,23 @@ def _plan(
     return 1 if result.rejected else 0
 
 
+def _at_window(at: str, schedule: str | None, timezone: str | None) -> Window | None:
+    """``--at``'s window: the scheduled run at ``at`` of a DAG on ``schedule`` in ``timezone``."""
+    try:
+        tz = zone(timezone)
+    except ValueError as exc:
+        raise DiscoveryError(f"--timezone: {exc}") from exc
+    try:
+        return run_window(run_type="scheduled", start=None, end=None, dag_schedule=schedule, due_at=at, tz=tz)
+    except ValueError as exc:
+        raise DiscoveryError(f"--at {at!r} is not a time: {exc} (e.g. 2026-12-07T06:00:00Z)") from exc
+
+
 def _print_order(specs: list[dict[str, Any]], order: dict[str, int], window: Window | None) -> None:
     """The run's order as levels (a level starts once the scripts it waits for succeeded) and due-ness."""
     if window is not None:
-        print(f"scheduled run at {_stamp(window.end)}: schedules checked against {window.describe()}")
+        where = "" if window.zone == "UTC" else f" (cron times in {window.zone})"
+        print(f"scheduled run at {_stamp(window.end)}: schedules checked against {window.describe()}{where}")
         every = 0
         for spec in specs:
             if not spec.get("schedule"):

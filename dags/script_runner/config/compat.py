@@ -72,7 +72,8 @@ def asset_or_time_schedule(cron: str, assets: list[Any]) -> Any:
     timetables in SDK"); Airflow 3.0 and 3.1 have them in core's ``airflow.timetables`` only, and importing
     them from ``airflow.sdk`` there fails the whole DAG file.
 
-    :param cron: the time schedule, evaluated in UTC.
+    :param cron: the time schedule, read in Airflow's ``default_timezone`` as a plain cron schedule is (the
+        DAG's ``start_date`` is naive), so ``schedule=`` headers mean the same with and without upload runs.
     :param assets: the assets whose events also start a run.
     """
     try:  # Airflow 3.2+
@@ -80,7 +81,33 @@ def asset_or_time_schedule(cron: str, assets: list[Any]) -> Any:
     except ImportError:  # Airflow 3.0 and 3.1
         from airflow.timetables.assets import AssetOrTimeSchedule  # type: ignore[assignment,no-redef,attr-defined,unused-ignore]
         from airflow.timetables.trigger import CronTriggerTimetable  # type: ignore[assignment,no-redef,attr-defined,unused-ignore]
-    return AssetOrTimeSchedule(timetable=CronTriggerTimetable(cron, timezone="UTC"), assets=assets)
+    timetable = CronTriggerTimetable(cron, timezone=default_timezone())
+    return AssetOrTimeSchedule(timetable=timetable, assets=assets)
+
+
+def default_timezone() -> str:
+    """Airflow's ``[core] default_timezone`` as a zone name (``utc`` when unset; ``system``: this machine's).
+
+    A naive ``start_date`` is read in it, and a DAG's cron with it (2.x and 3.x alike).
+    """
+    from airflow.configuration import conf
+
+    name = str(conf.get("core", "default_timezone", fallback="utc") or "utc").strip()
+    if name.lower() == "system":
+        import pendulum
+
+        return str(pendulum.tz.local_timezone().name)
+    return name
+
+
+def dag_timezone(context: Any) -> Any:
+    """The zone a running DAG's cron is read in: ``dag.timezone`` (a pendulum ``Timezone`` on 2.10 to 3.x:
+    the ``start_date``'s zone, or ``default_timezone`` for a naive one), else ``default_timezone``.
+
+    :param context: the task's context.
+    """
+    zone = getattr(context.get("dag"), "timezone", None)
+    return zone if zone is not None else default_timezone()
 
 
 def retry_backoff() -> Any:
@@ -256,6 +283,8 @@ __all__ = [
     "TaskDeferred",
     "Variable",
     "airflow_version",
+    "dag_timezone",
+    "default_timezone",
     "get_current_context",
     "parent_execute_kwargs",
     "quiet_failure_kwargs",

@@ -12,7 +12,6 @@ import fnmatch
 from typing import TYPE_CHECKING, Any
 
 from script_runner.discover import dependencies
-from script_runner.discover.schedule import next_time
 
 if TYPE_CHECKING:
     from script_runner.config.params import RunOptions
@@ -59,7 +58,7 @@ def narrow(result: DiscoveryResult, options: RunOptions, window: Window | None) 
             schedule = spec.get("schedule")
             when = window.first_time(schedule) if schedule else window.end
             if when is None:
-                nxt = next_time(str(schedule), window.end).strftime("%Y-%m-%dT%H:%M:%SZ")
+                nxt = window.next_time(str(schedule)).strftime("%Y-%m-%dT%H:%M:%SZ")
                 reason = f"schedule={schedule}: no cron time in {window.describe()} ({window.why})"
                 reason += f"; next {nxt}"
                 result.held.append({"path": spec["path"], "status": NOT_DUE, "reason": reason})

@@ -5,13 +5,18 @@ script with ``schedule=`` runs only in the scheduled runs whose data interval ho
 Airflow 2 (and Airflow 3 with data-interval timetables) gives a run the interval ``[start, end)``; Airflow 3's
 default cron timetable gives a zero-width interval at the fire time, which here stands for
 ``(the DAG schedule's previous fire, fire time]``. Manual runs run every selected script.
+
+Cron times are read in the DAG's time zone, as Airflow reads the DAG's own cron (``[core]
+default_timezone``, or the zone of an aware ``start_date``): with a Europe/Berlin DAG, ``schedule=0 6 * * *``
+is 06:00 in Berlin (05:00 UTC in winter, 04:00 UTC in summer). Windows are still printed in UTC.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, croniter
 
@@ -56,14 +61,15 @@ class Window:
     end: datetime
     closed_end: bool = False
     why: str = ""
+    tz: tzinfo = UTC  # the zone cron times are read in (the DAG's)
 
     def first_time(self, schedule: str) -> datetime | None:
-        """The first cron time of ``schedule`` in this window (None: the script is not due).
+        """The first cron time of ``schedule`` in this window, in UTC (None: the script is not due).
 
-        :param schedule: a cron expression or preset (already validated).
+        :param schedule: a cron expression or preset (already validated), read in the window's zone.
         """
         after = self.start if self.closed_end else self.start - _TICK
-        when: datetime = croniter(cron_of(schedule), after).get_next(datetime)
+        when = _next_fire(cron_of(schedule), after, self.tz)
         inside = when <= self.end if self.closed_end else when < self.end
         return when if inside else None
 
@@ -73,8 +79,20 @@ class Window:
         :param schedule: a cron expression or preset.
         :param after: a cron time found in the window.
         """
-        when: datetime = croniter(cron_of(schedule), after).get_next(datetime)
+        when = _next_fire(cron_of(schedule), after, self.tz)
         return when <= self.end if self.closed_end else when < self.end
+
+    def next_time(self, schedule: str) -> datetime:
+        """The script's next cron time after this window's end, in UTC (for "not due; next ...").
+
+        :param schedule: a cron expression or preset.
+        """
+        return _next_fire(cron_of(schedule), self.end, self.tz)
+
+    @property
+    def zone(self) -> str:
+        """The name of the zone cron times are read in (``UTC``, ``Europe/Berlin``)."""
+        return zone_name(self.tz)
 
     def describe(self) -> str:
         """``[a, b)`` or ``(a, b]`` in UTC, as the report and ``plan`` print it."""
@@ -82,14 +100,44 @@ class Window:
         return f"{left}{_iso(self.start)}, {_iso(self.end)}{right}"
 
 
-def next_time(schedule: str, after: datetime) -> datetime:
-    """The script's next cron time after ``after`` (for "not due; next ...").
+def next_time(schedule: str, after: datetime, tz: tzinfo = UTC) -> datetime:
+    """The script's next cron time after ``after``, in UTC (for "not due; next ...").
 
     :param schedule: a cron expression or preset.
-    :param after: a time (UTC).
+    :param after: a time (aware; naive is UTC).
+    :param tz: the zone the cron expression is read in.
     """
-    when: datetime = croniter(cron_of(schedule), after).get_next(datetime)
-    return when
+    return _next_fire(cron_of(schedule), _utc(after), tz)
+
+
+def zone(value: Any) -> tzinfo:
+    """The zone a DAG's cron is read in, as a ``tzinfo`` croniter follows across DST changes.
+
+    :param value: a zone name (``Europe/Berlin``), a ``tzinfo`` (pendulum's ``Timezone`` of ``dag.timezone``,
+        ``ZoneInfo``, a fixed offset) or None / ``""`` (UTC).
+    :raises ValueError: for a name that is no known zone.
+    """
+    if value is None or value == "":
+        return UTC
+    name = value if isinstance(value, str) else getattr(value, "name", None) or getattr(value, "key", None)
+    if isinstance(name, str):
+        if name.upper() in ("UTC", "ETC/UTC", "Z"):
+            return UTC
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass  # a fixed offset's name ("+01:00"): the tzinfo itself, below
+    if isinstance(value, tzinfo):
+        return value
+    raise ValueError(f"{value!r} is not a time zone (e.g. Europe/Berlin or UTC)")
+
+
+def zone_name(tz: tzinfo) -> str:
+    """A zone's name as people write it (``UTC``, ``Europe/Berlin``)."""
+    if tz is UTC:
+        return "UTC"
+    name = getattr(tz, "key", None) or getattr(tz, "name", None)
+    return str(name) if name else str(tz)
 
 
 def run_window(
@@ -99,6 +147,7 @@ def run_window(
     end: datetime | None,
     dag_schedule: str | None,
     due_at: str | None = None,
+    tz: tzinfo = UTC,
 ) -> Window | None:
     """The window a run's scripts are checked against, or None when every selected script runs.
 
@@ -107,30 +156,48 @@ def run_window(
     :param end: its data_interval_end.
     :param dag_schedule: the DAG's schedule setting (a cron expression, preset or None).
     :param due_at: the trigger's ``due_at`` (ISO time): run as the scheduled run at that time would.
+    :param tz: the DAG's time zone: the DAG's cron and every ``schedule=`` are read in it.
     :raises ValueError: when ``due_at`` is not an ISO time.
     """
+    where = "" if tz is UTC else f"; cron times in {zone_name(tz)}"
     if due_at:
         at = _utc(datetime.fromisoformat(due_at.replace("Z", "+00:00")))
         return Window(
-            _previous_fire(dag_schedule, at), at, closed_end=True, why=f"as scheduled at {_iso(at)}"
+            _previous_fire(dag_schedule, at, tz),
+            at,
+            closed_end=True,
+            why=f"as scheduled at {_iso(at)}{where}",
+            tz=tz,
         )
     if str(run_type or "").lower().rsplit(".", 1)[-1] not in SCHEDULED_RUN_TYPES or end is None:
         return None
     end = _utc(end)
     begin = _utc(start) if start is not None else end
     if begin < end:
-        return Window(begin, end, why="data interval")
-    return Window(_previous_fire(dag_schedule, end), end, closed_end=True, why="since the previous run")
+        return Window(begin, end, why=f"data interval{where}", tz=tz)
+    return Window(
+        _previous_fire(dag_schedule, end, tz),
+        end,
+        closed_end=True,
+        why=f"since the previous run{where}",
+        tz=tz,
+    )
 
 
-def _previous_fire(dag_schedule: str | None, at: datetime) -> datetime:
+def _next_fire(expr: str, after: datetime, tz: tzinfo) -> datetime:
+    """The first time of ``expr`` (read in ``tz``) after ``after``, in UTC."""
+    when: datetime = croniter(expr, after.astimezone(tz)).get_next(datetime)
+    return _utc(when)
+
+
+def _previous_fire(dag_schedule: str | None, at: datetime, tz: tzinfo = UTC) -> datetime:
     """The DAG schedule's fire time before ``at`` (a minute before when the DAG has no cron schedule)."""
     try:
         expr = cron_of(dag_schedule or "")
     except ValueError:
         return at - timedelta(minutes=1)
-    when: datetime = croniter(expr, at - _TICK).get_prev(datetime)
-    return when
+    when: datetime = croniter(expr, (at - _TICK).astimezone(tz)).get_prev(datetime)
+    return _utc(when)
 
 
 def _utc(when: Any) -> datetime:

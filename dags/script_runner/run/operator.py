@@ -6,7 +6,8 @@ operator's lifecycle only; the policy glue is in mixins beside it: the try histo
 (:mod:`script_runner.run.history`), the wait for ``after=`` dependencies (:mod:`script_runner.run.waiting`),
 an ended attempt's outcome, decision, action and ledger record (:mod:`script_runner.run.verdicts`; the
 record: :mod:`script_runner.run.attempts`, the decision: :mod:`script_runner.run.policy`) and the adoption
-of a lost try's pod (:mod:`script_runner.run.adoption`).
+of a lost try's pod (:mod:`script_runner.run.adoption`). Before anything else a try holds its plan against
+the current settings (:mod:`script_runner.run.plan_check`): a plan from XCom is not trusted as it is.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from script_runner.run.done_markers import ChecksDoneMarkers, interval_key, logi
 from script_runner.run.history import ChecksTryHistory
 from script_runner.run.ledger import Ledger, ledger_for_connection
 from script_runner.run.log_redaction import redact_pod_logs
+from script_runner.run.plan_check import ChecksPlanAgainstSettings
 from script_runner.run.pod_logs import CatchUpPodManager
 from script_runner.run.policy import Action, Outcome, Status, classify
 from script_runner.run.usage import read_pod_usage
@@ -59,6 +61,7 @@ log = logging.getLogger(__name__)
 
 
 class ScriptPodOperator(  # type: ignore[misc]
+    ChecksPlanAgainstSettings,
     ChecksTryHistory,
     WaitsForDependencies,
     ChecksDoneMarkers,
@@ -70,9 +73,11 @@ class ScriptPodOperator(  # type: ignore[misc]
 
     :param script: the script's spec as discovery returned it (a dict, from XCom). Its ``settings`` key,
         when present, is the run's resolved settings in their wire form (discovery hands them over, so a
-        task does not read the Variable again).
+        task does not build them from the Variable again). Before its pod, a try still reads the current
+        settings once to hold the plan's image, identity, secrets and namespace against them.
     :param runner_settings: resolved settings; from ``script["settings"]``, else read from the
-        Variable/env at run time, when omitted.
+        Variable/env at run time, when omitted. Settings passed here are the DAG code's own: the plan is
+        held against them instead of the Variable.
     """
 
     # Nothing is templated: script paths and env values are data, never Jinja.
@@ -93,6 +98,8 @@ class ScriptPodOperator(  # type: ignore[misc]
         self.script_spec = spec
         self.script_path = spec.path
         self.runner_settings = settings
+        # Plan (XCom) settings are checked against the current ones before the pod (plan_check).
+        self._settings_from_plan = runner_settings is None and isinstance(wire, dict)
         self._outcome: Outcome | None = None
         self._ledger_read = False
         self._event_pod: k8s.V1Pod | None = None
@@ -139,6 +146,7 @@ class ScriptPodOperator(  # type: ignore[misc]
         ti = context["ti"]
         run_id = context["run_id"]
         self._context, self._recorded, self._usage = context, False, {}
+        self._refuse_untrusted_plan(context)
         history = self._history(context)
         self._earlier, self._adopted = history, None
         self._refuse_after_final_verdict(history)

@@ -143,6 +143,14 @@ def test_cli_plan_shows_the_order_as_levels_and_explains_due_ness(
 
     assert main(["--preset", "local", "plan", *source, "--at", "monday"]) == 2
 
+    # A Europe/Berlin DAG: Monday 06:00 there is 05:00 UTC in December, so the 05:00 UTC run has it.
+    berlin = ["--at", "2026-12-07T05:00:00Z", "--schedule", "@hourly", "--timezone", "Europe/Berlin"]
+    assert main(["--preset", "local", "plan", *source, *berlin]) == 0
+    out = capsys.readouterr().out
+    assert "(2026-12-07T04:00:00Z, 2026-12-07T05:00:00Z] (cron times in Europe/Berlin)" in out
+    assert "DUE dims/a.sh: schedule=0 6 * * 1 at 2026-12-07T05:00:00Z" in out
+    assert main(["--preset", "local", "plan", *source, *at, "--timezone", "Mars/Olympus"]) == 2
+
 
 def test_cli_plan_prints_sizing_suggestions_from_the_history_in_the_state_bucket(
     make_bucket: Any, gcs_client: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch

@@ -67,6 +67,18 @@ def test_wired_dag_keeps_its_time_schedule_beside_the_uploads(monkeypatch: pytes
     assert _watched_asset(dag).name == ASSET_NAME
 
 
+@needs_airflow_3
+@pytest.mark.usefixtures("wired")
+def test_wired_dag_reads_its_time_schedule_in_the_default_timezone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As an unwired DAG's cron is: script schedules are read in that zone too (they were UTC here)."""
+    from script_runner.dag import build_dag
+
+    monkeypatch.setenv("SCRIPT_RUNNER_SCHEDULE", "0 6 * * *")
+    monkeypatch.setenv("AIRFLOW__CORE__DEFAULT_TIMEZONE", "Europe/Berlin")
+    dag = build_dag()
+    assert str(getattr(dag.timetable.timetable, "timezone", "")) == "Europe/Berlin"
+
+
 class _SdkBefore32(ModuleType):
     """``airflow.sdk`` as Airflow 3.0/3.1 ship it: no built-in timetables (they joined the SDK in 3.2)."""
 

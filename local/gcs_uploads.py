@@ -5,7 +5,8 @@ The ``name`` query parameter, and for a multipart upload the ``name`` of its JSO
 part of the ``multipart/related`` body, parsed with the boundary ``Content-Type`` names; the data part is
 never read), for a resumable upload's start the ``name`` of its JSON body. The emulator (as GCS) takes the
 query's name over the metadata's; the front asks the permission for each, so neither can smuggle the other
-in. A body that does not parse cleanly (two parts, the first a JSON object) gives no name: denied.
+in (nor a second ``name`` member: the emulator reads them case-insensitively). A body that does not parse
+cleanly (two parts, the first a JSON object) gives no name: denied.
 """
 
 from __future__ import annotations
@@ -26,7 +27,27 @@ _GSUTIL_BOUNDARY = re.compile(r"""boundary='([^']*[()<>@,;:"/\[\]?= ]+[^']*)'"""
 _PLAIN_ENCODINGS = {"", "7bit", "8bit", "binary"}
 
 
-def multipart_metadata(content_type: str, body: bytes) -> dict[str, Any] | None:
+class _Pairs(list[tuple[str, Any]]):
+    """A JSON object's members in order, duplicates kept (``json.loads``' ``object_pairs_hook``)."""
+
+
+def metadata_names(raw: bytes) -> list[str] | None:
+    """Every object name a JSON metadata object gives; None when it is no JSON object or a name no string.
+
+    The emulator's JSON decoder (Go's) matches the ``name`` member case-insensitively and keeps the last of
+    duplicates: every such member counts, so none can hide behind another.
+    """
+    try:
+        members = json.loads(raw, object_pairs_hook=_Pairs)
+    except ValueError:
+        return None
+    if not isinstance(members, _Pairs):
+        return None
+    names = [value for key, value in members if key.lower() == "name"]
+    return names if all(isinstance(n, str) for n in names) else None
+
+
+def multipart_metadata(content_type: str, body: bytes) -> bytes | None:
     """The JSON metadata part of a ``multipart/related`` upload (its first part), None when the body is not
     one metadata part and one data part cleanly separated by the boundary ``content_type`` names.
 
@@ -51,11 +72,7 @@ def multipart_metadata(content_type: str, body: bytes) -> dict[str, Any] | None:
     if first.defects or encoding not in _PLAIN_ENCODINGS:
         return None
     raw = first.get_payload(decode=True)
-    try:
-        metadata = json.loads(raw) if isinstance(raw, bytes) else None
-    except ValueError:
-        return None
-    return metadata if isinstance(metadata, dict) else None
+    return raw if isinstance(raw, bytes) else None
 
 
 def upload_names(request: web.Request, body: bytes) -> list[str] | None:
@@ -69,19 +86,13 @@ def upload_names(request: web.Request, body: bytes) -> list[str] | None:
     upload_type = request.query.get("uploadType", "")
     if upload_type == "resumable" and "upload_id" in request.query:
         return names or None
-    metadata: dict[str, Any] | None = {}
+    named: list[str] | None = []
     if upload_type == "multipart":
-        metadata = multipart_metadata(request.headers.get("Content-Type", ""), body)
+        raw = multipart_metadata(request.headers.get("Content-Type", ""), body)
+        named = metadata_names(raw) if raw is not None else None
     elif upload_type == "resumable" and body.strip():
-        try:
-            metadata = json.loads(body)
-        except ValueError:
-            metadata = None
-    if not isinstance(metadata, dict):
+        named = metadata_names(body)
+    if named is None:
         return None
-    named = metadata.get("name")
-    if named is not None and not isinstance(named, str):
-        return None
-    if named and named not in names:
-        names.append(named)
+    names += [n for n in named if n and n not in names]
     return names or None

@@ -155,6 +155,13 @@ def test_iam_front_multipart_data_naming_another_object_does_not_change_the_targ
     assert upload("uploadType=multipart", "multipart/related; boundary=bnd", body) == [
         Need("storage.objects.create", "b", "cache/evil")
     ]
+    # Nor a second "name" the emulator's JSON decoder reads too (it matches members case-insensitively and
+    # keeps the last): each one needs the permission.
+    body = multipart("bnd", b'{"name": "state/ok", "Name": "cache/evil"}', b"x")
+    assert upload("uploadType=multipart", "multipart/related; boundary=bnd", body) == [
+        Need("storage.objects.create", "b", "state/ok"),
+        Need("storage.objects.create", "b", "cache/evil"),
+    ]
     # Nor a name in the preamble, before the first boundary (which the emulator skips).
     body = b'{"name": "state/ok"}\r\n' + multipart("bnd", b'{"name": "cache/evil"}', b"x")
     assert upload("uploadType=multipart", "multipart/related; boundary=bnd", body) == [
@@ -411,6 +418,9 @@ def test_iam_front_in_front_of_the_emulator_denies_a_pod_write_to_the_cache(
         assert send("uploadType=multipart", evil, gsutil) == 403
         # ... or a custom metadata key "name" written before the object's own name.
         meta = b'{"metadata": {"name": "script-runner/state/x"}, "name": "script-runner/cache/evil"}'
+        assert send("uploadType=multipart", multipart(boundary, meta, b"x"), gsutil) == 403
+        # ... or a second name member the emulator reads (case-insensitively, the last one wins).
+        meta = b'{"name": "script-runner/state/x", "NAME": "script-runner/cache/evil"}'
         assert send("uploadType=multipart", multipart(boundary, meta, b"x"), gsutil) == 403
         assert not exists("script-runner/cache/evil")
         # The query's name and the metadata's both need the permission (the emulator takes the query's).

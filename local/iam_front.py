@@ -14,13 +14,19 @@ Policy file (JSON)::
 
 A prefix narrows a grant to object names under it; ``*`` in a prefix matches one path segment.
 
-Tokens are ``local-token-<service account>`` (written by ``local.pod_env`` next to the policy), or a token
-minted by the emulated IAM Credentials API for another service account (``local/google_apis.py``, served
-here too with the emulated Secret Manager: ``CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS`` and
-``..._SECRETMANAGER`` name this front in pods).
+Tokens are random, one per service account, drawn afresh at each stack start and written by
+``local.pod_env`` to ``--tokens DIR`` (``DIR/<service account>.token``, which the metadata server hands the
+pods of that account only; re-read when a file changes), or a token minted by the emulated IAM Credentials
+API for another service account (``local/google_apis.py``, served here too with the emulated Secret Manager:
+``CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS`` and ``..._SECRETMANAGER`` name this front in pods). No
+token can be derived from an account's name.
 
-``python -m local.iam_front --port 4490 --upstream http://127.0.0.1:4480 --policy local/iam/policy.json``
-(add ``--https-port 4491 --cert C --key K`` for gsutil, which speaks https only)
+An upload is authorized on the object names the emulator may write (``local/gcs_uploads.py``: the query's
+``name`` and the JSON metadata's, never the data's).
+
+``python -m local.iam_front --port 4490 --upstream http://127.0.0.1:4480 --policy local/iam/policy.json
+--tokens local/.run/iam/tokens`` (add ``--https-port 4491 --cert C --key K`` for gsutil, which speaks https
+only)
 """
 
 from __future__ import annotations
@@ -39,10 +45,10 @@ from urllib.parse import unquote
 
 from aiohttp import ClientSession, web
 
+from local.gcs_uploads import upload_names
 from local.google_apis import GoogleApis, MintedTokens
 
 log = logging.getLogger("iam_front")
-TOKEN_PREFIX = "local-token-"
 ROLES: dict[str, set[str]] = {
     "roles/storage.objectViewer": {"storage.objects.get", "storage.objects.list"},
     "roles/storage.objectCreator": {"storage.objects.create"},
@@ -64,7 +70,6 @@ ROLES: dict[str, set[str]] = {
     },
 }
 _HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "host"}
-_NAME_IN_BODY = re.compile(rb'"name"\s*:\s*"([^"]+)"')
 
 
 @dataclass(frozen=True)
@@ -76,11 +81,39 @@ class Need:
     name: str = ""
 
 
+class PodTokens:
+    """The pods' tokens: ``DIR/<service account>.token`` (what the metadata server hands that account's pods),
+    re-read when a file changes (each stack start draws new ones)."""
+
+    def __init__(self, directory: Path | None) -> None:
+        self.directory = directory
+        self._seen: tuple[tuple[str, int], ...] = ()
+        self._accounts: dict[str, str] = {}
+
+    def account(self, token: str) -> str | None:
+        """The service account whose token this is, None for any other string."""
+        if self.directory is None or not token:
+            return None
+        files = sorted(self.directory.glob("*.token"))
+        seen = tuple((f.name, f.stat().st_mtime_ns) for f in files)
+        if seen != self._seen:
+            accounts = {}
+            for file in files:
+                value = file.read_text().strip()
+                if value:
+                    accounts[value] = file.name.removesuffix(".token")
+            self._accounts, self._seen = accounts, seen
+        return self._accounts.get(token)
+
+
 class Policy:
     """Who may do what, from the policy file; re-read when the file changes (tests edit it)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, tokens: Path | None = None) -> None:
+        """:param path: the policy file.
+        :param tokens: the folder of the pods' tokens (None: minted tokens only)."""
         self.path = path
+        self.tokens = PodTokens(tokens)
         self._mtime = -1.0
         self._data: dict[str, Any] = {}
 
@@ -95,16 +128,16 @@ class Policy:
     ) -> tuple[str, dict[str, Any]] | None:
         """(service account, entry) for a bearer token, None when the token is unknown or absent.
 
-        :param token: a pod's ``local-token-<account>``, or a token minted by generateAccessToken.
+        :param token: a pod's token (from the tokens folder), or a token minted by generateAccessToken.
         :param minted: the tokens minted so far (None: pod tokens only).
         """
         if not token:
             return None
         account = minted.account(token) if minted is not None else None
         if account is None:
-            if not token.startswith(TOKEN_PREFIX):
-                return None
-            account = token[len(TOKEN_PREFIX) :]
+            account = self.tokens.account(token)
+        if account is None:
+            return None
         entry = self._load().get("identities", {}).get(account)
         return (account, entry) if entry is not None else None
 
@@ -156,9 +189,8 @@ def needs_for(request: web.Request, body: bytes) -> list[Need]:
     method, query = request.method, request.query
     # /upload/storage/v1/b/{bucket}/o?name=...  and  /download/storage/v1/b/{bucket}/o/{object}
     if len(parts) >= 7 and parts[1] == "upload" and parts[2:5] == ["storage", "v1", "b"] and parts[6] == "o":
-        match = _NAME_IN_BODY.search(body[:8192])
-        name = query.get("name") or (match.group(1).decode() if match else "")
-        return [Need("storage.objects.create", parts[5], name)]
+        names = upload_names(request, body)
+        return [Need("storage.objects.create", parts[5], name) for name in names or []]
     if len(parts) >= 8 and parts[1] == "download" and parts[2:5] == ["storage", "v1", "b"]:
         return [Need("storage.objects.get", parts[5], "/".join(parts[7:]))]
     if len(parts) < 5 or parts[1:4] != ["storage", "v1", "b"]:
@@ -270,7 +302,7 @@ async def _ok() -> web.Response:
 
 
 async def serve(args: argparse.Namespace) -> None:
-    front = Front(args.upstream, Policy(Path(args.policy)))
+    front = Front(args.upstream, Policy(Path(args.policy), Path(args.tokens)))
     front.session = ClientSession()
     app = web.Application(client_max_size=1 << 30)
     app.router.add_get("/_iam/health", lambda _request: _ok())
@@ -301,6 +333,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=4490)
     parser.add_argument("--upstream", default="http://127.0.0.1:4480")
     parser.add_argument("--policy", required=True)
+    parser.add_argument(
+        "--tokens", required=True, help="DIR/<service account>.token: the pods' tokens (local.pod_env)"
+    )
     parser.add_argument(
         "--https-port", type=int, help="also serve https here (for gsutil); needs --cert/--key"
     )

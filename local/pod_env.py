@@ -8,6 +8,8 @@ identities (one token per service account of the IAM policy). Imports :mod:`loca
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import shutil
 from typing import TYPE_CHECKING
 
@@ -55,19 +57,34 @@ def pod_files() -> Path:
     return config.RUN / "pod-files"
 
 
-def write_identities() -> Path:
+def write_identities(*, fresh: bool = True) -> Path:
     """One token (and email) per service account of the IAM policy: what the metadata server hands pods.
 
-    Read by the Kubernetes double only (``--identity-dir``); no pod sees this folder.
-    """
-    from local.iam_front import TOKEN_PREFIX
+    Each token is random (nothing in it comes from the account's name), so a pod cannot make up another
+    account's token; the IAM front reads the same folder (``--tokens``). Read by the Kubernetes double
+    (``--identity-dir``) and the IAM front only; no pod sees this folder.
 
+    :param fresh: draw new tokens for every account (a stack start); False keeps the tokens already written
+        (the front is up and pods may hold them) and draws only the missing ones.
+    """
     tokens = config.RUN / "iam" / "tokens"
     tokens.mkdir(parents=True, exist_ok=True)
+    tokens.chmod(0o700)
     for account, entry in json.loads(config.IAM_POLICY.read_text()).get("identities", {}).items():
-        (tokens / f"{account}.token").write_text(TOKEN_PREFIX + account)
+        token = tokens / f"{account}.token"
+        if fresh or not token.is_file() or not token.read_text().strip():
+            _write_private(token, secrets.token_urlsafe(32))
         (tokens / f"{account}.email").write_text(entry.get("email", account))
     return tokens
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path``, readable by this user only, replacing it whole (no reader sees half)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    tmp.replace(path)
 
 
 def write_pod_files() -> Path:

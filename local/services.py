@@ -108,7 +108,8 @@ def start_gcs() -> None:
 
 
 def start_iam() -> None:
-    write_identities()
+    # A stack start draws new pod tokens; a front already up keeps the ones its pods may hold.
+    write_identities(fresh=not alive("iam"))
     write_pod_files()
     if alive("iam"):
         return
@@ -131,6 +132,8 @@ def start_iam() -> None:
             config.gcs_url(),
             "--policy",
             str(config.IAM_POLICY),
+            "--tokens",
+            str(config.RUN / "iam" / "tokens"),
         ],
     )
     wait_for("IAM front", lambda: http_ok(f"{config.iam_url()}/_iam/health"), 30, "iam")

@@ -49,14 +49,13 @@ common_stop_emulator() {
 #   two identities on state-bkt: "reader" (objectViewer) and "writer" (objectUser). Writes iam.url and the
 #   token files reader.token / writer.token to BATS_FILE_TMPDIR. Call after common_start_emulator.
 #   With POLICY (a file), that policy instead, and a token file <account>.token for each of its identities.
+#   Tokens are random, as a stack start draws them (nothing in one comes from its account's name): the front
+#   reads them from BATS_FILE_TMPDIR/iam-tokens/; `common_token ACCOUNT` prints one.
 common_start_iam_front() {
-  local port policy="${BATS_FILE_TMPDIR}/policy.json" account
+  local port policy="${BATS_FILE_TMPDIR}/policy.json" tokens="${BATS_FILE_TMPDIR}/iam-tokens" account token
   port="$(_common_free_port)"
   if [[ -n "${1:-}" ]]; then
     cp "$1" "${policy}"
-    for account in $(jq -r '.identities | keys[]' "${policy}"); do
-      printf 'local-token-%s' "${account}" >"${BATS_FILE_TMPDIR}/${account}.token"
-    done
   else
     cat >"${policy}" <<'JSON'
 {"identities": {
@@ -66,14 +65,23 @@ common_start_iam_front() {
              "grants": [{"bucket": "state-bkt", "role": "roles/storage.objectUser"}]}}}
 JSON
   fi
+  mkdir -p "${tokens}"
+  for account in $(jq -r '.identities | keys[]' "${policy}"); do
+    token="$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')"
+    printf '%s' "${token}" >"${tokens}/${account}.token"
+    printf '%s' "${token}" >"${BATS_FILE_TMPDIR}/${account}.token"
+  done
   (cd "${BATS_REPO_ROOT}" && exec .venv/bin/python -m local.iam_front --port "${port}" \
-    --upstream "$(cat "${BATS_FILE_TMPDIR}/emulator.url")" --policy "${policy}") \
+    --upstream "$(cat "${BATS_FILE_TMPDIR}/emulator.url")" --policy "${policy}" --tokens "${tokens}") \
     >"${BATS_FILE_TMPDIR}/iam.log" 2>&1 &
   echo $! >"${BATS_FILE_TMPDIR}/iam.pid"
   common_wait_url "http://127.0.0.1:${port}/_iam/health"
   printf 'http://127.0.0.1:%s' "${port}" >"${BATS_FILE_TMPDIR}/iam.url"
-  printf 'local-token-reader' >"${BATS_FILE_TMPDIR}/reader.token"
-  printf 'local-token-writer' >"${BATS_FILE_TMPDIR}/writer.token"
+}
+
+# common_token ACCOUNT: the IAM front's token for ACCOUNT (what the metadata server hands its pods).
+common_token() {
+  cat "${BATS_FILE_TMPDIR}/iam-tokens/$1.token"
 }
 
 common_stop_iam_front() {

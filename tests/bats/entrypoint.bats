@@ -385,18 +385,18 @@ SCRIPT
   upload "data/${BATS_TEST_NUMBER}.sh" 'echo ran-it'
   use_gcs "data/${BATS_TEST_NUMBER}.sh"
   STORAGE_EMULATOR_HOST="$(cat "${BATS_FILE_TMPDIR}/iam.url")"
-  metadata_stub 200 '{"access_token": "local-token-reader", "expires_in": 3599, "token_type": "Bearer"}'
+  metadata_stub 200 "{\"access_token\": \"$(common_token reader)\", \"expires_in\": 3599, \"token_type\": \"Bearer\"}"
   run "${ENTRY}"
   [ "${status}" -eq 0 ]
   grep -q '^ran-it$' <<<"${output}"
-  refute_grep 'local-token-reader'
+  refute_grep "$(common_token reader)"
 }
 
 @test "the entrypoint asks the metadata server for a token once for its GCS calls, while it has time left" {
   upload "data/${BATS_TEST_NUMBER}.sh" 'echo ran-it'
   use_gcs "data/${BATS_TEST_NUMBER}.sh"
   STORAGE_EMULATOR_HOST="$(cat "${BATS_FILE_TMPDIR}/iam.url")"
-  metadata_stub 200 '{"access_token": "local-token-writer", "expires_in": 3599, "token_type": "Bearer"}'
+  metadata_stub 200 "{\"access_token\": \"$(common_token writer)\", \"expires_in\": 3599, \"token_type\": \"Bearer\"}"
   run "${ENTRY}"
   [ "${status}" -eq 0 ]
   grep -q '^ran-it$' <<<"${output}"

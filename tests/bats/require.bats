@@ -73,6 +73,21 @@ stub_requests() {
   grep -q 'require=ok resource=gs://state-bkt perm=write' <<<"${output}"
 }
 
+@test "a token made up from an account's name is nobody's: the IAM front refuses it (77), writing nothing" {
+  printf 'local-token-writer' >"${BATS_TEST_TMPDIR}/forged.token"
+  export RUNNER_ACCESS_TOKEN_FILE="${BATS_TEST_TMPDIR}/forged.token" RUNNER_IDENTITY=writer@p.iam.gserviceaccount.com
+  printf 'forged' >"${BATS_TEST_TMPDIR}/x.txt"
+  run runner_gcs_put state-bkt "out/forged-${BATS_TEST_NUMBER}.txt" "${BATS_TEST_TMPDIR}/x.txt"
+  [ "${status}" -eq 77 ]
+  run curl -s -o /dev/null -w '%{http_code}' \
+    "$(cat "${BATS_FILE_TMPDIR}/emulator.url")/storage/v1/b/state-bkt/o/out%2Fforged-${BATS_TEST_NUMBER}.txt"
+  [ "${output}" = 404 ]
+  # The writer's own (drawn) token writes.
+  common_as writer
+  run runner_gcs_put state-bkt "out/forged-${BATS_TEST_NUMBER}.txt" "${BATS_TEST_TMPDIR}/x.txt"
+  [ "${status}" -eq 0 ]
+}
+
 @test "require names the identity, the resource, the missing permissions and the fix" {
   common_as reader
   run runner_require gs://state-bkt/in/:read gs://state-bkt/out/:write
@@ -89,7 +104,7 @@ class H(http.server.BaseHTTPRequestHandler):
         if self.headers.get("Metadata-Flavor") != "Google":
             body, code = b"", 403
         elif self.path.endswith("/token"):
-            body, code = json.dumps({"access_token": "local-token-reader", "expires_in": 3599, "token_type": "Bearer"}).encode(), 200
+            body, code = json.dumps({"access_token": open(sys.argv[2]).read(), "expires_in": 3599, "token_type": "Bearer"}).encode(), 200
         elif self.path.endswith("/email"):
             body, code = b"reader@p.iam.gserviceaccount.com", 200
         else:
@@ -104,7 +119,8 @@ http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_foreve
 @test "require through the metadata server names the Google identity it serves, not the Kubernetes account" {
   local port i
   port="$(_common_free_port)"
-  "${BATS_REPO_ROOT}/.venv/bin/python" -c "${_METADATA_READER}" "${port}" >/dev/null 2>&1 &
+  "${BATS_REPO_ROOT}/.venv/bin/python" -c "${_METADATA_READER}" "${port}" "${BATS_FILE_TMPDIR}/iam-tokens/reader.token" \
+    >/dev/null 2>&1 &
   echo $! >"${BATS_TEST_TMPDIR}/metadata.pid"
   for ((i = 0; i < 100; i++)); do
     (: </dev/tcp/127.0.0.1/"${port}") 2>/dev/null && break
@@ -219,7 +235,7 @@ http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_foreve
   grep -q "require=ok resource=bq:p:sales.${t}rw perm=write checked=bigquery.tables.get,bigquery.tables.updateData" <<<"${output}"
   # The REST call: the table's endpoint, the runner's token, only the permission in question.
   stub_requests | jq -se --arg path "/bigquery/v2/projects/p/datasets/sales/tables/${t}rw:testIamPermissions" \
-    'map(select(.path == $path and .auth == "Bearer local-token-writer"
+    --arg auth "Bearer $(common_token writer)" 'map(select(.path == $path and .auth == $auth
       and .body == {permissions: ["bigquery.tables.updateData"]})) | length == 1'
   run runner_require "bq:p:sales.${t}ro:write"
   [ "${status}" -eq 77 ]

@@ -40,7 +40,7 @@ SCRIPT
   [ "${status}" -eq 0 ]
   grep -q '^the end$' <<<"${output}"
   grep -q 'require=ok resource=gs://state-bkt perm=write' <<<"${output}"
-  refute_grep 'local-token-writer'
+  refute_grep "$(common_token writer)"
   refute_grep 'Authorization'
   refute_grep '_RUNNER_TOKEN'
   # The script's own commands are still traced, inside the helpers too.
@@ -57,7 +57,7 @@ SCRIPT
   run bash "${JOB}"
   [ "${status}" -eq 0 ]
   grep -q 'storage/v1/b/state-bkt' "${CURL_ARGV_LOG}"
-  refute_grep 'local-token-writer' "${CURL_ARGV_LOG}"
+  refute_grep "$(common_token writer)" "${CURL_ARGV_LOG}"
   refute_grep 'Authorization' "${CURL_ARGV_LOG}"
   # The IAM front refused nothing: the header reached it by curl's config on stdin.
   grep -q 'level=info once=seed status=done' <<<"${output}"

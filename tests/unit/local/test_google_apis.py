@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,9 @@ POLICY = {
 }
 
 SHIPPED_POLICY = Path(__file__).resolve().parents[3] / "local" / "iam" / "policy.json"
+# The pods' tokens, random as a stack start draws them (DIR/<account>.token).
+DEFAULT_TOKEN = secrets.token_urlsafe(32)
+ETL_B_TOKEN = secrets.token_urlsafe(32)
 Call = Callable[..., Awaitable[tuple[int, Any]]]
 
 
@@ -51,9 +55,13 @@ def run_with_front(tmp_path: Path, test: Callable[[Call], Awaitable[None]]) -> N
     """Serve a front (no upstream: GCS calls that pass IAM answer 502 here) and run ``test(call)``."""
     path = tmp_path / "policy.json"
     path.write_text(json.dumps(POLICY))
+    tokens = tmp_path / "tokens"
+    tokens.mkdir()
+    (tokens / "default.token").write_text(DEFAULT_TOKEN)
+    (tokens / "etl-b.token").write_text(ETL_B_TOKEN)
 
     async def main() -> None:
-        front = Front("http://127.0.0.1:9", Policy(path))
+        front = Front("http://127.0.0.1:9", Policy(path, tokens))
         app = web.Application()
         add_google_api_routes(app, front)
 
@@ -82,7 +90,7 @@ def run_with_front(tmp_path: Path, test: Callable[[Call], Awaitable[None]]) -> N
 def test_generate_access_token_mints_a_token_that_acts_as_the_target(tmp_path: Path) -> None:
     async def test(call: Call) -> None:
         url = f"/v1/projects/-/serviceAccounts/{A}:generateAccessToken"
-        status, body = await call("POST", url, "local-token-default", {"lifetime": "600s"})
+        status, body = await call("POST", url, DEFAULT_TOKEN, {"lifetime": "600s"})
         assert status == 200, body
         token = body["accessToken"]
         assert token.startswith("local-minted-etl-a-")
@@ -93,7 +101,7 @@ def test_generate_access_token_mints_a_token_that_acts_as_the_target(tmp_path: P
         assert status == 403
         assert A in denied["error"]["message"]
         # The pod's own token is not etl-a.
-        assert (await call("GET", "/storage/v1/b/b/o/a%2Fx", "local-token-default"))[0] == 403
+        assert (await call("GET", "/storage/v1/b/b/o/a%2Fx", DEFAULT_TOKEN))[0] == 403
 
     run_with_front(tmp_path, test)
 
@@ -102,27 +110,34 @@ def test_generate_access_token_mints_a_token_that_acts_as_the_target(tmp_path: P
     ("caller", "target", "status", "message"),
     [
         pytest.param(
-            "local-token-default",
+            DEFAULT_TOKEN,
             "etl-b@p.iam.gserviceaccount.com",
             403,
             "Permission 'iam.serviceAccounts.getAccessToken' denied on resource (or it may not exist).",
             id="no-token-creator-binding",
         ),
         pytest.param(
-            "local-token-etl-b",
+            ETL_B_TOKEN,
             A,
             403,
             "Permission 'iam.serviceAccounts.getAccessToken' denied",
             id="another-caller",
         ),
         pytest.param(
-            "local-token-default",
+            DEFAULT_TOKEN,
             "nobody@p.iam.gserviceaccount.com",
             404,
             "Gaia id not found",
             id="unknown",
         ),
         pytest.param("bogus", A, 401, "invalid authentication credentials", id="no-identity"),
+        pytest.param(
+            "local-token-default",
+            A,
+            401,
+            "invalid authentication credentials",
+            id="token-made-up-from-a-name",
+        ),
     ],
 )
 def test_generate_access_token_refuses_like_iam_credentials(
@@ -142,11 +157,11 @@ def test_generate_access_token_refuses_like_iam_credentials(
 def test_a_minted_token_expires(tmp_path: Path) -> None:
     async def test(call: Call) -> None:
         url = f"/v1/projects/-/serviceAccounts/{A}:generateAccessToken"
-        _, body = await call("POST", url, "local-token-default", {"lifetime": "1s"})
+        _, body = await call("POST", url, DEFAULT_TOKEN, {"lifetime": "1s"})
         assert (await call("GET", "/storage/v1/b/b/o/a%2Fx", body["accessToken"]))[0] == 299
         await asyncio.sleep(1.2)
         assert (await call("GET", "/storage/v1/b/b/o/a%2Fx", body["accessToken"]))[0] == 401
-        bad = await call("POST", url, "local-token-default", {"lifetime": "99999s"})
+        bad = await call("POST", url, DEFAULT_TOKEN, {"lifetime": "99999s"})
         assert bad[0] == 400
 
     run_with_front(tmp_path, test)
@@ -155,7 +170,7 @@ def test_a_minted_token_expires(tmp_path: Path) -> None:
 def test_access_secret_answers_the_accessor_with_the_value_and_denies_others(tmp_path: Path) -> None:
     async def test(call: Call) -> None:
         url = f"/v1/projects/-/serviceAccounts/{A}:generateAccessToken"
-        _, minted = await call("POST", url, "local-token-default", {})
+        _, minted = await call("POST", url, DEFAULT_TOKEN, {})
         status, body = await call("GET", f"/v1/{SECRET}/versions/latest:access", minted["accessToken"])
         assert status == 200, body
         assert body["name"] == f"{SECRET}/versions/2"
@@ -166,7 +181,7 @@ def test_access_secret_answers_the_accessor_with_the_value_and_denies_others(tmp
         assert base64.b64decode(body["payload"]["data"]) == b"old"
         assert (await call("GET", f"/v1/{SECRET}/versions/9:access", minted["accessToken"]))[0] == 404
         # The environment's own identity is no accessor: denied, naming the permission and the version.
-        status, body = await call("GET", f"/v1/{SECRET}/versions/latest:access", "local-token-default")
+        status, body = await call("GET", f"/v1/{SECRET}/versions/latest:access", DEFAULT_TOKEN)
         assert status == 403
         assert body["error"]["message"] == (
             f"Permission 'secretmanager.versions.access' denied for resource '{SECRET}/versions/latest' "

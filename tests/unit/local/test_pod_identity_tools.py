@@ -85,6 +85,7 @@ def stack_slice(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
                     "env": {**pod_env.pod_env(), "BQ_API": f"http://127.0.0.1:{bq.server_port}"},
                     "gcs": config.gcs_url(),
                     "bq_seen": _BigQueryStandIn.seen,
+                    "tokens": run / "iam" / "tokens",
                 }
         finally:
             bq.shutdown()
@@ -155,7 +156,8 @@ def test_pod_tools_without_a_service_account_act_as_the_environments_identity(
     assert _exists(stack_slice["gcs"], "composer-bucket-out", "tools/tools-default-gcloud.txt")
     assert _exists(stack_slice["gcs"], "composer-bucket-out", "tools/tools-default-gsutil.txt")
     assert not _exists(stack_slice["gcs"], "composer-bucket", "script-runner/cache/tools-default-forged.json")
-    assert "Bearer local-token-default" in stack_slice["bq_seen"][seen_before:]
+    token = (stack_slice["tokens"] / "default.token").read_text()
+    assert f"Bearer {token}" in stack_slice["bq_seen"][seen_before:]
 
 
 def test_pod_tools_act_as_the_pods_own_service_account(stack_slice: dict[str, Any]) -> None:
@@ -165,7 +167,8 @@ def test_pod_tools_act_as_the_pods_own_service_account(stack_slice: dict[str, An
     assert out["gcloud-put"] != "0"  # reader may not write the out bucket
     assert out["gsutil-put"] != "0"
     assert not _exists(stack_slice["gcs"], "composer-bucket-out", "tools/tools-reader-gsutil.txt")
-    assert "Bearer local-token-reader" in stack_slice["bq_seen"][seen_before:]
+    token = (stack_slice["tokens"] / "reader.token").read_text()
+    assert f"Bearer {token}" in stack_slice["bq_seen"][seen_before:]
 
 
 def test_pod_tools_impersonate_the_scripts_google_service_account(stack_slice: dict[str, Any]) -> None:

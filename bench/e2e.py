@@ -111,7 +111,11 @@ def run_and_time(
     client: AirflowClient, dag_id: str, conf: dict[str, Any], timeout: float = 1800
 ) -> dict[str, Any]:
     """Trigger, wait (polling every 0.5 s), and summarise the run from its task instances."""
+    from bench import cpu
+
     client.unpause(dag_id)
+    pids = cpu.stack_pids(config.PIDS)
+    cpu_before = cpu.snapshot(pids)
     start = time.monotonic()
     run_id = client.trigger_dag(dag_id, conf)
     deadline = start + timeout
@@ -122,6 +126,7 @@ def run_and_time(
             break
         time.sleep(0.5)
     wall = time.monotonic() - start
+    cpu_s = cpu.split(cpu_before, cpu.snapshot(pids))
     tis = client.task_instances(dag_id, run_id)
     work = [t for t in tis if t["task_id"].startswith(("run_scripts", "run_"))]
     starts = sorted(s for s in (_ts(t.get("start_date")) for t in work) if s)
@@ -138,6 +143,8 @@ def run_and_time(
         "task_states": states,
         "first_to_last_start_s": round(starts[-1] - starts[0], 1) if starts else None,
         "median_task_s": round(statistics.median(durations), 2) if durations else None,
+        # CPU seconds of the run per part of the stack (bench/cpu.py): ``airflow`` is Composer's side
+        "cpu_s": cpu_s,
     }
 
 

@@ -97,6 +97,7 @@ def render(out: Path) -> str:
             f"| {json.dumps(ours['task_states'])} / {json.dumps(bare['task_states'])} "
             f"| {ours['load_at_start']} / {bare['load_at_start']} | {ours['quiet'] and bare['quiet']} |"
         )
+    lines += _cpu_table(rows)
     phases = _rows(out / "phases.jsonl") if (out / "phases.jsonl").exists() else []
     sync_keys = ("parse_s", "pre_execute_s", "to_pod_s", "pod_s", "after_pod_s", "total_s")
     deferred_keys = tuple(f"{k}_s" for k in DEFERRED_KEYS)
@@ -119,6 +120,37 @@ def render(out: Path) -> str:
             f"**{p['ratio_median']}x**; ten run tasks {p['ours_ten_shards_ms_median']} ms.",
         ]
     return "\n".join(lines)
+
+
+def _cpu_table(rows: list[dict[str, Any]]) -> list[str]:
+    """CPU seconds per script of each run, by part of the stack (rows recorded with ``cpu_s``)."""
+    pairs = []
+    for variant in dict.fromkeys(r["variant"] for r in rows):
+        ours = next(r for r in rows if r["variant"] == variant and r["dag"] == "gcs_script_runner")
+        bare = next(r for r in rows if r["variant"] == variant and r["dag"] == "bare_kpo_pods")
+        if "cpu_s" in ours and "cpu_s" in bare:
+            pairs.append((variant, ours, bare))
+    if not pairs:
+        return []
+    lines = [
+        "",
+        "CPU seconds per script (`bench/cpu.py`; on Composer the pods run on the cluster's nodes and the API "
+        "servers are Google's: `airflow` is the environment's side):",
+        "",
+        "| variant | airflow ours / bare | **airflow ratio** | pods ours / bare "
+        "| Kubernetes API double ours / bare | machine ours / bare |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for variant, ours, bare in pairs:
+        per = {k: (ours["cpu_s"][k] / ours["tasks"], bare["cpu_s"][k] / bare["tasks"]) for k in ours["cpu_s"]}
+        ratio = per["airflow"][0] / per["airflow"][1] if per["airflow"][1] else float("nan")
+        lines.append(
+            f"| {variant} | {per['airflow'][0]:.3f} / {per['airflow'][1]:.3f} | **{ratio:.2f}x** "
+            f"| {per['pods'][0]:.3f} / {per['pods'][1]:.3f} "
+            f"| {per['kube_api'][0]:.3f} / {per['kube_api'][1]:.3f} "
+            f"| {per['machine'][0]:.3f} / {per['machine'][1]:.3f} |"
+        )
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from script_runner.config import constants as c
 from script_runner.run.attempts import lost_try_pod
 from script_runner.run.pod_spec import path_hash
+from script_runner.run.request_dump import no_debug_dump
 
 if TYPE_CHECKING:
     from kubernetes.client import models as k8s
@@ -100,10 +101,12 @@ class AdoptsLostTryPods:
 
     def get_or_create_pod(self, pod_request_obj: k8s.V1Pod, context: Any) -> k8s.V1Pod:
         """KPO's lookup, except that a finished pod of a try Airflow lost is adopted (see
-        :func:`~script_runner.run.attempts.lost_try_pod`): KPO keeps a pod whose deletion it was refused."""
+        :func:`~script_runner.run.attempts.lost_try_pod`): KPO keeps a pod whose deletion it was refused.
+        KPO's debug YAML of the request is built only when debug logging is on (see request_dump)."""
         self._adopting = True
         try:
-            return super().get_or_create_pod(pod_request_obj, context)  # type: ignore[misc, no-any-return]
+            with no_debug_dump(pod_request_obj, self.log):  # type: ignore[attr-defined]
+                return super().get_or_create_pod(pod_request_obj, context)  # type: ignore[misc, no-any-return]
         finally:
             self._adopting = False
 

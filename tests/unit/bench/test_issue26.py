@@ -1,0 +1,54 @@
+"""bench.issue26's tables: wall times, and CPU per script by part of the stack when recorded."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bench.issue26 import render
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _row(dag: str, wall: float, cpu: dict[str, float] | None) -> dict[str, object]:
+    row: dict[str, object] = {
+        "variant": "preload-sync",
+        "dag": dag,
+        "wall_s": wall,
+        "tasks": 100,
+        "median_task_s": 1.0,
+        "first_to_last_start_s": 10.0,
+        "task_states": {"success": 100},
+        "load_at_start": 0.5,
+        "quiet": True,
+    }
+    if cpu is not None:
+        row["cpu_s"] = cpu
+    return row
+
+
+def _folder(tmp_path: Path, with_cpu: bool) -> Path:
+    meta = {"commit": "abc1234", "dags_changed_at": "abc1234", "started": "s", "ended": "e", "cores": 2}
+    (tmp_path / "meta.json").write_text(json.dumps(meta))
+    ours = {"airflow": 35.0, "pods": 14.0, "kube_api": 2.0, "google": 0.8, "machine": 51.0}
+    bare = {"airflow": 28.0, "pods": 4.0, "kube_api": 1.0, "google": 0.0, "machine": 32.0}
+    rows = [
+        _row("gcs_script_runner", 31.7, ours if with_cpu else None),
+        _row("bare_kpo_pods", 20.1, bare if with_cpu else None),
+    ]
+    (tmp_path / "compare.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return tmp_path
+
+
+def test_render_shows_the_airflow_side_cpu_ratio_apart_from_the_pods(tmp_path: Path) -> None:
+    text = render(_folder(tmp_path, with_cpu=True))
+    assert "| preload-sync | 31.7 | 20.1 | **1.58x**" in text
+    assert (
+        "| preload-sync | 0.350 / 0.280 | **1.25x** | 0.140 / 0.040 | 0.020 / 0.010 | 0.510 / 0.320 |" in text
+    )
+
+
+def test_render_of_a_run_recorded_before_the_cpu_split_has_no_cpu_table(tmp_path: Path) -> None:
+    assert "CPU seconds per script" not in render(_folder(tmp_path, with_cpu=False))
+    recorded = ROOT / "bench" / "results" / "issue26-20261205T0833"
+    assert "**1.60x**" in render(recorded)

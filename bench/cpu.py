@@ -75,17 +75,24 @@ def _sum(parts: dict[str, tuple[float, float]], names: Iterable[str]) -> float:
 def split(before: dict[str, Any], after: dict[str, Any]) -> dict[str, float]:
     """CPU seconds between two snapshots: ``airflow``, ``pods`` (what the Kubernetes double's kubelet
     reaped: the pods' processes), ``kube_api`` (the double itself), ``google`` (GCS, IAM, Pub/Sub doubles)
-    and ``machine`` (everything, the load of other programs included)."""
+    and ``machine`` (everything, the load of other programs included). Each Airflow part present also
+    gets its own ``airflow:NAME`` key (``airflow:scheduler`` holds the task processes), so a gap on the
+    Airflow side can be traced to the scheduler's tree, the API server, the DAG processor, the triggerer or
+    PostgreSQL."""
     delta = {
         name: (after["parts"][name][0] - own, after["parts"][name][1] - reaped)
         for name, (own, reaped) in before["parts"].items()
         if name in after["parts"]
     }
     kube = delta.get(KUBE, (0.0, 0.0))
-    return {
+    out = {
         "airflow": round(_sum(delta, AIRFLOW_PARTS), 2),
         "pods": round(kube[1], 2),
         "kube_api": round(kube[0], 2),
         "google": round(_sum(delta, GOOGLE_PARTS), 2),
         "machine": round(after["machine"] - before["machine"], 2),
     }
+    for name in AIRFLOW_PARTS:
+        if name in delta:
+            out[f"airflow:{name}"] = round(sum(delta[name]), 2)
+    return out

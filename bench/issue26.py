@@ -150,6 +150,30 @@ def _cpu_table(rows: list[dict[str, Any]]) -> list[str]:
             f"| {per['kube_api'][0]:.3f} / {per['kube_api'][1]:.3f} "
             f"| {per['machine'][0]:.3f} / {per['machine'][1]:.3f} |"
         )
+    return lines + _airflow_parts_table(pairs)
+
+
+def _ms(row: dict[str, Any], part: str) -> float:
+    """CPU ms per script of one part in a recorded row (0 when it was not recorded)."""
+    return 1000 * float(row["cpu_s"].get(part, 0.0)) / float(row["tasks"])
+
+
+def _airflow_parts_table(pairs: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> list[str]:
+    """The Airflow side's CPU per script by process (rows recorded with ``airflow:NAME`` keys)."""
+    names = sorted({k for _, ours, _ in pairs for k in ours["cpu_s"] if k.startswith("airflow:")})
+    if not names:
+        return []
+    lines = [
+        "",
+        "Airflow side's CPU ms per script by process, ours / bare (`airflow:scheduler` holds the task "
+        "processes):",
+        "",
+        "| variant | " + " | ".join(n.removeprefix("airflow:") for n in names) + " |",
+        "| --- |" + " --- |" * len(names),
+    ]
+    for variant, ours, bare in pairs:
+        cells = [f"{_ms(ours, n):.0f} / {_ms(bare, n):.0f}" for n in names]
+        lines.append(f"| {variant} | " + " | ".join(cells) + " |")
     return lines
 
 

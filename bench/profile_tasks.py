@@ -84,8 +84,10 @@ def table(summary: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def run(scripts: int, deferrable: bool, out: Path) -> dict[str, dict[str, float]]:
-    """Profile one run of ours then one of bare on a fresh stack (preload on)."""
+def run(scripts: int, deferrable: bool, out: Path, slots: int | None = None) -> dict[str, dict[str, float]]:
+    """Profile one run of ours then one of bare on a fresh stack (preload on); with ``slots``, that many
+    task processes at a time (the executor's parallelism): with as many as there are cores, a sample is
+    close to a CPU sample rather than time queued for a CPU."""
     from bench.e2e import BARE_KPO, OURS, _use_source, run_and_time, session, upload, write_scripts
     from bench.quiet import wait_quiet
     from local import config
@@ -98,6 +100,7 @@ def run(scripts: int, deferrable: bool, out: Path) -> dict[str, dict[str, float]
         "BARE_KPO_ITEMS": str(scripts),
         "SR_PRELOAD_PROVIDERS": "1",
         **({"BARE_KPO_DEFERRABLE": "1"} if deferrable else {}),
+        **({"SR_PARALLELISM": str(slots)} if slots else {}),
     }
     summary: dict[str, dict[str, float]] = {}
     rows = []
@@ -130,6 +133,7 @@ def run(scripts: int, deferrable: bool, out: Path) -> dict[str, dict[str, float]
         ).stdout.strip(),
         "scripts": scripts,
         "deferrable": deferrable,
+        "slots": slots,
         "runs": rows,
         "summary": summary,
     }
@@ -141,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile_tasks")
     parser.add_argument("--scripts", type=int, default=32)
     parser.add_argument("--deferrable", action="store_true")
+    parser.add_argument("--slots", type=int, help="task processes at a time (default: the stack's)")
     parser.add_argument("--render", type=Path, help="print the table of a recorded folder")
     args = parser.parse_args(argv)
     if args.render:
@@ -148,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M")
     out = ROOT / "bench" / "results" / f"profile-{stamp}"
-    print(table(run(args.scripts, args.deferrable, out)))
+    print(table(run(args.scripts, args.deferrable, out, args.slots)))
     print(f"recorded in {out.relative_to(ROOT)}")
     return 0
 

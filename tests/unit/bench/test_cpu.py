@@ -25,7 +25,15 @@ def test_split_keeps_airflow_pods_the_double_and_the_google_doubles_apart() -> N
         },
     }
     got = cpu.split(before, after)
-    assert got == {"airflow": 37.0, "pods": 12.0, "kube_api": 1.5, "google": 0.4, "machine": 60.0}
+    assert got == {
+        "airflow": 37.0,
+        "pods": 12.0,
+        "kube_api": 1.5,
+        "google": 0.4,
+        "machine": 60.0,
+        "airflow:scheduler": 32.0,
+        "airflow:api-server": 5.0,
+    }
 
 
 def test_stack_pids_reads_the_pid_files_and_skips_broken_ones(tmp_path: Path) -> None:

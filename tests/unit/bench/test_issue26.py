@@ -52,3 +52,20 @@ def test_render_of_a_run_recorded_before_the_cpu_split_has_no_cpu_table(tmp_path
     assert "CPU seconds per script" not in render(_folder(tmp_path, with_cpu=False))
     recorded = ROOT / "bench" / "results" / "issue26-20261205T0833"
     assert "**1.60x**" in render(recorded)
+
+
+def test_render_splits_the_airflow_side_by_process_when_recorded(tmp_path: Path) -> None:
+    folder = _folder(tmp_path, with_cpu=True)
+    rows = [json.loads(line) for line in (folder / "compare.jsonl").read_text().splitlines()]
+    rows[0]["cpu_s"].update({"airflow:scheduler": 25.0, "airflow:api-server": 10.0})
+    rows[1]["cpu_s"].update({"airflow:scheduler": 20.0, "airflow:api-server": 8.0})
+    (folder / "compare.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    text = render(folder)
+    assert "| variant | api-server | scheduler |" in text
+    assert "| preload-sync | 100 / 80 | 250 / 200 |" in text
+    assert "Airflow side's CPU" not in render(_folder(_mkdir(tmp_path / "old"), with_cpu=True))
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir()
+    return path

@@ -26,7 +26,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "dags"))
 sys.path.insert(0, str(ROOT))
 
-from script_runner.config.settings import settings_to_wire  # noqa: E402
 from script_runner.config.settings_loader import load_settings  # noqa: E402
 from script_runner.discover.discovery import discover, shard  # noqa: E402
 from script_runner.discover.header_cache import HeaderCache  # noqa: E402
@@ -152,8 +151,7 @@ def measure(count: int, repeats: int) -> dict[str, Any]:
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         row["peak_mib_warm"] = round(peak / 2**20, 1)
-        wire = settings_to_wire(settings)  # what run_discovery adds to each spec for its run task
-        shards = [[{**spec, "settings": wire} for spec in specs] for specs in shards]
+        # What each run task pulls per script: the spec alone (the settings left the items on 2026-12-05).
         row["xcom_bytes_per_script"] = round(len(json.dumps(shards)) / max(1, len(result.specs)))
         row["launch"], row["rejected"] = len(result.specs), len(result.rejected)
         return row

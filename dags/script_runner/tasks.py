@@ -15,7 +15,6 @@ from script_runner.config.compat import (
     ui_task_link_template,
 )
 from script_runner.config.params import RunOptions, run_options
-from script_runner.config.settings import RunnerSettings, settings_to_wire
 from script_runner.config.settings_loader import fallback_settings, load_settings_from_airflow
 from script_runner.discover.dependencies import locate
 from script_runner.discover.discovery import discover, shard
@@ -33,6 +32,8 @@ from script_runner.upload.rules import current_conf
 
 if TYPE_CHECKING:
     from google.cloud.storage import Client
+
+    from script_runner.config.settings import RunnerSettings
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +78,8 @@ def run_discovery(
             run_info["window"] = f"{window.describe()} ({window.why})"
         result = discover(settings, client=client, cache=cache)
         left_out = narrow(result, options, window)
-        # Each run task gets the run's settings with its script (it reads the Variable once more only to
-        # hold the plan's identity against the current settings: run/plan_check.py).
-        wire = settings_to_wire(settings)
-        for spec in result.specs:
-            spec["settings"] = wire
+        # The items carry the scripts' specs only: every mapped task pulls the whole list, so the run's
+        # settings are not repeated in each; a task reads the current settings itself (run/plan_check.py).
         planned = shard(result.specs, shards=shards, max_map_length=max_map_length())
         locate(planned, run_task_ids or [c.RUN_TASK_ID])
     except ScriptRunnerError as exc:

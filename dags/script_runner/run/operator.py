@@ -29,7 +29,6 @@ from script_runner.config.compat import (
     quiet_failure_kwargs,
 )
 from script_runner.config.params import run_options
-from script_runner.config.settings_loader import load_settings_from_airflow
 from script_runner.run import pod_spec, worker_guard
 from script_runner.run.adoption import AdoptsLostTryPods
 from script_runner.run.attempts import (
@@ -43,7 +42,7 @@ from script_runner.run.done_markers import ChecksDoneMarkers, interval_key, logi
 from script_runner.run.history import ChecksTryHistory
 from script_runner.run.ledger import Ledger, ledger_for_connection
 from script_runner.run.log_redaction import redact_pod_logs
-from script_runner.run.plan_check import ChecksPlanAgainstSettings
+from script_runner.run.plan_check import ChecksPlanAgainstSettings, task_settings
 from script_runner.run.pod_logs import CatchUpPodManager
 from script_runner.run.policy import Action, Outcome, Status, classify
 from script_runner.run.usage import read_pod_usage
@@ -71,13 +70,13 @@ class ScriptPodOperator(  # type: ignore[misc]
 ):
     """Run one discovered script in its own pod.
 
-    :param script: the script's spec as discovery returned it (a dict, from XCom). Its ``settings`` key,
-        when present, is the run's resolved settings in their wire form (discovery hands them over, so a
-        task does not build them from the Variable again). Before its pod, a try still reads the current
-        settings once to hold the plan's image, identity, secrets and namespace against them.
-    :param runner_settings: resolved settings; from ``script["settings"]``, else read from the
-        Variable/env at run time, when omitted. Settings passed here are the DAG code's own: the plan is
-        held against them instead of the Variable.
+    :param script: the script's spec as discovery returned it (a dict, from XCom). The task runs with the
+        current settings, read once when it is built, and holds the plan's image, identity, secrets and
+        env against them before its pod (:mod:`script_runner.run.plan_check`). A plan discovered by an
+        earlier release carries the run's settings under ``settings``: those are used, and held against
+        the current ones.
+    :param runner_settings: resolved settings, when the DAG code passes its own: the plan is held against
+        them instead of the Variable.
     """
 
     # Nothing is templated: script paths and env values are data, never Jinja.
@@ -86,20 +85,15 @@ class ScriptPodOperator(  # type: ignore[misc]
     def __init__(
         self, *, script: dict[str, Any], runner_settings: RunnerSettings | None = None, **kwargs: Any
     ) -> None:
-        # Imported here, when a task builds its operator: the DAG file's parse needs neither pydantic model.
-        from script_runner.config.settings import settings_from_wire
+        # Imported here, when a task builds its operator: the DAG file's parse needs no pydantic model.
         from script_runner.discover.spec import ScriptSpec
 
-        wire = script.get("settings")
-        settings = runner_settings or (
-            settings_from_wire(wire) if isinstance(wire, dict) else load_settings_from_airflow()
-        )
+        # The current settings (one Variable read), or the DAG code's; plan_check holds the plan to them.
+        settings, self._settings_from_plan, self._settings_error = task_settings(script, runner_settings)
         spec = ScriptSpec.model_validate(script)
         self.script_spec = spec
         self.script_path = spec.path
         self.runner_settings = settings
-        # Plan (XCom) settings are checked against the current ones before the pod (plan_check).
-        self._settings_from_plan = runner_settings is None and isinstance(wire, dict)
         self._outcome: Outcome | None = None
         self._ledger_read = False
         self._event_pod: k8s.V1Pod | None = None

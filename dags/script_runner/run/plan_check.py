@@ -123,6 +123,36 @@ def refusal(path: str, problems: list[str]) -> str:
     )
 
 
+def task_settings(
+    script: dict[str, Any], runner_settings: RunnerSettings | None
+) -> tuple[RunnerSettings, bool, str | None]:
+    """The settings a run task runs with: ``(settings, from_plan, error)``.
+
+    The DAG code's own ``runner_settings`` when it passed some. Else the current settings (the Variable and
+    the environment, read once here: the plan check holds the plan against these same settings, so a try
+    reads the Variable once). Discovery hands over the script's spec only: the settings are not repeated in
+    each of the run's XCom items, which every mapped task pulls whole. A plan discovered before that change
+    (a run in flight across an upgrade) still carries them: they are used, and held against the current
+    ones before the pod as before (``from_plan``). When the current settings are invalid, ``error`` says
+    why and the settings are the environment's alone, enough to build the task and record its refusal.
+
+    :param script: the script's spec from the plan (XCom).
+    :param runner_settings: the DAG code's settings, or None.
+    """
+    from script_runner.config.settings import settings_from_wire
+    from script_runner.config.settings_loader import load_settings
+
+    if runner_settings is not None:
+        return runner_settings, False, None
+    wire = script.get("settings")
+    if isinstance(wire, dict):
+        return settings_from_wire(wire), True, None
+    try:
+        return load_settings_from_airflow(), False, None
+    except SettingsError as exc:
+        return load_settings(variable=None), False, str(exc)
+
+
 class ChecksPlanAgainstSettings:
     """The operator's check of its plan before the pod (a mixin of
     :class:`~script_runner.run.operator.ScriptPodOperator`)."""
@@ -131,6 +161,7 @@ class ChecksPlanAgainstSettings:
     script_spec: ScriptSpec
     runner_settings: RunnerSettings
     _settings_from_plan: bool  # the settings came with the plan (XCom), not from the DAG's code
+    _settings_error: str | None  # the current settings could not be read (task_settings)
 
     if TYPE_CHECKING:  # the operator's (RecordsVerdicts)
 
@@ -141,10 +172,13 @@ class ChecksPlanAgainstSettings:
     def _refuse_untrusted_plan(self, context: Any) -> None:
         """Fail the task, before any pod request, when the current settings would not give this plan.
 
-        The current settings are the Variable and the environment read now (one Variable read per try),
-        never the settings handed over in the plan; see :mod:`script_runner.run.plan_check`.
+        The current settings are the Variable and the environment as the task read them when it was built
+        (:func:`task_settings`: one Variable read per try), never settings handed over in the plan; see
+        :mod:`script_runner.run.plan_check`.
         """
         try:
+            if self._settings_error is not None:
+                raise SettingsError(self._settings_error)
             current = load_settings_from_airflow() if self._settings_from_plan else self.runner_settings
         except SettingsError as exc:
             raise AirflowFailException(

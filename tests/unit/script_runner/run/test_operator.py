@@ -371,15 +371,16 @@ def test_operator_reads_no_ledger_on_a_first_try_never_rescheduled() -> None:
     assert ledger.reads == 3
 
 
-def test_operator_takes_the_settings_discovery_handed_over_without_reading_the_variable(
+def test_operator_takes_the_settings_of_a_plan_from_an_earlier_release_without_reading_the_variable(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import script_runner.run.operator as operator_module
+    """A run discovered before the items stopped carrying the settings (in flight across an upgrade)."""
+    import script_runner.run.plan_check as plan_check_module
 
     def no_variable() -> None:
         raise AssertionError("the Variable was read")
 
-    monkeypatch.setattr(operator_module, "load_settings_from_airflow", no_variable)
+    monkeypatch.setattr(plan_check_module, "load_settings_from_airflow", no_variable)
     op = ScriptPodOperator(task_id="run_scripts", script={**SCRIPT, "settings": settings_to_wire(SETTINGS)})
     assert op.runner_settings == SETTINGS
     assert op.script_spec.path == SCRIPT["path"]

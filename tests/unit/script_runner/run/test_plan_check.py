@@ -182,6 +182,54 @@ def test_plan_check_refuses_the_task_when_the_current_settings_are_invalid(
     assert pods.calls == []
 
 
+def test_a_plan_without_settings_runs_with_the_current_ones_read_once(
+    monkeypatch: pytest.MonkeyPatch, pods: PodRequests, gcs_client: Any, make_bucket: Any
+) -> None:
+    """Discovery's items carry no settings: the task reads the Variable once, and the same settings are what
+    the pod is built from and what the plan is held against."""
+    import script_runner.run.operator as operator_module
+    import script_runner.run.plan_check as plan_check_module
+
+    current = _settings(namespace="team-ns")
+    reads: list[int] = []
+
+    def read() -> RunnerSettings:
+        reads.append(1)
+        return current
+
+    monkeypatch.setattr(plan_check_module, "load_settings_from_airflow", read)
+    ledger = Ledger(gcs_client, bucket=make_bucket({}).name, root="script-runner")
+    monkeypatch.setattr(operator_module, "ledger_for_connection", lambda *a, **k: ledger)
+    op = ScriptPodOperator(task_id="run_scripts", script=dict(SCRIPT))
+    assert op.runner_settings is current
+    assert op.namespace == "team-ns"
+    op.execute({"run_id": "r1", "ti": FakeTI(), "task_reschedule_count": 0, "params": {"rerun": True}})
+    assert pods.calls == ["etl/load.sh"]
+    assert reads == [1]
+    # What the current settings do not allow is refused all the same.
+    bad = ScriptPodOperator(task_id="run_scripts", script={**SCRIPT, "image": "evil.example/miner:1"})
+    with pytest.raises(AirflowFailException, match="not in the image allowlist"):
+        bad.execute({"run_id": "r1", "ti": FakeTI(), "task_reschedule_count": 0, "params": {"rerun": True}})
+    assert pods.calls == ["etl/load.sh"]
+
+
+def test_a_plan_without_settings_is_refused_when_the_current_settings_are_invalid(
+    monkeypatch: pytest.MonkeyPatch, pods: PodRequests
+) -> None:
+    import script_runner.run.plan_check as plan_check_module
+    from script_runner.exceptions import SettingsError
+
+    def broken() -> RunnerSettings:
+        raise SettingsError("Variable script_runner_settings is not valid JSON")
+
+    monkeypatch.setattr(plan_check_module, "load_settings_from_airflow", broken)
+    monkeypatch.setenv("GCS_BUCKET", "b")
+    op = ScriptPodOperator(task_id="run_scripts", script=dict(SCRIPT))  # built: the refusal is execute's
+    with pytest.raises(AirflowFailException, match=r"current settings are invalid.*not valid JSON"):
+        op.execute({"run_id": "r1", "ti": FakeTI(), "task_reschedule_count": 0, "params": {}})
+    assert pods.calls == []
+
+
 @pytest.mark.parametrize(
     ("plan", "problem"),
     [

@@ -45,7 +45,7 @@ from script_runner.run.log_redaction import redact_pod_logs
 from script_runner.run.plan_check import ChecksPlanAgainstSettings, task_settings
 from script_runner.run.pod_logs import CatchUpPodManager
 from script_runner.run.policy import Action, Outcome, Status, classify
-from script_runner.run.usage import read_pod_usage
+from script_runner.run.usage import parse_end_line, read_pod_usage
 from script_runner.run.verdicts import RecordsVerdicts
 from script_runner.run.waiting import WaitsForDependencies
 
@@ -269,7 +269,10 @@ class ScriptPodOperator(  # type: ignore[misc]
         self._outcome = classify(remote_pod, None)
         phase = getattr(getattr(remote_pod, "status", None), "phase", None)
         if phase in ("Succeeded", "Failed") and pod is not None:
-            self._usage = read_pod_usage(self.client, pod, container=self.base_container_name)
+            streamed = self.pod_manager.streamed_end_line(pod, self.base_container_name)
+            usage = parse_end_line(streamed) if streamed else {}
+            # Without the streamed end line (logs off, or not seen), from the end of the pod's log.
+            self._usage = usage or read_pod_usage(self.client, pod, container=self.base_container_name)
         if self._outcome.status is Status.SUCCESS:  # before the pod goes: a lost task end finds it
             self._mark_done()
         super().cleanup(pod, remote_pod, *args, **kwargs)

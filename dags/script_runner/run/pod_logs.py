@@ -11,6 +11,10 @@ whose API server is down or unreachable while its script ends finishes at once (
 waited for the metadata server, and the pod outlived most outages). Here, after a broken stream of a
 container that ended, the log is read once more from the last line seen, and only the later lines are
 logged (no line twice). A stream that never broke costs nothing more.
+
+The manager also keeps the last end line (``event=end``, :mod:`script_runner.run.usage`) each pod's
+container streamed: the operator reads the pod's usage from it instead of asking the API for the log's end
+again (one API call a task fewer).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ if TYPE_CHECKING:
     from pendulum import DateTime
 
 log = logging.getLogger(__name__)
+END_MARK = b" event=end "  # the entrypoint's end line (usage.parse_end_line reads its fields)
 
 
 class _Watched:
@@ -38,10 +43,17 @@ class _Watched:
     :param lines: the provider's log consumer (an iterable of raw lines).
     :param manager: the manager to tell.
     :param after: drop lines stamped at or before this time (and their continuation lines); None: none.
+    :param key: (pod name, container): where the manager keeps the last end line seen (None: not kept).
     """
 
-    def __init__(self, lines: Any, manager: CatchUpPodManager, after: DateTime | None) -> None:
-        self.lines, self.manager, self.after = lines, manager, after
+    def __init__(
+        self,
+        lines: Any,
+        manager: CatchUpPodManager,
+        after: DateTime | None,
+        key: tuple[str, str] | None = None,
+    ) -> None:
+        self.lines, self.manager, self.after, self.key = lines, manager, after, key
 
     def __iter__(self) -> Iterator[bytes]:
         skipping = False
@@ -53,6 +65,8 @@ class _Watched:
                         skipping = stamp <= self.after
                     if skipping:
                         continue
+                if self.key is not None and END_MARK in raw:
+                    self.manager.end_lines[self.key] = raw.decode("utf-8", errors="replace")
                 yield raw
         except Exception:
             self.manager.stream_broke = True
@@ -65,9 +79,24 @@ class CatchUpPodManager(PodManager):  # type: ignore[misc]
     stream_broke = False
     _after: DateTime | None = None
 
-    def read_pod_logs(self, *args: Any, **kwargs: Any) -> Any:
-        """The provider's log stream, watched for a break (see the module docstring)."""
-        return _Watched(super().read_pod_logs(*args, **kwargs), self, self._after)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # (pod name, container) -> the last end line streamed from it
+        self.end_lines: dict[tuple[str, str], str] = {}
+
+    def read_pod_logs(self, pod: Any, container_name: str, *args: Any, **kwargs: Any) -> Any:
+        """The provider's log stream, watched for a break and for the end line (see the module docstring)."""
+        name = getattr(getattr(pod, "metadata", None), "name", None)
+        key = (name, container_name) if isinstance(name, str) else None
+        return _Watched(super().read_pod_logs(pod, container_name, *args, **kwargs), self, self._after, key)
+
+    def streamed_end_line(self, pod: Any, container_name: str) -> str | None:
+        """The last end line streamed from ``pod``'s container, or None when none was seen.
+
+        :param pod: the pod (its name is used).
+        :param container_name: the container.
+        """
+        return self.end_lines.get((getattr(getattr(pod, "metadata", None), "name", ""), container_name))
 
     def fetch_container_logs(
         self, pod: Any, container_name: str, *, follow: bool = False, **kwargs: Any

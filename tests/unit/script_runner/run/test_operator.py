@@ -462,3 +462,43 @@ def test_operator_ends_at_once_when_this_run_already_recorded_a_success(ledger_o
     cleared = {"run_id": "r1", "ti": FakeTI(try_number=2, max_tries=2 + 2)}  # a user's clear: runs again
     assert not ledger_op._succeeded_already(ledger_op._history(cleared))
     assert not ledger_op._succeeded_already([{"status": "oom_killed", "action": "retry"}])
+
+
+class _StreamedManager:
+    """The pod manager's end line memory (pod_logs.CatchUpPodManager.streamed_end_line)."""
+
+    def __init__(self, line: str | None) -> None:
+        self.line = line
+
+    def streamed_end_line(self, pod: Any, container_name: str) -> str | None:
+        return self.line
+
+
+@pytest.mark.parametrize("streamed", [True, False], ids=["streamed", "not-streamed"])
+def test_cleanup_takes_the_usage_from_the_streamed_end_line_else_asks_the_api(
+    monkeypatch: pytest.MonkeyPatch, streamed: bool
+) -> None:
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+
+    import script_runner.run.operator as operator_module
+
+    asked: list[str] = []
+    monkeypatch.setattr(KubernetesPodOperator, "cleanup", lambda self, *a, **k: None)
+    monkeypatch.setattr(
+        operator_module, "read_pod_usage", lambda *a, **k: asked.append("api") or {"cpu_secs": 9.0}
+    )
+    op = ScriptPodOperator(task_id="run_scripts", script=SCRIPT, runner_settings=SETTINGS)
+    line = (
+        "2026-12-05T16:00:00Z [runner] ts=x level=info event=end script=etl/load.sh exit=0 secs=1 reason=ok"
+    )
+    op.__dict__["pod_manager"] = _StreamedManager(f"{line} cpu_secs=0.077 usage=rusage" if streamed else None)
+    op.__dict__["client"] = object()  # the Kubernetes client read_pod_usage would be handed
+    meta = k8s.V1ObjectMeta(name="p", namespace="ns")
+    remote = k8s.V1Pod(metadata=meta, status=k8s.V1PodStatus(phase="Succeeded"))
+    op.cleanup(k8s.V1Pod(metadata=meta), remote)
+    if streamed:  # one API call a task fewer
+        assert asked == []
+        assert op._usage == {"cpu_secs": 0.077, "usage": "rusage", "end_reason": "ok", "entry_secs": 1}
+    else:
+        assert asked == ["api"]
+        assert op._usage == {"cpu_secs": 9.0}

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from script_runner.run.pod_logs import CatchUpPodManager
+from script_runner.run.usage import parse_end_line
 from tests.conftest import free_port
 from tests.unit.local.kube_double_process import running_double
 from tests.unit.local.test_kube_double import NS, pod, wait_phase
@@ -77,10 +78,17 @@ def test_pod_logs_an_unbroken_stream_is_read_once(tmp_path: Path) -> None:
     _Lines.seen = []
     with running_double(tmp_path) as double:
         api = double["api"]
-        created = api.create_namespaced_pod(NS, pod("plain", ["bash", "-c", "echo one; echo two"]))
+        end = "[runner] event=end script=s.sh exit=0 secs=0 reason=ok cpu_secs=0.050 usage=rusage"
+        command = f"echo one; echo '{end}'; echo two"
+        created = api.create_namespaced_pod(NS, pod("plain", ["bash", "-c", command]))
         wait_phase(api, "plain", {"Running", "Succeeded"})
         manager = CatchUpPodManager(kube_client=api)
         status = manager.fetch_container_logs(created, "base", follow=True, log_formatter=_Lines.formatter)
         assert status.running is False
-        assert [line.rstrip() for line in _Lines.seen] == ["one", "two"]
+        assert [line.rstrip() for line in _Lines.seen] == ["one", end, "two"]
         assert manager.stream_broke is False
+        # The end line it streamed is kept for the usage (no second read of the log's end).
+        streamed = manager.streamed_end_line(created, "base")
+        assert streamed is not None
+        assert parse_end_line(streamed)["cpu_secs"] == 0.05
+        assert manager.streamed_end_line(created, "other") is None

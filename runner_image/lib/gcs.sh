@@ -8,12 +8,38 @@
 # (every function here runs with xtrace off). Transient answers (no answer, 408, 429, 5xx) are retried with
 # backoff (RUNNER_GCS_ATTEMPTS, default 5) and then reported as 75, never as "absent"; 401/403 are 77.
 
+# _runner_gcs_base VAR: set VAR to the GCS API base URL (STORAGE_EMULATOR_HOST, else Google's). No fork.
 _runner_gcs_base() {
-  printf '%s' "${STORAGE_EMULATOR_HOST:-https://storage.googleapis.com}"
+  printf -v "$1" '%s' "${STORAGE_EMULATOR_HOST:-https://storage.googleapis.com}"
 }
 
+# _runner_urlencode_to VAR STRING: set VAR to STRING percent-encoded exactly as the image's jq (1.6) `@uri`
+#   does, without a fork: each byte (UTF-8 bytes one by one) becomes %XX in uppercase hex, except the
+#   characters jq 1.6 keeps, A-Z a-z 0-9 - _ . ~ ! * ' ( ) (jq 1.7 and later encode !*'() too, RFC 3986). Only
+#   an invalid UTF-8 string differs (jq would first replace its bad bytes with U+FFFD): GCS object names are
+#   valid UTF-8. Returns 0.
+_runner_urlencode_to() {
+  local LC_ALL=C
+  local _ue_in="$2" _ue_out="" _ue_c _ue_i
+  if [[ "${_ue_in}" == *[!A-Za-z0-9._~\!*\'\(\)-]* ]]; then
+    for ((_ue_i = 0; _ue_i < ${#_ue_in}; _ue_i++)); do
+      _ue_c="${_ue_in:_ue_i:1}"
+      case "${_ue_c}" in
+        [A-Za-z0-9._~\!*\'\(\)-]) _ue_out+="${_ue_c}" ;;
+        *) printf -v _ue_c '%%%02X' "'${_ue_c}" && _ue_out+="${_ue_c}" ;;
+      esac
+    done
+  else
+    _ue_out="${_ue_in}"
+  fi
+  printf -v "$1" '%s' "${_ue_out}"
+}
+
+# _runner_urlencode STRING: print STRING percent-encoded (_runner_urlencode_to), for $(...) callers.
 _runner_urlencode() {
-  jq -rn --arg s "$1" '$s|@uri'
+  local encoded
+  _runner_urlencode_to encoded "$1"
+  printf '%s\n' "${encoded}"
 }
 
 # _runner_gcs_token: set the caller's local _RUNNER_TOKEN to the token every call uses: the pod's own
@@ -36,7 +62,7 @@ _runner_gcs_token() {
 #   Returns 0; 77 when the identity is not configured or denied (no token file, 403/404 from the metadata
 #   server: no Google service account bound); 75 when the metadata server is unavailable. Logs the reason.
 _runner_pod_token() {
-  local host tmp code body expires=""
+  local host answer code body expires=""
   _RUNNER_TOKEN=""
   if [[ -n "${_RUNNER_POD_TOKEN:-}" ]] &&
     ((_RUNNER_POD_TOKEN_UNTIL - EPOCHSECONDS > ${RUNNER_TOKEN_REFRESH_MARGIN:-300})); then
@@ -56,15 +82,17 @@ _runner_pod_token() {
   fi
   [[ -z "${STORAGE_EMULATOR_HOST:-}" || -n "${GCE_METADATA_HOST:-}" ]] || return 0
   host="${GCE_METADATA_HOST:-metadata.google.internal}"
-  tmp="$(mktemp)"
-  code="$(curl -s --max-time 5 -H 'Metadata-Flavor: Google' -o "${tmp}" -w '%{http_code}' \
+  # The answer stays in this shell (no file): its body, a newline, then the HTTP status curl writes after it.
+  answer="$(curl -s --max-time 5 -H 'Metadata-Flavor: Google' -w '\n%{http_code}' \
     "http://${host}/computeMetadata/v1/instance/service-accounts/default/token" 2>/dev/null)" || true
+  code="${answer##*$'\n'}"
+  body=""
+  [[ "${answer}" != *$'\n'* ]] || body="${answer%$'\n'*}"
   code="${code:-000}"
   if [[ "${code}" == 200 ]]; then
-    read -r expires _RUNNER_TOKEN < <(jq -r '"\(.expires_in // 0) \(.access_token // "")"' "${tmp}" 2>/dev/null || true)
+    _runner_metadata_token_parse body
   fi
   if [[ -n "${_RUNNER_TOKEN}" && "${_RUNNER_TOKEN}" != *[\"\\]* ]]; then
-    rm -f "${tmp}"
     _RUNNER_POD_TOKEN=""
     if [[ "${expires}" =~ ^[0-9]+$ ]]; then
       _RUNNER_POD_TOKEN="${_RUNNER_TOKEN}"
@@ -72,8 +100,7 @@ _runner_pod_token() {
     fi
     return 0
   fi
-  body="$(head -c 200 "${tmp}" | tr -d '\r\n"')"
-  rm -f "${tmp}"
+  _runner_answer_excerpt body
   _RUNNER_TOKEN=""
   case "${code}" in
     403 | 404)
@@ -155,8 +182,12 @@ _runner_gcs_verdict() {
   esac
 }
 
+# _runner_gcs_object_url VAR BUCKET OBJECT: set VAR to OBJECT's JSON API URL in BUCKET. No fork.
 _runner_gcs_object_url() {
-  printf '%s/storage/v1/b/%s/o/%s' "$(_runner_gcs_base)" "$1" "$(_runner_urlencode "$2")"
+  local _ou_base _ou_object
+  _runner_gcs_base _ou_base
+  _runner_urlencode_to _ou_object "$3"
+  printf -v "$1" '%s/storage/v1/b/%s/o/%s' "${_ou_base}" "$2" "${_ou_object}"
 }
 
 # runner_gcs_get BUCKET OBJECT DEST [GENERATION]
@@ -165,7 +196,8 @@ _runner_gcs_object_url() {
 runner_gcs_get() {
   { local _runner_xt="$-"; set +x; } 2>/dev/null
   local bucket="$1" object="$2" dest="$3" generation="${4:-}" url rc=0
-  url="$(_runner_gcs_object_url "${bucket}" "${object}")?alt=media"
+  _runner_gcs_object_url url "${bucket}" "${object}"
+  url+="?alt=media"
   [[ -z "${generation}" ]] || url+="&generation=${generation}"
   _runner_gcs_retry _runner_gcs_request "${dest}" "${url}" || rc=$?
   _runner_gcs_verdict get "gs://${bucket}/${object}" "${rc}" || rc=$?
@@ -176,9 +208,10 @@ runner_gcs_get() {
 #   Print the object's metadata JSON. Returns 0, 1 when absent, 77 when denied, 75 when unavailable.
 runner_gcs_stat() {
   { local _runner_xt="$-"; set +x; } 2>/dev/null
-  local bucket="$1" object="$2" tmp rc=0
+  local bucket="$1" object="$2" tmp url rc=0
   tmp="$(mktemp)"
-  _runner_gcs_retry _runner_gcs_request "${tmp}" "$(_runner_gcs_object_url "${bucket}" "${object}")" || rc=$?
+  _runner_gcs_object_url url "${bucket}" "${object}"
+  _runner_gcs_retry _runner_gcs_request "${tmp}" "${url}" || rc=$?
   _runner_gcs_verdict stat "gs://${bucket}/${object}" "${rc}" || rc=$?
   [[ ${rc} -ne 0 ]] || cat "${tmp}"
   rm -f "${tmp}"
@@ -193,7 +226,8 @@ runner_gcs_stat() {
 runner_gcs_put() {
   { local _runner_xt="$-"; set +x; } 2>/dev/null
   local bucket="$1" object="$2" src="$3" match="${4:-}" url tmp body rc=0 boundary
-  url="$(_runner_gcs_base)/upload/storage/v1/b/${bucket}/o?uploadType=multipart"
+  _runner_gcs_base url
+  url+="/upload/storage/v1/b/${bucket}/o?uploadType=multipart"
   [[ -z "${match}" ]] || url+="&ifGenerationMatch=${match}"
   boundary="runner-${RANDOM}${RANDOM}${RANDOM}"
   body="$(mktemp)"
@@ -219,8 +253,9 @@ runner_gcs_put() {
 #   Delete an object. Returns 0 (also when already absent), 77 when denied, 75 on other errors.
 runner_gcs_delete() {
   { local _runner_xt="$-"; set +x; } 2>/dev/null
-  local bucket="$1" object="$2" rc=0
-  _runner_gcs_retry _runner_gcs_request /dev/null -X DELETE "$(_runner_gcs_object_url "${bucket}" "${object}")" || rc=$?
+  local bucket="$1" object="$2" url rc=0
+  _runner_gcs_object_url url "${bucket}" "${object}"
+  _runner_gcs_retry _runner_gcs_request /dev/null -X DELETE "${url}" || rc=$?
   _runner_gcs_verdict delete "gs://${bucket}/${object}" "${rc}" || rc=$?
   [[ ${rc} -ne 1 ]] || rc=0
   { _runner_xt_restore "${rc}"; } 2>/dev/null

@@ -15,8 +15,9 @@
 
 readonly RUNNER_ROLE_TOKEN_CREATOR="roles/iam.serviceAccountTokenCreator"
 
+# _runner_identity_dir VAR: set VAR to the directory of the cached minted token. No fork.
 _runner_identity_dir() {
-  printf '%s/.runner/identity' "${RUNNER_WORKDIR:-${TMPDIR:-/tmp}}"
+  printf -v "$1" '%s/.runner/identity' "${RUNNER_WORKDIR:-${TMPDIR:-/tmp}}"
 }
 
 _runner_iamcredentials_base() {
@@ -29,20 +30,23 @@ _runner_iamcredentials_base() {
 #   Returns 0; 77 when impersonation is denied (logged with the service account and the role); 75 when
 #   the IAM Credentials API is unavailable.
 _runner_identity_token() {
+  local dir
   _runner_identity_cached && return 0
-  _runner_identity_mint "$(_runner_identity_dir)"
+  _runner_identity_dir dir
+  _runner_identity_mint "${dir}"
 }
 
 # _runner_identity_cached: set the caller's _RUNNER_TOKEN to the cached minted token when it has more than
 #   the margin left. Returns 0 when it did, 1 otherwise (_RUNNER_TOKEN untouched).
 _runner_identity_cached() {
   local dir expiry now token margin="${RUNNER_TOKEN_REFRESH_MARGIN:-300}"
-  dir="$(_runner_identity_dir)"
+  _runner_identity_dir dir
   [[ -r "${dir}/token" && -r "${dir}/expiry" ]] || return 1
-  expiry="$(<"${dir}/expiry")"
-  now="$(date +%s)"
+  # Both files are written without a newline (_runner_identity_store): read whole, without a fork.
+  IFS= read -r -d '' expiry <"${dir}/expiry" || true
+  now="${EPOCHSECONDS}"
   [[ "${expiry}" =~ ^[0-9]+$ ]] && ((expiry - now > margin)) || return 1
-  token="$(<"${dir}/token")"
+  IFS= read -r -d '' token <"${dir}/token" || true
   [[ -n "${token}" ]] || return 1
   _RUNNER_TOKEN="${token}"
 }
@@ -107,5 +111,8 @@ _runner_identity_store() {
 # runner_identity_forget
 #   Remove the cached impersonated token (the entrypoint calls it when it ends). Returns 0.
 runner_identity_forget() {
-  rm -rf "$(_runner_identity_dir)" 2>/dev/null || true
+  local dir
+  _runner_identity_dir dir
+  [[ -e "${dir}" || -L "${dir}" ]] || return 0  # nothing minted (no impersonation): no rm to run
+  rm -rf "${dir}" 2>/dev/null || true
 }

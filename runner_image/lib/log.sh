@@ -10,14 +10,23 @@ readonly RUNNER_EXIT_TEMPFAIL=75   # temporary failure (fetch, GCS): retryable
 readonly RUNNER_EXIT_NOPERM=77     # IAM preflight found a missing permission: fatal
 readonly RUNNER_EXIT_SKIPPED=99    # done-marker present: nothing to do
 
+# _runner_utc_now VAR
+#   Set VAR to the current time in UTC, as `date -u +%Y-%m-%dT%H:%M:%SZ` prints it, without a fork: bash's
+#   printf %(...)T under a TZ given to that one builtin (bash re-reads TZ for it and restores the caller's
+#   TZ, exported or not, afterwards; a `local TZ` would not be seen when TZ is not exported). Returns 0.
+_runner_utc_now() {
+  TZ=UTC0 printf -v "$1" '%(%Y-%m-%dT%H:%M:%SZ)T' -1
+}
+
 # runner_log LEVEL [key=value|text]...
 #   Print one structured line. LEVEL is debug|info|warn|error.
 #   Outputs: the line on stdout (info/debug) or stderr (warn/error). Returns 0.
 runner_log() {
   local level="$1"
   shift
-  local line
-  line="[runner] ts=$(date -u +%Y-%m-%dT%H:%M:%SZ) level=${level} $*"
+  local line ts
+  _runner_utc_now ts
+  line="[runner] ts=${ts} level=${level} $*"
   case "${level}" in
     warn | error) printf '%s\n' "${line}" >&2 ;;
     *) printf '%s\n' "${line}" ;;

@@ -30,10 +30,11 @@ _runner_require_gcs() {
     write) want=(storage.objects.create storage.objects.delete); role="roles/storage.objectUser" ;;
     *) runner_log error "require=bad-spec perm=${perm} fix=\"use :read or :write\""; return "${RUNNER_EXIT_CONFIG}" ;;
   esac
-  local query="" p rc=0
+  local query="" p rc=0 base
   for p in "${want[@]}"; do query+="&permissions=${p}"; done
   tmp="$(mktemp)"
-  _runner_gcs_retry _runner_gcs_request "${tmp}" "$(_runner_gcs_base)/storage/v1/b/${bucket}/iam/testPermissions?${query#&}" || rc=$?
+  _runner_gcs_base base
+  _runner_gcs_retry _runner_gcs_request "${tmp}" "${base}/storage/v1/b/${bucket}/iam/testPermissions?${query#&}" || rc=$?
   code="${_RUNNER_HTTP}"
   if [[ ${rc} -eq ${RUNNER_EXIT_TEMPFAIL} ]]; then
     rm -f "${tmp}"

@@ -11,13 +11,21 @@ fi
 readonly _RUNNER_LIB_LOADED=1
 # Loading is not traced either (a script may `set -x` before sourcing); the setting is restored at the end.
 { _RUNNER_SOURCE_XT="$-"; set +x; } 2>/dev/null
-_RUNNER_LIB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# The directory as `cd "$(dirname …)" && pwd` prints it; without its two forks when the path is already
+# absolute and plain (no . or .. component, no //) and cd is logical.
+_RUNNER_LIB_DIR="${BASH_SOURCE[0]%/*}"
+if [[ "${BASH_SOURCE[0]}" != /*/* || "${_RUNNER_LIB_DIR}/" == *"/./"* || "${_RUNNER_LIB_DIR}/" == *"/../"* ||
+  "${_RUNNER_LIB_DIR}" == *//* || $- == *P* ]]; then
+  _RUNNER_LIB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+fi
 readonly _RUNNER_LIB_DIR
 
 # shellcheck source=runner_image/lib/log.sh
 source "${_RUNNER_LIB_DIR}/log.sh"
 # shellcheck source=runner_image/lib/gcs.sh
 source "${_RUNNER_LIB_DIR}/gcs.sh"
+# shellcheck source=runner_image/lib/metadata.sh
+source "${_RUNNER_LIB_DIR}/metadata.sh"
 # shellcheck source=runner_image/lib/identity.sh
 source "${_RUNNER_LIB_DIR}/identity.sh"
 # shellcheck source=runner_image/lib/secrets.sh

@@ -214,3 +214,66 @@ SH
   chmod +x "${BATS_TEST_TMPDIR}/bin/curl"
   export PATH="${BATS_TEST_TMPDIR}/bin:${PATH}"
 }
+
+# common_start_metadata: start a metadata server stand-in for this file (stop it with common_stop_metadata).
+#   Each request carrying Metadata-Flavor: Google gets the status in BATS_FILE_TMPDIR/metadata.status and the
+#   body in BATS_FILE_TMPDIR/metadata.body, read at each request, so one server serves every answer a file
+#   tries (common_metadata_answer); a request without the header gets 403. Writes metadata.host
+#   (host:port, for GCE_METADATA_HOST).
+common_start_metadata() {
+  local port i
+  port="$(_common_free_port)"
+  printf '200' >"${BATS_FILE_TMPDIR}/metadata.status"
+  : >"${BATS_FILE_TMPDIR}/metadata.body"
+  "${BATS_REPO_ROOT}/.venv/bin/python" -c '
+import http.server, pathlib, sys
+folder = pathlib.Path(sys.argv[2])
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        ok = self.headers.get("Metadata-Flavor") == "Google"
+        status = int((folder / "metadata.status").read_text()) if ok else 403
+        body = (folder / "metadata.body").read_bytes()
+        self.send_response(status); self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+' "${port}" "${BATS_FILE_TMPDIR}" >"${BATS_FILE_TMPDIR}/metadata.log" 2>&1 &
+  echo $! >"${BATS_FILE_TMPDIR}/metadata.pid"
+  for ((i = 0; i < 100; i++)); do
+    (: </dev/tcp/127.0.0.1/"${port}") 2>/dev/null && break
+    sleep 0.1
+  done
+  printf '127.0.0.1:%s' "${port}" >"${BATS_FILE_TMPDIR}/metadata.host"
+}
+
+# common_metadata_answer STATUS BODY: what common_start_metadata's server answers from now on.
+common_metadata_answer() {
+  printf '%s' "$1" >"${BATS_FILE_TMPDIR}/metadata.status"
+  printf '%s' "$2" >"${BATS_FILE_TMPDIR}/metadata.body"
+}
+
+common_stop_metadata() {
+  if [[ -f "${BATS_FILE_TMPDIR}/metadata.pid" ]]; then
+    kill "$(cat "${BATS_FILE_TMPDIR}/metadata.pid")" 2>/dev/null || true
+  fi
+}
+
+# common_jq_recorder: put a `jq` first on PATH that appends its argv (one line per call, to $JQ_ARGV_LOG)
+#   and then runs the real jq, so tests can tell whether the library called jq at all. Called again in the
+#   same test, it empties the log.
+common_jq_recorder() {
+  local real
+  export JQ_ARGV_LOG="${BATS_TEST_TMPDIR}/jq.argv"
+  : >"${JQ_ARGV_LOG}"
+  [[ ! -x "${BATS_TEST_TMPDIR}/bin/jq" ]] || return 0  # already in place: a second one would run itself
+  real="$(command -v jq)"
+  mkdir -p "${BATS_TEST_TMPDIR}/bin"
+  cat >"${BATS_TEST_TMPDIR}/bin/jq" <<SH
+#!/usr/bin/env bash
+printf '%s\n' "\$*" >>"\${JQ_ARGV_LOG}"
+exec "${real}" "\$@"
+SH
+  chmod +x "${BATS_TEST_TMPDIR}/bin/jq"
+  export PATH="${BATS_TEST_TMPDIR}/bin:${PATH}"
+}

@@ -155,6 +155,33 @@ assert_end_line() {
   assert_end_line 65 checksum
 }
 
+@test "the md5 check (openssl's hex digest turned into base64 in bash) accepts any content with its md5" {
+  local i
+  for ((i = 0; i < 12; i++)); do
+    file_script "echo 'run ${i}' # $(head -c $((RANDOM % 200)) /dev/urandom | base64 -w0)"
+    run "${ENTRY}"
+    [ "${status}" -eq 0 ]
+    grep -q "^run ${i}\$" <<<"${output}"
+  done
+}
+
+@test "on its way to the script and after it, the entrypoint runs no jq, date, mktemp, dirname or base64" {
+  local tool
+  upload "data/${BATS_TEST_NUMBER}.sh" 'echo ran-it'
+  use_gcs "data/${BATS_TEST_NUMBER}.sh"
+  metadata_stub 200 '{"access_token":"ya29.plain","expires_in":3599,"token_type":"Bearer"}'
+  mkdir -p "${BATS_TEST_TMPDIR}/bin"
+  for tool in jq date mktemp dirname base64 head tr awk sed cat; do
+    printf '#!/bin/sh\necho "%s $*" >>"%s"\nexit 1\n' "${tool}" "${BATS_TEST_TMPDIR}/forbidden.log" >"${BATS_TEST_TMPDIR}/bin/${tool}"
+    chmod +x "${BATS_TEST_TMPDIR}/bin/${tool}"
+  done
+  PATH="${BATS_TEST_TMPDIR}/bin:${PATH}" run "${ENTRY}"
+  [ "${status}" -eq 0 ]
+  grep -q '^ran-it$' <<<"${output}"
+  assert_end_line 0 ok
+  [ ! -e "${BATS_TEST_TMPDIR}/forbidden.log" ] || { cat "${BATS_TEST_TMPDIR}/forbidden.log" >&2; return 1; }
+}
+
 @test "entrypoint exits 64 naming the missing configuration" {
   unset RUNNER_SCRIPT_URI
   run "${ENTRY}"

@@ -25,6 +25,35 @@ setup() {
   [[ "${output}" =~ ^\[runner\]\ ts=[0-9T:-]+Z\ level=info\ step=load\ status=done\ secs=3.2$ ]]
 }
 
+@test "the log timestamp is UTC as date -u prints it, whatever TZ the script has, and leaves TZ as it was" {
+  local before after ts tz
+  # A POSIX TZ (no zone files needed), exported or only set in the shell, or none.
+  for tz in exported unexported unset; do
+    run bash -c '
+      case "$1" in
+        exported) export TZ=JST-9 ;;
+        unexported) TZ=JST-9 ;;
+        unset) unset TZ ;;
+      esac
+      source "${RUNNER_LIB}"
+      date -u +%Y-%m-%dT%H:%M:%SZ
+      runner_log info x=1
+      date -u +%Y-%m-%dT%H:%M:%SZ
+      printf "zone=%(%Z)T tz=%s\n" -1 "${TZ-none}"
+      declare -p TZ 2>/dev/null || echo "no TZ"' _ "${tz}"
+    [ "${status}" -eq 0 ]
+    before="${lines[0]}" after="${lines[2]}"
+    [[ "${lines[1]}" =~ ^\[runner\]\ ts=([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z)\ level=info\ x=1$ ]]
+    ts="${BASH_REMATCH[1]}"
+    [[ "${ts}" == "${before}" || "${ts}" == "${after}" ]] || { echo "${tz}: ts=${ts}, date -u ${before}..${after}" >&2; return 1; }
+    case "${tz}" in
+      exported) [ "${lines[3]}" = "zone=JST tz=JST-9" ] && [ "${lines[4]}" = 'declare -x TZ="JST-9"' ] ;;
+      unexported) [ "${lines[4]}" = 'declare -- TZ="JST-9"' ] ;;
+      unset) [ "${lines[4]}" = "no TZ" ] ;;
+    esac
+  done
+}
+
 @test "warnings and errors go to stderr, info to stdout" {
   run --separate-stderr runner_log warn x=1
   [ -z "${output}" ]

@@ -162,9 +162,12 @@ def test_plan_check_refuses_identity_variables_smuggled_in_env(run_task: Any, po
     assert pods.calls == []
 
 
+@pytest.mark.parametrize("with_settings", [True, False], ids=["plan-from-an-earlier-release", "plan"])
 def test_plan_check_refuses_the_task_when_the_current_settings_are_invalid(
-    monkeypatch: pytest.MonkeyPatch, pods: PodRequests
+    monkeypatch: pytest.MonkeyPatch, pods: PodRequests, with_settings: bool
 ) -> None:
+    """Whether the plan brings settings (an earlier release's) or not, the task is built and then refused
+    before any pod, naming why the current settings cannot be read."""
     import script_runner.run.plan_check as plan_check_module
     from script_runner.exceptions import SettingsError
 
@@ -172,11 +175,12 @@ def test_plan_check_refuses_the_task_when_the_current_settings_are_invalid(
         raise SettingsError("Variable script_runner_settings is not valid JSON")
 
     monkeypatch.setattr(plan_check_module, "load_settings_from_airflow", broken)
-    op = ScriptPodOperator(
-        task_id="run_scripts", script={**SCRIPT, "settings": settings_to_wire(_settings())}
-    )
+    monkeypatch.setenv("GCS_BUCKET", "b")
+    plan = {**SCRIPT, "settings": settings_to_wire(_settings())} if with_settings else dict(SCRIPT)
+    op = ScriptPodOperator(task_id="run_scripts", script=plan)
     with pytest.raises(
-        AirflowFailException, match="current settings are invalid, so its plan cannot be checked"
+        AirflowFailException,
+        match=r"current settings are invalid, so its plan cannot be checked.*not valid JSON",
     ):
         op.execute({"run_id": "r1", "ti": FakeTI(), "task_reschedule_count": 0, "params": {}})
     assert pods.calls == []
@@ -211,23 +215,6 @@ def test_a_plan_without_settings_runs_with_the_current_ones_read_once(
     with pytest.raises(AirflowFailException, match="not in the image allowlist"):
         bad.execute({"run_id": "r1", "ti": FakeTI(), "task_reschedule_count": 0, "params": {"rerun": True}})
     assert pods.calls == ["etl/load.sh"]
-
-
-def test_a_plan_without_settings_is_refused_when_the_current_settings_are_invalid(
-    monkeypatch: pytest.MonkeyPatch, pods: PodRequests
-) -> None:
-    import script_runner.run.plan_check as plan_check_module
-    from script_runner.exceptions import SettingsError
-
-    def broken() -> RunnerSettings:
-        raise SettingsError("Variable script_runner_settings is not valid JSON")
-
-    monkeypatch.setattr(plan_check_module, "load_settings_from_airflow", broken)
-    monkeypatch.setenv("GCS_BUCKET", "b")
-    op = ScriptPodOperator(task_id="run_scripts", script=dict(SCRIPT))  # built: the refusal is execute's
-    with pytest.raises(AirflowFailException, match=r"current settings are invalid.*not valid JSON"):
-        op.execute({"run_id": "r1", "ti": FakeTI(), "task_reschedule_count": 0, "params": {}})
-    assert pods.calls == []
 
 
 @pytest.mark.parametrize(

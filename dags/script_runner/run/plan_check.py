@@ -134,13 +134,14 @@ def task_settings(
     each of the run's XCom items, which every mapped task pulls whole. A plan discovered before that change
     (a run in flight across an upgrade) still carries them: they are used, and held against the current
     ones before the pod as before (``from_plan``). When the current settings are invalid, ``error`` says
-    why and the settings are the environment's alone, enough to build the task and record its refusal.
+    why and the settings are :func:`~script_runner.config.settings_loader.fallback_settings` (the preset and
+    every valid environment setting, as the report uses), enough to build the task and record its refusal.
 
     :param script: the script's spec from the plan (XCom).
     :param runner_settings: the DAG code's settings, or None.
     """
     from script_runner.config.settings import settings_from_wire
-    from script_runner.config.settings_loader import load_settings
+    from script_runner.config.settings_loader import fallback_settings
 
     if runner_settings is not None:
         return runner_settings, False, None
@@ -150,7 +151,7 @@ def task_settings(
     try:
         return load_settings_from_airflow(), False, None
     except SettingsError as exc:
-        return load_settings(variable=None), False, str(exc)
+        return fallback_settings(), False, str(exc)
 
 
 class ChecksPlanAgainstSettings:

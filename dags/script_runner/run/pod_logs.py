@@ -28,13 +28,15 @@ from airflow.providers.cncf.kubernetes.utils.pod_manager import (
     parse_log_line,
 )
 
+from script_runner.run import usage
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from pendulum import DateTime
 
 log = logging.getLogger(__name__)
-END_MARK = b" event=end "  # the entrypoint's end line (usage.parse_end_line reads its fields)
+END_MARK = usage.END_MARK.encode()  # the entrypoint's end line (usage.parse_end_line reads its fields)
 
 
 class _Watched:

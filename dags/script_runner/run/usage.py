@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 # How many of the pod's last log lines are searched for the end line.
 TAIL_LINES = 30
+END_MARK = " event=end "  # what makes a log line the entrypoint's end line (a line is padded with spaces)
 
 
 def parse_end_line(text: str) -> dict[str, Any]:
@@ -28,7 +29,7 @@ def parse_end_line(text: str) -> dict[str, Any]:
         own seconds, pod start excluded).
     """
     for line in reversed(text.splitlines()):
-        if " event=end " not in f" {line} ":
+        if END_MARK not in f" {line} ":
             continue
         fields = dict(token.split("=", 1) for token in line.split() if "=" in token)
         out: dict[str, Any] = {}

@@ -115,6 +115,7 @@ def run_and_time(
 
     client.unpause(dag_id)
     pids = cpu.stack_pids(config.PIDS)
+    _kube_requests("DELETE")
     cpu_before = cpu.snapshot(pids)
     start = time.monotonic()
     run_id = client.trigger_dag(dag_id, conf)
@@ -127,13 +128,23 @@ def run_and_time(
         time.sleep(0.5)
     wall = time.monotonic() - start
     cpu_s = cpu.split(cpu_before, cpu.snapshot(pids))
+    kube_requests = _kube_requests("GET")
     tis = client.task_instances(dag_id, run_id)
     work = [t for t in tis if t["task_id"].startswith(("run_scripts", "run_"))]
     starts = sorted(s for s in (_ts(t.get("start_date")) for t in work) if s)
+    ends = [e for e in (_ts(t.get("end_date")) for t in work) if e]
+    run_info = client.dag_run(dag_id, run_id)
     durations = [float(t["duration"]) for t in work if t.get("duration") is not None]
     states: dict[str, int] = {}
     for t in work:
         states[str(t["state"])] = states.get(str(t["state"]), 0) + 1
+    # The run's other tasks (discovery, the report; the bare DAG's list): they run alone, before and after
+    # the mapped ones, so their time adds to the wall time as it is, whatever the CPU does.
+    others = {
+        str(t["task_id"]): t.get("duration")
+        for t in tis
+        if t not in work and t.get("map_index", -1) in (-1, None) and t.get("duration") is not None
+    }
     return {
         "dag": dag_id,
         "run_id": run_id,
@@ -143,9 +154,33 @@ def run_and_time(
         "task_states": states,
         "first_to_last_start_s": round(starts[-1] - starts[0], 1) if starts else None,
         "median_task_s": round(statistics.median(durations), 2) if durations else None,
+        "other_tasks_s": {task: round(float(seconds or 0), 2) for task, seconds in sorted(others.items())},
+        # The serial edges: the run's start to its first mapped task's, the last one's end to the run's
+        "head_s": _gap(run_info.get("start_date"), starts[0] if starts else None),
+        "tail_s": _gap(max(ends) if ends else None, run_info.get("end_date")),
         # CPU seconds of the run per part of the stack (bench/cpu.py): ``airflow`` is Composer's side
         "cpu_s": cpu_s,
+        # Kubernetes API calls of the run by route (the double's tally): what each task asks of the API
+        "kube_requests": {key: value["count"] for key, value in kube_requests.items()},
     }
+
+
+def _gap(start: str | float | None, end: str | float | None) -> float | None:
+    """Seconds from ``start`` to ``end`` (ISO strings or epoch seconds), None when either is missing."""
+    first = _ts(start) if isinstance(start, str) else start
+    last = _ts(end) if isinstance(end, str) else end
+    return round(last - first, 2) if first is not None and last is not None else None
+
+
+def _kube_requests(method: str) -> dict[str, Any]:
+    """The Kubernetes double's request tally (``DELETE`` reads it and starts again); {} when unanswered."""
+    request = urllib.request.Request(f"http://127.0.0.1:{config.PORTS.kube}/_double/requests", method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            counted: dict[str, Any] = json.loads(answer.read())
+            return counted
+    except OSError:
+        return {}
 
 
 def compare(

@@ -13,7 +13,16 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from local.kube_double import admission, defaults, namespaces, patching, profiles, statuses, validation
+from local.kube_double import (
+    admission,
+    defaults,
+    namespaces,
+    patching,
+    profiles,
+    statuses,
+    tally,
+    validation,
+)
 from local.kube_double.faults import Faults
 from local.kube_double.kubelet import Kubelet
 from local.kube_double.selectors import field_matcher, label_matcher
@@ -413,8 +422,12 @@ async def admin_reset(request: web.Request) -> web.Response:
 
 def make_app(store: Store, kubelet: Kubelet, faults: Faults) -> web.Application:
     """The aiohttp application."""
-    app = web.Application(middlewares=[fault_middleware, namespace_middleware], client_max_size=16 * 2**20)
+    app = web.Application(
+        middlewares=[tally.tally_middleware, fault_middleware, namespace_middleware],
+        client_max_size=16 * 2**20,
+    )
     app[STORE], app[KUBELET], app[FAULTS], app[AUDIT] = store, kubelet, faults, []
+    tally.install(app)
     pods = "/api/v1/namespaces/{ns}/pods"
     app.add_routes(
         [
@@ -439,6 +452,7 @@ def make_app(store: Store, kubelet: Kubelet, faults: Faults) -> web.Application:
             web.delete("/_double/faults", admin_faults),
             web.post("/_double/kubelet/restart", admin_restart),
             web.post("/_double/reset", admin_reset),
+            *tally.routes(),
         ]
     )
     app.router.add_route("*", "/{tail:.*}", not_found)

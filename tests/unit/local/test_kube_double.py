@@ -257,3 +257,19 @@ def test_kube_double_node_shutdown_fault_leaves_a_terminated_pod_that_policy_res
     assert outcome.status is Status.EVICTED
     assert outcome.reason.startswith("TerminationByKubelet: ")
     api.delete_namespaced_pod("spot", NS, grace_period_seconds=0)
+
+
+def test_kube_double_tallies_requests_by_route_and_starts_again_on_delete(double: dict[str, Any]) -> None:
+    admin(double["url"], "DELETE", "/_double/requests")
+    api = double["api"]
+    api.create_namespaced_pod(NS, pod("tally-1", ["true"]))
+    api.read_namespaced_pod("tally-1", NS)
+    api.read_namespaced_pod("tally-1", NS)
+    counted = admin(double["url"], "GET", "/_double/requests")
+    read = counted["GET /api/v1/namespaces/{ns}/pods/{name}"]
+    assert counted["POST /api/v1/namespaces/{ns}/pods"]["count"] == 1
+    assert read["count"] == 2  # named by route, not by pod
+    assert read["bytes"] > 200  # two full pods
+    assert not any(key.split()[1].startswith("/_double/") for key in counted)
+    assert admin(double["url"], "DELETE", "/_double/requests") == counted
+    assert admin(double["url"], "GET", "/_double/requests") == {}

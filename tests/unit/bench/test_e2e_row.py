@@ -1,0 +1,12 @@
+"""bench.e2e's run row helpers: the serial edges of a run and the double's request tally."""
+
+from __future__ import annotations
+
+from bench.e2e import _gap
+
+
+def test_gap_is_seconds_between_iso_or_epoch_moments_and_none_when_one_is_missing() -> None:
+    assert _gap("2026-12-06T02:32:46.5+00:00", "2026-12-06T02:32:48.0Z") == 1.5
+    assert _gap(100.0, "1970-01-01T00:01:42.25+00:00") == 2.25
+    assert _gap(None, 5.0) is None
+    assert _gap("2026-12-06T02:32:46Z", None) is None

@@ -155,7 +155,7 @@ assert_end_line() {
   assert_end_line 65 checksum
 }
 
-@test "the md5 check (openssl's hex digest turned into base64 in bash) accepts any content with its md5" {
+@test "the md5 check (md5sum's hex digest turned into base64 in bash) accepts any content with its md5" {
   local i
   for ((i = 0; i < 12; i++)); do
     file_script "echo 'run ${i}' # $(head -c $((RANDOM % 200)) /dev/urandom | base64 -w0)"
@@ -163,6 +163,25 @@ assert_end_line() {
     [ "${status}" -eq 0 ]
     grep -q "^run ${i}\$" <<<"${output}"
   done
+}
+
+@test "without md5sum the md5 check falls back to openssl, and still refuses content that is not the pinned one" {
+  local dir tool
+  # A PATH holding every program of this machine but md5sum.
+  mkdir -p "${BATS_TEST_TMPDIR}/path"
+  for dir in /usr/local/bin /usr/bin /bin; do
+    for tool in "${dir}"/*; do
+      [[ "${tool##*/}" == md5sum || -e "${BATS_TEST_TMPDIR}/path/${tool##*/}" ]] || ln -s "${tool}" "${BATS_TEST_TMPDIR}/path/"
+    done
+  done
+  file_script "echo 'via openssl' # $(head -c 99 /dev/urandom | base64 -w0)"
+  PATH="${BATS_TEST_TMPDIR}/path" run "${ENTRY}"
+  [ "${status}" -eq 0 ]
+  grep -q "^via openssl\$" <<<"${output}"
+  export RUNNER_SCRIPT_MD5="AAAAAAAAAAAAAAAAAAAAAA=="
+  PATH="${BATS_TEST_TMPDIR}/path" run "${ENTRY}"
+  [ "${status}" -eq 65 ]
+  grep -q 'fetch=checksum-mismatch' <<<"${output}"
 }
 
 @test "on its way to the script and after it, the entrypoint runs no jq, date, mktemp, dirname or base64" {

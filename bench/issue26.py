@@ -8,7 +8,9 @@ log split into its two task processes and the wait between them). Then ``bench.p
 ``meta.json`` with the commit, the last commit that changed ``dags/`` and the load before and after), and
 the markdown tables are printed (``python -m bench.issue26 --render DIR`` prints them again).
 
-``python -m bench.issue26 [--variants preload-sync,...]``
+``python -m bench.issue26 [--variants preload-sync,...] [--repeats N]``: with ``N`` > 1 each variant runs ours
+and bare ``N`` times, alternating, and each figure of the tables is the median over them (the ratio that of
+the median walls; each repeat's own ratio is listed beside it).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -39,8 +42,9 @@ def _append(path: Path, row: dict[str, Any]) -> None:
         out.write(json.dumps(row) + "\n")
 
 
-def run(variants: list[str], out: Path) -> None:
-    """Measure ``variants`` into ``out``."""
+def run(variants: list[str], out: Path, repeats: int = 1) -> None:
+    """Measure ``variants`` into ``out``: ``repeats`` alternating pairs (ours, bare) per variant, in one stack
+    session each; the tables give the median of the repeats (one run on this machine moves by a third)."""
     # Imported here: rendering (bench.render) needs none of the stack.
     from bench import parse15
     from bench.compare15 import VARIANTS
@@ -50,6 +54,7 @@ def run(variants: list[str], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     meta = {
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "repeats": repeats,
         "commit": _git("rev-parse", "--short", "HEAD"),
         "dags_changed_at": _git("log", "-1", "--format=%h", "--", "dags"),
         "dirty_dags": bool(_git("status", "--porcelain", "--", "dags")),
@@ -57,9 +62,9 @@ def run(variants: list[str], out: Path) -> None:
         "cores": os.cpu_count(),
     }
     for name in variants:
-        rows = compare(100, 1, "process", naive=False, **VARIANTS[name])
-        for row in rows:
-            row["variant"] = name
+        rows = compare(100, repeats, "process", naive=False, **VARIANTS[name])
+        for index, row in enumerate(rows):
+            row["variant"], row["repeat"] = name, index // 2
             _append(out / "compare.jsonl", row)
             logs = airflow_home() / "logs" / f"dag_id={row['dag']}" / f"run_id={row['run_id']}"
             deferrable = bool(VARIANTS[name]["deferrable"])
@@ -75,41 +80,79 @@ def _rows(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
 
 
+def _median(values: list[Any]) -> Any:
+    numbers = [v for v in values if isinstance(v, int | float)]
+    return round(statistics.median(numbers), 3) if numbers else values[0]
+
+
+def combined(rows: list[dict[str, Any]], variant: str, dag: str) -> dict[str, Any]:
+    """One DAG's row of a variant: the run itself, or with repeats the median of each figure over them
+    (CPU seconds part by part), the states added up, the highest load at a start, ``walls`` each run's."""
+    runs = [r for r in rows if r["variant"] == variant and r["dag"] == dag]
+    if len(runs) == 1:
+        return runs[0]
+    row = dict(runs[0])
+    for key in ("wall_s", "median_task_s", "first_to_last_start_s"):
+        row[key] = _median([r[key] for r in runs])
+    if all("cpu_s" in r for r in runs):
+        row["cpu_s"] = {k: _median([r["cpu_s"].get(k, 0.0) for r in runs]) for k in runs[0]["cpu_s"]}
+    states: dict[str, int] = {}
+    for r in runs:
+        for state, count in r["task_states"].items():
+            states[state] = states.get(state, 0) + count
+    row["task_states"] = states
+    row["load_at_start"] = max(r["load_at_start"] for r in runs)
+    row["quiet"] = all(r["quiet"] for r in runs)
+    row["walls"] = [r["wall_s"] for r in runs]
+    return row
+
+
 def render(out: Path) -> str:
     """The markdown tables of one recorded folder."""
     meta = json.loads((out / "meta.json").read_text())
     rows = _rows(out / "compare.jsonl")
+    repeats = int(meta.get("repeats", 1))
     lines = [
         f"Commit {meta['commit']} (dags/ last changed at {meta['dags_changed_at']}), "
-        f"{meta['started']} to {meta['ended']}, {meta['cores']} cores, alone on the machine.",
+        f"{meta['started']} to {meta['ended']}, {meta['cores']} cores, alone on the machine"
+        + (
+            f"; each figure the median of {repeats} alternating runs of ours and bare."
+            if repeats > 1
+            else "."
+        ),
         "",
         "| variant | ours wall s | bare wall s | **ratio** | median task ours / bare s "
-        "| first→last start ours / bare s | states ours / bare | load at start ours / bare | quiet |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| first→last start ours / bare s | states ours / bare | load at start ours / bare | quiet "
+        "| ratio of each repeat |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for variant in dict.fromkeys(r["variant"] for r in rows):
-        ours = next(r for r in rows if r["variant"] == variant and r["dag"] == "gcs_script_runner")
-        bare = next(r for r in rows if r["variant"] == variant and r["dag"] == "bare_kpo_pods")
+        ours = combined(rows, variant, "gcs_script_runner")
+        bare = combined(rows, variant, "bare_kpo_pods")
+        walls = zip(ours.get("walls", [ours["wall_s"]]), bare.get("walls", [bare["wall_s"]]), strict=True)
+        each = [o / b for o, b in walls]
         lines.append(
             f"| {variant} | {ours['wall_s']} | {bare['wall_s']} | **{ours['wall_s'] / bare['wall_s']:.2f}x** "
             f"| {ours['median_task_s']} / {bare['median_task_s']} "
             f"| {ours['first_to_last_start_s']} / {bare['first_to_last_start_s']} "
             f"| {json.dumps(ours['task_states'])} / {json.dumps(bare['task_states'])} "
-            f"| {ours['load_at_start']} / {bare['load_at_start']} | {ours['quiet'] and bare['quiet']} |"
+            f"| {ours['load_at_start']} / {bare['load_at_start']} | {ours['quiet'] and bare['quiet']} "
+            f"| {', '.join(f'{r:.2f}' for r in each)} |"
         )
     lines += _cpu_table(rows)
     phases = _rows(out / "phases.jsonl") if (out / "phases.jsonl").exists() else []
     sync_keys = ("parse_s", "pre_execute_s", "to_pod_s", "pod_s", "after_pod_s", "total_s")
     deferred_keys = tuple(f"{k}_s" for k in DEFERRED_KEYS)
     for keys in (sync_keys, deferred_keys):
-        chosen = [p for p in phases if set(keys) <= set(p["phases"])]
+        chosen = [p for p in phases if p["phases"] and set(keys) <= set(p["phases"])]
         if not chosen:
             continue
         lines += ["", "| variant | dag | " + " | ".join(keys) + " |", "| --- | --- |" + " --- |" * len(keys)]
-        for p in chosen:
-            dag = "ours" if p["dag"] == "gcs_script_runner" else "bare KPO"
-            cells = " | ".join(str(p["phases"][k]) for k in keys)
-            lines.append(f"| {p['variant']} | {dag} | {cells} |")
+        for variant, dag_id in dict.fromkeys((p["variant"], p["dag"]) for p in chosen):
+            runs = [p["phases"] for p in chosen if (p["variant"], p["dag"]) == (variant, dag_id)]
+            dag = "ours" if dag_id == "gcs_script_runner" else "bare KPO"
+            cells = " | ".join(str(_median([r[k] for r in runs])) for k in keys)
+            lines.append(f"| {variant} | {dag} | {cells} |")
     if (out / "parse15.json").exists():
         p = json.loads((out / "parse15.json").read_text())
         lines += [
@@ -126,8 +169,8 @@ def _cpu_table(rows: list[dict[str, Any]]) -> list[str]:
     """CPU seconds per script of each run, by part of the stack (rows recorded with ``cpu_s``)."""
     pairs = []
     for variant in dict.fromkeys(r["variant"] for r in rows):
-        ours = next(r for r in rows if r["variant"] == variant and r["dag"] == "gcs_script_runner")
-        bare = next(r for r in rows if r["variant"] == variant and r["dag"] == "bare_kpo_pods")
+        ours = combined(rows, variant, "gcs_script_runner")
+        bare = combined(rows, variant, "bare_kpo_pods")
         if "cpu_s" in ours and "cpu_s" in bare:
             pairs.append((variant, ours, bare))
     if not pairs:
@@ -180,13 +223,14 @@ def _airflow_parts_table(pairs: list[tuple[str, dict[str, Any], dict[str, Any]]]
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.issue26")
     parser.add_argument("--variants", default=",".join(VARIANT_NAMES))
+    parser.add_argument("--repeats", type=int, default=1, help="alternating pairs per variant (median)")
     parser.add_argument("--render", type=Path, help="print the tables of a recorded folder, run nothing")
     args = parser.parse_args(argv)
     if args.render:
         print(render(args.render))
         return 0
     out = ROOT / "bench" / "results" / f"issue26-{datetime.now(UTC):%Y%m%dT%H%M}"
-    run(args.variants.split(","), out)
+    run(args.variants.split(","), out, repeats=args.repeats)
     print(render(out))
     return 0
 

@@ -69,3 +69,33 @@ def test_render_splits_the_airflow_side_by_process_when_recorded(tmp_path: Path)
 def _mkdir(path: Path) -> Path:
     path.mkdir()
     return path
+
+
+def test_render_of_repeats_gives_the_median_of_each_dag_and_every_repeats_ratio(tmp_path: Path) -> None:
+    meta = {"commit": "c", "dags_changed_at": "c", "started": "s", "ended": "e", "cores": 2, "repeats": 3}
+    (tmp_path / "meta.json").write_text(json.dumps(meta))
+    walls = [(26.8, 25.2), (30.0, 20.0), (24.0, 21.0)]
+    rows = []
+    for index, (ours, bare) in enumerate(walls):
+        for dag, wall in (("gcs_script_runner", ours), ("bare_kpo_pods", bare)):
+            row = _row(
+                dag, wall, {"airflow": wall, "pods": 1.0, "kube_api": 1.0, "google": 0.0, "machine": wall}
+            )
+            rows.append({**row, "repeat": index})
+    (tmp_path / "compare.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    phases = [
+        {"variant": "preload-sync", "dag": r["dag"], "phases": {k: r["wall_s"] for k in PHASE_KEYS}}
+        for r in rows
+    ]
+    (tmp_path / "phases.jsonl").write_text("".join(json.dumps(p) + "\n" for p in phases))
+    text = render(tmp_path)
+    assert "median of 3 alternating runs" in text
+    # medians 26.8 and 21.0 (not the first pair's 26.8 / 25.2), each repeat's own ratio beside them
+    assert "| preload-sync | 26.8 | 21.0 | **1.28x** |" in text
+    assert "| 1.06, 1.50, 1.14 |" in text
+    assert '{"success": 300}' in text
+    assert "| preload-sync | 0.268 / 0.210 | **1.28x** |" in text
+    assert "| preload-sync | bare KPO | 21.0 | 21.0 |" in text
+
+
+PHASE_KEYS = ("parse_s", "pre_execute_s", "to_pod_s", "pod_s", "after_pod_s", "total_s")

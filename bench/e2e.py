@@ -33,6 +33,7 @@ from bench.quiet import after as after_run
 from bench.quiet import wait_quiet
 from local import config, stack
 from local.airflow_client import AirflowClient
+from local.kube_double.control import call
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -174,13 +175,13 @@ def _gap(start: str | float | None, end: str | float | None) -> float | None:
 
 def _kube_requests(method: str) -> dict[str, Any]:
     """The Kubernetes double's request tally (``DELETE`` reads it and starts again); {} when unanswered."""
-    request = urllib.request.Request(f"http://127.0.0.1:{config.PORTS.kube}/_double/requests", method=method)
     try:
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            counted: dict[str, Any] = json.loads(answer.read())
-            return counted
+        counted: dict[str, Any] = call(
+            f"http://127.0.0.1:{config.PORTS.kube}", method, "/_double/requests", timeout=10
+        )
     except OSError:
         return {}
+    return counted or {}
 
 
 def compare(

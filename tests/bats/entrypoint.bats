@@ -165,6 +165,14 @@ assert_end_line() {
   done
 }
 
+@test "the md5 check holds in a work dir whose path has a backslash (md5sum escapes such names it prints)" {
+  export RUNNER_WORKDIR="${BATS_TEST_TMPDIR}/work\\dir"
+  file_script "echo 'odd dir'"
+  run "${ENTRY}"
+  [ "${status}" -eq 0 ]
+  grep -q "^odd dir\$" <<<"${output}"
+}
+
 @test "without md5sum the md5 check falls back to openssl, and still refuses content that is not the pinned one" {
   local dir tool
   # A PATH holding every program of this machine but md5sum.

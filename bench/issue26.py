@@ -126,9 +126,11 @@ def render(out: Path) -> str:
         "| ratio of each repeat |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for variant in dict.fromkeys(r["variant"] for r in rows):
-        ours = combined(rows, variant, "gcs_script_runner")
-        bare = combined(rows, variant, "bare_kpo_pods")
+    pairs = [
+        (variant, combined(rows, variant, "gcs_script_runner"), combined(rows, variant, "bare_kpo_pods"))
+        for variant in dict.fromkeys(r["variant"] for r in rows)
+    ]
+    for variant, ours, bare in pairs:
         walls = zip(ours.get("walls", [ours["wall_s"]]), bare.get("walls", [bare["wall_s"]]), strict=True)
         each = [o / b for o, b in walls]
         lines.append(
@@ -139,7 +141,7 @@ def render(out: Path) -> str:
             f"| {ours['load_at_start']} / {bare['load_at_start']} | {ours['quiet'] and bare['quiet']} "
             f"| {', '.join(f'{r:.2f}' for r in each)} |"
         )
-    lines += _cpu_table(rows)
+    lines += _cpu_table(pairs)
     phases = _rows(out / "phases.jsonl") if (out / "phases.jsonl").exists() else []
     sync_keys = ("parse_s", "pre_execute_s", "to_pod_s", "pod_s", "after_pod_s", "total_s")
     deferred_keys = tuple(f"{k}_s" for k in DEFERRED_KEYS)
@@ -165,14 +167,10 @@ def render(out: Path) -> str:
     return "\n".join(lines)
 
 
-def _cpu_table(rows: list[dict[str, Any]]) -> list[str]:
-    """CPU seconds per script of each run, by part of the stack (rows recorded with ``cpu_s``)."""
-    pairs = []
-    for variant in dict.fromkeys(r["variant"] for r in rows):
-        ours = combined(rows, variant, "gcs_script_runner")
-        bare = combined(rows, variant, "bare_kpo_pods")
-        if "cpu_s" in ours and "cpu_s" in bare:
-            pairs.append((variant, ours, bare))
+def _cpu_table(variants: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> list[str]:
+    """CPU seconds per script of each variant's (ours, bare) rows, by part of the stack (rows recorded with
+    ``cpu_s``)."""
+    pairs = [(variant, ours, bare) for variant, ours, bare in variants if "cpu_s" in ours and "cpu_s" in bare]
     if not pairs:
         return []
     lines = [

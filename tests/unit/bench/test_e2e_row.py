@@ -1,8 +1,8 @@
-"""bench.e2e's run row helpers: the serial edges of a run and the double's request tally."""
+"""bench.e2e's run helpers: the serial edges of a run and the order of the DAGs in each repeat."""
 
 from __future__ import annotations
 
-from bench.e2e import _gap
+from bench.e2e import _gap, run_order
 
 
 def test_gap_is_seconds_between_iso_or_epoch_moments_and_none_when_one_is_missing() -> None:
@@ -13,8 +13,6 @@ def test_gap_is_seconds_between_iso_or_epoch_moments_and_none_when_one_is_missin
 
 
 def test_run_order_reverses_every_other_repeat_so_no_dag_always_runs_first() -> None:
-    from bench.e2e import run_order
-
     dags = [("ours", {"rerun": True}), ("bare", {})]
     assert [run_order(dags, r)[0][0] for r in range(4)] == ["ours", "bare", "ours", "bare"]
     assert run_order(dags, 1) == [("bare", {}), ("ours", {"rerun": True})]

@@ -40,8 +40,10 @@ FINAL_ACTIONS = frozenset({"done", "skip", "fail", "cancel"})
 SETTLE_SECONDS = 30.0
 # Create-only names tried per record before giving up (each taken name means a concurrent record).
 MAX_SEQ = 100
-# Threads for the report's reads of every record of a run (one GET each).
-READ_THREADS = 16
+# Threads for the report's reads of every record of a run (one GET each): as many as the storage client's
+# session keeps connections to a host (requests' default pool of 10); more threads open connections that
+# the pool then discards ("Connection pool is full"), a new connection for each read past ten.
+READ_THREADS = 10
 _RECORD = re.compile(r"^(?P<path>.+)/(?P<try>\d{5})-(?P<seq>\d{3})\.json$")
 
 

@@ -103,6 +103,7 @@ class ScriptPodOperator(  # type: ignore[misc]
         self._context: Any = None
         self._cancelled = False
         self._recorded = False  # this attempt is in the ledger (on_kill after a timeout adds nothing)
+        self._settled = False  # its pod succeeded and the success is recorded (cleanup, before deletion)
         self._memory = spec.memory
         self._usage: dict[str, Any] = {}  # the attempt's CPU time and peak memory (its end line)
         self._started = time.monotonic()
@@ -139,7 +140,7 @@ class ScriptPodOperator(  # type: ignore[misc]
         worker_guard.die_with_worker()  # an orphan of a lost worker must not act on the pod
         ti = context["ti"]
         run_id = context["run_id"]
-        self._context, self._recorded, self._usage = context, False, {}
+        self._context, self._recorded, self._settled, self._usage = context, False, False, {}
         self._refuse_untrusted_plan(context)
         history = self._history(context)
         self._earlier, self._adopted = history, None
@@ -187,9 +188,9 @@ class ScriptPodOperator(  # type: ignore[misc]
     def trigger_reentry(self, context: Any, event: dict[str, Any]) -> Any:
         """Deferrable mode: the trigger reported back; finish as KPO does, under the same policies."""
         worker_guard.die_with_worker()
-        self._context, self._recorded, self._usage = context, False, {}
+        self._context, self._recorded, self._settled, self._usage = context, False, False, {}
         history = self._history(context)
-        self._event_pod = self._pod_ref(event)
+        self._event_pod = _pod_ref(event)
         return self._guarded(context, lambda: self._reenter(context, event), history)
 
     def _reenter(self, context: Any, event: dict[str, Any]) -> Any:
@@ -233,16 +234,6 @@ class ScriptPodOperator(  # type: ignore[misc]
             trigger = ScriptPodTrigger(cancel_record=target, **trigger_kwargs)
         return super().defer(trigger=trigger, method_name=method_name, **kwargs)
 
-    @staticmethod
-    def _pod_ref(event: dict[str, Any]) -> k8s.V1Pod | None:
-        """The trigger's pod by name, for reading its events when the pod itself is gone."""
-        from kubernetes.client import models as k8s_models
-
-        if not event.get("name"):
-            return None
-        meta = k8s_models.V1ObjectMeta(name=event["name"], namespace=event.get("namespace"))
-        return k8s_models.V1Pod(metadata=meta)
-
     def on_kill(self) -> None:
         """Stopped from outside (a user marked the task failed or success, or its worker shut down).
 
@@ -273,8 +264,8 @@ class ScriptPodOperator(  # type: ignore[misc]
             usage = parse_end_line(streamed) if streamed else {}
             # Without the streamed end line (logs off, or not seen), from the end of the pod's log.
             self._usage = usage or read_pod_usage(self.client, pod, container=self.base_container_name)
-        if self._outcome.status is Status.SUCCESS:  # before the pod goes: a lost task end finds it
-            self._mark_done()
+        if self._outcome.status is Status.SUCCESS:  # before the pod goes: a lost task end finds them
+            self._settle_success()
         super().cleanup(pod, remote_pod, *args, **kwargs)
 
     # -- policies -----------------------------------------------------------------------------------
@@ -290,6 +281,9 @@ class ScriptPodOperator(  # type: ignore[misc]
         except Exception as exc:
             if self._cancelled:  # on_kill recorded it; the 404 of the deleted pod is not the script's
                 raise
+            if self._settled:  # the pod succeeded and was recorded (cleanup); its deletion failed
+                self._failed_after_success(exc)
+                raise
             timeout = timeout_behind(exc)
             if timeout is not None:  # KPO's cleanup raised "returned a failure" over Airflow's timeout
                 self._interrupted(context, timeout, history)
@@ -300,10 +294,21 @@ class ScriptPodOperator(  # type: ignore[misc]
             self._act(outcome, action, history, exc)
             raise
         except BaseException as exc:  # Airflow's execution_timeout, termination, interrupts
-            if not self._cancelled:
+            if not self._cancelled and not self._settled:
                 self._interrupted(context, exc, history)
             raise
         if self._cancelled:  # KPO may return quietly once on_kill deleted its pod: never a success
             raise AirflowFailException(f"{self.script_path}: {CANCEL_REASON}")
-        self._record(context, self._outcome or Outcome(Status.SUCCESS, 0), Action.DONE)
+        if not self._settled:  # a success is recorded in cleanup, before the pod's deletion
+            self._record(context, self._outcome or Outcome(Status.SUCCESS, 0), Action.DONE)
         return result
+
+
+def _pod_ref(event: dict[str, Any]) -> k8s.V1Pod | None:
+    """The trigger's pod by name, for reading its events when the pod itself is gone."""
+    from kubernetes.client import models as k8s_models
+
+    if not event.get("name"):
+        return None
+    meta = k8s_models.V1ObjectMeta(name=event["name"], namespace=event.get("namespace"))
+    return k8s_models.V1Pod(metadata=meta)

@@ -9,6 +9,7 @@ in the attempt ledger (the record: :func:`~script_runner.run.attempts.attempt_re
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +46,9 @@ class RecordsVerdicts:
     _outcome: Outcome | None  # read in cleanup, before KPO deletes the pod
     _event_pod: k8s.V1Pod | None  # deferrable mode: the trigger's pod, by name
     _recorded: bool
+    _settled: bool  # the pod succeeded and its success is recorded (cleanup, before the pod's deletion)
+    _cancelled: bool
+    _context: Any
     _memory: str
     _usage: dict[str, Any]
     _started: float
@@ -56,6 +60,51 @@ class RecordsVerdicts:
         def ledger(self) -> Ledger | None: ...
 
         def _attempt_number(self, try_number: int, history: list[dict[str, Any]]) -> int: ...
+
+        def _mark_done(self) -> None: ...  # ChecksDoneMarkers (run/done_markers.py)
+
+    def _settle_success(self) -> None:
+        """Write the done-marker and the attempt's success record side by side (two independent writes).
+
+        Both before KPO deletes the pod, so the task's work after its pod is the deletion alone. Over the
+        plain-HTTP writer only: that path asks Airflow nothing (the storage client's may read the
+        connection, which a second thread must not do), else one after the other.
+        """
+        context = self._context
+        ledger = self.ledger
+        if context is None or self._cancelled:
+            self._mark_done()
+            return
+        record = self._logged_record(context, self._outcome or Outcome(Status.SUCCESS, 0), Action.DONE)
+        self._settled = True
+        if ledger is None:
+            self._mark_done()
+            return
+        if ledger.writer is None:
+            self._mark_done()
+            self._append(ledger, context, record)
+            return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger") as pool:
+            pending = pool.submit(ledger.append, context["run_id"], self.script_path, record)
+            self._mark_done()
+            try:
+                pending.result()
+            except Exception as exc:
+                self._unwritten(exc_info=exc)
+
+    def _failed_after_success(self, exc: BaseException) -> None:
+        log.warning(
+            "[runner] script=%s succeeded; the task failed after its pod: %s (a retry of the task ends at "
+            "once as a success)",
+            self.script_path,
+            exc,
+        )
+
+    def _append(self, ledger: Ledger, context: Any, record: dict[str, Any]) -> None:
+        try:
+            ledger.append(context["run_id"], self.script_path, record)
+        except Exception:
+            self._unwritten(exc_info=True)
 
     def _interrupted(self, context: Any, exc: BaseException, history: list[dict[str, Any]]) -> None:
         """Record an attempt ended by Airflow rather than by its pod; fail for good past the retries."""
@@ -153,7 +202,18 @@ class RecordsVerdicts:
     def _record(
         self, context: Any, outcome: Outcome, action: Action, *, extra: dict[str, Any] | None = None
     ) -> None:
-        ti = context["ti"]
+        record = self._logged_record(context, outcome, action, extra=extra)
+        if self.ledger is None:
+            return
+        try:
+            self.ledger.append(context["run_id"], self.script_path, record)
+        except Exception:
+            self._unwritten(exc_info=True)
+
+    def _logged_record(
+        self, context: Any, outcome: Outcome, action: Action, *, extra: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """This attempt's ledger record, logged and counted as recorded (the caller writes it)."""
         record = attempt_record(
             outcome,
             action,
@@ -165,18 +225,16 @@ class RecordsVerdicts:
         log.info(
             "[runner] script=%s attempt=%s status=%s exit=%s secs=%s",
             self.script_path,
-            ti.try_number,
+            context["ti"].try_number,
             outcome.status.value,
             outcome.exit_code,
             record["secs"],
         )
         self._recorded = True
-        if self.ledger is None:
-            return
-        try:
-            self.ledger.append(context["run_id"], self.script_path, record)
-        except Exception:
-            log.warning("could not write the attempt ledger for %s", self.script_path, exc_info=True)
+        return record
+
+    def _unwritten(self, **log_kwargs: Any) -> None:
+        log.warning("could not write the attempt ledger for %s", self.script_path, **log_kwargs)
 
     def _base_record(self, context: Any) -> dict[str, Any]:
         """An attempt's fields known at its start (the ledger record adds how it ended)."""

@@ -166,3 +166,74 @@ def test_done_marker_is_not_written_for_a_cancelled_attempt(op: ScriptPodOperato
     op._context, op._cancelled = scheduled(T13, T13 + HOUR), True
     op._mark_done()
     assert _objects(op) == []
+
+
+def _succeeded_pod() -> tuple[Any, Any]:
+    from kubernetes.client import models as k8s
+
+    meta = k8s.V1ObjectMeta(name="sr-etl-load", namespace="ns")
+    state = k8s.V1ContainerState(terminated=k8s.V1ContainerStateTerminated(exit_code=0))
+    status = k8s.V1PodStatus(
+        phase="Succeeded",
+        container_statuses=[
+            k8s.V1ContainerStatus(
+                name="base", state=state, image="i", image_id="", ready=False, restart_count=0
+            )
+        ],
+    )
+    return k8s.V1Pod(metadata=meta), k8s.V1Pod(metadata=meta, status=status)
+
+
+def test_success_is_marked_and_recorded_before_the_pod_is_deleted_and_recorded_once(
+    op: ScriptPodOperator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both writes happen in cleanup, before KPO deletes the pod: the task's work after its pod is the
+    deletion alone, and a task end lost after the deletion still finds the marker and the record."""
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+
+    context = scheduled(T13, T13 + HOUR)
+    seen_at_deletion: list[tuple[list[str], list[str]]] = []
+
+    def kpo_cleanup(self: ScriptPodOperator, *args: Any, **kwargs: Any) -> None:
+        assert self.ledger is not None
+        records = [r["status"] for r in self.ledger.read("r1", SCRIPT["path"])]
+        seen_at_deletion.append((_objects(self), records))
+
+    monkeypatch.setattr(KubernetesPodOperator, "cleanup", kpo_cleanup)
+    op.__dict__["pod_manager"] = SimpleNamespace(streamed_end_line=lambda pod, name: None)
+    op.__dict__["client"] = object()  # the Kubernetes client read_pod_usage would be handed
+    monkeypatch.setattr("script_runner.run.operator.read_pod_usage", lambda *a, **k: {})
+    op._context, op._cancelled, op._recorded, op._settled = context, False, False, False
+
+    def pod_ran() -> None:
+        op.cleanup(*_succeeded_pod())
+
+    op._guarded(context, pod_ran, [])
+    ((markers, records),) = seen_at_deletion
+    assert len(markers) == 1
+    assert records == ["success"]
+    assert op.ledger is not None
+    assert [(r["status"], r["action"]) for r in op.ledger.read("r1", SCRIPT["path"])] == [("success", "done")]
+
+
+def test_a_failed_deletion_after_a_recorded_success_adds_no_failure_record(
+    op: ScriptPodOperator, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+
+    def deletion_fails(self: ScriptPodOperator, *args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("the API server went away")
+
+    monkeypatch.setattr(KubernetesPodOperator, "cleanup", deletion_fails)
+    op.__dict__["pod_manager"] = SimpleNamespace(streamed_end_line=lambda pod, name: None)
+    op.__dict__["client"] = object()  # the Kubernetes client read_pod_usage would be handed
+    monkeypatch.setattr("script_runner.run.operator.read_pod_usage", lambda *a, **k: {})
+    context = scheduled(T13, T13 + HOUR)
+    op._context, op._cancelled, op._recorded, op._settled = context, False, False, False
+    with pytest.raises(ConnectionError):
+        op._guarded(context, lambda: op.cleanup(*_succeeded_pod()), [])
+    assert op.ledger is not None
+    assert [r["status"] for r in op.ledger.read("r1", SCRIPT["path"])] == ["success"]
+    assert "succeeded; the task failed after its pod" in caplog.text
+    # the task's retry ends at once: this run's marker says the script succeeded
+    assert op._done_for_interval(scheduled(T13, T13 + HOUR), rerun=False) is True

@@ -99,3 +99,29 @@ def test_ledger_still_reads_a_run_recorded_in_the_older_one_list_layout(
     ledger.append(RUN, "etl/a.sh", {"status": "success", "try_number": 1})
     assert [r["status"] for r in ledger.read(RUN, "etl/a.sh")] == ["evicted", "success"]
     assert [r["status"] for r in ledger.read_all(RUN)["etl/a.sh"]] == ["evicted", "success"]
+
+
+def test_ledger_reads_a_runs_records_within_the_clients_connection_pool(
+    gcs_client: Any, make_bucket: Any
+) -> None:
+    """The report's parallel reads stay within the storage client's connection pool: past it, urllib3
+    discards a connection after each read ("Connection pool is full") and a later read opens a new one."""
+    from unittest import mock
+
+    import urllib3
+
+    bucket = make_bucket({})
+    ledger = Ledger(gcs_client, bucket=bucket.name, root="sr")
+    for i in range(60):
+        ledger.append("r1", f"s{i:02d}.sh", {"try_number": 1, "status": "success"})
+    discarded: list[str] = []
+    pooled = urllib3.connectionpool.HTTPConnectionPool._put_conn
+
+    def put(self: Any, conn: Any) -> None:
+        if self.pool is not None and self.pool.full():
+            discarded.append(self.host)
+        pooled(self, conn)
+
+    with mock.patch.object(urllib3.connectionpool.HTTPConnectionPool, "_put_conn", put):
+        assert len(ledger.read_all("r1")) == 60
+    assert discarded == []

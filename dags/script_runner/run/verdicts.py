@@ -77,12 +77,10 @@ class RecordsVerdicts:
             return
         record = self._logged_record(context, self._outcome or Outcome(Status.SUCCESS, 0), Action.DONE)
         self._settled = True
-        if ledger is None:
+        if ledger is None or ledger.writer is None:
             self._mark_done()
-            return
-        if ledger.writer is None:
-            self._mark_done()
-            self._append(ledger, context, record)
+            if ledger is not None:
+                self._append(ledger, context, record)
             return
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger") as pool:
             pending = pool.submit(ledger.append, context["run_id"], self.script_path, record)
@@ -101,6 +99,7 @@ class RecordsVerdicts:
         )
 
     def _append(self, ledger: Ledger, context: Any, record: dict[str, Any]) -> None:
+        """Write one record to the ledger; a failure is logged, never raised (the task's end stands)."""
         try:
             ledger.append(context["run_id"], self.script_path, record)
         except Exception:
@@ -203,12 +202,8 @@ class RecordsVerdicts:
         self, context: Any, outcome: Outcome, action: Action, *, extra: dict[str, Any] | None = None
     ) -> None:
         record = self._logged_record(context, outcome, action, extra=extra)
-        if self.ledger is None:
-            return
-        try:
-            self.ledger.append(context["run_id"], self.script_path, record)
-        except Exception:
-            self._unwritten(exc_info=True)
+        if self.ledger is not None:
+            self._append(self.ledger, context, record)
 
     def _logged_record(
         self, context: Any, outcome: Outcome, action: Action, *, extra: dict[str, Any] | None = None
